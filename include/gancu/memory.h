@@ -1,0 +1,70 @@
+// Memory of a backend: allocation, copies between host and backend, and a small owning buffer
+// for tests, benchmarks and set-up code. The training loop itself never allocates: everything
+// it touches lives in an Arena (arena.h), planned and allocated once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "gancu/exec.h"
+
+namespace gancu {
+
+// Zero-initialized, 256-byte aligned. Counted (see allocation_count) so that tests can prove the
+// training loop allocates nothing.
+void* backend_alloc(Backend b, size_t bytes);
+void backend_free(Backend b, void* ptr);
+uint64_t allocation_count();  // backend_alloc calls so far, all backends
+
+// Synchronous copies (they wait for the Exec's queued work). `device` is memory of ex's backend.
+void copy_to_device(const Exec& ex, void* device, const void* host, size_t bytes);
+void copy_to_host(const Exec& ex, void* host, const void* device, size_t bytes);
+void copy_on_device(const Exec& ex, void* dst, const void* src, size_t bytes);
+
+// An owning array in a backend's memory.
+template <class T>
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(const Exec& ex, size_t n) : ex_(&ex), n_(n), ptr_(static_cast<T*>(backend_alloc(ex.backend(), n * sizeof(T)))) {}
+  Buffer(const Exec& ex, const std::vector<T>& host) : Buffer(ex, host.size()) { upload(host); }
+  ~Buffer() { reset(); }
+  Buffer(Buffer&& o) noexcept { *this = std::move(o); }
+  Buffer& operator=(Buffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      ex_ = o.ex_;
+      n_ = o.n_;
+      ptr_ = o.ptr_;
+      o.ptr_ = nullptr;
+      o.n_ = 0;
+    }
+    return *this;
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  T* data() { return ptr_; }
+  const T* data() const { return ptr_; }
+  size_t size() const { return n_; }
+
+  void upload(const std::vector<T>& host) { copy_to_device(*ex_, ptr_, host.data(), n_ * sizeof(T)); }
+  std::vector<T> download() const {
+    std::vector<T> host(n_);
+    copy_to_host(*ex_, host.data(), ptr_, n_ * sizeof(T));
+    return host;
+  }
+  void reset() {
+    if (ptr_) backend_free(ex_->backend(), ptr_);
+    ptr_ = nullptr;
+    n_ = 0;
+  }
+
+ private:
+  const Exec* ex_ = nullptr;
+  size_t n_ = 0;
+  T* ptr_ = nullptr;
+};
+
+}  // namespace gancu

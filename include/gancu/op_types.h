@@ -1,0 +1,82 @@
+// The small structs that describe an op's shapes and settings. Shared by ops.h (the dispatch),
+// the CPU reference backend (src/cpu/) and the CUDA backend (kernels/).
+#pragma once
+
+#include <cstdint>
+
+namespace gancu {
+
+// An activation that can be fused into the op before it. Its derivative is taken from the op's
+// output y (relu, lrelu: sign of y; tanh: 1 - y^2; sigmoid: y(1 - y)), so backward needs no
+// pre-activation buffer.
+enum class Act : uint8_t { None, ReLU, LeakyReLU, Tanh, Sigmoid };
+
+struct Activation {
+  Act kind = Act::None;
+  float slope = 0.2f;  // LeakyReLU's negative slope
+};
+
+// y[batch, out] = act(x[batch, in] * w[out, in]^T + b[out]). PyTorch's Linear layout for w.
+struct LinearDims {
+  int batch = 0, in = 0, out = 0;
+};
+
+// A 2-d convolution, NHWC. Input x [n, h, w, c], filter [k, r, s, c] (KRSC), output
+// y [n, p, q, k] with p = (h + 2 pad - r) / stride + 1 and q likewise.
+//
+// A transposed convolution is the adjoint of such a convolution and uses the same dims read the
+// other way: its input is [n, p, q, k], its output [n, h, w, c], its filter [k, r, s, c]
+// (PyTorch's ConvTranspose2d(in=k, out=c) weight [k, c, r, s], permuted to put c last).
+struct ConvDims {
+  int n = 0, h = 0, w = 0, c = 0;
+  int k = 0, r = 0, s = 0;
+  int stride = 1, pad = 0;
+  int p = 0, q = 0;
+
+  // Dims of a convolution from its input; p and q are derived.
+  static ConvDims conv(int n, int h, int w, int c, int k, int r, int s, int stride, int pad);
+  // Dims of a transposed convolution from its input [n, p, q, k] to c channels; h and w are
+  // derived as (p - 1) stride - 2 pad + r.
+  static ConvDims transposed(int n, int p, int q, int k, int c, int r, int s, int stride, int pad);
+  int64_t x_elems() const { return int64_t(n) * h * w * c; }
+  int64_t y_elems() const { return int64_t(n) * p * q * k; }
+  int64_t filter_elems() const { return int64_t(k) * r * s * c; }
+};
+
+enum class BatchNormMode : uint8_t {
+  Train,     // batch statistics; running statistics updated with `momentum`
+  BatchOnly, // batch statistics; running statistics left alone (sampling with batch stats)
+  Eval,      // running statistics
+};
+
+// Batch normalization over `count` rows of `channels` values: [n*h*w, c] in NHWC, or [n, c]
+// for features.
+struct BatchNormDims {
+  int64_t count = 0;
+  int channels = 0;
+  float momentum = 0.1f;  // PyTorch's convention: running = (1 - m) running + m batch
+  float eps = 1e-5f;
+};
+
+enum class NoiseKind : uint8_t { Normal, Uniform };  // N(0, 1) or U[-1, 1)
+
+struct AdamHyper {
+  float lr = 2e-4f, beta1 = 0.5f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
+};
+
+struct SgdHyper {
+  float lr = 1e-2f, momentum = 0.0f, weight_decay = 0.0f;
+};
+
+// Which images a training step reads: the permutation of epoch `step / batches_per_epoch`,
+// positions [(step % batches_per_epoch) * batch, +batch). batches_per_epoch =
+// num_images / batch (the last partial batch of an epoch is dropped, as PyTorch's drop_last).
+struct BatchGather {
+  int64_t num_images = 0;
+  int64_t image_elems = 0;  // h * w * c of one image
+  int batch = 0;
+  uint64_t seed = 0;
+  float scale = 2.0f / 255.0f, shift = -1.0f;  // out = u8 * scale + shift: [0, 255] -> [-1, 1]
+};
+
+}  // namespace gancu

@@ -1,0 +1,246 @@
+// Every numerical operation of gancu, declared once, and the one place that dispatches on the
+// backend.
+//
+// Ops work on raw pointers into memory of the Exec's backend (host memory for the CPU, device
+// memory for CUDA) and on the small shape structs of op_types.h. Each op has a CPU reference
+// implementation in src/cpu/ (templated on float and double: double is the path that gradient
+// checks use) and a CUDA implementation in kernels/ (float). Tests run both on the same inputs.
+//
+// Conventions shared by all ops:
+// - Layout is NHWC; features are [n, c].
+// - Backward ops take `dy`, the gradient of the op's output y, and may overwrite it (it becomes
+//   the gradient of the pre-activation when an activation is fused): the caller guarantees
+//   that dy is complete and no longer needed.
+// - Parameter gradients (dw, db, dgamma, dbeta) always accumulate (+=): the trainer zeroes the
+//   flat gradient buffer once per step, and a network run twice in one step (D on real, then on
+//   fake) sums both contributions, as PyTorch does.
+// - Input gradients: dx may be null (no gradient wanted); otherwise dx = dx_new, or
+//   dx += dx_new when `accumulate_dx` (a buffer that several layers read gets the sum).
+// - `step` arguments point to the int64 step counter in the backend's memory, so that a CUDA graph
+//   captured once reads the current step at each replay.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "gancu/check.h"
+#include "gancu/exec.h"
+#include "gancu/op_types.h"
+
+namespace gancu {
+
+namespace cpu {
+#include "gancu/ops_list.inc"
+}  // namespace cpu
+
+// The CUDA backend instantiates these for float only.
+#if GANCU_HAVE_CUDA
+namespace cuda {
+#include "gancu/ops_list.inc"
+}  // namespace cuda
+#endif
+
+}  // namespace gancu
+
+// Dispatch: the CPU implementation for the CPU backend; the CUDA implementation (float only) for
+// the CUDA backend.
+#if GANCU_HAVE_CUDA
+#define GANCU_DISPATCH(op, ...)                                  \
+  do {                                                           \
+    if (ex.on_cuda()) {                                          \
+      if constexpr (std::is_same_v<T, float>) {                  \
+        ::gancu::cuda::op<T>(ex, __VA_ARGS__);                          \
+        return;                                                  \
+      } else {                                                   \
+        ::gancu::detail::no_double_on_cuda(#op);                 \
+      }                                                          \
+    }                                                            \
+    ::gancu::cpu::op<T>(ex, __VA_ARGS__);                        \
+  } while (0)
+#else
+#define GANCU_DISPATCH(op, ...)                                  \
+  do {                                                           \
+    if (ex.on_cuda()) ::gancu::detail::no_cuda_backend(#op);     \
+    ::gancu::cpu::op<T>(ex, __VA_ARGS__);                        \
+  } while (0)
+#endif
+
+namespace gancu::ops {
+
+// ---- Linear algebra -------------------------------------------------------------------------
+
+// Row-major C[m, n] = alpha * op(A) op(B) + beta * C, op = transpose when the flag is set.
+template <class T>
+void gemm(const Exec& ex, bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda,
+          const T* b, int ldb, T beta, T* c, int ldc) {
+  GANCU_DISPATCH(gemm, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// ---- Layers: forward and backward -----------------------------------------------------------
+
+// y = act(x w^T + b); b may be null.
+template <class T>
+void linear_forward(const Exec& ex, const LinearDims& d, const T* x, const T* w, const T* b, T* y,
+                    Activation act) {
+  GANCU_DISPATCH(linear_forward, d, x, w, b, y, act);
+}
+template <class T>
+void linear_backward(const Exec& ex, const LinearDims& d, const T* x, const T* w, const T* y, T* dy, T* dx,
+                     bool accumulate_dx, T* dw, T* db, Activation act) {
+  GANCU_DISPATCH(linear_backward, d, x, w, y, dy, dx, accumulate_dx, dw, db, act);
+}
+
+// Scratch bytes that the convolution ops below need from ex.workspace() for these dims. On CUDA
+// this is where each shape's algorithms are chosen (once, cached).
+template <class T>
+size_t conv_workspace_bytes(const Exec& ex, const ConvDims& d, bool transposed) {
+  if (ex.on_cuda()) {
+#if GANCU_HAVE_CUDA
+    if constexpr (std::is_same_v<T, float>) return cuda::conv_workspace_bytes<T>(ex, d, transposed);
+    detail::no_double_on_cuda("conv_workspace_bytes");
+#else
+    detail::no_cuda_backend("conv_workspace_bytes");
+#endif
+  }
+  return cpu::conv_workspace_bytes<T>(ex, d, transposed);
+}
+
+// y[n,p,q,k] = act(conv(x[n,h,w,c], w[k,r,s,c]) + b[k]); b may be null.
+template <class T>
+void conv2d_forward(const Exec& ex, const ConvDims& d, const T* x, const T* w, const T* b, T* y, Activation act) {
+  GANCU_DISPATCH(conv2d_forward, d, x, w, b, y, act);
+}
+template <class T>
+void conv2d_backward(const Exec& ex, const ConvDims& d, const T* x, const T* w, const T* y, T* dy, T* dx,
+                     bool accumulate_dx, T* dw, T* db, Activation act) {
+  GANCU_DISPATCH(conv2d_backward, d, x, w, y, dy, dx, accumulate_dx, dw, db, act);
+}
+
+// y[n,h,w,c] = act(conv_transpose(x[n,p,q,k], w[k,r,s,c]) + b[c]); b may be null.
+template <class T>
+void conv_transpose2d_forward(const Exec& ex, const ConvDims& d, const T* x, const T* w, const T* b, T* y,
+                              Activation act) {
+  GANCU_DISPATCH(conv_transpose2d_forward, d, x, w, b, y, act);
+}
+template <class T>
+void conv_transpose2d_backward(const Exec& ex, const ConvDims& d, const T* x, const T* w, const T* y, T* dy,
+                               T* dx, bool accumulate_dx, T* dw, T* db, Activation act) {
+  GANCU_DISPATCH(conv_transpose2d_backward, d, x, w, y, dy, dx, accumulate_dx, dw, db, act);
+}
+
+// y = act(gamma * (x - mean) * invstd + beta) per channel. In Train and BatchOnly modes the batch
+// statistics are computed and stored in save_mean / save_invstd ([channels], for backward); in
+// Train mode running_mean / running_var are updated (unbiased variance, as PyTorch). In Eval
+// mode the running statistics are used and save_* are not touched.
+template <class T>
+void batchnorm_forward(const Exec& ex, const BatchNormDims& d, BatchNormMode mode, const T* x, const T* gamma,
+                       const T* beta, T* running_mean, T* running_var, T* save_mean, T* save_invstd, T* y,
+                       Activation act) {
+  GANCU_DISPATCH(batchnorm_forward, d, mode, x, gamma, beta, running_mean, running_var, save_mean, save_invstd,
+                 y, act);
+}
+// Backward of a Train or BatchOnly forward (batch statistics).
+template <class T>
+void batchnorm_backward(const Exec& ex, const BatchNormDims& d, const T* x, const T* gamma, const T* save_mean,
+                        const T* save_invstd, const T* y, T* dy, T* dx, bool accumulate_dx, T* dgamma, T* dbeta,
+                        Activation act) {
+  GANCU_DISPATCH(batchnorm_backward, d, x, gamma, save_mean, save_invstd, y, dy, dx, accumulate_dx, dgamma,
+                 dbeta, act);
+}
+
+// y = act(x), elementwise over n values. x and y may alias.
+template <class T>
+void activation_forward(const Exec& ex, int64_t n, const T* x, T* y, Activation act) {
+  GANCU_DISPATCH(activation_forward, n, x, y, act);
+}
+template <class T>
+void activation_backward(const Exec& ex, int64_t n, const T* y, const T* dy, T* dx, bool accumulate_dx,
+                         Activation act) {
+  GANCU_DISPATCH(activation_backward, n, y, dy, dx, accumulate_dx, act);
+}
+
+// Inverted dropout: y = x * keep / (1 - p), keep drawn from (seed, stream, *step) per element.
+// Backward redraws the same mask instead of storing it.
+template <class T>
+void dropout_forward(const Exec& ex, int64_t n, const T* x, T* y, float p, uint64_t seed, uint32_t stream,
+                     const int64_t* step) {
+  GANCU_DISPATCH(dropout_forward, n, x, y, p, seed, stream, step);
+}
+template <class T>
+void dropout_backward(const Exec& ex, int64_t n, const T* dy, T* dx, bool accumulate_dx, float p, uint64_t seed,
+                      uint32_t stream, const int64_t* step) {
+  GANCU_DISPATCH(dropout_backward, n, dy, dx, accumulate_dx, p, seed, stream, step);
+}
+
+// ---- Losses ---------------------------------------------------------------------------------
+
+// Binary cross-entropy with logits against a constant target t (1 for real, 0 for fake, 0.9 for
+// one-sided label smoothing), fused with its gradient, in one pass over the n logits:
+//   loss = mean_i [max(l,0) - l t + log(1 + exp(-|l|))]
+//   dlogits_i = grad_scale * (sigmoid(l_i) - t) / n          (written; skipped when null)
+//   *loss_sum += loss, *prob_sum += mean_i sigmoid(l_i)     (each skipped when null)
+// The sums live in device memory and are read by the host only every log_every steps. The
+// generator's non-saturating loss is this op on D(G(z)) with t = 1.
+template <class T>
+void bce_with_logits(const Exec& ex, int64_t n, const T* logits, float target, float grad_scale, T* dlogits,
+                     T* loss_sum, T* prob_sum) {
+  GANCU_DISPATCH(bce_with_logits, n, logits, target, grad_scale, dlogits, loss_sum, prob_sum);
+}
+
+// ---- Optimizers: one launch over a whole flat parameter buffer -------------------------------
+
+// Adam (PyTorch's formulation, L2 weight decay added to the gradient). *t is the optimizer's step
+// count in backend memory: the op increments it and uses the new value for bias correction.
+template <class T>
+void adam_step(const Exec& ex, int64_t n, T* param, const T* grad, T* m, T* v, const AdamHyper& h, int64_t* t) {
+  GANCU_DISPATCH(adam_step, n, param, grad, m, v, h, t);
+}
+// SGD with optional momentum (PyTorch's: buf = momentum buf + g; p -= lr buf). momentum_buf may be
+// null when h.momentum == 0.
+template <class T>
+void sgd_step(const Exec& ex, int64_t n, T* param, const T* grad, T* momentum_buf, const SgdHyper& h) {
+  GANCU_DISPATCH(sgd_step, n, param, grad, momentum_buf, h);
+}
+
+// ---- Data and noise -------------------------------------------------------------------------
+
+// out[i] = element i of Philox stream (seed, stream, *step): N(0, 1) or U[-1, 1).
+template <class T>
+void fill_noise(const Exec& ex, int64_t n, T* out, NoiseKind kind, uint64_t seed, uint32_t stream,
+                const int64_t* step) {
+  GANCU_DISPATCH(fill_noise, n, out, kind, seed, stream, step);
+}
+
+// The batch of step *step: images gathered from the uint8 data set through the epoch's Feistel
+// permutation and scaled to floats, in one pass. out is [batch, image_elems].
+template <class T>
+void gather_batch(const Exec& ex, const BatchGather& g, const uint8_t* images, const int64_t* step, T* out) {
+  GANCU_DISPATCH(gather_batch, g, images, step, out);
+}
+// The labels of the same images (out[batch]).
+template <class T>
+void gather_labels(const Exec& ex, const BatchGather& g, const uint8_t* labels, const int64_t* step,
+                   int32_t* out) {
+  GANCU_DISPATCH(gather_labels, g, labels, step, out);
+}
+
+// ---- Small utilities ------------------------------------------------------------------------
+
+template <class T>
+void fill(const Exec& ex, int64_t n, T* out, T value) {
+  GANCU_DISPATCH(fill, n, out, value);
+}
+// dst += src
+template <class T>
+void add_into(const Exec& ex, int64_t n, const T* src, T* dst) {
+  GANCU_DISPATCH(add_into, n, src, dst);
+}
+// *counter += 1 (the step counter, in backend memory)
+template <class T = float>
+void increment_counter(const Exec& ex, int64_t* counter) {
+  GANCU_DISPATCH(increment_counter, counter);
+}
+
+}  // namespace gancu::ops
+
+#undef GANCU_DISPATCH

@@ -1,0 +1,81 @@
+// Host-side memory of the CPU backend and the dispatch of allocations and copies. The CUDA
+// implementations are in kernels/cuda_memory.cu.
+#include "gancu/memory.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "gancu/check.h"
+
+namespace gancu {
+
+namespace {
+std::atomic<uint64_t> g_allocations{0};
+}
+
+#if GANCU_HAVE_CUDA
+namespace cuda {
+void* device_alloc(size_t bytes);
+void device_free(void* ptr);
+void copy(const Exec& ex, void* dst, const void* src, size_t bytes, int kind);  // 0 h2d, 1 d2h, 2 d2d
+}  // namespace cuda
+#endif
+
+void* backend_alloc(Backend b, size_t bytes) {
+  ++g_allocations;
+  if (bytes == 0) bytes = 1;
+  if (b == Backend::CUDA) {
+#if GANCU_HAVE_CUDA
+    return cuda::device_alloc(bytes);
+#else
+    detail::no_cuda_backend("alloc");
+#endif
+  }
+  const size_t rounded = (bytes + 255) / 256 * 256;
+  void* p = std::aligned_alloc(256, rounded);
+  if (!p) runtime_error("out of host memory: could not allocate ", bytes, " bytes");
+  std::memset(p, 0, rounded);
+  return p;
+}
+
+void backend_free(Backend b, void* ptr) {
+  if (!ptr) return;
+  if (b == Backend::CUDA) {
+#if GANCU_HAVE_CUDA
+    cuda::device_free(ptr);
+#endif
+    return;
+  }
+  std::free(ptr);
+}
+
+uint64_t allocation_count() { return g_allocations.load(); }
+
+namespace {
+void copy_dispatch(const Exec& ex, void* dst, const void* src, size_t bytes, int kind) {
+  if (bytes == 0) return;
+  if (ex.on_cuda()) {
+#if GANCU_HAVE_CUDA
+    cuda::copy(ex, dst, src, bytes, kind);
+    return;
+#else
+    (void)kind;
+    detail::no_cuda_backend("copy");
+#endif
+  }
+  std::memcpy(dst, src, bytes);
+}
+}  // namespace
+
+void copy_to_device(const Exec& ex, void* device, const void* host, size_t bytes) {
+  copy_dispatch(ex, device, host, bytes, 0);
+}
+void copy_to_host(const Exec& ex, void* host, const void* device, size_t bytes) {
+  copy_dispatch(ex, host, device, bytes, 1);
+}
+void copy_on_device(const Exec& ex, void* dst, const void* src, size_t bytes) {
+  copy_dispatch(ex, dst, src, bytes, 2);
+}
+
+}  // namespace gancu

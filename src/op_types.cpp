@@ -1,0 +1,28 @@
+#include "gancu/op_types.h"
+
+#include "gancu/check.h"
+
+namespace gancu {
+
+ConvDims ConvDims::conv(int n, int h, int w, int c, int k, int r, int s, int stride, int pad) {
+  ConvDims d{n, h, w, c, k, r, s, stride, pad, 0, 0};
+  if (stride < 1 || pad < 0 || r < 1 || s < 1) usage_error("convolution: kernel, stride and padding must be positive");
+  if (h + 2 * pad < r || w + 2 * pad < s)
+    usage_error("convolution: a ", r, "x", s, " kernel does not fit a ", h, "x", w, " input padded by ", pad);
+  d.p = (h + 2 * pad - r) / stride + 1;
+  d.q = (w + 2 * pad - s) / stride + 1;
+  return d;
+}
+
+ConvDims ConvDims::transposed(int n, int p, int q, int k, int c, int r, int s, int stride, int pad) {
+  if (stride < 1 || pad < 0 || r < 1 || s < 1)
+    usage_error("transposed convolution: kernel, stride and padding must be positive");
+  const int h = (p - 1) * stride - 2 * pad + r;
+  const int w = (q - 1) * stride - 2 * pad + s;
+  if (h < 1 || w < 1) usage_error("transposed convolution: output would be ", h, "x", w);
+  ConvDims d = conv(n, h, w, c, k, r, s, stride, pad);
+  GANCU_CHECK(d.p == p && d.q == q, "transposed convolution dims do not round-trip");
+  return d;
+}
+
+}  // namespace gancu

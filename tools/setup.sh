@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian package that gancu's build, tests, benchmarks and demo need.
+# Idempotent: packages already present are not reinstalled, and apt's index is refreshed only
+# when something is missing. Runs as root or through sudo.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config
+  libopenblas-openmp-dev libomp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev libtoml11-dev nlohmann-json3-dev
+  libpng-dev zlib1g-dev
+  dataset-fashion-mnist
+  python3 python3-numpy python3-torch python3-pil
+)
+# Optional extras: a missing one only disables the feature that uses it.
+optional=(ffmpeg libopenmpi-dev openmpi-bin python3-matplotlib clang-format)
+
+missing=()
+for p in "${packages[@]}" "${optional[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all packages present"
+  exit 0
+fi
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
