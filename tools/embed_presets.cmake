@@ -1,5 +1,6 @@
 # Writes a C++ source that holds every preset TOML file as a raw string, keyed by its file name.
 # Called by CMakeLists.txt with -DOUT=<file.cpp> -DFILES=<a;b;c>.
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "// Generated from configs/presets/*.toml by tools/embed_presets.cmake. Do not edit.\n")
 string(APPEND body "#include <map>\n#include <string>\nnamespace gancu {\n")
 string(APPEND body "const std::map<std::string, std::string>& embedded_presets() {\n")

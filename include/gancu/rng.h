@@ -8,6 +8,8 @@
 // backends; normals go through logf/sincosf, whose last bit may differ between libm and CUDA.
 #pragma once
 
+#include <math.h>
+
 #include <cstdint>
 
 #if defined(__CUDACC__)

@@ -1,0 +1,75 @@
+// The configuration of a run: built-in defaults, then a preset (configs/presets/NAME.toml, compiled
+// in), then the user's --config file, then command-line flags and --set key=value overrides, in
+// that order. Every key is known in advance (the defaults name them all), so a misspelled key is
+// an error, not a silently ignored setting. The resolved config is written into the run folder
+// and is itself a valid --config file.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gancu/layers.h"
+#include "gancu/op_types.h"
+#include "gancu/optim.h"
+
+namespace gancu {
+
+struct Config {
+  std::string preset;
+  std::string description;
+
+  // [data]
+  std::string data;  // a known name (fashion-mnist, mnist, cifar10, synthetic:HxWxC) or a path
+
+  // [model]
+  int z_dim = 100;
+  NoiseKind latent = NoiseKind::Normal;
+  InitScheme init = InitScheme::DCGAN;
+  std::vector<std::string> generator, discriminator;
+
+  // [train]
+  std::string loss = "bce";
+  int batch = 64;
+  int64_t steps = 1000;
+  int d_steps = 1;
+  float label_smoothing = 0.0f;
+  uint64_t seed = 1;
+
+  // [optim.g], [optim.d]
+  OptimConfig optim_g, optim_d;
+
+  // [log]
+  int64_t log_every = 50, sample_every = 250, checkpoint_every = 500;
+  int grid = 64;
+
+  // [run]
+  std::string backend = "auto";  // auto | cpu | cuda
+  int threads = 0;               // 0: all cores
+  std::string math = "fp32";     // fp32 | tf32
+  bool cuda_graph = true;
+  std::string sample_bn = "batch";  // batch | running: how G's batch norm runs when sampling
+
+  std::string toml;  // the resolved config as TOML text
+};
+
+// One override, from a flag or --set. `source` names it in messages ("--batch", "--set train.lr").
+struct ConfigOverride {
+  std::string key;    // dotted: "train.batch"
+  std::string value;  // TOML literal, or a bare string
+  std::string source;
+};
+
+std::vector<std::string> preset_names();
+const std::string& preset_text(const std::string& name);  // UsageError for an unknown preset
+
+// Builds the config. preset may be empty when config_file names everything. Errors name the
+// key and where it came from; impossible values are UsageErrors.
+Config load_config(const std::string& preset, const std::string& config_file,
+                   const std::vector<ConfigOverride>& overrides);
+
+// Reads the resolved config of an earlier run (its config.toml), for sample and --resume.
+Config load_config_file(const std::string& path);
+
+}  // namespace gancu

@@ -1,0 +1,98 @@
+// Layers: each one knows its output shape, its parameters and states, and how to run forward and
+// backward through the ops of ops.h. Backward is written by hand per layer (no autograd tape).
+//
+// A layer does not own memory. The Network plans every buffer into the arena and hands the layer
+// its pointers in a LayerIO at each call. Layers are templated on the scalar type: float for
+// training, double for the gradient checks of the CPU reference.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gancu/exec.h"
+#include "gancu/layer_spec.h"
+#include "gancu/op_types.h"
+#include "gancu/tensor.h"
+
+namespace gancu {
+
+// How a parameter starts. Drawn on the host from Philox stream kStreamInit, so that both backends
+// start from the same values.
+struct InitRule {
+  enum Kind { Constant, Normal, Uniform } kind = Constant;
+  float a = 0.0f, b = 0.0f;  // constant: a; normal: mean a, std b; uniform: [a, b)
+};
+
+enum class InitScheme { DCGAN, PyTorch };
+InitScheme parse_init_scheme(const std::string& name, const std::string& where);
+
+struct ParamSpec {
+  std::string name;          // "weight", "bias" (PyTorch's attribute names)
+  std::vector<int> shape;    // gancu's layout: linear [out, in], conv/convT [k, r, s, c]
+  bool krsc = false;         // exported to PyTorch as [k, c, r, s]
+  InitRule init;
+  int64_t numel() const;
+};
+
+// Buffers that are not trained but belong to the model and its checkpoints.
+struct StateSpec {
+  std::string name;  // "running_mean", "running_var", "num_batches_tracked"
+  int64_t count = 0;
+  float init = 0.0f;
+  bool is_counter = false;  // an int64 counter (num_batches_tracked) instead of floats
+};
+
+// Everything a layer reads and writes in one call. Pointers are into the Exec's backend memory.
+template <class T>
+struct LayerIO {
+  int batch = 0;           // samples in this call (at most the planned batch)
+  const T* x = nullptr;    // input [batch, in_shape]
+  T* y = nullptr;          // output [batch, out_shape]
+  T* dy = nullptr;         // gradient of y (backward only; may be overwritten)
+  T* dx = nullptr;         // gradient of x (null: not wanted)
+  bool accumulate_dx = false;
+  bool param_grads = true;  // false: only dx is wanted (generator step through D)
+  std::vector<T*> params, grads, states;  // in the order of params() / states()
+  std::vector<int64_t*> counters;         // in the order of the counter states
+  std::vector<T*> scratch;                // in the order of scratch_counts()
+  BatchNormMode mode = BatchNormMode::Train;
+  const int64_t* step = nullptr;  // the step counter, in backend memory
+  uint64_t seed = 0;
+};
+
+template <class T>
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  // Called once when the network is built, with the input shape at the planned batch. Validates
+  // (UsageError naming the layer) and returns the output shape.
+  virtual Shape configure(const Shape& in) = 0;
+  virtual std::string describe() const = 0;  // "conv 1->64 k4 s2 p1" for summaries
+
+  virtual std::vector<ParamSpec> params() const { return {}; }
+  virtual std::vector<StateSpec> states() const { return {}; }
+  virtual std::vector<int64_t> scratch_counts() const { return {}; }  // e.g. batch-norm's saved stats
+  virtual size_t workspace_bytes(const Exec&) const { return 0; }
+
+  // Flatten and Reshape only relabel their input: their output and its gradient share the
+  // input's memory, and forward/backward do nothing.
+  virtual bool aliases_input() const { return false; }
+  // Layers that can apply an activation in their own epilogue accept it here.
+  virtual bool fuse_activation(const Activation&) { return false; }
+
+  virtual void forward(const Exec& ex, const LayerIO<T>& io) const = 0;
+  virtual void backward(const Exec& ex, const LayerIO<T>& io) const = 0;
+};
+
+// Builds a layer from its spec. `index` is its position in the network (used for names and the
+// dropout stream); `where` names the config field for messages.
+template <class T>
+std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec, InitScheme init, int index, const std::string& where);
+
+// The activation a spec names, if it is one of the activation kinds.
+bool spec_activation(const LayerSpec& spec, Activation* out);
+
+}  // namespace gancu

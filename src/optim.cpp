@@ -1,0 +1,58 @@
+#include "gancu/optim.h"
+
+#include <vector>
+
+#include "gancu/check.h"
+#include "gancu/memory.h"
+#include "gancu/ops.h"
+
+namespace gancu {
+
+template <class T>
+Optimizer<T>::Optimizer(std::string name, const OptimConfig& cfg, int64_t count)
+    : name_(std::move(name)), cfg_(cfg), count_(count) {
+  if (cfg.name != "adam" && cfg.name != "sgd")
+    usage_error(name_, ".name: expected \"adam\" or \"sgd\", got \"", cfg.name, "\"");
+}
+
+template <class T>
+int64_t Optimizer<T>::state_count() const {
+  if (cfg_.name == "adam") return 2 * count_;
+  return cfg_.momentum != 0.0f ? count_ : 0;
+}
+
+template <class T>
+void Optimizer<T>::plan(ArenaPlan& plan) {
+  state_slot_ = plan.add_array<T>(ArenaKind::OptState, name_ + ".state", size_t(state_count()));
+  t_slot_ = plan.add_array<int64_t>(ArenaKind::OptState, name_ + ".t", 1);
+}
+
+template <class T>
+void Optimizer<T>::bind(const Arena& arena) {
+  state_ = arena.get<T>(state_slot_);
+  t_ = arena.get<int64_t>(t_slot_);
+}
+
+template <class T>
+void Optimizer<T>::reset(const Exec& ex) {
+  ops::fill<T>(ex, state_count(), state_, T(0));
+  const int64_t zero = 0;
+  copy_to_device(ex, t_, &zero, sizeof zero);
+}
+
+template <class T>
+void Optimizer<T>::step(const Exec& ex, T* params, const T* grads) {
+  if (cfg_.name == "adam") {
+    const AdamHyper h{cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay};
+    ops::adam_step<T>(ex, count_, params, grads, state_, state_ + count_, h, t_);
+  } else {
+    const SgdHyper h{cfg_.lr, cfg_.momentum, cfg_.weight_decay};
+    ops::sgd_step<T>(ex, count_, params, grads, cfg_.momentum != 0.0f ? state_ : nullptr, h);
+    ops::increment_counter<T>(ex, t_);
+  }
+}
+
+template class Optimizer<float>;
+template class Optimizer<double>;
+
+}  // namespace gancu
