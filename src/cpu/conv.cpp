@@ -23,10 +23,6 @@
 namespace gancu::cpu {
 namespace {
 
-// Bytes of column matrix per chunk. The brief allows up to 64 MiB; smaller chunks keep the
-// columns in cache between im2col and the GEMM (measured in bench/cpu_ops_bench.cpp).
-constexpr size_t kColumnBudgetBytes = size_t(64) << 20;
-
 size_t column_bytes_per_image(const ConvDims& d, size_t elem) {
   return size_t(d.p) * d.q * d.r * d.s * d.c * elem;
 }
@@ -35,7 +31,7 @@ size_t column_bytes_per_image(const ConvDims& d, size_t elem) {
 int chunk_images(const ConvDims& d, size_t elem) {
   if (conv_is_pointwise(d)) return std::max(d.n, 1);
   const size_t per_image = std::max<size_t>(column_bytes_per_image(d, elem), 1);
-  return int(std::clamp<size_t>(kColumnBudgetBytes / per_image, 1, size_t(std::max(d.n, 1))));
+  return int(std::clamp<size_t>(conv_column_budget_bytes() / per_image, 1, size_t(std::max(d.n, 1))));
 }
 
 template <class T>
@@ -92,6 +88,12 @@ void for_each_chunk(const ConvPlan<T>& pl, F&& f) {
 }
 
 }  // namespace
+
+size_t& conv_column_budget_bytes() {
+  // 64 MiB bounds the workspace at any batch size while keeping the GEMMs large.
+  static size_t budget = size_t(64) << 20;
+  return budget;
+}
 
 template <class T>
 size_t conv_workspace_bytes(const Exec&, const ConvDims& d, bool) {

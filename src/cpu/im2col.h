@@ -6,6 +6,8 @@
 // q, r) is one contiguous copy of up to s*c values: the lowering is a sequence of memcpy calls.
 #pragma once
 
+#include <cstddef>
+
 #include "gancu/op_types.h"
 
 namespace gancu::cpu {
@@ -14,6 +16,11 @@ namespace gancu::cpu {
 inline bool conv_is_pointwise(const ConvDims& d) {
   return d.r == 1 && d.s == 1 && d.stride == 1 && d.pad == 0;
 }
+
+// Bytes of column matrix that one chunk of images may use (the convolution ops run the batch in
+// chunks of images that fit it, at least one image). A knob so that tests can force many chunks
+// and benchmarks can tune it; change it only before planning workspaces (conv_workspace_bytes).
+size_t& conv_column_budget_bytes();
 
 // col = im2col(img) for images [0, nb) of img [nb, h, w, c].
 template <class T>
