@@ -39,7 +39,7 @@ void batchnorm_forward(const Exec&, const BatchNormDims& d, BatchNormMode mode, 
                        Activation act) {
   const int64_t N = d.count, C = d.channels;
   // mean[c], invstd[c] in T; scale and shift of the affine map.
-  T* stats = host_scratch<T>(size_t(4 * C), 0);
+  T* stats = host_scratch<T>(size_t(4 * C), 1);  // slot 0 holds the double sums
   T *mean = stats, *invstd = stats + C, *scale = stats + 2 * C, *shift = stats + 3 * C;
 
   if (mode == BatchNormMode::Eval) {
