@@ -18,7 +18,8 @@ struct BnRef {
 BnRef bn_ref(const BatchNormDims& d, const std::vector<double>& x, const std::vector<double>& gamma,
              const std::vector<double>& beta, Activation act) {
   const int64_t N = d.count, C = d.channels;
-  BnRef r{std::vector<double>(x.size()), std::vector<double>(C), std::vector<double>(C), std::vector<double>(C)};
+  BnRef r{std::vector<double>(x.size()), std::vector<double>(C), std::vector<double>(C),
+          std::vector<double>(C)};
   for (int64_t c = 0; c < C; ++c) {
     double s = 0, ss = 0;
     for (int64_t i = 0; i < N; ++i) s += x[i * C + c];
@@ -41,18 +42,20 @@ TEST(CpuBatchNorm, TrainForwardNormalizesWithBatchStatsAndUpdatesRunningStats) {
     auto x = randn(size_t(d.count * d.channels), 1, 2.0);
     for (size_t i = 0; i < x.size(); ++i) x[i] += double(i % d.channels);  // per-channel offsets
     const auto gamma = randn(size_t(d.channels), 2), beta = randn(size_t(d.channels), 3);
-    const auto rm0 = randn(size_t(d.channels), 4), rv0 = add(randn(size_t(d.channels), 5, 0.1), std::vector<double>(5, 1.0));
+    const auto rm0 = randn(size_t(d.channels), 4),
+               rv0 = add(randn(size_t(d.channels), 5, 0.1), std::vector<double>(5, 1.0));
     const BnRef ref = bn_ref(d, x, gamma, beta, act);
 
     std::vector<double> y(x.size()), rm = rm0, rv = rv0, sm(size_t(d.channels)), si(size_t(d.channels));
-    ops::batchnorm_forward<double>(env.ex, d, BatchNormMode::Train, x.data(), gamma.data(), beta.data(), rm.data(),
-                                   rv.data(), sm.data(), si.data(), y.data(), act);
+    ops::batchnorm_forward<double>(env.ex, d, BatchNormMode::Train, x.data(), gamma.data(), beta.data(),
+                                   rm.data(), rv.data(), sm.data(), si.data(), y.data(), act);
     EXPECT_LT(rel_err(y, ref.y), 1e-13);
     EXPECT_LT(rel_err(sm, ref.mean), 1e-14);
     EXPECT_LT(rel_err(si, ref.invstd), 1e-14);
     for (int c = 0; c < d.channels; ++c) {
       EXPECT_NEAR(rm[c], (1 - double(d.momentum)) * rm0[c] + double(d.momentum) * ref.mean[c], 1e-14);
-      EXPECT_NEAR(rv[c], (1 - double(d.momentum)) * rv0[c] + double(d.momentum) * ref.var_unbiased[c], 1e-14) << "running var is unbiased";
+      EXPECT_NEAR(rv[c], (1 - double(d.momentum)) * rv0[c] + double(d.momentum) * ref.var_unbiased[c], 1e-14)
+          << "running var is unbiased";
     }
 
     // BatchOnly: same output and saved stats, running stats untouched.
@@ -78,7 +81,8 @@ TEST(CpuBatchNorm, EvalForwardUsesRunningStats) {
                                  rm_after.data(), rv_after.data(), sm.data(), si.data(), y.data(), act);
   for (int i = 0; i < 10; ++i)
     for (int c = 0; c < 3; ++c)
-      EXPECT_NEAR(y[i * 3 + c], std::tanh(gamma[c] * (x[i * 3 + c] - rm[c]) / std::sqrt(rv[c] + double(d.eps)) + beta[c]),
+      EXPECT_NEAR(y[i * 3 + c],
+                  std::tanh(gamma[c] * (x[i * 3 + c] - rm[c]) / std::sqrt(rv[c] + double(d.eps)) + beta[c]),
                   1e-14);
   EXPECT_EQ(rm_after, rm);
   EXPECT_EQ(rv_after, rv);
@@ -95,17 +99,20 @@ TEST(CpuBatchNorm, BackwardMatchesFiniteDifferences) {
       // x = x, w = gamma, b = beta. Forward in BatchOnly mode: batch statistics (what train-mode
       // backward differentiates) without moving running statistics between evaluations.
       auto forward = [&, d, act](const double* x, const double* g, const double* b, double* y) {
-        ops::batchnorm_forward<double>(env.ex, d, BatchNormMode::BatchOnly, x, g, b, nullptr, nullptr, sm.data(),
-                                       si.data(), y, act);
+        ops::batchnorm_forward<double>(env.ex, d, BatchNormMode::BatchOnly, x, g, b, nullptr, nullptr,
+                                       sm.data(), si.data(), y, act);
       };
-      ParamLayer L{size_t(d.count * d.channels), size_t(d.channels), size_t(d.channels), size_t(d.count * d.channels),
+      ParamLayer L{size_t(d.count * d.channels),
+                   size_t(d.channels),
+                   size_t(d.channels),
+                   size_t(d.count * d.channels),
                    forward,
-                   [&, d, act](const double* x, const double* g, const double* y, double* dy, double* dx, bool acc,
-                               double* dg, double* db) {
+                   [&, d, act](const double* x, const double* g, const double* y, double* dy, double* dx,
+                               bool acc, double* dg, double* db) {
                      std::vector<double> scratch(size_t(d.count * d.channels));
                      forward(x, g, nullptr, scratch.data());  // saved stats of this x
-                     ops::batchnorm_backward<double>(env.ex, d, x, g, sm.data(), si.data(), y, dy, dx, acc, dg, db,
-                                                     act);
+                     ops::batchnorm_backward<double>(env.ex, d, x, g, sm.data(), si.data(), y, dy, dx, acc,
+                                                     dg, db, act);
                    }};
       check_layer_gradients(L, 77 + d.count);
     }
@@ -128,13 +135,14 @@ TEST(CpuBatchNorm, LargeBatchFloatMatchesDoubleAndIgnoresThreadCount) {
   };
   auto run = [&](int threads) {
     omp_set_num_threads(threads);
-    Out o{std::vector<float>(x.size()), std::vector<float>(x.size()), std::vector<float>(128), std::vector<float>(128)};
+    Out o{std::vector<float>(x.size()), std::vector<float>(x.size()), std::vector<float>(128),
+          std::vector<float>(128)};
     std::vector<float> rm(128), rv(128, 1.0f), sm(128), si(128);
     ops::batchnorm_forward<float>(env.ex, d, BatchNormMode::Train, xf.data(), gf.data(), bf.data(), rm.data(),
                                   rv.data(), sm.data(), si.data(), o.y.data(), act);
     auto dy = cast<float>(g);
-    ops::batchnorm_backward<float>(env.ex, d, xf.data(), gf.data(), sm.data(), si.data(), o.y.data(), dy.data(),
-                                   o.dx.data(), false, o.dg.data(), o.db.data(), act);
+    ops::batchnorm_backward<float>(env.ex, d, xf.data(), gf.data(), sm.data(), si.data(), o.y.data(),
+                                   dy.data(), o.dx.data(), false, o.dg.data(), o.db.data(), act);
     return o;
   };
   const int threads_before = omp_get_max_threads();
@@ -148,11 +156,11 @@ TEST(CpuBatchNorm, LargeBatchFloatMatchesDoubleAndIgnoresThreadCount) {
 
   // Backward in double for the float comparison.
   std::vector<double> yd(x.size()), dxd(x.size()), dgd(128), dbd(128), sm(128), si(128);
-  ops::batchnorm_forward<double>(env.ex, d, BatchNormMode::BatchOnly, x.data(), gamma.data(), beta.data(), nullptr,
-                                 nullptr, sm.data(), si.data(), yd.data(), act);
+  ops::batchnorm_forward<double>(env.ex, d, BatchNormMode::BatchOnly, x.data(), gamma.data(), beta.data(),
+                                 nullptr, nullptr, sm.data(), si.data(), yd.data(), act);
   auto dy = g;
-  ops::batchnorm_backward<double>(env.ex, d, x.data(), gamma.data(), sm.data(), si.data(), yd.data(), dy.data(),
-                                  dxd.data(), false, dgd.data(), dbd.data(), act);
+  ops::batchnorm_backward<double>(env.ex, d, x.data(), gamma.data(), sm.data(), si.data(), yd.data(),
+                                  dy.data(), dxd.data(), false, dgd.data(), dbd.data(), act);
   EXPECT_LT(rel_err(one.dx, dxd), 1e-5);
   EXPECT_LT(rel_err(one.dg, dgd), 1e-5);
   EXPECT_LT(rel_err(one.db, dbd), 1e-5);

@@ -2,6 +2,7 @@
 // finite differences, chunked execution against unchunked.
 #include <gtest/gtest.h>
 
+#include "cpu/conv_direct.h"
 #include "cpu/im2col.h"
 #include "cpu_test_util.h"
 #include "gancu/ops.h"
@@ -23,7 +24,8 @@ std::vector<double> conv_ref(const ConvDims& d, const std::vector<double>& x, co
               const int h = p * d.stride - d.pad + r, ww = q * d.stride - d.pad + t;
               if (h < 0 || h >= d.h || ww < 0 || ww >= d.w) continue;
               for (int c = 0; c < d.c; ++c)
-                s += x[((size_t(n) * d.h + h) * d.w + ww) * d.c + c] * w[((size_t(k) * d.r + r) * d.s + t) * d.c + c];
+                s += x[((size_t(n) * d.h + h) * d.w + ww) * d.c + c] *
+                     w[((size_t(k) * d.r + r) * d.s + t) * d.c + c];
             }
           y[((size_t(n) * d.p + p) * d.q + q) * d.k + k] = act_ref(s, act);
         }
@@ -44,19 +46,38 @@ std::vector<double> convT_ref(const ConvDims& d, const std::vector<double>& x, c
               if (h < 0 || h >= d.h || ww < 0 || ww >= d.w) continue;
               for (int c = 0; c < d.c; ++c)
                 y[((size_t(n) * d.h + h) * d.w + ww) * d.c + c] +=
-                    x[((size_t(n) * d.p + p) * d.q + q) * d.k + k] * w[((size_t(k) * d.r + r) * d.s + t) * d.c + c];
+                    x[((size_t(n) * d.p + p) * d.q + q) * d.k + k] *
+                    w[((size_t(k) * d.r + r) * d.s + t) * d.c + c];
             }
   for (size_t i = 0; i < y.size(); ++i) y[i] = act_ref(y[i] + (b ? b[i % d.c] : 0.0), act);
   return y;
 }
 
 // n, h, w, c, k, r, s, stride, pad: odd sizes, non-square images and kernels, stride 1/2/3,
-// pad 0/1/2, kernels 1/3/4, the pointwise fast path and a 1x1 kernel with stride.
+// pad 0/1/2, kernels 1/3/4, the pointwise fast path and a 1x1 kernel with stride; k > 4 runs
+// the column method (im2col + GEMM), k <= 4 the direct loops (conv_direct.h).
 std::vector<ConvDims> conv_shapes() {
-  return {ConvDims::conv(2, 5, 7, 3, 4, 3, 3, 1, 1), ConvDims::conv(2, 6, 6, 2, 3, 4, 4, 2, 1),
+  return {ConvDims::conv(2, 5, 7, 3, 6, 3, 3, 1, 1), ConvDims::conv(2, 6, 6, 2, 5, 4, 4, 2, 1),
           ConvDims::conv(1, 7, 5, 3, 2, 1, 1, 1, 0), ConvDims::conv(2, 9, 8, 2, 3, 3, 3, 2, 2),
-          ConvDims::conv(1, 6, 5, 2, 3, 1, 1, 2, 0), ConvDims::conv(3, 5, 6, 1, 2, 4, 3, 1, 0),
-          ConvDims::conv(1, 8, 7, 2, 2, 3, 3, 3, 1), ConvDims::conv(2, 3, 4, 5, 3, 4, 4, 2, 2)};
+          ConvDims::conv(1, 6, 5, 2, 6, 1, 1, 2, 0), ConvDims::conv(3, 5, 6, 1, 2, 4, 3, 1, 0),
+          ConvDims::conv(1, 8, 7, 2, 5, 3, 3, 3, 1), ConvDims::conv(2, 3, 4, 5, 3, 4, 4, 2, 2),
+          ConvDims::conv(2, 6, 5, 3, 1, 3, 3, 1, 1), ConvDims::conv(2, 5, 6, 2, 7, 3, 2, 2, 1)};
+}
+
+// Both methods must be exercised by the shapes above.
+TEST(CpuConv, ShapesCoverEveryMethod) {
+  int direct = 0, columns = 0, pointwise = 0;
+  for (const ConvDims& d : conv_shapes()) {
+    if (cpu::conv_is_pointwise(d))
+      ++pointwise;
+    else if (cpu::conv_use_direct(d))
+      ++direct;
+    else
+      ++columns;
+  }
+  EXPECT_GE(direct, 3);
+  EXPECT_GE(columns, 4);
+  EXPECT_GE(pointwise, 1);
 }
 
 std::string describe(const ConvDims& d) {
@@ -67,7 +88,8 @@ TEST(CpuConv, ForwardMatchesDirectLoops) {
   CpuEnv env;
   uint64_t seed = 1;
   for (const ConvDims& d : conv_shapes()) {
-    env.reserve(std::max(ops::conv_workspace_bytes<double>(env.ex, d, false), ops::conv_workspace_bytes<double>(env.ex, d, true)));
+    env.reserve(std::max(ops::conv_workspace_bytes<double>(env.ex, d, false),
+                         ops::conv_workspace_bytes<double>(env.ex, d, true)));
     for (const Activation& act : all_activations())
       for (bool bias : {false, true}) {
         SCOPED_TRACE(describe(d) + " " + act_name(act.kind) + (bias ? " bias" : ""));
@@ -81,15 +103,16 @@ TEST(CpuConv, ForwardMatchesDirectLoops) {
         const auto xt = randn(size_t(d.y_elems()), seed++);
         const auto reft = convT_ref(d, xt, w, bias ? bc.data() : nullptr, act);
         std::vector<double> yt(reft.size());
-        ops::conv_transpose2d_forward<double>(env.ex, d, xt.data(), w.data(), bias ? bc.data() : nullptr, yt.data(),
-                                              act);
+        ops::conv_transpose2d_forward<double>(env.ex, d, xt.data(), w.data(), bias ? bc.data() : nullptr,
+                                              yt.data(), act);
         EXPECT_LT(rel_err(yt, reft), 1e-13) << "conv transpose";
 
         const auto xf = cast<float>(x), wf = cast<float>(w), bf = cast<float>(bk), xtf = cast<float>(xt),
                    bcf = cast<float>(bc);
         std::vector<float> yf(ref.size()), ytf(reft.size());
         env.reserve(ops::conv_workspace_bytes<float>(env.ex, d, false));
-        ops::conv2d_forward<float>(env.ex, d, xf.data(), wf.data(), bias ? bf.data() : nullptr, yf.data(), act);
+        ops::conv2d_forward<float>(env.ex, d, xf.data(), wf.data(), bias ? bf.data() : nullptr, yf.data(),
+                                   act);
         ops::conv_transpose2d_forward<float>(env.ex, d, xtf.data(), wf.data(), bias ? bcf.data() : nullptr,
                                              ytf.data(), act);
         EXPECT_LT(rel_err(yf, ref), 1e-5) << "conv, float";
@@ -100,7 +123,10 @@ TEST(CpuConv, ForwardMatchesDirectLoops) {
 
 ParamLayer conv_layer(CpuEnv& env, const ConvDims& d, Activation act) {
   env.reserve(ops::conv_workspace_bytes<double>(env.ex, d, false));
-  return ParamLayer{size_t(d.x_elems()), size_t(d.filter_elems()), size_t(d.k), size_t(d.y_elems()),
+  return ParamLayer{size_t(d.x_elems()),
+                    size_t(d.filter_elems()),
+                    size_t(d.k),
+                    size_t(d.y_elems()),
                     [&env, d, act](const double* x, const double* w, const double* b, double* y) {
                       ops::conv2d_forward<double>(env.ex, d, x, w, b, y, act);
                     },
@@ -112,7 +138,10 @@ ParamLayer conv_layer(CpuEnv& env, const ConvDims& d, Activation act) {
 
 ParamLayer convT_layer(CpuEnv& env, const ConvDims& d, Activation act) {
   env.reserve(ops::conv_workspace_bytes<double>(env.ex, d, true));
-  return ParamLayer{size_t(d.y_elems()), size_t(d.filter_elems()), size_t(d.c), size_t(d.x_elems()),
+  return ParamLayer{size_t(d.y_elems()),
+                    size_t(d.filter_elems()),
+                    size_t(d.c),
+                    size_t(d.x_elems()),
                     [&env, d, act](const double* x, const double* w, const double* b, double* y) {
                       ops::conv_transpose2d_forward<double>(env.ex, d, x, w, b, y, act);
                     },
@@ -141,15 +170,16 @@ TEST(CpuConvTranspose, BackwardMatchesFiniteDifferences) {
   const auto acts = all_activations();
   // Transposed dims as a generator builds them (h, w derived), plus the conv shapes, whose
   // leftover rows (PyTorch's output_padding) the adjoint must leave without input.
-  std::vector<ConvDims> shapes = {ConvDims::transposed(2, 3, 4, 3, 2, 4, 4, 2, 1),
-                                  ConvDims::transposed(1, 4, 3, 2, 3, 3, 3, 1, 1),
-                                  ConvDims::transposed(2, 2, 3, 4, 3, 5, 3, 3, 2)};
+  std::vector<ConvDims> shapes = {
+      ConvDims::transposed(2, 3, 4, 6, 2, 4, 4, 2, 1), ConvDims::transposed(1, 4, 3, 5, 3, 3, 3, 1, 1),
+      ConvDims::transposed(2, 2, 3, 4, 3, 5, 3, 3, 2), ConvDims::transposed(2, 3, 3, 2, 1, 4, 4, 2, 1)};
   for (const ConvDims& d : conv_shapes()) shapes.push_back(d);
   for (size_t i = 0; i < shapes.size(); ++i)
     for (size_t a = 0; a < acts.size(); ++a) {
       if (i != 0 && a != i % acts.size()) continue;
       SCOPED_TRACE(describe(shapes[i]) + " " + act_name(acts[a].kind));
-      check_layer_gradients(convT_layer(env, shapes[i], acts[a]), 2000 + 10 * i + a, /*with_bias=*/a % 2 == 1);
+      check_layer_gradients(convT_layer(env, shapes[i], acts[a]), 2000 + 10 * i + a,
+                            /*with_bias=*/a % 2 == 1);
     }
 }
 
@@ -157,17 +187,19 @@ TEST(CpuConvTranspose, BackwardMatchesFiniteDifferences) {
 // across chunks) must give the unchunked result.
 TEST(CpuConv, ChunkedBatchMatchesSingleChunk) {
   CpuEnv env;
-  const ConvDims d = ConvDims::conv(5, 6, 5, 3, 4, 3, 3, 2, 1);
+  const ConvDims d = ConvDims::conv(5, 6, 5, 3, 6, 3, 3, 2, 1);  // k > 4: columns
   const Activation act{Act::LeakyReLU, 0.2f};
-  const auto x = randn(size_t(d.x_elems()), 1), w = randn(size_t(d.filter_elems()), 2), b = randn(size_t(d.k), 3);
-  const auto g = randn(size_t(d.y_elems()), 4), xt = randn(size_t(d.y_elems()), 5), gt = randn(size_t(d.x_elems()), 6);
+  const auto x = randn(size_t(d.x_elems()), 1), w = randn(size_t(d.filter_elems()), 2),
+             b = randn(size_t(d.k), 3);
+  const auto g = randn(size_t(d.y_elems()), 4), xt = randn(size_t(d.y_elems()), 5),
+             gt = randn(size_t(d.x_elems()), 6);
   struct Result {
     std::vector<double> y, dx, dw, yt, dxt, dwt;
   };
   auto run = [&] {
-    Result r{std::vector<double>(size_t(d.y_elems())), std::vector<double>(size_t(d.x_elems())),
+    Result r{std::vector<double>(size_t(d.y_elems())),      std::vector<double>(size_t(d.x_elems())),
              std::vector<double>(size_t(d.filter_elems())), std::vector<double>(size_t(d.x_elems())),
-             std::vector<double>(size_t(d.y_elems())), std::vector<double>(size_t(d.filter_elems()))};
+             std::vector<double>(size_t(d.y_elems())),      std::vector<double>(size_t(d.filter_elems()))};
     env.reserve(ops::conv_workspace_bytes<double>(env.ex, d, false));
     ops::conv2d_forward<double>(env.ex, d, x.data(), w.data(), b.data(), r.y.data(), act);
     auto dy = g;
@@ -175,8 +207,8 @@ TEST(CpuConv, ChunkedBatchMatchesSingleChunk) {
                                  r.dw.data(), nullptr, act);
     ops::conv_transpose2d_forward<double>(env.ex, d, xt.data(), w.data(), nullptr, r.yt.data(), act);
     auto dyt = gt;
-    ops::conv_transpose2d_backward<double>(env.ex, d, xt.data(), w.data(), r.yt.data(), dyt.data(), r.dxt.data(),
-                                           false, r.dwt.data(), nullptr, act);
+    ops::conv_transpose2d_backward<double>(env.ex, d, xt.data(), w.data(), r.yt.data(), dyt.data(),
+                                           r.dxt.data(), false, r.dwt.data(), nullptr, act);
     return r;
   };
   const Result whole = run();
@@ -201,17 +233,21 @@ TEST(CpuConv, ChunkedBatchMatchesSingleChunk) {
 
 TEST(CpuConv, WorkspaceStaysBoundedAtLargeBatch) {
   CpuEnv env;
-  const ConvDims d = ConvDims::conv(4096, 28, 28, 64, 1, 3, 3, 1, 1);
+  const ConvDims d = ConvDims::conv(4096, 28, 28, 64, 32, 3, 3, 1, 1);
   const size_t bytes = ops::conv_workspace_bytes<float>(env.ex, d, false);
   EXPECT_LE(bytes, size_t(64) << 20);
   EXPECT_GE(bytes, size_t(d.p) * d.q * 9 * 64 * sizeof(float));  // at least one image
-  EXPECT_EQ(ops::conv_workspace_bytes<float>(env.ex, ConvDims::conv(4096, 8, 8, 16, 32, 1, 1, 1, 0), false), 0u)
+  EXPECT_EQ(ops::conv_workspace_bytes<float>(env.ex, ConvDims::conv(4096, 8, 8, 16, 32, 1, 1, 1, 0), false),
+            0u)
       << "pointwise convolutions need no columns";
+  EXPECT_EQ(ops::conv_workspace_bytes<float>(env.ex, ConvDims::conv(4096, 28, 28, 64, 1, 3, 3, 1, 1), true),
+            0u)
+      << "direct convolutions (few filters) need no columns";
   // An op given less workspace than it planned fails loudly instead of writing past it.
-  std::vector<float> x(size_t(ConvDims::conv(2, 5, 5, 2, 2, 3, 3, 1, 1).x_elems())), w(36), y(100);
+  const ConvDims small = ConvDims::conv(2, 5, 5, 2, 8, 3, 3, 1, 1);
+  std::vector<float> x(size_t(small.x_elems())), w(size_t(small.filter_elems())), y(size_t(small.y_elems()));
   env.ex.set_workspace(nullptr, 0);
-  EXPECT_THROW(ops::conv2d_forward<float>(env.ex, ConvDims::conv(2, 5, 5, 2, 2, 3, 3, 1, 1), x.data(), w.data(),
-                                          nullptr, y.data(), Activation{}),
+  EXPECT_THROW(ops::conv2d_forward<float>(env.ex, small, x.data(), w.data(), nullptr, y.data(), Activation{}),
                RuntimeError);
 }
 

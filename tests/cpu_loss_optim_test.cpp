@@ -29,7 +29,8 @@ TEST(CpuBce, ValuesMatchTheDirectFormulaAndAccumulate) {
                                  &prob_sum);
     EXPECT_NEAR(loss_sum, 1.0 + loss, 1e-12) << "t=" << t;
     EXPECT_NEAR(prob_sum, 2.0 + prob, 1e-12);
-    ops::bce_with_logits<double>(env.ex, int64_t(logits.size()), logits.data(), t, 1.0f, nullptr, nullptr, nullptr);
+    ops::bce_with_logits<double>(env.ex, int64_t(logits.size()), logits.data(), t, 1.0f, nullptr, nullptr,
+                                 nullptr);
   }
 }
 

@@ -109,7 +109,8 @@ TEST(Feistel, IsABijectionAndEpochsDiffer) {
       }
     }
   int moved = 0;
-  for (uint32_t i = 0; i < 1000; ++i) moved += feistel_permute(i, 1000, 9, 0) != feistel_permute(i, 1000, 9, 1);
+  for (uint32_t i = 0; i < 1000; ++i)
+    moved += feistel_permute(i, 1000, 9, 0) != feistel_permute(i, 1000, 9, 1);
   EXPECT_GT(moved, 900) << "each epoch must have its own order";
 }
 
@@ -142,7 +143,8 @@ TEST(CpuGatherBatch, EachEpochVisitsImagesOnceAndScales) {
       EXPECT_NEAR(px[0], double(images[size_t(img * elems)]) * (2.0 / 255.0) - 1.0, 1e-6);
       EXPECT_NEAR(px[2], 1.0, 1e-6) << "255 maps to 1";
       EXPECT_EQ(lab[size_t(i)], int32_t(img % 10)) << "labels follow the same images";
-      EXPECT_TRUE(epochs[size_t(step / per_epoch)].insert(img).second) << "image " << img << " twice in an epoch";
+      EXPECT_TRUE(epochs[size_t(step / per_epoch)].insert(img).second)
+          << "image " << img << " twice in an epoch";
     }
   }
   EXPECT_EQ(epochs[0].size(), size_t(num - num % batch));

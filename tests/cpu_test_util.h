@@ -81,29 +81,39 @@ inline std::vector<double> numeric_grad(std::vector<double>& v, const std::funct
 
 inline double act_ref(double x, Activation a) {
   switch (a.kind) {
-    case Act::None: return x;
-    case Act::ReLU: return x > 0 ? x : 0;
-    case Act::LeakyReLU: return x > 0 ? x : double(a.slope) * x;
-    case Act::Tanh: return std::tanh(x);
-    case Act::Sigmoid: return 1 / (1 + std::exp(-x));
+    case Act::None:
+      return x;
+    case Act::ReLU:
+      return x > 0 ? x : 0;
+    case Act::LeakyReLU:
+      return x > 0 ? x : double(a.slope) * x;
+    case Act::Tanh:
+      return std::tanh(x);
+    case Act::Sigmoid:
+      return 1 / (1 + std::exp(-x));
   }
   return x;
 }
 
 inline const char* act_name(Act a) {
   switch (a) {
-    case Act::None: return "none";
-    case Act::ReLU: return "relu";
-    case Act::LeakyReLU: return "lrelu";
-    case Act::Tanh: return "tanh";
-    case Act::Sigmoid: return "sigmoid";
+    case Act::None:
+      return "none";
+    case Act::ReLU:
+      return "relu";
+    case Act::LeakyReLU:
+      return "lrelu";
+    case Act::Tanh:
+      return "tanh";
+    case Act::Sigmoid:
+      return "sigmoid";
   }
   return "?";
 }
 
 inline std::vector<Activation> all_activations() {
-  return {Activation{Act::None}, Activation{Act::ReLU}, Activation{Act::LeakyReLU, 0.2f}, Activation{Act::Tanh},
-          Activation{Act::Sigmoid}};
+  return {Activation{Act::None}, Activation{Act::ReLU}, Activation{Act::LeakyReLU, 0.2f},
+          Activation{Act::Tanh}, Activation{Act::Sigmoid}};
 }
 
 // A CPU Exec with a workspace that grows on demand.
@@ -149,7 +159,8 @@ inline void check_layer_gradients(const ParamLayer& L, uint64_t seed, bool with_
   if (with_bias) EXPECT_LT(rel_err(db, numeric_grad(b, loss)), kGradTol) << "db";
 
   // Accumulation: start from random gradients.
-  const std::vector<double> dx0 = randn(L.x_n, seed + 4), dw0 = randn(L.w_n, seed + 5), db0 = randn(L.b_n, seed + 6);
+  const std::vector<double> dx0 = randn(L.x_n, seed + 4), dw0 = randn(L.w_n, seed + 5),
+                            db0 = randn(L.b_n, seed + 6);
   std::vector<double> adx = dx0, adw = dw0, adb = db0;
   dy = R;
   L.backward(x.data(), w.data(), y.data(), dy.data(), adx.data(), true, adw.data(), adb.data());

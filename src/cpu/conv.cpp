@@ -11,11 +11,13 @@
 //
 // The batch runs in chunks of images so that the column matrix stays within a fixed budget of
 // workspace at any batch size (and, being small, mostly in cache between im2col and the GEMM).
-// Pointwise convolutions need no columns at all: the image is its own column matrix.
+// Pointwise convolutions need no columns at all: the image is its own column matrix. Convolutions
+// with few filters skip the lowering and use the direct loops of conv_direct.h.
 #include <algorithm>
 
 #include "cpu/activation_math.h"
 #include "cpu/blas.h"
+#include "cpu/conv_direct.h"
 #include "cpu/im2col.h"
 #include "cpu/parallel.h"
 #include "gancu/ops.h"
@@ -27,9 +29,17 @@ size_t column_bytes_per_image(const ConvDims& d, size_t elem) {
   return size_t(d.p) * d.q * d.r * d.s * d.c * elem;
 }
 
+// Pointwise convolutions are one GEMM whatever k is; others with few filters run direct.
+bool use_direct(const ConvDims& d) {
+  return !conv_is_pointwise(d) && conv_use_direct(d);
+}
+bool uses_columns(const ConvDims& d) {
+  return !conv_is_pointwise(d) && !use_direct(d);
+}
+
 // Images per chunk: as many as fit the budget, at least one.
 int chunk_images(const ConvDims& d, size_t elem) {
-  if (conv_is_pointwise(d)) return std::max(d.n, 1);
+  if (!uses_columns(d)) return std::max(d.n, 1);
   const size_t per_image = std::max<size_t>(column_bytes_per_image(d, elem), 1);
   return int(std::clamp<size_t>(conv_column_budget_bytes() / per_image, 1, size_t(std::max(d.n, 1))));
 }
@@ -98,13 +108,18 @@ size_t& conv_column_budget_bytes() {
 template <class T>
 size_t conv_workspace_bytes(const Exec&, const ConvDims& d, bool) {
   // Both ops and both directions use one column matrix of one chunk.
-  if (conv_is_pointwise(d)) return 0;
+  if (!uses_columns(d)) return 0;
   return size_t(chunk_images(d, sizeof(T))) * column_bytes_per_image(d, sizeof(T));
 }
 
 template <class T>
 void conv2d_forward(const Exec& ex, const ConvDims& d, const T* x, const T* w, const T* b, T* y,
                     Activation act) {
+  if (use_direct(d)) {
+    conv_direct_forward(d, x, w, y, false);
+    bias_act_rows_parallel<T>(int64_t(d.n) * d.p * d.q, d.k, y, b, act);
+    return;
+  }
   const ConvPlan<T> pl = make_plan<T>(ex, d, "conv2d");
   for_each_chunk(pl, [&](int n0, int nb) {
     const int m = nb * d.p * d.q;
@@ -121,6 +136,11 @@ void conv2d_backward(const Exec& ex, const ConvDims& d, const T* x, const T* w, 
   act_backward_inplace<T>(d.y_elems(), y, dy, act);
   if (db) column_sums_add<T>(dy, int64_t(d.n) * d.p * d.q, d.k, db);
   if (!dw && !dx) return;
+  if (use_direct(d)) {
+    if (dw) conv_direct_weight_grad(d, x, dy, dw);
+    if (dx) conv_direct_adjoint(d, dy, w, dx, accumulate_dx);
+    return;
+  }
   const ConvPlan<T> pl = make_plan<T>(ex, d, "conv2d");
   for_each_chunk(pl, [&](int n0, int nb) {
     const int m = nb * d.p * d.q;
@@ -138,6 +158,11 @@ void conv2d_backward(const Exec& ex, const ConvDims& d, const T* x, const T* w, 
 template <class T>
 void conv_transpose2d_forward(const Exec& ex, const ConvDims& d, const T* x, const T* w, const T* b, T* y,
                               Activation act) {
+  if (use_direct(d)) {
+    conv_direct_adjoint(d, x, w, y, false);
+    bias_act_rows_parallel<T>(int64_t(d.n) * d.h * d.w, d.c, y, b, act);
+    return;
+  }
   const ConvPlan<T> pl = make_plan<T>(ex, d, "conv_transpose2d");
   for_each_chunk(pl, [&](int n0, int nb) {
     data_grad_chunk(pl, nb, x + n0 * pl.pix, w, y + n0 * pl.img, false, b, act);
@@ -150,6 +175,11 @@ void conv_transpose2d_backward(const Exec& ex, const ConvDims& d, const T* x, co
   act_backward_inplace<T>(d.x_elems(), y, dy, act);
   if (db) column_sums_add<T>(dy, int64_t(d.n) * d.h * d.w, d.c, db);
   if (!dw && !dx) return;
+  if (use_direct(d)) {
+    if (dw) conv_direct_weight_grad(d, dy, x, dw);
+    if (dx) conv_direct_forward(d, dy, w, dx, accumulate_dx);
+    return;
+  }
   const ConvPlan<T> pl = make_plan<T>(ex, d, "conv_transpose2d");
   for_each_chunk(pl, [&](int n0, int nb) {
     const int m = nb * d.p * d.q;

@@ -39,22 +39,24 @@ T* host_scratch(size_t n, int slot = 0) {
 
 // A deterministic reduction over `rows` rows: f(r0, r1, acc) adds rows [r0, r1) into acc[width]
 // (zeroed before), once per part, in parallel; result[width] receives the sum over the parts,
-// added in part order. `row_cost` (values per row) sizes the parts.
-template <class F>
+// added in part order, in double. `row_cost` (values per row) sizes the parts. Acc is the type
+// of the per-part accumulators: double where precision matters, T where the parts are summed
+// over few rows and the accumulation itself is the hot loop.
+template <class Acc = double, class F>
 void reduce_rows(int64_t rows, int64_t row_cost, int64_t width, double* result, F&& f) {
   const int64_t parts = reduction_parts(rows, row_cost);
-  double* partial = host_scratch<double>(size_t(parts * width), 3);
+  Acc* partial = host_scratch<Acc>(size_t(parts * width), 3);
 #pragma omp parallel for schedule(static) if (parts > 1)
   for (int64_t part = 0; part < parts; ++part) {
     int64_t r0, r1;
     split_range(rows, parts, part, r0, r1);
-    double* acc = partial + part * width;
-    std::fill(acc, acc + width, 0.0);
+    Acc* acc = partial + part * width;
+    std::fill(acc, acc + width, Acc(0));
     f(r0, r1, acc);
   }
   for (int64_t i = 0; i < width; ++i) {
     double s = 0;
-    for (int64_t part = 0; part < parts; ++part) s += partial[part * width + i];
+    for (int64_t part = 0; part < parts; ++part) s += double(partial[part * width + i]);
     result[i] = s;
   }
 }
