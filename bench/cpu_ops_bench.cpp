@@ -77,7 +77,7 @@ void finish(benchmark::State& state, double err, double flops_per_iter, int64_t 
     state.counters["GFLOP/s"] =
         benchmark::Counter(flops_per_iter * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetItemsProcessed(int64_t(state.iterations()) * items_per_iter);
-  if (!(err <= kMaxErr)) state.SkipWithError("result check failed");
+  if (!(err <= kMaxErr)) state.SkipWithError(("result check failed: err " + std::to_string(err)).c_str());
 }
 
 // ---- Linear -----------------------------------------------------------------------------------
