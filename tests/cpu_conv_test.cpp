@@ -55,13 +55,15 @@ std::vector<double> convT_ref(const ConvDims& d, const std::vector<double>& x, c
 
 // n, h, w, c, k, r, s, stride, pad: odd sizes, non-square images and kernels, stride 1/2/3,
 // pad 0/1/2, kernels 1/3/4, the pointwise fast path and a 1x1 kernel with stride; k > 4 runs
-// the column method (im2col + GEMM), k <= 4 the direct loops (conv_direct.h).
+// the column method (im2col + GEMM), k <= 4 the direct loops (conv_direct.h); c = 1 and 3 have
+// their own col2im loops.
 std::vector<ConvDims> conv_shapes() {
   return {ConvDims::conv(2, 5, 7, 3, 6, 3, 3, 1, 1), ConvDims::conv(2, 6, 6, 2, 5, 4, 4, 2, 1),
           ConvDims::conv(1, 7, 5, 3, 2, 1, 1, 1, 0), ConvDims::conv(2, 9, 8, 2, 3, 3, 3, 2, 2),
           ConvDims::conv(1, 6, 5, 2, 6, 1, 1, 2, 0), ConvDims::conv(3, 5, 6, 1, 2, 4, 3, 1, 0),
           ConvDims::conv(1, 8, 7, 2, 5, 3, 3, 3, 1), ConvDims::conv(2, 3, 4, 5, 3, 4, 4, 2, 2),
-          ConvDims::conv(2, 6, 5, 3, 1, 3, 3, 1, 1), ConvDims::conv(2, 5, 6, 2, 7, 3, 2, 2, 1)};
+          ConvDims::conv(2, 6, 5, 3, 1, 3, 3, 1, 1), ConvDims::conv(2, 5, 6, 2, 7, 3, 2, 2, 1),
+          ConvDims::conv(2, 7, 6, 1, 5, 4, 4, 2, 1)};
 }
 
 // Both methods must be exercised by the shapes above.
@@ -172,7 +174,8 @@ TEST(CpuConvTranspose, BackwardMatchesFiniteDifferences) {
   // leftover rows (PyTorch's output_padding) the adjoint must leave without input.
   std::vector<ConvDims> shapes = {
       ConvDims::transposed(2, 3, 4, 6, 2, 4, 4, 2, 1), ConvDims::transposed(1, 4, 3, 5, 3, 3, 3, 1, 1),
-      ConvDims::transposed(2, 2, 3, 4, 3, 5, 3, 3, 2), ConvDims::transposed(2, 3, 3, 2, 1, 4, 4, 2, 1)};
+      ConvDims::transposed(2, 2, 3, 4, 3, 5, 3, 3, 2), ConvDims::transposed(2, 3, 3, 2, 1, 4, 4, 2, 1),
+      ConvDims::transposed(2, 3, 3, 6, 1, 4, 4, 2, 1)};
   for (const ConvDims& d : conv_shapes()) shapes.push_back(d);
   for (size_t i = 0; i < shapes.size(); ++i)
     for (size_t a = 0; a < acts.size(); ++a) {
