@@ -42,7 +42,7 @@ void conv_direct_forward(const ConvDims& d, const T* img, const T* w, T* pix, bo
   const int64_t C = d.c, RSC = int64_t(d.r) * d.s * C;
   const int64_t rows = int64_t(d.n) * d.p;
   const int64_t xstep = int64_t(d.stride) * C;  // between the windows of neighbouring pixels
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (d.y_elems() * RSC > kParallelMinWork)
   for (int64_t np = 0; np < rows; ++np) {
     const int64_t n = np / d.p;
     const int p = int(np % d.p);
@@ -93,7 +93,7 @@ template <class T>
 void conv_direct_adjoint(const ConvDims& d, const T* pix, const T* w, T* img, bool accumulate) {
   const int64_t C = d.c, RSC = int64_t(d.r) * d.s * C, HWC = int64_t(d.h) * d.w * C;
   // One image per iteration: taps of neighbouring pixels overlap, images do not.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (d.y_elems() * RSC > kParallelMinWork)
   for (int64_t n = 0; n < d.n; ++n) {
     T* image = img + n * HWC;
     if (!accumulate) std::fill(image, image + HWC, T(0));

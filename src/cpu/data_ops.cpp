@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "cpu/activation_math.h"
+#include "cpu/parallel.h"
 #include "cpu/random.h"
 #include "gancu/ops.h"
 
@@ -51,7 +52,7 @@ void gather_batch(const Exec&, const BatchGather& g, const uint8_t* images, cons
   const BatchIndex index(g, *step);
   const int64_t E = g.image_elems;
   const T scale = T(g.scale), shift = T(g.shift);
-#pragma omp parallel for schedule(static) if (int64_t(g.batch) * E > 32768)
+#pragma omp parallel for schedule(static) if (int64_t(g.batch) * E > kParallelMinWork)
   for (int i = 0; i < g.batch; ++i) {
     const uint8_t* src = images + int64_t(index(i)) * E;
     T* dst = out + int64_t(i) * E;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cpu/activation_math.h"
+#include "cpu/parallel.h"
 
 namespace gancu::cpu {
 
@@ -12,7 +13,7 @@ template <class T>
 void im2col(const ConvDims& d, int nb, const T* img, T* col) {
   const int64_t C = d.c, SC = int64_t(d.s) * C, RSC = d.r * SC;
   const int64_t rows = int64_t(nb) * d.p;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * d.q * RSC > kParallelMinWork)
   for (int64_t np = 0; np < rows; ++np) {
     const int64_t n = np / d.p;
     const int p = int(np % d.p);
@@ -101,7 +102,7 @@ void col2im(const ConvDims& d, int nb, const T* col, T* img, bool accumulate, co
   const int64_t C = d.c, RSC = int64_t(d.r) * d.s * C;
   const int64_t rows = int64_t(nb) * d.h;
   const TapTable by_row(d.h, d.r, d.p, d.stride, d.pad), by_col(d.w, d.s, d.q, d.stride, d.pad);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(nb) * d.p * d.q * RSC > kParallelMinWork)
   for (int64_t nh = 0; nh < rows; ++nh) {
     const int64_t n = nh / d.h;
     const int h = int(nh % d.h);

@@ -13,6 +13,10 @@
 
 namespace gancu::cpu {
 
+// Below this many values of work a loop stays serial: a parallel region costs microseconds, and
+// far more when another process holds a core (a spinning thread waits for a descheduled one).
+constexpr int64_t kParallelMinWork = 32768;
+
 // Near-equal split of [0, n) into `parts` ranges; range `i` is [begin, end).
 inline void split_range(int64_t n, int64_t parts, int64_t i, int64_t& begin, int64_t& end) {
   const int64_t base = n / parts, extra = n % parts;
