@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "cpu/activation_math.h"
 #include "cpu/parallel.h"
@@ -42,26 +41,6 @@ void im2col(const ConvDims& d, int nb, const T* img, T* col) {
     }
   }
 }
-
-// The taps of a convolution that land on image position x (a row h or a column w): pairs
-// (tap, output position) with x = out * stride - pad + tap, found without a division per tap
-// (the inner loops of col2im would otherwise divide for every tap of every pixel).
-struct TapTable {
-  std::vector<int> first, count, tap, out;  // entries [first[x], first[x] + count[x]) of tap/out
-  TapTable(int size, int taps, int outs, int stride, int pad) : first(size_t(size)), count(size_t(size)) {
-    for (int x = 0; x < size; ++x) {
-      first[size_t(x)] = int(tap.size());
-      for (int t = (x + pad) % stride; t < taps; t += stride) {
-        const int o = (x + pad - t) / stride;
-        if (o < 0) break;
-        if (o >= outs) continue;
-        tap.push_back(t);
-        out.push_back(o);
-      }
-      count[size_t(x)] = int(tap.size()) - first[size_t(x)];
-    }
-  }
-};
 
 // One image row of col2im. CC > 0 fixes the channel count at compile time, so that the sum of a
 // pixel's taps stays in registers (with a run-time count of 1, each tap's add would wait for the

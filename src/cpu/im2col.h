@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 #include "gancu/op_types.h"
 
@@ -16,6 +17,26 @@ namespace gancu::cpu {
 inline bool conv_is_pointwise(const ConvDims& d) {
   return d.r == 1 && d.s == 1 && d.stride == 1 && d.pad == 0;
 }
+
+// The taps of a convolution that land on image position x (a row h or a column w): pairs
+// (tap, output position) with x = out * stride - pad + tap, found without a division per tap
+// (the inner loops of col2im would otherwise divide for every tap of every pixel).
+struct TapTable {
+  std::vector<int> first, count, tap, out;  // entries [first[x], first[x] + count[x]) of tap/out
+  TapTable(int size, int taps, int outs, int stride, int pad) : first(size_t(size)), count(size_t(size)) {
+    for (int x = 0; x < size; ++x) {
+      first[size_t(x)] = int(tap.size());
+      for (int t = (x + pad) % stride; t < taps; t += stride) {
+        const int o = (x + pad - t) / stride;
+        if (o < 0) break;
+        if (o >= outs) continue;
+        tap.push_back(t);
+        out.push_back(o);
+      }
+      count[size_t(x)] = int(tap.size()) - first[size_t(x)];
+    }
+  }
+};
 
 // Bytes of column matrix that one chunk of images may use (the convolution ops run the batch in
 // chunks of images that fit it, at least one image). A knob so that tests can force many chunks
