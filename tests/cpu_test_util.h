@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -168,8 +169,8 @@ inline void check_layer_gradients(const ParamLayer& L, uint64_t seed, bool with_
   EXPECT_LT(rel_err(adw, add(dw0, dw)), 1e-12) << "dw must accumulate";
   EXPECT_LT(rel_err(adb, add(db0, db)), 1e-12) << "db must accumulate";
 
-  // Overwrite: dx = new, whatever it held.
-  std::vector<double> odx = dx0;
+  // Overwrite: dx = new, whatever it held (even NaN: no 0 * dx).
+  std::vector<double> odx(L.x_n, std::numeric_limits<double>::quiet_NaN());
   dy = R;
   L.backward(x.data(), w.data(), y.data(), dy.data(), odx.data(), false, nullptr, nullptr);
   EXPECT_LT(rel_err(odx, dx), 1e-12) << "dx alone (dw, db null)";

@@ -62,7 +62,7 @@ ConvPlan<T> make_plan(const Exec& ex, const ConvDims& d, const char* who) {
                  int64_t(d.h) * d.w * d.c,
                  int64_t(d.p) * d.q * d.k,
                  int64_t(d.r) * d.s * d.c};
-  if (!conv_is_pointwise(d))
+  if (uses_columns(d))
     pl.ws =
         static_cast<T*>(ex.require_workspace(size_t(pl.chunk) * column_bytes_per_image(d, sizeof(T)), who));
   return pl;
