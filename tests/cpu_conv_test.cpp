@@ -59,14 +59,16 @@ std::vector<double> convT_ref(const ConvDims& d, const std::vector<double>& x, c
 // their own col2im loops; wide rows with k <= 4 take the direct path's four-pixel loops, and
 // c % 16 == 0 its gathering adjoint.
 std::vector<ConvDims> conv_shapes() {
-  return {ConvDims::conv(2, 5, 7, 3, 6, 3, 3, 1, 1),  ConvDims::conv(2, 6, 6, 2, 5, 4, 4, 2, 1),
-          ConvDims::conv(1, 7, 5, 3, 2, 1, 1, 1, 0),  ConvDims::conv(2, 9, 8, 2, 3, 3, 3, 2, 2),
-          ConvDims::conv(1, 6, 5, 2, 6, 1, 1, 2, 0),  ConvDims::conv(3, 5, 6, 1, 2, 4, 3, 1, 0),
-          ConvDims::conv(1, 8, 7, 2, 5, 3, 3, 3, 1),  ConvDims::conv(2, 3, 4, 5, 3, 4, 4, 2, 2),
-          ConvDims::conv(2, 6, 5, 3, 1, 3, 3, 1, 1),  ConvDims::conv(2, 5, 6, 2, 7, 3, 2, 2, 1),
-          ConvDims::conv(2, 7, 6, 1, 5, 4, 4, 2, 1),  ConvDims::conv(2, 5, 12, 3, 2, 3, 3, 1, 1),
+  return {ConvDims::conv(2, 5, 7, 3, 6, 3, 3, 1, 1), ConvDims::conv(2, 6, 6, 2, 5, 4, 4, 2, 1),
+          ConvDims::conv(1, 7, 5, 3, 2, 1, 1, 1, 0), ConvDims::conv(2, 9, 8, 2, 3, 3, 3, 2, 2),
+          ConvDims::conv(1, 6, 5, 2, 6, 1, 1, 2, 0), ConvDims::conv(3, 5, 6, 1, 2, 4, 3, 1, 0),
+          ConvDims::conv(1, 8, 7, 2, 5, 3, 3, 3, 1), ConvDims::conv(2, 3, 4, 5, 3, 4, 4, 2, 2),
+          ConvDims::conv(2, 6, 5, 3, 1, 3, 3, 1, 1), ConvDims::conv(2, 5, 6, 2, 7, 3, 2, 2, 1),
+          ConvDims::conv(2, 7, 6, 1, 5, 4, 4, 2, 1), ConvDims::conv(2, 5, 12, 3, 2, 3, 3, 1, 1),
           ConvDims::conv(1, 6, 13, 2, 1, 3, 3, 2, 0), ConvDims::conv(2, 6, 9, 16, 1, 3, 3, 1, 1),
-          ConvDims::conv(1, 7, 6, 32, 2, 4, 4, 2, 1), ConvDims::conv(1, 4, 5, 64, 1, 3, 3, 1, 1)};
+          ConvDims::conv(1, 7, 6, 32, 2, 4, 4, 2, 1), ConvDims::conv(1, 4, 5, 64, 1, 3, 3, 1, 1),
+          // as a generator builds them: h, w derived from the transposed conv's input
+          ConvDims::transposed(2, 3, 4, 6, 2, 4, 4, 2, 1), ConvDims::transposed(2, 3, 3, 2, 1, 4, 4, 2, 1)};
 }
 
 // Both methods must be exercised by the shapes above.
