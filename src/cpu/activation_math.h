@@ -48,7 +48,7 @@ inline float tanh_vectorizable(float x) {
   // k = round(y / ln2) by the 1.5 * 2^23 trick: adding it leaves the integer in the low mantissa
   // bits. floorf and float-to-int conversions would stop the loop from vectorizing.
   const float shifted = y * 1.44269504088896341f + 12582912.0f;
-  const int32_t ki = __builtin_bit_cast(int32_t, shifted) - 0x4B400000;
+  const uint32_t ki = __builtin_bit_cast(uint32_t, shifted) - 0x4B400000u;  // unsigned: NaN wraps, no UB
   const float k = shifted - 12582912.0f;
   const float r = (y - k * 0.693145751953125f) - k * 1.42860682030941723e-6f;  // ln2 = hi + lo
   float e = 1.0f / 5040.0f;
@@ -59,7 +59,7 @@ inline float tanh_vectorizable(float x) {
   e = e * r + 0.5f;
   e = e * r + 1.0f;
   e = e * r + 1.0f;
-  const int32_t bits = (ki + 127) << 23;                // 2^k, 0 <= k <= 29
+  const uint32_t bits = (ki + 127u) << 23;              // 2^k, 0 <= k <= 29
   const float scale = __builtin_bit_cast(float, bits);  // memcpy would block vectorization
   const float big = std::copysign(1.0f - 2.0f / (e * scale + 1.0f), x);
   return a < 0.55f ? small : big;
