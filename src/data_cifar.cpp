@@ -8,7 +8,7 @@ namespace gancu {
 namespace {
 constexpr int kSide = 32, kChannels = 3;
 constexpr size_t kPixels = size_t(kSide) * kSide * kChannels;  // 3072
-constexpr size_t kRecord = 1 + kPixels;                       // label byte + CHW pixels
+constexpr size_t kRecord = 1 + kPixels;                        // label byte + CHW pixels
 }  // namespace
 
 Dataset read_cifar10(const std::vector<std::string>& files) {
@@ -25,7 +25,8 @@ Dataset read_cifar10(const std::vector<std::string>& files) {
     if (bytes.size() % kRecord != 0)
       runtime_error(path, ": size ", bytes.size(), " bytes is not a multiple of ", kRecord,
                     " (1 label byte + 3x32x32 pixels per record): truncated, or not a CIFAR-10 binary file (",
-                    bytes.size() / kRecord, " whole records and ", bytes.size() % kRecord, " bytes left over)");
+                    bytes.size() / kRecord, " whole records and ", bytes.size() % kRecord,
+                    " bytes left over)");
     const size_t n = bytes.size() / kRecord;
     const size_t first = d.labels.size();
     d.labels.resize(first + n);

@@ -18,20 +18,33 @@ namespace {
 
 // Limits that no real image file comes near; a header beyond them is corrupt, and refusing it
 // up front avoids trying to allocate what it claims.
-constexpr uint32_t kMaxSide = 1 << 14;       // rows, cols
-constexpr uint32_t kMaxChannels = 4;         // gray, gray+alpha, RGB, RGBA
+constexpr uint32_t kMaxSide = 1 << 14;             // rows, cols
+constexpr uint32_t kMaxChannels = 4;               // gray, gray+alpha, RGB, RGBA
 constexpr uint64_t kMaxBytes = uint64_t(1) << 36;  // 64 GiB of pixels
 
 const char* idx_type_name(uint8_t type) {
   switch (type) {
-    case 0x08: return "uint8";
-    case 0x09: return "int8";
-    case 0x0B: return "int16";
-    case 0x0C: return "int32";
-    case 0x0D: return "float32";
-    case 0x0E: return "float64";
-    default: return "unknown";
+    case 0x08:
+      return "uint8";
+    case 0x09:
+      return "int8";
+    case 0x0B:
+      return "int16";
+    case 0x0C:
+      return "int32";
+    case 0x0D:
+      return "float32";
+    case 0x0E:
+      return "float64";
+    default:
+      return "unknown";
   }
+}
+
+std::string hex8(uint8_t v) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%02X", v);
+  return buf;
 }
 
 std::string hex32(uint32_t v) {
@@ -74,7 +87,12 @@ class GzReader {
         return total;
       }
       if (code == Z_ERRNO) runtime_error(path_, ": read failed: ", std::strerror(errno));
-      if (code != Z_OK) runtime_error(path_, ": corrupt gzip data: ", msg);
+      if (code != Z_OK) {
+        // zlib prefixes its message with the path; the message names the file once.
+        std::string why = msg ? msg : "unknown error";
+        if (why.rfind(path_ + ": ", 0) == 0) why.erase(0, path_.size() + 2);
+        runtime_error(path_, ": corrupt gzip data: ", why);
+      }
       if (got <= 0) break;
     }
     return total;
@@ -99,32 +117,34 @@ IdxHeader read_header(GzReader& in, const char* what, std::initializer_list<int>
   const std::string& path = in.path();
   uint8_t magic[4];
   const size_t got = in.read(magic, 4);
-  if (got < 4) runtime_error(path, ": not an IDX file: only ", got, " bytes, shorter than the 4-byte magic number");
-  const uint32_t magic32 = uint32_t(magic[0]) << 24 | uint32_t(magic[1]) << 16 | uint32_t(magic[2]) << 8 | magic[3];
+  if (got < 4)
+    runtime_error(path, ": not an IDX file: only ", got, " bytes, shorter than the 4-byte magic number");
+  const uint32_t magic32 =
+      uint32_t(magic[0]) << 24 | uint32_t(magic[1]) << 16 | uint32_t(magic[2]) << 8 | magic[3];
   if (magic[0] != 0 || magic[1] != 0)
     runtime_error(path, ": not an IDX file: wrong magic number ", hex32(magic32),
                   " (IDX files start with two zero bytes, e.g. 0x00000803 for MNIST images)");
   IdxHeader h;
   h.type = magic[2];
   if (h.type != 0x08)
-    runtime_error(path, ": unsupported IDX element type 0x", std::hex, int(h.type), std::dec, " (",
-                  idx_type_name(h.type), "; magic ", hex32(magic32), "): gancu reads uint8 (0x08) only");
+    runtime_error(path, ": unsupported IDX element type ", hex8(h.type), " (", idx_type_name(h.type),
+                  "; magic ", hex32(magic32), "): gancu reads uint8 (0x08) only");
   const int ndims = magic[3];
   if (std::find(allowed_dims.begin(), allowed_dims.end(), ndims) == allowed_dims.end()) {
     std::ostringstream expected;
     for (int d : allowed_dims) expected << (expected.tellp() > 0 ? " or " : "") << hex32(0x800 | d);
     runtime_error(path, ": wrong magic number ", hex32(magic32), " for ", what, " (expected ", expected.str(),
                   "): the file has ", ndims, " dimension", ndims == 1 ? "" : "s",
-                  ndims == 1 ? ", so it looks like a labels file"
-                             : ndims == 3 ? ", so it looks like an images file"
-                                          : "");
+                  ndims == 1   ? ", so it looks like a labels file"
+                  : ndims == 3 ? ", so it looks like an images file"
+                               : "");
   }
   uint8_t raw[4 * 4];
   const size_t want = size_t(4) * ndims;
   const size_t have = in.read(raw, want);
   if (have < want)
-    runtime_error(path, ": truncated header: ", ndims, " dimensions need ", 4 + want, " bytes but the file holds ",
-                  4 + have);
+    runtime_error(path, ": truncated header: ", ndims, " dimensions need ", 4 + want,
+                  " bytes but the file holds ", 4 + have);
   for (int d = 0; d < ndims; ++d) {
     const uint8_t* b = raw + 4 * d;
     h.dims.push_back(uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3]);
@@ -145,8 +165,9 @@ std::vector<uint8_t> read_body(GzReader& in, uint64_t size, const std::string& p
     const size_t got = in.read(data.data() + old, want);
     if (got < want) {
       data.resize(old + got);
-      runtime_error(in.path(), ": truncated: header promises ", promise, " (", size, " bytes) but the file holds ",
-                    data.size(), in.cut_short() ? " (the gzip stream ends early)" : "");
+      runtime_error(in.path(), ": truncated: header promises ", promise, " (", size,
+                    " bytes) but the file holds ", data.size(),
+                    in.cut_short() ? " (the gzip stream ends early)" : "");
     }
   }
   uint8_t extra[4096];
@@ -176,8 +197,8 @@ Dataset read_idx_images(const std::string& path) {
                   " (at most ", kMaxSide, "x", kMaxSide, "x", kMaxChannels, "); the header is corrupt");
   const uint64_t bytes = uint64_t(n) * rows * cols * channels;
   if (bytes > kMaxBytes)
-    runtime_error(path, ": absurd dimensions in header: ", n, " images of ", rows, "x", cols, "x", channels, " are ",
-                  bytes, " bytes; the header is corrupt");
+    runtime_error(path, ": absurd dimensions in header: ", n, " images of ", rows, "x", cols, "x", channels,
+                  " are ", bytes, " bytes; the header is corrupt");
   std::ostringstream promise;
   promise << n << " images of " << rows << "x" << cols;
   if (h.dims.size() == 4) promise << "x" << channels;
@@ -210,8 +231,8 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path)
   if (labels_path.empty()) return d;
   d.labels = read_idx_labels(labels_path);
   if (int64_t(d.labels.size()) != d.count)
-    runtime_error(labels_path, ": label count mismatch: ", d.labels.size(), " labels but ", images_path, " holds ",
-                  d.count, " images");
+    runtime_error(labels_path, ": label count mismatch: ", d.labels.size(), " labels but ", images_path,
+                  " holds ", d.count, " images");
   d.num_classes = kMaxClasses;
   return d;
 }

@@ -18,9 +18,12 @@ namespace fs = std::filesystem;
 
 const char* split_name(Split split) {
   switch (split) {
-    case Split::Train: return "train";
-    case Split::Test: return "test";
-    default: return "all";
+    case Split::Train:
+      return "train";
+    case Split::Test:
+      return "test";
+    default:
+      return "all";
   }
 }
 
@@ -77,12 +80,16 @@ Dataset make_synthetic_dataset(int h, int w, int c, int64_t count, uint64_t seed
 
 namespace {
 
-void note(const std::string& text) { std::fprintf(stderr, "gancu: note: %s\n", text.c_str()); }
+void note(const std::string& text) {
+  std::fprintf(stderr, "gancu: note: %s\n", text.c_str());
+}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
 
 std::string join(const std::vector<std::string>& parts, const char* sep) {
   std::string out;
@@ -94,11 +101,14 @@ std::string join(const std::vector<std::string>& parts, const char* sep) {
 // extension), optionally gzipped.
 bool is_idx_images_name(const std::string& name) {
   const std::string base = ends_with(name, ".gz") ? name.substr(0, name.size() - 3) : name;
-  return (base.find("-images-idx3-") != std::string::npos || base.find("-images-idx4-") != std::string::npos) &&
+  return (base.find("-images-idx3-") != std::string::npos ||
+          base.find("-images-idx4-") != std::string::npos) &&
          ends_with(base, "-ubyte");
 }
 
-bool is_test_name(const std::string& name) { return starts_with(name, "t10k") || starts_with(name, "test"); }
+bool is_test_name(const std::string& name) {
+  return starts_with(name, "t10k") || starts_with(name, "test");
+}
 
 // The labels file that belongs to an images file, if it exists (raw preferred, then gzip).
 std::string find_labels_for(const std::string& images_path) {
@@ -193,8 +203,8 @@ std::optional<Dataset> load_one_split(const FolderContent& content, Split split)
 
 Dataset concat(Dataset a, Dataset b, const std::string& where) {
   if (a.h != b.h || a.w != b.w || a.c != b.c)
-    runtime_error(where, ": train images are ", a.h, "x", a.w, "x", a.c, " but test images are ", b.h, "x", b.w,
-                  "x", b.c, "; cannot combine them for split 'all'");
+    runtime_error(where, ": train images are ", a.h, "x", a.w, "x", a.c, " but test images are ", b.h, "x",
+                  b.w, "x", b.c, "; cannot combine them for split 'all'");
   if (a.labels.empty() != b.labels.empty()) {
     note(where + ": only one split has labels; the combined data set has none");
     a.labels.clear();
@@ -228,8 +238,8 @@ Dataset load_folder(const FolderContent& content, Split split, const std::string
     const Split other = split == Split::Train ? Split::Test : Split::Train;
     result = load_one_split(content, other);
     GANCU_CHECK(result, "folder ", content.dir, " has ", kind, " files but neither split");
-    note(content.dir + ": has no " + split_name(split) + " split of " + name + "; using the " + split_name(other) +
-         " split (" + std::to_string(result->count) + " images) instead");
+    note(content.dir + ": has no " + split_name(split) + " split of " + name + "; using the " +
+         split_name(other) + " split (" + std::to_string(result->count) + " images) instead");
   }
   result->name = name;
   return std::move(*result);
@@ -291,18 +301,20 @@ std::string current_dir() {
 
 struct KnownSet {
   const char* name;
-  bool cifar;        // which kind of files the folder must hold
-  const char* files; // for the message
-  const char* how;   // how to get it
+  bool cifar;         // which kind of files the folder must hold
+  const char* files;  // for the message
+  const char* how;    // how to get it
 };
 
 const KnownSet kKnown[] = {
     {"mnist", false, "*-images-idx3-ubyte[.gz]",
-     "download train-/t10k-images-idx3-ubyte.gz and train-/t10k-labels-idx1-ubyte.gz (yann.lecun.com/exdb/mnist "
+     "download train-/t10k-images-idx3-ubyte.gz and train-/t10k-labels-idx1-ubyte.gz "
+     "(yann.lecun.com/exdb/mnist "
      "or a mirror) into $GANCU_DATA_DIR/mnist, or run from a checkout next to the project's shared/data "
      "(test set only)"},
     {"fashion-mnist", false, "*-images-idx3-ubyte[.gz]",
-     "apt-get install dataset-fashion-mnist (installs /usr/share/datasets/fashion-mnist), or put the IDX files "
+     "apt-get install dataset-fashion-mnist (installs /usr/share/datasets/fashion-mnist), or put the IDX "
+     "files "
      "from github.com/zalandoresearch/fashion-mnist in $GANCU_DATA_DIR/fashion-mnist"},
     {"cifar10", true, "data_batch_N.bin / test_batch.bin",
      "download cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into "
@@ -342,15 +354,16 @@ Dataset load_known(const KnownSet& known, Split split) {
     if (known.cifar ? content.has_cifar() : content.has_idx()) return load_folder(content, split, known.name);
     looked.push_back(place.dir + " (" + place.origin + "; exists but holds no " + known.files + ")");
   }
-  runtime_error("data set '", known.name, "' not found. Looked for ", known.files, " in: ", join(looked, ", "),
-                ". To get it: ", known.how, ".");
+  runtime_error("data set '", known.name, "' not found. Looked for ", known.files,
+                " in: ", join(looked, ", "), ". To get it: ", known.how, ".");
 }
 
 // "synthetic:HxWxC" or "synthetic:HxWxC:N".
 Dataset load_synthetic(const std::string& spec, Split split) {
   const std::string body = spec.substr(std::strlen("synthetic:"));
   auto bad = [&]() {
-    usage_error("data set '", spec, "': expected synthetic:HxWxC or synthetic:HxWxC:N (e.g. synthetic:32x32x3 or ",
+    usage_error("data set '", spec,
+                "': expected synthetic:HxWxC or synthetic:HxWxC:N (e.g. synthetic:32x32x3 or ",
                 "synthetic:28x28x1:60000)");
   };
   std::vector<long long> numbers;
@@ -371,7 +384,8 @@ Dataset load_synthetic(const std::string& spec, Split split) {
   if (!shape_only && !with_count) bad();
   const long long h = numbers[0], w = numbers[1], c = numbers[2];
   const long long n = with_count ? numbers[3] : 4096;
-  if (h > 16384 || w > 16384 || c > 4) bad();
+  if (h < 1 || w < 1 || c < 1 || n < 1 || h > 16384 || w > 16384 || c > 4)
+    usage_error("data set '", spec, "': sides must be 1..16384, channels 1..4 and the count at least 1");
   // Each split has its own seed so that train and test differ, as real splits do.
   auto make = [&](Split s) {
     return make_synthetic_dataset(int(h), int(w), int(c), n, s == Split::Test ? 0x7e57ull : 0x7a19ull);
@@ -392,7 +406,8 @@ Dataset load_dataset(const std::string& name_or_path, Split split) {
   if (dir_exists(spec)) {
     const FolderContent content = scan_folder(spec);
     if (!content.has_idx() && !content.has_cifar())
-      runtime_error(spec, ": folder holds no data set files (looked for IDX *-images-idx3-ubyte[.gz] and CIFAR-10 ",
+      runtime_error(spec,
+                    ": folder holds no data set files (looked for IDX *-images-idx3-ubyte[.gz] and CIFAR-10 ",
                     "data_batch_N.bin / test_batch.bin)");
     return load_folder(content, split, spec);
   }
@@ -404,7 +419,8 @@ Dataset load_dataset(const std::string& name_or_path, Split split) {
   std::string names;
   for (const KnownSet& known : kKnown) names += std::string(known.name) + ", ";
   usage_error("data set '", spec, "': not a known name (", names,
-              "synthetic:HxWxC) and no file or folder of that name exists (working directory ", current_dir(), ")");
+              "synthetic:HxWxC) and no file or folder of that name exists (working directory ", current_dir(),
+              ")");
 }
 
 }  // namespace gancu

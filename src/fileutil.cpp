@@ -33,7 +33,8 @@ void make_dirs(const std::string& path) {
     if (::mkdir(prefix.c_str(), 0777) == 0) continue;
     const int err = errno;
     if (err == EEXIST && dir_exists(prefix)) continue;
-    if (err == EEXIST) runtime_error(path, ": cannot create directory: ", prefix, " exists and is not a directory");
+    if (err == EEXIST)
+      runtime_error(path, ": cannot create directory: ", prefix, " exists and is not a directory");
     runtime_error(path, ": cannot create directory ", prefix, ": ", std::strerror(err));
   }
 }

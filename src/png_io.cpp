@@ -25,10 +25,14 @@ constexpr uint64_t kMaxImageBytes = uint64_t(1) << 30;
 // c must be 1..4 (checked by the callers); note PNG_FORMAT_GRAY is 0.
 png_uint_32 png_format_for_channels(int c) {
   switch (c) {
-    case 1: return PNG_FORMAT_GRAY;
-    case 2: return PNG_FORMAT_GA;
-    case 3: return PNG_FORMAT_RGB;
-    default: return PNG_FORMAT_RGBA;
+    case 1:
+      return PNG_FORMAT_GRAY;
+    case 2:
+      return PNG_FORMAT_GA;
+    case 3:
+      return PNG_FORMAT_RGB;
+    default:
+      return PNG_FORMAT_RGBA;
   }
 }
 
@@ -117,8 +121,7 @@ std::vector<uint8_t> make_grid(const uint8_t* images, int n, int h, int w, int c
     const size_t y0 = size_t(pad) + size_t(r) * (h + pad);
     const size_t x0 = size_t(pad) + size_t(col) * (w + pad);
     const uint8_t* src = images + size_t(i) * h * tile_row;
-    for (int y = 0; y < h; ++y)
-      std::memcpy(&grid[((y0 + y) * g.w + x0) * c], src + y * tile_row, tile_row);
+    for (int y = 0; y < h; ++y) std::memcpy(&grid[((y0 + y) * g.w + x0) * c], src + y * tile_row, tile_row);
   }
   return grid;
 }

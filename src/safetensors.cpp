@@ -64,7 +64,8 @@ std::vector<uint8_t> serialize_safetensors(const std::map<std::string, TensorDat
       runtime_error(path, ": '__metadata__' is reserved and cannot be a tensor name");
     const size_t element = safetensors_dtype_size(t.dtype);
     if (element == 0)
-      runtime_error(path, ": tensor '", entry.first, "': unsupported dtype '", t.dtype, "' (", kSupported, ")");
+      runtime_error(path, ": tensor '", entry.first, "': unsupported dtype '", t.dtype, "' (", kSupported,
+                    ")");
     const int64_t need = byte_size(t.shape, element);
     if (need < 0 || uint64_t(need) != t.bytes.size())
       runtime_error(path, ": tensor '", entry.first, "': ", t.bytes.size(), " bytes do not match shape ",
@@ -102,7 +103,8 @@ std::vector<uint8_t> serialize_safetensors(const std::map<std::string, TensorDat
   const uint64_t n = text.size();
   for (int i = 0; i < 8; ++i) out.push_back(uint8_t(n >> (8 * i)));
   out.insert(out.end(), text.begin(), text.end());
-  for (const auto* entry : order) out.insert(out.end(), entry->second.bytes.begin(), entry->second.bytes.end());
+  for (const auto* entry : order)
+    out.insert(out.end(), entry->second.bytes.begin(), entry->second.bytes.end());
   return out;
 }
 
@@ -120,8 +122,10 @@ SafeTensors parse_safetensors(const std::vector<uint8_t>& file, const std::strin
   if (n > file.size() - 8)
     runtime_error(path, ": header length ", n, " reaches beyond the end of the file (", file.size(),
                   " bytes): truncated, or not a safetensors file");
-  if (n > kMaxHeader) runtime_error(path, ": header length ", n, " is larger than the 100 MiB safetensors allows");
-  if (n < 2 || file[8] != '{') runtime_error(path, ": not a safetensors file: the header is not a JSON object");
+  if (n > kMaxHeader)
+    runtime_error(path, ": header length ", n, " is larger than the 100 MiB safetensors allows");
+  if (n < 2 || file[8] != '{')
+    runtime_error(path, ": not a safetensors file: the header is not a JSON object");
 
   // Duplicate names are forbidden by the format, but nlohmann keeps the last silently: watch
   // the keys of the top-level object while parsing.
@@ -162,14 +166,17 @@ SafeTensors parse_safetensors(const std::vector<uint8_t>& file, const std::strin
     if (!info.is_object()) runtime_error(where, ": entry is not a JSON object");
     if (!info.contains("dtype") || !info["dtype"].is_string()) runtime_error(where, ": no dtype string");
     if (!info.contains("shape") || !info["shape"].is_array()) runtime_error(where, ": no shape array");
-    if (!info.contains("data_offsets") || !info["data_offsets"].is_array() || info["data_offsets"].size() != 2)
+    if (!info.contains("data_offsets") || !info["data_offsets"].is_array() ||
+        info["data_offsets"].size() != 2)
       runtime_error(where, ": no data_offsets [begin, end]");
     TensorData t;
     t.dtype = info["dtype"].get<std::string>();
     const size_t element = safetensors_dtype_size(t.dtype);
-    if (element == 0) runtime_error(where, ": unknown or unsupported dtype '", t.dtype, "' (gancu reads ", kSupported, ")");
+    if (element == 0)
+      runtime_error(where, ": unknown or unsupported dtype '", t.dtype, "' (gancu reads ", kSupported, ")");
     for (const json& d : info["shape"]) {
-      if (!d.is_number_integer() || (d.is_number_integer() && !d.is_number_unsigned() && d.get<int64_t>() < 0))
+      if (!d.is_number_integer() ||
+          (d.is_number_integer() && !d.is_number_unsigned() && d.get<int64_t>() < 0))
         runtime_error(where, ": shape ", info["shape"].dump(), " is not a list of non-negative integers");
       if (d.is_number_unsigned() && d.get<uint64_t>() > uint64_t(INT64_MAX))
         runtime_error(where, ": shape ", info["shape"].dump(), " has a dimension too large");
@@ -186,8 +193,8 @@ SafeTensors parse_safetensors(const std::vector<uint8_t>& file, const std::strin
     const int64_t need = byte_size(t.shape, element);
     if (need < 0 || uint64_t(need) != end - begin)
       runtime_error(where, ": data_offsets [", begin, ", ", end, "] hold ", end - begin, " bytes but shape ",
-                    shape_text(t.shape), " of ", t.dtype, " needs ", need < 0 ? std::string("more than 2^63")
-                                                                              : std::to_string(need));
+                    shape_text(t.shape), " of ", t.dtype, " needs ",
+                    need < 0 ? std::string("more than 2^63") : std::to_string(need));
     t.bytes.assign(buffer + begin, buffer + end);
     ranges.push_back({begin, end, name});
     out.tensors.emplace(name, std::move(t));
@@ -195,17 +202,18 @@ SafeTensors parse_safetensors(const std::vector<uint8_t>& file, const std::strin
 
   // The tensors must tile the buffer: no overlaps (two names for the same bytes) and no holes or
   // trailing bytes (data nobody can reach, usually a sign of a broken writer).
-  std::sort(ranges.begin(), ranges.end(),
-            [](const Range& a, const Range& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
   uint64_t covered = 0;
   const Range* previous = nullptr;
   for (const Range& r : ranges) {
     if (r.begin < covered)
-      runtime_error(path, ": tensors '", previous->name, "' and '", r.name, "' overlap (bytes ", r.begin, "..",
-                    std::min(covered, r.end), " of the data)");
+      runtime_error(path, ": tensors '", previous->name, "' and '", r.name, "' overlap (bytes ", r.begin,
+                    "..", std::min(covered, r.end), " of the data)");
     if (r.begin > covered)
-      runtime_error(path, ": bytes ", covered, "..", r.begin, " of the data belong to no tensor (a hole before '",
-                    r.name, "')");
+      runtime_error(path, ": bytes ", covered, "..", r.begin,
+                    " of the data belong to no tensor (a hole before '", r.name, "')");
     covered = r.end;
     previous = &r;
   }
@@ -215,6 +223,8 @@ SafeTensors parse_safetensors(const std::vector<uint8_t>& file, const std::strin
   return out;
 }
 
-SafeTensors read_safetensors(const std::string& path) { return parse_safetensors(read_file(path), path); }
+SafeTensors read_safetensors(const std::string& path) {
+  return parse_safetensors(read_file(path), path);
+}
 
 }  // namespace gancu

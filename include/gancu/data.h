@@ -16,8 +16,8 @@
 namespace gancu {
 
 enum class Split { Train, Test, All };
-const char* split_name(Split split);            // "train", "test", "all"
-Split parse_split(const std::string& text);     // the inverse; anything else is a UsageError
+const char* split_name(Split split);         // "train", "test", "all"
+Split parse_split(const std::string& text);  // the inverse; anything else is a UsageError
 
 // The labels of every supported data set are class indices below this.
 constexpr int kMaxClasses = 10;

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "gancu/check.h"
@@ -47,14 +48,22 @@ struct SafeTensors {
 // Bytes per element of a dtype name; 0 for a dtype gancu does not support.
 size_t safetensors_dtype_size(const std::string& dtype);
 
-// The dtype name of a C++ element type.
+// The dtype name of a C++ element type; other types do not compile.
 template <class T>
-const char* safetensors_dtype();
-template <> inline const char* safetensors_dtype<float>() { return "F32"; }
-template <> inline const char* safetensors_dtype<double>() { return "F64"; }
-template <> inline const char* safetensors_dtype<int64_t>() { return "I64"; }
-template <> inline const char* safetensors_dtype<int32_t>() { return "I32"; }
-template <> inline const char* safetensors_dtype<uint8_t>() { return "U8"; }
+constexpr const char* safetensors_dtype() {
+  if constexpr (std::is_same_v<T, float>)
+    return "F32";
+  else if constexpr (std::is_same_v<T, double>)
+    return "F64";
+  else if constexpr (std::is_same_v<T, int64_t>)
+    return "I64";
+  else if constexpr (std::is_same_v<T, int32_t>)
+    return "I32";
+  else if constexpr (std::is_same_v<T, uint8_t>)
+    return "U8";
+  else
+    static_assert(sizeof(T) == 0, "safetensors I/O supports float, double, int64_t, int32_t, uint8_t");
+}
 
 // A tensor of `shape` holding a copy of numel(shape) elements from `data`.
 template <class T>
