@@ -167,4 +167,6 @@ void Exec::synchronize() const {
   GANCU_CUDA_CHECK(cudaStreamSynchronize(cuda::context(*this).stream));
 }
 
+void* Exec::cuda_stream() const { return on_cuda() && cuda_ ? static_cast<void*>(cuda_->stream) : nullptr; }
+
 }  // namespace gancu
