@@ -1,12 +1,15 @@
 // StepGraph on CUDA: the training iteration captured once as a CUDA graph and replayed.
 //
-// run(): the first call (and the first after reset()) captures the body on the Exec's stream
-// (thread-local capture mode: a cudaMalloc or synchronization from this thread during capture
-// is an error, which is how an allocation sneaking into the loop is caught), then launches the
-// graph, so that every call executes the iteration exactly once. Later calls launch the
-// executable graph. When the graph is captured again after reset(), the existing executable
-// graph is updated in place (cudaGraphExecUpdate) when the topology allows, re-instantiated
-// otherwise. With enabled=false the body runs directly on the stream, uncaptured.
+// run(): the first call runs the body directly (a warm-up: every kernel, cuBLAS/cuBLASLt/cuDNN
+// call and algorithm plan of the iteration is then initialized and loaded outside any capture,
+// as PyTorch's graph recipe does); the second call (and the first after reset()) captures the
+// body on the Exec's stream and launches the captured graph; later calls launch the executable
+// graph. Every call therefore executes the iteration exactly once. Capture uses thread-local
+// mode: a cudaMalloc or synchronization from this thread during capture is an error, which is
+// how an allocation sneaking into the loop is caught. When the graph is captured again after
+// reset(), the existing executable graph is updated in place (cudaGraphExecUpdate) when the
+// topology allows, re-instantiated otherwise. With enabled=false the body runs directly,
+// uncaptured, every time.
 //
 // Limits: the body must enqueue work on the Exec's stream only (no other stream joins the
 // capture); whatever the body reads from host memory is frozen into the graph at capture time,
@@ -23,6 +26,7 @@ namespace gancu {
 struct StepGraph::Impl {
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t exec = nullptr;
+  bool warmed_up = false;
   bool need_capture = true;
 
   void destroy_graph() {
@@ -68,6 +72,11 @@ void StepGraph::run(const std::function<void()>& body) {
     return;
   }
   cudaStream_t stream = cuda::stream_of(*ex_);
+  if (!impl_->warmed_up) {
+    body();
+    impl_->warmed_up = true;
+    return;
+  }
   if (impl_->need_capture) {
     impl_->destroy_graph();
     GANCU_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
