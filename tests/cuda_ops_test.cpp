@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -66,6 +67,15 @@ double rel_error(const std::vector<float>& gpu, const std::vector<float>& cpu) {
     EXPECT_GE(e_, 0.0) << what << ": the GPU output holds a NaN or inf (unwritten element?)"; \
     EXPECT_LE(e_, (tol)) << what;                                                            \
   } while (0)
+
+// GANCU_TEST_QUICK=1 (set by tools/gpu_check.sh for the compute-sanitizer runs, which are 10-100x
+// slower) keeps the first two shapes of each list.
+bool quick() { return std::getenv("GANCU_TEST_QUICK") != nullptr; }
+template <class V>
+V first_shapes(V v) {
+  if (quick() && v.size() > 2) v.resize(2);
+  return v;
+}
 
 const char* act_name(Act a) {
   switch (a) {
@@ -135,7 +145,7 @@ TEST_F(CudaOps, GemmAllTransposes) {
 
 // ---- linear ----------------------------------------------------------------------------------
 
-const LinearDims kLinearShapes[] = {
+const std::vector<LinearDims> kLinearShapes = {
     {3, 5, 7},                                                      // odd
     {64, 100, 256}, {64, 256, 512}, {64, 512, 1024}, {64, 1024, 784},  // mlp generator
     {64, 784, 512}, {64, 512, 256}, {64, 256, 1},                      // mlp discriminator
@@ -145,7 +155,7 @@ const LinearDims kLinearShapes[] = {
 
 TEST_F(CudaOps, LinearForward) {
   uint32_t seed = 100;
-  for (const auto& d : kLinearShapes)
+  for (const auto& d : first_shapes(kLinearShapes))
     for (Act act : kActs)
       for (bool bias : {true, false}) {
         const auto x = random_vec(size_t(d.batch) * d.in, seed++), w = random_vec(size_t(d.out) * d.in, seed++, -0.1f, 0.1f);
@@ -190,7 +200,7 @@ TEST_F(CudaOps, LinearForwardTf32) {
 
 TEST_F(CudaOps, LinearBackward) {
   uint32_t seed = 300;
-  for (const auto& d : kLinearShapes)
+  for (const auto& d : first_shapes(kLinearShapes))
     for (Act act : kActs)
       for (int variant = 0; variant < 3; ++variant) {
         // 0: all grads, dx overwritten; 1: dx accumulated; 2: null dx, dw, db (dy only)
@@ -255,7 +265,7 @@ void conv_round(Exec& cpu, Exec& gpu, const ConvDims& d, bool transposed, Act ac
 
 TEST_F(CudaOps, Conv2dForwardBackward) {
   uint32_t seed = 500;
-  for (const auto& d : conv_shapes()) {
+  for (const auto& d : first_shapes(conv_shapes())) {
     plan_conv(d, false);
     for (Act act : kActs)
       for (int variant = 0; variant < 3; ++variant) conv_round(cpu_, gpu_, d, false, act, variant, seed++, kGemm);
@@ -264,7 +274,7 @@ TEST_F(CudaOps, Conv2dForwardBackward) {
 
 TEST_F(CudaOps, ConvTranspose2dForwardBackward) {
   uint32_t seed = 700;
-  for (const auto& d : conv_transpose_shapes()) {
+  for (const auto& d : first_shapes(conv_transpose_shapes())) {
     plan_conv(d, true);
     for (Act act : kActs)
       for (int variant = 0; variant < 3; ++variant) conv_round(cpu_, gpu_, d, true, act, variant, seed++, kGemm);
@@ -350,7 +360,7 @@ void conv_round(Exec& cpu, Exec& gpu, const ConvDims& d, bool transposed, Act ac
 
 // ---- batch norm ------------------------------------------------------------------------------
 
-const BatchNormDims kBnShapes[] = {
+const std::vector<BatchNormDims> kBnShapes = {
     {1, 3, 0.1f, 1e-5f},       // a single row: running variance keeps the biased value
     {37, 5, 0.1f, 1e-5f},      // odd
     {64, 12544, 0.1f, 1e-5f},  // dcgan G after linear (features)
@@ -362,7 +372,7 @@ const BatchNormDims kBnShapes[] = {
 
 TEST_F(CudaOps, BatchNormForward) {
   uint32_t seed = 1000;
-  for (const auto& d : kBnShapes)
+  for (const auto& d : first_shapes(kBnShapes))
     for (BatchNormMode mode : {BatchNormMode::Train, BatchNormMode::BatchOnly, BatchNormMode::Eval})
       for (Act act : kActs) {
         const size_t n = size_t(d.count) * d.channels, C = size_t(d.channels);
@@ -392,7 +402,7 @@ TEST_F(CudaOps, BatchNormForward) {
 
 TEST_F(CudaOps, BatchNormBackward) {
   uint32_t seed = 2000;
-  for (const auto& d : kBnShapes)
+  for (const auto& d : first_shapes(kBnShapes))
     for (Act act : kActs)
       for (int variant = 0; variant < 3; ++variant) {
         const bool acc = variant == 1, none = variant == 2;
