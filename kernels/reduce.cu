@@ -49,9 +49,9 @@ __global__ void colsum_dact_kernel(int64_t rows, int channels, int64_t rows_per_
 __global__ void colsum_finalize_kernel(int channels, int splits, const float* partials, float* db) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= channels) return;
-  float s = 0.0f;
-  for (int k = 0; k < splits; ++k) s += partials[int64_t(k) * channels + c];
-  db[c] += s;
+  double s = 0.0;  // the splits' partials, added in order (in double: up to thousands of them)
+  for (int k = 0; k < splits; ++k) s += double(partials[int64_t(k) * channels + c]);
+  db[c] += float(s);
 }
 
 }  // namespace
