@@ -1,0 +1,58 @@
+// Optimizer steps on the CPU: one pass over a whole flat parameter buffer.
+#include <cmath>
+
+#include "cpu/activation_math.h"
+#include "gancu/ops.h"
+
+namespace gancu::cpu {
+
+template <class T>
+void adam_step(const Exec&, int64_t n, T* param, const T* grad, T* m, T* v, const AdamHyper& h, int64_t* t) {
+  *t += 1;
+  // PyTorch's torch.optim.Adam (foreach=False): bias corrections in double, the update in T.
+  const double bc1 = 1.0 - std::pow(double(h.beta1), double(*t));
+  const double bc2 = 1.0 - std::pow(double(h.beta2), double(*t));
+  const T step = T(double(h.lr) / bc1);
+  const T bc2_sqrt = T(std::sqrt(bc2));
+  const T b1 = T(h.beta1), b2 = T(h.beta2), eps = T(h.eps), wd = T(h.weight_decay);
+  parallel_blocks(n, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) {
+      const T g = grad[i] + wd * param[i];
+      const T mi = b1 * m[i] + (T(1) - b1) * g;
+      const T vi = b2 * v[i] + (T(1) - b2) * g * g;
+      m[i] = mi;
+      v[i] = vi;
+      param[i] -= step * (mi / (std::sqrt(vi) / bc2_sqrt + eps));
+    }
+  });
+}
+
+template <class T>
+void sgd_step(const Exec&, int64_t n, T* param, const T* grad, T* momentum_buf, const SgdHyper& h) {
+  const T lr = T(h.lr), mom = T(h.momentum), wd = T(h.weight_decay);
+  const bool use_momentum = h.momentum != 0.0f;
+  GANCU_CHECK(!use_momentum || momentum_buf, "sgd_step: momentum ", h.momentum, " needs a momentum buffer");
+  parallel_blocks(n, [&](int64_t i0, int64_t i1) {
+    if (use_momentum) {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) {
+        const T b = mom * momentum_buf[i] + (grad[i] + wd * param[i]);
+        momentum_buf[i] = b;
+        param[i] -= lr * b;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) param[i] -= lr * (grad[i] + wd * param[i]);
+    }
+  });
+}
+
+#define GANCU_INSTANTIATE(T)                                                                          \
+  template void adam_step<T>(const Exec&, int64_t, T*, const T*, T*, T*, const AdamHyper&, int64_t*); \
+  template void sgd_step<T>(const Exec&, int64_t, T*, const T*, T*, const SgdHyper&);
+GANCU_INSTANTIATE(float)
+GANCU_INSTANTIATE(double)
+#undef GANCU_INSTANTIATE
+
+}  // namespace gancu::cpu
