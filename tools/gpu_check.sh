@@ -132,15 +132,38 @@ find_nvidia() {
     local d
     for d in $(find "$NV" -name 'lib*.so*' -printf '%h\n' 2>/dev/null | sort -u); do libpath="$libpath:$d"; done
   fi
+  # CMake's FindCUDAToolkit looks for unversioned names (libcublas.so); wheels ship only the
+  # versioned ones (libcublas.so.13). Where the toolkit lacks a library, a shim folder of
+  # symbolic links to the versioned files stands in (passed as CMAKE_LIBRARY_PATH).
+  SHIM=$WORK/shim
+  mkdir -p "$SHIM"
+  local name found
+  for name in cudart cublas cublasLt; do
+    if ! ls "$CUDA_HOME_GUESS"/lib64/lib$name.so "$CUDA_HOME_GUESS"/lib/lib$name.so \
+        "$CUDA_HOME_GUESS"/targets/x86_64-linux/lib/lib$name.so >/dev/null 2>&1; then
+      found=$(find "$CUDA_HOME_GUESS" ${NV:+"$NV"} -name "lib$name.so.[0-9]*" 2>/dev/null | sort | head -1)
+      if [ -n "$found" ]; then
+        ln -sf "$found" "$SHIM/lib$name.so"
+        note "toolkit has no lib$name.so: using $found"
+      fi
+    fi
+  done
   export LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export GANCU_PYTHON_NVIDIA="$NV"
   export GANCU_DATA_DIR=${GANCU_DATA_DIR:-$CARRY_ROOT/usr/share/datasets}
 }
 
+# The commit: from git where .git came along, else what tools/gpu_pack.sh recorded.
+commit_id() {
+  git -C "$REPO" rev-parse HEAD 2>/dev/null ||
+    { [ -f "$REPO/.carry/commit.txt" ] && echo "$(cat "$REPO/.carry/commit.txt") (recorded by gpu_pack.sh)"; } ||
+    echo unknown
+}
+
 write_environment() {
   {
     echo "date (UTC): $(date -u '+%Y-%m-%d %H:%M:%S')"
-    echo "commit: $(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)"
+    echo "commit: $(commit_id)"
     echo "working tree changes:"; git -C "$REPO" status --short 2>/dev/null | head -20
     echo "host: $(uname -a)"
     echo "cpus: $(nproc)"
@@ -171,6 +194,7 @@ RESULTS+=("env|ok|$(elapsed)|$(nvidia-smi --query-gpu=name,driver_version --form
 configure_args=(
   -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGANCU_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90
   "-DCMAKE_PREFIX_PATH=$CARRY_ROOT/usr"
+  "-DCMAKE_LIBRARY_PATH=$SHIM"
   "-DOPENBLAS_ROOT=$CARRY_ROOT/usr/lib/$ARCH_DIR/openblas-openmp"
   "-DGANCU_OPENBLAS_LIB=$CARRY_ROOT/usr/lib/$ARCH_DIR/openblas-openmp/libopenblas.so"
   "-DGANCU_CBLAS_INCLUDE=$CARRY_ROOT/usr/include/$ARCH_DIR/openblas-openmp"
@@ -213,7 +237,7 @@ fi
 
 if want sanitize; then
   SANITIZER=$(command -v compute-sanitizer || echo "${CUDA_HOME_GUESS}/bin/compute-sanitizer")
-  if [ -x "$SANITIZER" ] && { [ -x "$TESTS" ] || [ "$DRY_RUN" = 1 ]; }; then
+  if { [ -x "$SANITIZER" ] && [ -x "$TESTS" ]; } || [ "$DRY_RUN" = 1 ]; then
     # The quick shapes (GANCU_TEST_QUICK): the tools slow kernels down 10-100x.
     for tool in memcheck racecheck initcheck synccheck; do
       extra=()
@@ -264,7 +288,7 @@ failed=0
   echo "# gancu GPU check"
   echo
   echo "- date (UTC): $(date -u '+%Y-%m-%d %H:%M:%S')"
-  echo "- commit: $(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)"
+  echo "- commit: $(commit_id)"
   echo "- GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
   echo "- nvcc: $(nvcc --version 2>/dev/null | tail -1)"
   echo "- cuDNN: $( [ -n "$CUDNN_H" ] && grep -E '#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) ' "$CUDNN_H" | awk '{print $3}' | paste -sd. -)"

@@ -49,6 +49,10 @@ if ! apt-get download "${packages[@]}" >/dev/null 2>&1; then
 fi
 cd ../..
 printf '%s\n' "${packages[@]}" > .carry/packages.txt
+# The commit the check will run on, for machines where .git does not travel (plus a mark when the
+# working tree has changes).
+{ git rev-parse HEAD 2>/dev/null || echo unknown; } | tr -d '\n' > .carry/commit.txt
+[ -n "$(git status --porcelain 2>/dev/null)" ] && printf ' (with uncommitted changes)' >> .carry/commit.txt
 echo "gpu_pack: $(ls .carry/debs | wc -l) packages, $(du -sh .carry | cut -f1) in .carry/"
 
 if [ -n "$unpack_dir" ]; then
