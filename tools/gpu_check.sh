@@ -11,7 +11,10 @@
 #
 # Usage: tools/gpu_check.sh [OUTDIR] [STEPS]
 #   OUTDIR  where summary.md, the logs archive and the key result files go ($OUT by default)
-#   STEPS   comma-separated subset of: env,build,test,sanitize,bench,e2e,torch (default all)
+#   STEPS   comma-separated subset of: env,build,test,sanitize,bench,e2e,torch (default all).
+#           All of them need more than one 600 s device command; what does not fit the budget is
+#           recorded as skipped. Full coverage: two calls on a warm machine, "env,build,test,bench"
+#           then "build,sanitize,e2e,torch" (the build folder persists; the second build is a no-op).
 # Environment:
 #   GANCU_CHECK_BUDGET   seconds for the whole script (default 560: a device command may run 600);
 #                        each step is time-boxed so that the results are always written
