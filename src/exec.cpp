@@ -59,6 +59,8 @@ Exec Exec::cuda(int) {
 
 void Exec::synchronize() const {}
 
+void* Exec::cuda_stream() const { return nullptr; }
+
 bool cuda_available(std::string* why) {
   if (why) *why = "built without the CUDA backend";
   return false;

@@ -41,6 +41,14 @@ class Exec {
   void* require_workspace(size_t bytes, const char* who) const;
 
   void synchronize() const;  // waits for all queued device work; no-op on the CPU
+  // The cudaStream_t every op of this Exec is queued on (for CUDA-event timing and interop);
+  // nullptr on the CPU.
+  void* cuda_stream() const;
+
+  // TF32 tensor-core math for fp32 GEMMs and convolutions (`math=tf32`). Off by default: fp32
+  // results then match the CPU to ~1e-5. Read by the CUDA backend at each call; the CPU ignores it.
+  void set_tf32(bool on) { tf32_ = on; }
+  bool tf32() const { return tf32_; }
 
  private:
   Backend backend_ = Backend::CPU;
@@ -48,6 +56,7 @@ class Exec {
   std::shared_ptr<CudaContext> cuda_;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  bool tf32_ = false;
 };
 
 // Is a usable CUDA device present? False when built without CUDA, without a driver, or without a

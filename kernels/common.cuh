@@ -1,0 +1,110 @@
+// Device helpers shared by the kernel files: activations and their derivatives, launch sizes,
+// alignment tests, and the geometry of the deterministic per-channel reductions.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "cuda_context.h"
+#include "gancu/op_types.h"
+
+namespace gancu::cuda {
+
+constexpr int kThreads = 256;  // threads per block of the elementwise kernels
+
+// Split on the sign so that exp never overflows (the CPU backend's formula).
+__device__ __forceinline__ float sigmoid(float x) {
+  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+  const float e = expf(x);
+  return e / (1.0f + e);
+}
+
+// y = act(x)
+__device__ __forceinline__ float act_forward(float x, Act kind, float slope) {
+  switch (kind) {
+    case Act::ReLU: return x > 0.0f ? x : 0.0f;
+    case Act::LeakyReLU: return x > 0.0f ? x : slope * x;
+    case Act::Tanh: return tanhf(x);
+    case Act::Sigmoid: return sigmoid(x);
+    default: return x;
+  }
+}
+
+// d act / d x, written in terms of the output y (see op_types.h).
+__device__ __forceinline__ float act_grad_from_y(float y, Act kind, float slope) {
+  switch (kind) {
+    case Act::ReLU: return y > 0.0f ? 1.0f : 0.0f;
+    case Act::LeakyReLU: return y > 0.0f ? 1.0f : slope;
+    case Act::Tanh: return 1.0f - y * y;
+    case Act::Sigmoid: return y * (1.0f - y);
+    default: return 1.0f;
+  }
+}
+
+// Blocks for a grid-stride loop over `work` items: enough to fill the device a few times over,
+// never more than the work needs.
+inline int grid_for(int64_t work, const CudaContext& ctx, int threads = kThreads) {
+  const int64_t needed = (work + threads - 1) / threads;
+  const int64_t cap = int64_t(std::max(ctx.sm_count, 1)) * 16;
+  return int(std::max<int64_t>(1, std::min(needed, cap)));
+}
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// Geometry of a per-channel reduction over a [rows, channels] matrix (NHWC: channels fastest).
+// A block is tile_c x (kThreads / tile_c) threads: threadIdx.x walks tile_c neighbouring
+// channels (coalesced), threadIdx.y walks rows. blockIdx.x picks the channel tile, blockIdx.y
+// the split of rows. Each block writes one partial per channel; a second launch adds the
+// partials of all splits in a fixed order, so the result does not depend on scheduling.
+struct ReduceGeometry {
+  int tile_c = 32;
+  int rows_per_iter = 8;   // blockDim.y
+  int col_tiles = 1;
+  int splits = 1;          // gridDim.y
+  int64_t rows_per_split = 0;
+};
+
+inline ReduceGeometry reduce_geometry(int64_t rows, int channels, const CudaContext& ctx, int floats_per_partial) {
+  ReduceGeometry g;
+  int tc = 1;
+  while (tc < channels && tc < 32) tc *= 2;
+  g.tile_c = tc;
+  g.rows_per_iter = kThreads / tc;
+  g.col_tiles = (channels + tc - 1) / tc;
+  // Aim for ~4 blocks per multiprocessor, at least 4 row iterations per thread, and partials that
+  // fit the context's scratch.
+  const int64_t target_blocks = int64_t(std::max(ctx.sm_count, 1)) * 4;
+  int64_t splits = std::max<int64_t>(1, target_blocks / g.col_tiles);
+  const int64_t max_by_rows = std::max<int64_t>(1, rows / (int64_t(g.rows_per_iter) * 4));
+  splits = std::min(splits, max_by_rows);
+  const int64_t max_by_scratch =
+      int64_t(ctx.reduce_scratch_bytes / sizeof(float) / 2) / (int64_t(channels) * floats_per_partial);
+  splits = std::max<int64_t>(1, std::min(splits, max_by_scratch));
+  splits = std::min<int64_t>(splits, 65535);
+  int64_t per = (rows + splits - 1) / splits;
+  per = (per + g.rows_per_iter - 1) / g.rows_per_iter * g.rows_per_iter;
+  g.rows_per_split = per;
+  g.splits = int((rows + per - 1) / per);
+  if (g.splits < 1) g.splits = 1;
+  return g;
+}
+
+// The scratch halves: [0, half) holds the partials, [half, end) per-channel results that a
+// later launch of the same op reads (batch-norm coefficients).
+inline float* scratch_partials(const CudaContext& ctx) { return static_cast<float*>(ctx.reduce_scratch); }
+inline float* scratch_results(const CudaContext& ctx) {
+  return static_cast<float*>(ctx.reduce_scratch) + ctx.reduce_scratch_bytes / sizeof(float) / 2;
+}
+
+// Per-channel column sum with optional fused activation backward, used by the bias gradients
+// of linear and convolution layers (gemm.cu and conv.cu; defined in reduce.cu):
+//   dy[i, c] *= act'(y[i, c])            (in place, when act is not None)
+//   db[c] += sum_i dy[i, c]              (when db is not null; deterministic)
+void bias_grad_dact(const Exec& ex, int64_t rows, int channels, const float* y, float* dy, float* db, Activation act);
+
+// y[i, c] = act(y[i, c] + b[c]) over a [rows, channels] matrix; b may be null (elementwise.cu).
+void bias_act(const Exec& ex, int64_t rows, int channels, const float* b, float* y, Activation act);
+
+}  // namespace gancu::cuda

@@ -1,0 +1,137 @@
+// Optimizers of the CUDA backend: Adam and SGD (PyTorch's formulations, see ops.h), each one
+// launch over a whole flat parameter buffer.
+//
+// Why fused: an optimizer step is pure memory traffic (Adam reads p, g, m, v and writes p, m, v:
+// 28 bytes per parameter); one pass over all parameters of a network, float4-vectorized where the
+// four buffers are 16-byte aligned (scalar tail), instead of a launch per tensor.
+//
+// Adam's step count t lives in device memory so that a captured graph replays correctly: the
+// update kernel reads t and uses t + 1 for the bias corrections (computed in double, as the CPU
+// backend does), and a second one-thread launch then stores t + 1. Readers never race with the
+// increment, because the increment is a separate kernel ordered after them on the stream.
+#include <cuda_runtime.h>
+
+#include <type_traits>
+
+#include "common.cuh"
+#include "cuda_context.h"
+#include "gancu/check.h"
+#include "gancu/ops.h"
+
+namespace gancu::cuda {
+
+namespace {
+
+struct AdamCoef {
+  float b1, b2, eps, wd, step, bc2_sqrt;
+};
+
+__device__ __forceinline__ AdamCoef adam_coef(const AdamHyper& h, const int64_t* t) {
+  const double tn = double(*t + 1);
+  const double bc1 = 1.0 - pow(double(h.beta1), tn);
+  const double bc2 = 1.0 - pow(double(h.beta2), tn);
+  return AdamCoef{h.beta1, h.beta2, h.eps, h.weight_decay, float(double(h.lr) / bc1), float(sqrt(bc2))};
+}
+
+__device__ __forceinline__ void adam_one(const AdamCoef& k, float& p, float g, float& m, float& v) {
+  g = g + k.wd * p;
+  m = k.b1 * m + (1.0f - k.b1) * g;
+  v = k.b2 * v + (1.0f - k.b2) * g * g;
+  p -= k.step * (m / (sqrtf(v) / k.bc2_sqrt + k.eps));
+}
+
+__global__ void adam_kernel(int64_t n, float* param, const float* grad, float* m, float* v, AdamHyper h,
+                            const int64_t* t, bool vec) {
+  const AdamCoef k = adam_coef(h, t);
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  const int64_t tid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  int64_t start = 0;
+  if (vec) {
+    const int64_t n4 = n / 4;
+    for (int64_t i = tid; i < n4; i += stride) {
+      float4 p4 = reinterpret_cast<float4*>(param)[i];
+      const float4 g4 = reinterpret_cast<const float4*>(grad)[i];
+      float4 m4 = reinterpret_cast<float4*>(m)[i];
+      float4 v4 = reinterpret_cast<float4*>(v)[i];
+      adam_one(k, p4.x, g4.x, m4.x, v4.x);
+      adam_one(k, p4.y, g4.y, m4.y, v4.y);
+      adam_one(k, p4.z, g4.z, m4.z, v4.z);
+      adam_one(k, p4.w, g4.w, m4.w, v4.w);
+      reinterpret_cast<float4*>(param)[i] = p4;
+      reinterpret_cast<float4*>(m)[i] = m4;
+      reinterpret_cast<float4*>(v)[i] = v4;
+    }
+    start = n4 * 4;
+  }
+  for (int64_t i = start + tid; i < n; i += stride) adam_one(k, param[i], grad[i], m[i], v[i]);
+}
+
+__global__ void increment_t_kernel(int64_t* t) { *t += 1; }
+
+__device__ __forceinline__ void sgd_one(float lr, float mom, float wd, bool use_mom, float& p, float g, float* buf) {
+  const float d = g + wd * p;
+  if (use_mom) {
+    const float b = mom * *buf + d;
+    *buf = b;
+    p -= lr * b;
+  } else {
+    p -= lr * d;
+  }
+}
+
+__global__ void sgd_kernel(int64_t n, float* param, const float* grad, float* buf, SgdHyper h, bool vec) {
+  const bool use_mom = h.momentum != 0.0f;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  const int64_t tid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  int64_t start = 0;
+  float unused[4];
+  if (vec) {
+    const int64_t n4 = n / 4;
+    for (int64_t i = tid; i < n4; i += stride) {
+      float4 p4 = reinterpret_cast<float4*>(param)[i];
+      const float4 g4 = reinterpret_cast<const float4*>(grad)[i];
+      float4 b4 = use_mom ? reinterpret_cast<float4*>(buf)[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+      sgd_one(h.lr, h.momentum, h.weight_decay, use_mom, p4.x, g4.x, use_mom ? &b4.x : &unused[0]);
+      sgd_one(h.lr, h.momentum, h.weight_decay, use_mom, p4.y, g4.y, use_mom ? &b4.y : &unused[1]);
+      sgd_one(h.lr, h.momentum, h.weight_decay, use_mom, p4.z, g4.z, use_mom ? &b4.z : &unused[2]);
+      sgd_one(h.lr, h.momentum, h.weight_decay, use_mom, p4.w, g4.w, use_mom ? &b4.w : &unused[3]);
+      reinterpret_cast<float4*>(param)[i] = p4;
+      if (use_mom) reinterpret_cast<float4*>(buf)[i] = b4;
+    }
+    start = n4 * 4;
+  }
+  for (int64_t i = start + tid; i < n; i += stride)
+    sgd_one(h.lr, h.momentum, h.weight_decay, use_mom, param[i], grad[i], use_mom ? buf + i : &unused[0]);
+}
+
+}  // namespace
+
+template <class T>
+void adam_step(const Exec& ex, int64_t n, T* param, const T* grad, T* m, T* v, const AdamHyper& h, int64_t* t) {
+  static_assert(std::is_same_v<T, float>);
+  CudaContext& ctx = context(ex);
+  if (n > 0) {
+    const bool vec = aligned16(param) && aligned16(grad) && aligned16(m) && aligned16(v);
+    adam_kernel<<<grid_for(vec ? (n + 3) / 4 : n, ctx), kThreads, 0, ctx.stream>>>(n, param, grad, m, v, h, t, vec);
+    GANCU_CUDA_CHECK_LAUNCH();
+  }
+  increment_t_kernel<<<1, 1, 0, ctx.stream>>>(t);
+  GANCU_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void sgd_step(const Exec& ex, int64_t n, T* param, const T* grad, T* momentum_buf, const SgdHyper& h) {
+  static_assert(std::is_same_v<T, float>);
+  const bool use_mom = h.momentum != 0.0f;
+  GANCU_CHECK(!use_mom || momentum_buf, "sgd_step: momentum ", h.momentum, " needs a momentum buffer");
+  if (n <= 0) return;
+  CudaContext& ctx = context(ex);
+  const bool vec = aligned16(param) && aligned16(grad) && (!use_mom || aligned16(momentum_buf));
+  sgd_kernel<<<grid_for(vec ? (n + 3) / 4 : n, ctx), kThreads, 0, ctx.stream>>>(n, param, grad, momentum_buf, h, vec);
+  GANCU_CUDA_CHECK_LAUNCH();
+}
+
+template void adam_step<float>(const Exec&, int64_t, float*, const float*, float*, float*, const AdamHyper&, int64_t*);
+template void sgd_step<float>(const Exec&, int64_t, float*, const float*, float*, const SgdHyper&);
+
+}  // namespace gancu::cuda

@@ -1,0 +1,702 @@
+// Every CUDA op against its CPU twin (src/cpu/) on fresh random inputs: forward and backward,
+// the shapes of the dcgan / dcgan32 / mlp presets plus small odd ones, each activation,
+// accumulate on and off, null gradients.
+//
+// Comparison: relative error ||gpu - cpu|| / ||cpu|| (2-norms, in double), with the bound stated
+// per op below; any NaN in a GPU output fails. Outputs that an op overwrites are poisoned with
+// NaN on the GPU before the call, so an element the kernel forgets to write is caught; outputs
+// that accumulate start from the same random values on both sides.
+//
+// Bounds (fp32):
+//   kElementwise 1e-5  activations, dropout, fill, add_into, bias/act epilogues, optimizers, loss
+//   kReduction   1e-5  bce sums, bias-gradient sums
+//   kGemm        1e-4  gemm, linear, conv, transposed conv, batch norm (different summation orders)
+//   kTf32        5e-3  the same with TF32 tensor-core math (10-bit mantissa inputs)
+//   fill_noise: uniform and gather bit-for-bit; normal within 1e-5 (libm vs CUDA logf/sinf).
+//
+// Every test skips itself (GTEST_SKIP, via the fixture) where cuda_available() says no.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gancu/exec.h"
+#include "gancu/graph.h"
+#include "gancu/memory.h"
+#include "gancu/ops.h"
+#include "gancu/rng.h"
+
+namespace gancu {
+namespace {
+
+constexpr double kElementwise = 1e-5;
+constexpr double kReduction = 1e-5;
+constexpr double kGemm = 1e-4;
+constexpr double kTf32 = 5e-3;
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+std::vector<float> random_vec(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+// ||a - b|| / ||b|| (||a - b|| when b is zero); -1 when a holds a NaN or inf.
+double rel_error(const std::vector<float>& gpu, const std::vector<float>& cpu) {
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    if (!std::isfinite(gpu[i])) return -1.0;
+    const double d = double(gpu[i]) - double(cpu[i]);
+    num += d * d;
+    den += double(cpu[i]) * double(cpu[i]);
+  }
+  return den > 0.0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+#define EXPECT_REL(gpu, cpu, tol, what)                                                      \
+  do {                                                                                       \
+    ASSERT_EQ((gpu).size(), (cpu).size()) << what;                                           \
+    const double e_ = rel_error((gpu), (cpu));                                               \
+    EXPECT_GE(e_, 0.0) << what << ": the GPU output holds a NaN or inf (unwritten element?)"; \
+    EXPECT_LE(e_, (tol)) << what;                                                            \
+  } while (0)
+
+// GANCU_TEST_QUICK=1 (set by tools/gpu_check.sh for the compute-sanitizer runs, which are 10-100x
+// slower) keeps the first two shapes of each list.
+bool quick() { return std::getenv("GANCU_TEST_QUICK") != nullptr; }
+template <class V>
+V first_shapes(V v) {
+  if (quick() && v.size() > 2) v.resize(2);
+  return v;
+}
+
+const char* act_name(Act a) {
+  switch (a) {
+    case Act::None: return "none";
+    case Act::ReLU: return "relu";
+    case Act::LeakyReLU: return "lrelu";
+    case Act::Tanh: return "tanh";
+    case Act::Sigmoid: return "sigmoid";
+  }
+  return "?";
+}
+const Act kActs[] = {Act::None, Act::ReLU, Act::LeakyReLU, Act::Tanh, Act::Sigmoid};
+
+class CudaOps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!cuda_available(&why)) GTEST_SKIP() << why;
+    gpu_ = Exec::cuda(0);
+  }
+  Buffer<float> up(const std::vector<float>& v) { return Buffer<float>(gpu_, v); }
+  Buffer<float> poisoned(size_t n) { return Buffer<float>(gpu_, std::vector<float>(n, kNaN)); }
+  // A GPU copy of v, or NaN when the op overwrites it (its CPU twin then starts from v).
+  Buffer<float> out_buf(const std::vector<float>& v, bool accumulates) {
+    return accumulates ? up(v) : poisoned(v.size());
+  }
+  // Workspaces sized by both backends' conv_workspace_bytes.
+  void plan_conv(const ConvDims& d, bool transposed) {
+    const size_t g = ops::conv_workspace_bytes<float>(gpu_, d, transposed);
+    const size_t c = ops::conv_workspace_bytes<float>(cpu_, d, transposed);
+    if (g > gpu_ws_.size() * sizeof(float)) {
+      gpu_ws_ = Buffer<float>(gpu_, g / sizeof(float) + 1);
+      gpu_.set_workspace(gpu_ws_.data(), gpu_ws_.size() * sizeof(float));
+    }
+    if (c > cpu_ws_.size() * sizeof(float)) {
+      cpu_ws_.resize(c / sizeof(float) + 1);
+      cpu_.set_workspace(cpu_ws_.data(), cpu_ws_.size() * sizeof(float));
+    }
+  }
+
+  Exec cpu_ = Exec::cpu();
+  Exec gpu_;
+  Buffer<float> gpu_ws_;
+  std::vector<float> cpu_ws_;
+};
+
+// ---- gemm ------------------------------------------------------------------------------------
+
+TEST_F(CudaOps, GemmAllTransposes) {
+  struct Case { int m, n, k; } cases[] = {{1, 1, 1}, {7, 5, 3}, {64, 100, 256}, {33, 129, 65}};
+  uint32_t seed = 1;
+  for (const auto& c : cases)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb)
+        for (float beta : {0.0f, 1.0f, 0.5f}) {
+          const int lda = ta ? c.m : c.k, ldb = tb ? c.k : c.n, ldc = c.n;
+          const auto a = random_vec(size_t(c.m) * c.k, seed++), b = random_vec(size_t(c.k) * c.n, seed++);
+          auto cc = random_vec(size_t(c.m) * c.n, seed++);
+          auto ga = up(a), gb = up(b);
+          auto gc = out_buf(cc, beta != 0.0f);
+          ops::gemm<float>(cpu_, ta, tb, c.m, c.n, c.k, 1.5f, a.data(), lda, b.data(), ldb, beta, cc.data(), ldc);
+          ops::gemm<float>(gpu_, ta, tb, c.m, c.n, c.k, 1.5f, ga.data(), lda, gb.data(), ldb, beta, gc.data(), ldc);
+          EXPECT_REL(gc.download(), cc, kGemm,
+                     "gemm " << c.m << "x" << c.n << "x" << c.k << " ta=" << ta << " tb=" << tb << " beta=" << beta);
+        }
+}
+
+// ---- linear ----------------------------------------------------------------------------------
+
+const std::vector<LinearDims> kLinearShapes = {
+    {3, 5, 7},                                                      // odd
+    {64, 100, 256}, {64, 256, 512}, {64, 512, 1024}, {64, 1024, 784},  // mlp generator
+    {64, 784, 512}, {64, 512, 256}, {64, 256, 1},                      // mlp discriminator
+    {64, 100, 12544}, {64, 6272, 1},                                   // dcgan
+    {64, 100, 4096}, {64, 4096, 1},                                    // dcgan32
+};
+
+TEST_F(CudaOps, LinearForward) {
+  uint32_t seed = 100;
+  for (const auto& d : first_shapes(kLinearShapes))
+    for (Act act : kActs)
+      for (bool bias : {true, false}) {
+        const auto x = random_vec(size_t(d.batch) * d.in, seed++), w = random_vec(size_t(d.out) * d.in, seed++, -0.1f, 0.1f);
+        const auto b = random_vec(size_t(d.out), seed++);
+        std::vector<float> y(size_t(d.batch) * d.out);
+        auto gx = up(x), gw = up(w), gb = up(b);
+        auto gy = poisoned(y.size());
+        ops::linear_forward<float>(cpu_, d, x.data(), w.data(), bias ? b.data() : nullptr, y.data(), {act, 0.2f});
+        ops::linear_forward<float>(gpu_, d, gx.data(), gw.data(), bias ? gb.data() : nullptr, gy.data(), {act, 0.2f});
+        EXPECT_REL(gy.download(), y, kGemm,
+                   "linear " << d.batch << "x" << d.in << "->" << d.out << " " << act_name(act) << " bias=" << bias);
+      }
+}
+
+// A bias that is not 16-byte aligned takes the cuBLAS + epilogue path instead of cuBLASLt.
+TEST_F(CudaOps, LinearForwardMisalignedBias) {
+  const LinearDims d{64, 100, 256};
+  const auto x = random_vec(size_t(d.batch) * d.in, 1), w = random_vec(size_t(d.out) * d.in, 2, -0.1f, 0.1f);
+  const auto b = random_vec(size_t(d.out) + 1, 3);
+  for (Act act : {Act::ReLU, Act::Tanh}) {
+    std::vector<float> y(size_t(d.batch) * d.out);
+    auto gx = up(x), gw = up(w), gb = up(b);
+    auto gy = poisoned(y.size());
+    ops::linear_forward<float>(cpu_, d, x.data(), w.data(), b.data() + 1, y.data(), {act, 0.2f});
+    ops::linear_forward<float>(gpu_, d, gx.data(), gw.data(), gb.data() + 1, gy.data(), {act, 0.2f});
+    EXPECT_REL(gy.download(), y, kGemm, "linear misaligned bias " << act_name(act));
+  }
+}
+
+TEST_F(CudaOps, LinearForwardTf32) {
+  gpu_.set_tf32(true);
+  const LinearDims d{64, 1024, 784};
+  const auto x = random_vec(size_t(d.batch) * d.in, 11), w = random_vec(size_t(d.out) * d.in, 12, -0.1f, 0.1f);
+  const auto b = random_vec(size_t(d.out), 13);
+  std::vector<float> y(size_t(d.batch) * d.out);
+  auto gx = up(x), gw = up(w), gb = up(b);
+  auto gy = poisoned(y.size());
+  ops::linear_forward<float>(cpu_, d, x.data(), w.data(), b.data(), y.data(), {Act::Tanh, 0.2f});
+  ops::linear_forward<float>(gpu_, d, gx.data(), gw.data(), gb.data(), gy.data(), {Act::Tanh, 0.2f});
+  EXPECT_REL(gy.download(), y, kTf32, "linear tf32");
+}
+
+TEST_F(CudaOps, LinearBackward) {
+  uint32_t seed = 300;
+  for (const auto& d : first_shapes(kLinearShapes))
+    for (Act act : kActs)
+      for (int variant = 0; variant < 3; ++variant) {
+        // 0: all grads, dx overwritten; 1: dx accumulated; 2: null dx, dw, db (dy only)
+        const bool acc = variant == 1, none = variant == 2;
+        const auto x = random_vec(size_t(d.batch) * d.in, seed++), w = random_vec(size_t(d.out) * d.in, seed++, -0.1f, 0.1f);
+        const auto b = random_vec(size_t(d.out), seed++);
+        std::vector<float> y(size_t(d.batch) * d.out);
+        ops::linear_forward<float>(cpu_, d, x.data(), w.data(), b.data(), y.data(), {act, 0.2f});
+        auto dy = random_vec(y.size(), seed++);
+        auto dx = random_vec(x.size(), seed++), dw = random_vec(w.size(), seed++), db = random_vec(b.size(), seed++);
+        auto gx = up(x), gw = up(w), gy = up(y), gdy = up(dy);
+        auto gdx = out_buf(dx, acc), gdw = up(dw), gdb = up(db);
+        ops::linear_backward<float>(cpu_, d, x.data(), w.data(), y.data(), dy.data(), none ? nullptr : dx.data(), acc,
+                                    none ? nullptr : dw.data(), none ? nullptr : db.data(), {act, 0.2f});
+        ops::linear_backward<float>(gpu_, d, gx.data(), gw.data(), gy.data(), gdy.data(), none ? nullptr : gdx.data(),
+                                    acc, none ? nullptr : gdw.data(), none ? nullptr : gdb.data(), {act, 0.2f});
+        const std::string what = "linear backward " + std::to_string(d.batch) + "x" + std::to_string(d.in) + "->" +
+                                 std::to_string(d.out) + " " + act_name(act) + " variant " + std::to_string(variant);
+        EXPECT_REL(gdy.download(), dy, kElementwise, what << " dy");
+        if (!none) {
+          EXPECT_REL(gdx.download(), dx, kGemm, what << " dx");
+          EXPECT_REL(gdw.download(), dw, kGemm, what << " dw");
+          EXPECT_REL(gdb.download(), db, kGemm, what << " db");
+        }
+      }
+}
+
+// ---- convolutions ------------------------------------------------------------------------------
+
+std::vector<ConvDims> conv_shapes() {
+  return {
+      ConvDims::conv(3, 9, 7, 5, 6, 3, 3, 2, 1),      // odd
+      ConvDims::conv(2, 5, 5, 3, 4, 1, 1, 1, 0),      // pointwise
+      ConvDims::conv(64, 28, 28, 1, 64, 4, 4, 2, 1),  // dcgan D
+      ConvDims::conv(64, 14, 14, 64, 128, 4, 4, 2, 1),
+      ConvDims::conv(64, 28, 28, 64, 1, 3, 3, 1, 1),  // dcgan G output
+      ConvDims::conv(64, 32, 32, 3, 64, 4, 4, 2, 1),  // dcgan32 D
+      ConvDims::conv(64, 16, 16, 64, 128, 4, 4, 2, 1),
+      ConvDims::conv(64, 8, 8, 128, 256, 4, 4, 2, 1),
+  };
+}
+std::vector<ConvDims> conv_transpose_shapes() {
+  return {
+      ConvDims::transposed(3, 4, 5, 6, 5, 3, 3, 2, 1),      // odd
+      ConvDims::transposed(64, 7, 7, 256, 128, 4, 4, 2, 1),  // dcgan G
+      ConvDims::transposed(64, 14, 14, 128, 64, 4, 4, 2, 1),
+      ConvDims::transposed(64, 4, 4, 256, 128, 4, 4, 2, 1),  // dcgan32 G
+      ConvDims::transposed(64, 8, 8, 128, 64, 4, 4, 2, 1),
+      ConvDims::transposed(64, 16, 16, 64, 3, 4, 4, 2, 1),
+  };
+}
+
+std::string conv_name(const ConvDims& d) {
+  return std::to_string(d.n) + "x" + std::to_string(d.h) + "x" + std::to_string(d.w) + "x" + std::to_string(d.c) +
+         " k" + std::to_string(d.k) + " " + std::to_string(d.r) + "x" + std::to_string(d.s) + " s" +
+         std::to_string(d.stride) + " p" + std::to_string(d.pad);
+}
+
+// One convolution (transposed or not) forward and backward, every variant, against the CPU.
+void conv_round(Exec& cpu, Exec& gpu, const ConvDims& d, bool transposed, Act act, int variant,
+                uint32_t seed, double tol);
+
+TEST_F(CudaOps, Conv2dForwardBackward) {
+  uint32_t seed = 500;
+  for (const auto& d : first_shapes(conv_shapes())) {
+    plan_conv(d, false);
+    for (Act act : kActs)
+      for (int variant = 0; variant < 3; ++variant) conv_round(cpu_, gpu_, d, false, act, variant, seed++, kGemm);
+  }
+}
+
+TEST_F(CudaOps, ConvTranspose2dForwardBackward) {
+  uint32_t seed = 700;
+  for (const auto& d : first_shapes(conv_transpose_shapes())) {
+    plan_conv(d, true);
+    for (Act act : kActs)
+      for (int variant = 0; variant < 3; ++variant) conv_round(cpu_, gpu_, d, true, act, variant, seed++, kGemm);
+  }
+}
+
+TEST_F(CudaOps, ConvTf32) {
+  gpu_.set_tf32(true);
+  const ConvDims d = ConvDims::conv(64, 14, 14, 64, 128, 4, 4, 2, 1);
+  const ConvDims t = ConvDims::transposed(64, 7, 7, 256, 128, 4, 4, 2, 1);
+  plan_conv(d, false);
+  plan_conv(t, true);
+  conv_round(cpu_, gpu_, d, false, Act::LeakyReLU, 0, 900, kTf32);
+  conv_round(cpu_, gpu_, t, true, Act::ReLU, 0, 901, kTf32);
+}
+
+// Sampling runs a layer with a smaller batch than it was planned for: the CUDA backend then
+// picks algorithms by heuristics within the planned workspace.
+TEST_F(CudaOps, ConvSmallerBatchThanPlanned) {
+  const ConvDims planned = ConvDims::transposed(64, 7, 7, 256, 128, 4, 4, 2, 1);
+  plan_conv(planned, true);
+  const ConvDims d = ConvDims::transposed(16, 7, 7, 256, 128, 4, 4, 2, 1);
+  const size_t cpu_ws = ops::conv_workspace_bytes<float>(cpu_, d, true);
+  ASSERT_LE(cpu_ws, cpu_.workspace_bytes());
+  conv_round(cpu_, gpu_, d, true, Act::ReLU, 0, 950, kGemm);
+  const ConvDims c = ConvDims::conv(5, 28, 28, 1, 64, 4, 4, 2, 1);
+  plan_conv(ConvDims::conv(64, 28, 28, 1, 64, 4, 4, 2, 1), false);
+  conv_round(cpu_, gpu_, c, false, Act::LeakyReLU, 1, 951, kGemm);
+}
+
+void conv_round(Exec& cpu, Exec& gpu, const ConvDims& d, bool transposed, Act act, int variant,
+                uint32_t seed, double tol) {
+  // Forward input/output extents: conv reads x [n,h,w,c] and writes y [n,p,q,k]; transposed
+  // reads [n,p,q,k] and writes [n,h,w,c].
+  const size_t in_n = size_t(transposed ? d.y_elems() : d.x_elems());
+  const size_t out_n = size_t(transposed ? d.x_elems() : d.y_elems());
+  const size_t bias_n = size_t(transposed ? d.c : d.k);
+  const auto x = random_vec(in_n, seed * 7 + 1), w = random_vec(size_t(d.filter_elems()), seed * 7 + 2, -0.2f, 0.2f);
+  const auto b = random_vec(bias_n, seed * 7 + 3);
+  const bool bias = variant != 2;
+  const Activation a{act, 0.2f};
+  const std::string what = std::string(transposed ? "convT " : "conv ") + conv_name(d) + " " + act_name(act) +
+                           " variant " + std::to_string(variant);
+
+  std::vector<float> y(out_n);
+  Buffer<float> gx(gpu, x), gw(gpu, w), gb(gpu, b), gy(gpu, std::vector<float>(out_n, kNaN));
+  if (transposed) {
+    ops::conv_transpose2d_forward<float>(cpu, d, x.data(), w.data(), bias ? b.data() : nullptr, y.data(), a);
+    ops::conv_transpose2d_forward<float>(gpu, d, gx.data(), gw.data(), bias ? gb.data() : nullptr, gy.data(), a);
+  } else {
+    ops::conv2d_forward<float>(cpu, d, x.data(), w.data(), bias ? b.data() : nullptr, y.data(), a);
+    ops::conv2d_forward<float>(gpu, d, gx.data(), gw.data(), bias ? gb.data() : nullptr, gy.data(), a);
+  }
+  EXPECT_REL(gy.download(), y, tol, what << " forward");
+
+  // Backward from the CPU's y (both sides see the same y). variant 0: all gradients, dx
+  // overwritten; 1: dx accumulated; 2: no bias in forward, and null dx, dw, db (dy only).
+  const bool acc = variant == 1, none = variant == 2;
+  auto dy = random_vec(out_n, seed * 7 + 4);
+  auto dx = random_vec(in_n, seed * 7 + 5), dw = random_vec(w.size(), seed * 7 + 6), db = random_vec(bias_n, seed * 7 + 7);
+  Buffer<float> gyy(gpu, y), gdy(gpu, dy), gdw(gpu, dw), gdb(gpu, db);
+  Buffer<float> gdx(gpu, acc ? dx : std::vector<float>(in_n, kNaN));
+  float* cdx = none ? nullptr : dx.data();
+  float* cdw = none ? nullptr : dw.data();
+  float* cdb = none ? nullptr : db.data();
+  if (transposed) {
+    ops::conv_transpose2d_backward<float>(cpu, d, x.data(), w.data(), y.data(), dy.data(), cdx, acc, cdw, cdb, a);
+    ops::conv_transpose2d_backward<float>(gpu, d, gx.data(), gw.data(), gyy.data(), gdy.data(),
+                                          none ? nullptr : gdx.data(), acc, none ? nullptr : gdw.data(),
+                                          none ? nullptr : gdb.data(), a);
+  } else {
+    ops::conv2d_backward<float>(cpu, d, x.data(), w.data(), y.data(), dy.data(), cdx, acc, cdw, cdb, a);
+    ops::conv2d_backward<float>(gpu, d, gx.data(), gw.data(), gyy.data(), gdy.data(), none ? nullptr : gdx.data(),
+                                acc, none ? nullptr : gdw.data(), none ? nullptr : gdb.data(), a);
+  }
+  EXPECT_REL(gdy.download(), dy, kElementwise, what << " dy");
+  if (!none) {
+    EXPECT_REL(gdx.download(), dx, tol, what << " dx");
+    EXPECT_REL(gdw.download(), dw, tol, what << " dw");
+    EXPECT_REL(gdb.download(), db, tol, what << " db");
+  }
+}
+
+// ---- batch norm ------------------------------------------------------------------------------
+
+const std::vector<BatchNormDims> kBnShapes = {
+    {1, 3, 0.1f, 1e-5f},       // a single row: running variance keeps the biased value
+    {37, 5, 0.1f, 1e-5f},      // odd
+    {64, 12544, 0.1f, 1e-5f},  // dcgan G after linear (features)
+    {64 * 14 * 14, 128, 0.1f, 1e-5f}, {64 * 28 * 28, 64, 0.1f, 1e-5f},  // dcgan G convT
+    {64 * 7 * 7, 128, 0.1f, 1e-5f},                                     // dcgan D
+    {64, 256, 0.1f, 1e-5f}, {64, 512, 0.1f, 1e-5f}, {64, 1024, 0.1f, 1e-5f},  // mlp G
+    {64 * 8 * 8, 128, 0.1f, 1e-5f}, {64 * 4 * 4, 256, 0.1f, 1e-5f},         // dcgan32 D
+};
+
+TEST_F(CudaOps, BatchNormForward) {
+  uint32_t seed = 1000;
+  for (const auto& d : first_shapes(kBnShapes))
+    for (BatchNormMode mode : {BatchNormMode::Train, BatchNormMode::BatchOnly, BatchNormMode::Eval})
+      for (Act act : kActs) {
+        const size_t n = size_t(d.count) * d.channels, C = size_t(d.channels);
+        // A mean far from zero checks the variance's accuracy.
+        const auto x = random_vec(n, seed++, 2.0f, 5.0f);
+        const auto gamma = random_vec(C, seed++, 0.5f, 1.5f), beta = random_vec(C, seed++);
+        auto rm = random_vec(C, seed++), rv = random_vec(C, seed++, 0.5f, 2.0f);
+        auto sm = random_vec(C, seed++), si = random_vec(C, seed++);
+        std::vector<float> y(n);
+        auto gx = up(x), gg = up(gamma), gbeta = up(beta), grm = up(rm), grv = up(rv);
+        const bool stats = mode != BatchNormMode::Eval;
+        auto gsm = stats ? poisoned(C) : up(sm), gsi = stats ? poisoned(C) : up(si);
+        auto gy = poisoned(n);
+        ops::batchnorm_forward<float>(cpu_, d, mode, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(),
+                                      sm.data(), si.data(), y.data(), {act, 0.2f});
+        ops::batchnorm_forward<float>(gpu_, d, mode, gx.data(), gg.data(), gbeta.data(), grm.data(), grv.data(),
+                                      gsm.data(), gsi.data(), gy.data(), {act, 0.2f});
+        const std::string what = "batchnorm " + std::to_string(d.count) + "x" + std::to_string(d.channels) +
+                                 " mode " + std::to_string(int(mode)) + " " + act_name(act);
+        EXPECT_REL(gy.download(), y, kGemm, what << " y");
+        EXPECT_REL(grm.download(), rm, kGemm, what << " running_mean");
+        EXPECT_REL(grv.download(), rv, kGemm, what << " running_var");
+        EXPECT_REL(gsm.download(), sm, kGemm, what << " save_mean");
+        EXPECT_REL(gsi.download(), si, kGemm, what << " save_invstd");
+      }
+}
+
+TEST_F(CudaOps, BatchNormBackward) {
+  uint32_t seed = 2000;
+  for (const auto& d : first_shapes(kBnShapes))
+    for (Act act : kActs)
+      for (int variant = 0; variant < 3; ++variant) {
+        const bool acc = variant == 1, none = variant == 2;
+        const size_t n = size_t(d.count) * d.channels, C = size_t(d.channels);
+        const auto x = random_vec(n, seed++, -2.0f, 3.0f);
+        const auto gamma = random_vec(C, seed++, 0.5f, 1.5f), beta = random_vec(C, seed++);
+        std::vector<float> rm(C, 0.0f), rv(C, 1.0f), sm(C), si(C), y(n);
+        ops::batchnorm_forward<float>(cpu_, d, BatchNormMode::Train, x.data(), gamma.data(), beta.data(), rm.data(),
+                                      rv.data(), sm.data(), si.data(), y.data(), {act, 0.2f});
+        auto dy = random_vec(n, seed++), dx = random_vec(n, seed++);
+        auto dg = random_vec(C, seed++), dbt = random_vec(C, seed++);
+        auto gx = up(x), gg = up(gamma), gsm = up(sm), gsi = up(si), gy = up(y), gdy = up(dy);
+        auto gdx = out_buf(dx, acc), gdg = up(dg), gdb = up(dbt);
+        ops::batchnorm_backward<float>(cpu_, d, x.data(), gamma.data(), sm.data(), si.data(), y.data(), dy.data(),
+                                       none ? nullptr : dx.data(), acc, none ? nullptr : dg.data(),
+                                       none ? nullptr : dbt.data(), {act, 0.2f});
+        ops::batchnorm_backward<float>(gpu_, d, gx.data(), gg.data(), gsm.data(), gsi.data(), gy.data(), gdy.data(),
+                                       none ? nullptr : gdx.data(), acc, none ? nullptr : gdg.data(),
+                                       none ? nullptr : gdb.data(), {act, 0.2f});
+        const std::string what = "batchnorm backward " + std::to_string(d.count) + "x" + std::to_string(d.channels) +
+                                 " " + act_name(act) + " variant " + std::to_string(variant);
+        EXPECT_REL(gdy.download(), dy, kElementwise, what << " dy");
+        if (!none) {
+          EXPECT_REL(gdx.download(), dx, kGemm, what << " dx");
+          EXPECT_REL(gdg.download(), dg, kGemm, what << " dgamma");
+          EXPECT_REL(gdb.download(), dbt, kGemm, what << " dbeta");
+        }
+      }
+}
+
+// ---- elementwise -----------------------------------------------------------------------------
+
+TEST_F(CudaOps, ActivationForwardBackward) {
+  uint32_t seed = 3000;
+  for (int64_t n : {int64_t(1), int64_t(7), int64_t(1024), int64_t(1000003)})
+    for (int offset : {0, 1})  // offset 1: not 16-byte aligned, the scalar path
+      for (Act act : kActs) {
+        const auto x = random_vec(size_t(n + offset), seed++, -4.0f, 4.0f);
+        std::vector<float> y(size_t(n + offset));
+        auto gx = up(x);
+        auto gy = poisoned(y.size());
+        ops::activation_forward<float>(cpu_, n, x.data() + offset, y.data() + offset, {act, 0.2f});
+        ops::activation_forward<float>(gpu_, n, gx.data() + offset, gy.data() + offset, {act, 0.2f});
+        auto gyh = gy.download();
+        std::vector<float> gys(gyh.begin() + offset, gyh.end()), ys(y.begin() + offset, y.end());
+        EXPECT_REL(gys, ys, kElementwise, "activation forward n=" << n << " " << act_name(act));
+
+        // in place
+        auto xi = x;
+        auto gxi = up(x);
+        ops::activation_forward<float>(cpu_, n, xi.data(), xi.data(), {act, 0.2f});
+        ops::activation_forward<float>(gpu_, n, gxi.data(), gxi.data(), {act, 0.2f});
+        EXPECT_REL(gxi.download(), xi, kElementwise, "activation forward in place n=" << n << " " << act_name(act));
+
+        for (bool acc : {false, true}) {
+          const auto dy = random_vec(size_t(n), seed++);
+          auto dx = random_vec(size_t(n), seed++);
+          auto gyy = up(std::vector<float>(y.begin() + offset, y.end())), gdy = up(dy);
+          auto gdx = out_buf(dx, acc);
+          ops::activation_backward<float>(cpu_, n, y.data() + offset, dy.data(), dx.data(), acc, {act, 0.2f});
+          ops::activation_backward<float>(gpu_, n, gyy.data(), gdy.data(), gdx.data(), acc, {act, 0.2f});
+          EXPECT_REL(gdx.download(), dx, kElementwise,
+                     "activation backward n=" << n << " " << act_name(act) << " acc=" << acc);
+        }
+      }
+}
+
+TEST_F(CudaOps, Dropout) {
+  Buffer<int64_t> gstep(gpu_, std::vector<int64_t>{41});
+  const int64_t step = 41;
+  uint32_t seed = 3500;
+  for (int64_t n : {int64_t(5), int64_t(100003)})
+    for (float p : {0.0f, 0.3f, 0.5f}) {
+      const auto x = random_vec(size_t(n), seed++);
+      std::vector<float> y(static_cast<size_t>(n));
+      auto gx = up(x);
+      auto gy = poisoned(y.size());
+      ops::dropout_forward<float>(cpu_, n, x.data(), y.data(), p, 9, kStreamDropout, &step);
+      ops::dropout_forward<float>(gpu_, n, gx.data(), gy.data(), p, 9, kStreamDropout, gstep.data());
+      const auto gyh = gy.download();
+      for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(gyh[i] == 0.0f, y[i] == 0.0f) << "dropout mask differs at " << i;
+      EXPECT_REL(gyh, y, kElementwise, "dropout forward p=" << p);
+      for (bool acc : {false, true}) {
+        const auto dy = random_vec(size_t(n), seed++);
+        auto dx = random_vec(size_t(n), seed++);
+        auto gdy = up(dy);
+        auto gdx = out_buf(dx, acc);
+        ops::dropout_backward<float>(cpu_, n, dy.data(), dx.data(), acc, p, 9, kStreamDropout, &step);
+        ops::dropout_backward<float>(gpu_, n, gdy.data(), gdx.data(), acc, p, 9, kStreamDropout, gstep.data());
+        EXPECT_REL(gdx.download(), dx, kElementwise, "dropout backward p=" << p << " acc=" << acc);
+      }
+    }
+}
+
+TEST_F(CudaOps, FillAddIntoIncrement) {
+  for (int64_t n : {int64_t(1), int64_t(13), int64_t(4099)}) {
+    auto g = poisoned(size_t(n));
+    ops::fill<float>(gpu_, n, g.data(), 0.25f);
+    EXPECT_EQ(g.download(), std::vector<float>(size_t(n), 0.25f));
+    const auto src = random_vec(size_t(n), 1), dst0 = random_vec(size_t(n), 2);
+    auto dst = dst0;
+    auto gs = up(src), gd = up(dst0);
+    ops::add_into<float>(cpu_, n, src.data(), dst.data());
+    ops::add_into<float>(gpu_, n, gs.data(), gd.data());
+    EXPECT_REL(gd.download(), dst, kElementwise, "add_into n=" << n);
+  }
+  Buffer<int64_t> counter(gpu_, std::vector<int64_t>{41});
+  for (int i = 0; i < 3; ++i) ops::increment_counter<float>(gpu_, counter.data());
+  EXPECT_EQ(counter.download()[0], 44);
+}
+
+// ---- loss ------------------------------------------------------------------------------------
+
+TEST_F(CudaOps, BceWithLogits) {
+  uint32_t seed = 4000;
+  for (int64_t n : {int64_t(1), int64_t(64), int64_t(1000), int64_t(65536)})
+    for (float target : {1.0f, 0.0f, 0.9f})
+      for (bool with_grad : {true, false}) {
+        const auto logits = random_vec(size_t(n), seed++, -30.0f, 30.0f);  // saturated tails too
+        std::vector<float> dl(static_cast<size_t>(n));
+        std::vector<float> sums = random_vec(2, seed++);
+        auto gl = up(logits), gs = up(sums);
+        auto gdl = poisoned(size_t(n));
+        ops::bce_with_logits<float>(cpu_, n, logits.data(), target, 0.5f, with_grad ? dl.data() : nullptr, &sums[0],
+                                    &sums[1]);
+        ops::bce_with_logits<float>(gpu_, n, gl.data(), target, 0.5f, with_grad ? gdl.data() : nullptr, gs.data(),
+                                    gs.data() + 1);
+        if (with_grad) EXPECT_REL(gdl.download(), dl, kElementwise, "bce dlogits n=" << n << " t=" << target);
+        const auto gsh = gs.download();
+        EXPECT_REL(std::vector<float>{gsh[0]}, std::vector<float>{sums[0]}, kReduction, "bce loss n=" << n);
+        EXPECT_REL(std::vector<float>{gsh[1]}, std::vector<float>{sums[1]}, kReduction, "bce prob n=" << n);
+      }
+}
+
+// ---- optimizers ------------------------------------------------------------------------------
+
+TEST_F(CudaOps, Adam) {
+  uint32_t seed = 5000;
+  for (int64_t n : {int64_t(3), int64_t(1000003)})
+    for (int offset : {0, 1})
+      for (float wd : {0.0f, 0.01f}) {
+        AdamHyper h;
+        h.weight_decay = wd;
+        auto p = random_vec(size_t(n + offset), seed++), m = random_vec(size_t(n + offset), seed++, -0.1f, 0.1f);
+        auto v = random_vec(size_t(n + offset), seed++, 0.0f, 0.01f);
+        auto gp = up(p), gm = up(m), gv = up(v);
+        int64_t t = 5;
+        Buffer<int64_t> gt(gpu_, std::vector<int64_t>{5});
+        for (int it = 0; it < 3; ++it) {
+          const auto g = random_vec(size_t(n + offset), seed++);
+          auto gg = up(g);
+          ops::adam_step<float>(cpu_, n, p.data() + offset, g.data() + offset, m.data() + offset, v.data() + offset, h,
+                                &t);
+          ops::adam_step<float>(gpu_, n, gp.data() + offset, gg.data() + offset, gm.data() + offset,
+                                gv.data() + offset, h, gt.data());
+        }
+        EXPECT_EQ(gt.download()[0], t);
+        EXPECT_REL(gp.download(), p, kElementwise, "adam param n=" << n << " offset=" << offset << " wd=" << wd);
+        EXPECT_REL(gm.download(), m, kElementwise, "adam m");
+        EXPECT_REL(gv.download(), v, kElementwise, "adam v");
+      }
+}
+
+TEST_F(CudaOps, Sgd) {
+  uint32_t seed = 6000;
+  for (int64_t n : {int64_t(3), int64_t(100003)})
+    for (float momentum : {0.0f, 0.9f})
+      for (float wd : {0.0f, 0.01f}) {
+        SgdHyper h;
+        h.momentum = momentum;
+        h.weight_decay = wd;
+        auto p = random_vec(size_t(n), seed++), buf = random_vec(size_t(n), seed++);
+        auto gp = up(p), gb = up(buf);
+        for (int it = 0; it < 3; ++it) {
+          const auto g = random_vec(size_t(n), seed++);
+          auto gg = up(g);
+          ops::sgd_step<float>(cpu_, n, p.data(), g.data(), momentum != 0.0f ? buf.data() : nullptr, h);
+          ops::sgd_step<float>(gpu_, n, gp.data(), gg.data(), momentum != 0.0f ? gb.data() : nullptr, h);
+        }
+        EXPECT_REL(gp.download(), p, kElementwise, "sgd param momentum=" << momentum << " wd=" << wd);
+        if (momentum != 0.0f) EXPECT_REL(gb.download(), buf, kElementwise, "sgd momentum buffer");
+      }
+}
+
+// ---- noise and data ----------------------------------------------------------------------------
+
+TEST_F(CudaOps, FillNoise) {
+  for (int64_t step : {int64_t(0), int64_t(7), (int64_t(1) << 33) + 5})
+    for (int64_t n : {int64_t(1), int64_t(6400), int64_t(12345)}) {
+      Buffer<int64_t> gstep(gpu_, std::vector<int64_t>{step});
+      std::vector<float> u(static_cast<size_t>(n)), z(static_cast<size_t>(n));
+      auto gu = poisoned(size_t(n)), gz = poisoned(size_t(n));
+      ops::fill_noise<float>(cpu_, n, u.data(), NoiseKind::Uniform, 123, kStreamNoiseD, &step);
+      ops::fill_noise<float>(gpu_, n, gu.data(), NoiseKind::Uniform, 123, kStreamNoiseD, gstep.data());
+      const auto guh = gu.download();
+      ASSERT_EQ(std::memcmp(guh.data(), u.data(), u.size() * sizeof(float)), 0)
+          << "uniform noise differs bitwise, step " << step << " n " << n;
+      ops::fill_noise<float>(cpu_, n, z.data(), NoiseKind::Normal, 123, kStreamNoiseD, &step);
+      ops::fill_noise<float>(gpu_, n, gz.data(), NoiseKind::Normal, 123, kStreamNoiseD, gstep.data());
+      EXPECT_REL(gz.download(), z, 1e-5, "normal noise step " << step << " n " << n);
+    }
+}
+
+TEST_F(CudaOps, GatherBatchAndLabels) {
+  std::mt19937 gen(77);
+  for (int64_t elems : {int64_t(784), int64_t(75)})  // 784: the uchar4 path; 75: scalar
+    for (int batch : {64, 7}) {
+      BatchGather g;
+      g.num_images = 1000;
+      g.image_elems = elems;
+      g.batch = batch;
+      g.seed = 99;
+      std::vector<uint8_t> images(size_t(g.num_images * elems)), labels(size_t(g.num_images));
+      for (auto& b : images) b = uint8_t(gen());
+      for (auto& b : labels) b = uint8_t(gen() % 10);
+      Buffer<uint8_t> gi(gpu_, images), gl(gpu_, labels);
+      const int64_t per_epoch = g.num_images / batch;
+      for (int64_t step : {int64_t(0), int64_t(3), per_epoch - 1, per_epoch, 5 * per_epoch + 2}) {
+        Buffer<int64_t> gstep(gpu_, std::vector<int64_t>{step});
+        std::vector<float> out(size_t(batch * elems));
+        std::vector<int32_t> lab(static_cast<size_t>(batch));
+        auto gout = poisoned(out.size());
+        Buffer<int32_t> glab(gpu_, std::vector<int32_t>(size_t(batch), -1));
+        ops::gather_batch<float>(cpu_, g, images.data(), &step, out.data());
+        ops::gather_batch<float>(gpu_, g, gi.data(), gstep.data(), gout.data());
+        ops::gather_labels<float>(cpu_, g, labels.data(), &step, lab.data());
+        ops::gather_labels<float>(gpu_, g, gl.data(), gstep.data(), glab.data());
+        const auto go = gout.download();
+        ASSERT_EQ(std::memcmp(go.data(), out.data(), out.size() * sizeof(float)), 0)
+            << "gather_batch differs bitwise: elems " << elems << " batch " << batch << " step " << step;
+        EXPECT_EQ(glab.download(), lab) << "gather_labels step " << step;
+      }
+    }
+}
+
+// ---- graph capture ---------------------------------------------------------------------------
+
+// fill_noise keyed by a device step counter, a linear forward, increment_counter: replayed N
+// times from one capture, it must give what N uncaptured runs give (run 0 is the uncaptured
+// warm-up, run 1 captures, runs 2.. replay; reset() after run 2 makes run 3 capture again).
+TEST_F(CudaOps, StepGraphReplayMatchesDirectRuns) {
+  const LinearDims d{64, 100, 256};
+  const auto w = random_vec(size_t(d.out) * d.in, 1, -0.1f, 0.1f), b = random_vec(size_t(d.out), 2);
+  struct Run {
+    Buffer<int64_t> step;
+    Buffer<float> z, y, w, b;
+  };
+  auto make = [&] {
+    return Run{Buffer<int64_t>(gpu_, std::vector<int64_t>{0}), poisoned(size_t(d.batch) * d.in),
+               poisoned(size_t(d.batch) * d.out), up(w), up(b)};
+  };
+  Run direct = make(), graphed = make();
+  auto body = [&](Run& r) {
+    return [&] {
+      ops::fill_noise<float>(gpu_, int64_t(d.batch) * d.in, r.z.data(), NoiseKind::Normal, 5, kStreamNoiseD,
+                             r.step.data());
+      ops::linear_forward<float>(gpu_, d, r.z.data(), r.w.data(), r.b.data(), r.y.data(), {Act::LeakyReLU, 0.2f});
+      ops::increment_counter<float>(gpu_, r.step.data());
+    };
+  };
+  StepGraph plain(gpu_, false), graph(gpu_, true);
+  const auto direct_body = body(direct), graph_body = body(graphed);
+  for (int i = 0; i < 5; ++i) {
+    plain.run(direct_body);
+    graph.run(graph_body);
+    EXPECT_EQ(graph.captured(), i != 0) << "run " << i;  // run 0 is the warm-up
+    EXPECT_FALSE(plain.captured());
+    const auto yd = direct.y.download(), yg = graphed.y.download();
+    ASSERT_EQ(std::memcmp(yd.data(), yg.data(), yd.size() * sizeof(float)), 0) << "iteration " << i;
+    EXPECT_EQ(graphed.step.download()[0], i + 1);
+    if (i == 2) {
+      graph.reset();  // run 3 captures again and continues from the device state
+      EXPECT_FALSE(graph.captured());
+    }
+  }
+  EXPECT_EQ(direct.step.download()[0], 5);
+}
+
+}  // namespace
+}  // namespace gancu
+
+namespace gancu {
+namespace {
+// Runs everywhere: without a device, asking for one is a clear RuntimeError, never a crash.
+TEST(CudaAvailability, ExecCudaFailsCleanlyWithoutDevice) {
+  std::string why;
+  if (cuda_available(&why)) GTEST_SKIP() << "a CUDA device is present";
+  EXPECT_FALSE(why.empty());
+  try {
+    (void)Exec::cuda(0);
+    FAIL() << "Exec::cuda succeeded without a device";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda"), std::string::npos) << e.what();
+  }
+}
+}  // namespace
+}  // namespace gancu
