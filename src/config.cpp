@@ -262,8 +262,9 @@ const std::string& preset_text(const std::string& name) {
   return it->second;
 }
 
-Config load_config(const std::string& preset, const std::string& config_file,
-                   const std::vector<ConfigOverride>& overrides) {
+namespace {
+Config build_config(const std::string& preset, const std::string& text, const std::string& source,
+                    const std::vector<ConfigOverride>& overrides) {
   const Toml defaults = parse_toml(kDefaults, "built-in defaults");
   Toml root = defaults;
   Sources sources;
@@ -271,23 +272,32 @@ Config load_config(const std::string& preset, const std::string& config_file,
     merge_file(root, defaults, parse_toml(preset_text(preset), "preset " + preset), "preset " + preset, sources);
     assign(root, defaults, "preset", Toml(preset), "--preset");
   }
-  if (!config_file.empty()) {
-    std::ifstream in(config_file);
-    if (!in) usage_error("--config: cannot read '", config_file, "'");
-    std::stringstream text;
-    text << in.rdbuf();
-    merge_file(root, defaults, parse_toml(text.str(), config_file), config_file, sources);
-  }
+  if (!source.empty()) merge_file(root, defaults, parse_toml(text, source), source, sources);
   for (const auto& o : overrides) {
     assign(root, defaults, o.key, parse_override_value(o.value), o.source);
     sources[o.key] = o.source;
   }
-  if (root.as_table().at("model").as_table().at("generator").as_array().empty() && preset.empty() &&
-      config_file.empty())
-    usage_error("no model: give --preset NAME or --config FILE.toml");
+  if (preset.empty() && source.empty()) usage_error("no model: give --preset NAME or --config FILE.toml");
   return to_config(root, sources);
 }
+}  // namespace
 
-Config load_config_file(const std::string& path) { return load_config("", path, {}); }
+Config load_config(const std::string& preset, const std::string& config_file,
+                   const std::vector<ConfigOverride>& overrides) {
+  std::string text;
+  if (!config_file.empty()) {
+    std::ifstream in(config_file);
+    if (!in) usage_error("--config: cannot read '", config_file, "'");
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    text = buffer.str();
+  }
+  return build_config(preset, text, config_file, overrides);
+}
+
+Config load_config_text(const std::string& toml_text, const std::string& source,
+                        const std::vector<ConfigOverride>& overrides) {
+  return build_config("", toml_text, source, overrides);
+}
 
 }  // namespace gancu

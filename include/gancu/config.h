@@ -69,7 +69,9 @@ const std::string& preset_text(const std::string& name);  // UsageError for an u
 Config load_config(const std::string& preset, const std::string& config_file,
                    const std::vector<ConfigOverride>& overrides);
 
-// Reads the resolved config of an earlier run (its config.toml), for sample and --resume.
-Config load_config_file(const std::string& path);
+// The same from TOML text (a run's config.toml, a checkpoint's metadata); `source` names it in
+// messages. Overrides apply on top (--resume --steps N).
+Config load_config_text(const std::string& toml_text, const std::string& source,
+                        const std::vector<ConfigOverride>& overrides = {});
 
 }  // namespace gancu

@@ -1,5 +1,6 @@
 // Data and noise ops on the CPU: latent noise from Philox, and the batch gather through the
 // epoch's Feistel permutation (see rng.h), uint8 -> T scaling fused in.
+#include <cmath>
 #include <limits>
 
 #include "cpu/activation_math.h"
@@ -57,7 +58,7 @@ void gather_batch(const Exec&, const BatchGather& g, const uint8_t* images, cons
     const uint8_t* src = images + int64_t(index(i)) * E;
     T* dst = out + int64_t(i) * E;
 #pragma omp simd
-    for (int64_t e = 0; e < E; ++e) dst[e] = T(src[e]) * scale + shift;
+    for (int64_t e = 0; e < E; ++e) dst[e] = std::fma(T(src[e]), scale, shift);  // explicit fma: the CUDA twin uses __fmaf_rn, bit for bit
   }
 }
 

@@ -1,0 +1,93 @@
+// A GAN: generator and discriminator, their optimizers, the buffers of one training iteration,
+// and the iteration itself (all D steps and the G step), written once for both backends.
+//
+// Everything an iteration touches is planned into one arena. Everything that changes from one
+// iteration to the next (the step counters, hence the noise and the data order; the optimizers'
+// step counts; the loss sums) lives in that arena too, so the iteration has no host inputs and
+// can be captured as a CUDA graph and replayed.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "gancu/arena.h"
+#include "gancu/config.h"
+#include "gancu/network.h"
+#include "gancu/optim.h"
+
+namespace gancu {
+
+// Loss and D-output averages over the iterations since the last read.
+struct GanMetrics {
+  int64_t iterations = 0;
+  double loss_d = 0, loss_g = 0;  // D: BCE on real + BCE on fake; G: non-saturating BCE
+  double d_real = 0, d_fake = 0;  // mean sigmoid(D(x)), mean sigmoid(D(G(z))) during the D steps
+  bool finite() const;
+};
+
+// Called at each phase boundary of an instrumented iteration (gancu bench); null in training.
+using PhaseHook = std::function<void(const char* phase_that_ended)>;
+
+class Gan {
+ public:
+  // Fills `real` ([batch, image]) with the real batch of data step *data_step.
+  using RealSource = std::function<void(const Exec& ex, float* real, const int64_t* data_step)>;
+
+  Gan(const Config& cfg, Shape image, int batch);
+  ~Gan();
+
+  void plan(ArenaPlan& plan, const Exec& ex);
+  void bind(const Arena& arena);
+  // Initial parameters, zeroed optimizer state, counters and metric sums.
+  void initialize(const Exec& ex);
+
+  // One training iteration on the device: cfg.d_steps discriminator steps, then one generator
+  // step, then the step counter advances.
+  void train_step(const Exec& ex, const RealSource& real, const PhaseHook& hook = nullptr);
+
+  // Reads the metric sums and resets them (synchronizes with the device).
+  GanMetrics read_metrics(const Exec& ex);
+  // Zeroes the sums and counts from the current step (after a checkpoint is restored).
+  void restart_metrics(const Exec& ex);
+
+  // Generates n images from the latent vectors z ([n, z_dim], backend memory) into out ([n,
+  // image], backend memory), in chunks of at most the planned batch. Batch norm runs with the
+  // chunk's statistics (sample_bn = "batch", as the PyTorch DCGAN reference does) or with the
+  // running statistics ("running").
+  void generate(const Exec& ex, const float* z, int64_t n, float* out);
+  // Latent vectors of a fixed set: element i of stream (seed, kStreamFixedNoise, set_id).
+  void fixed_noise(const Exec& ex, int64_t n, uint64_t seed, uint64_t set_id, float* z) const;
+
+  Network<float>& generator() { return *g_; }
+  Network<float>& discriminator() { return *d_; }
+  Optimizer<float>& optim_g() { return *opt_g_; }
+  Optimizer<float>& optim_d() { return *opt_d_; }
+  const Config& config() const { return cfg_; }
+  Shape image() const { return image_; }
+  int batch() const { return batch_; }
+
+  // Device counters: iterations done, and real batches consumed (d_steps per iteration).
+  int64_t* step_counter() const { return counters_; }
+  int64_t* data_step_counter() const { return counters_ + 1; }
+  int64_t read_step(const Exec& ex) const;
+
+  float* real_buffer() const { return real_; }
+  float* noise_buffer() const { return z_; }
+
+ private:
+  Config cfg_;
+  Shape image_;
+  int batch_;
+  std::unique_ptr<Network<float>> g_, d_;
+  std::unique_ptr<Optimizer<float>> opt_g_, opt_d_;
+  Slot real_slot_, z_slot_, counters_slot_, metrics_slot_;
+  float* real_ = nullptr;
+  float* z_ = nullptr;
+  int64_t* counters_ = nullptr;
+  float* metrics_ = nullptr;
+  static constexpr int kMetricSums = 5;
+  int64_t metrics_base_step_ = 0;
+};
+
+}  // namespace gancu

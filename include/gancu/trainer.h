@@ -1,0 +1,36 @@
+// Training a GAN into a run folder:
+//   config.toml            the resolved config (a valid --config file)
+//   metrics.jsonl          one JSON object per log step
+//   samples/step_N.png     the fixed-noise grid every sample_every steps and at the end
+//   checkpoints/step_N.safetensors   every checkpoint_every steps and at the end (atomic)
+// with a progress line per log step. --resume continues from the newest checkpoint and gives
+// the same parameters as an uninterrupted run with the same config.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+#include "gancu/config.h"
+#include "gancu/exec.h"
+
+namespace gancu {
+
+struct TrainRun {
+  std::string out_dir;     // the run folder
+  bool resume = false;     // continue from out_dir's newest checkpoint
+  std::ostream* log;       // progress and notes
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  std::string last_checkpoint;
+  std::string last_samples;
+};
+
+TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run);
+
+// The fixed-noise grid of a Gan, as a PNG (used during training and by `gancu sample`).
+class Gan;
+void write_sample_grid(const Exec& ex, Gan& gan, int n, const std::string& path);
+
+}  // namespace gancu

@@ -1,0 +1,189 @@
+#include "gancu/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "gancu/check.h"
+#include "gancu/checkpoint.h"
+#include "gancu/data.h"
+#include "gancu/fileutil.h"
+#include "gancu/graph.h"
+#include "gancu/image_io.h"
+#include "gancu/memory.h"
+#include "gancu/ops.h"
+#include "gancu/session.h"
+
+namespace gancu {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string format_duration(double seconds) {
+  const long s = long(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  return buf;
+}
+
+std::string samples_path(const std::string& dir, int64_t step) {
+  char name[48];
+  std::snprintf(name, sizeof name, "/samples/step_%06lld.png", (long long)step);
+  return dir + name;
+}
+
+// Keeps metrics.jsonl consistent with a resumed run: the lines after the checkpoint's step are
+// dropped, since the resumed run writes them again.
+void truncate_metrics(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      if (nlohmann::json::parse(line).at("step").get<int64_t>() > step) continue;
+    } catch (const std::exception&) {
+      continue;  // a torn last line of an interrupted run
+    }
+    kept += line + "\n";
+  }
+  atomic_write(path, kept);
+}
+
+void prune_checkpoints(const std::string& dir, int64_t keep_from_step, int64_t every) {
+  // Keeps the newest three periodic checkpoints: enough to fall back past a bad one, bounded on
+  // disk for long runs.
+  if (every <= 0) return;
+  for (int64_t s = keep_from_step - 3 * every; s > 0 && s > keep_from_step - 50 * every; s -= every)
+    std::remove(checkpoint_path(dir, s).c_str());
+}
+
+}  // namespace
+
+void write_sample_grid(const Exec& ex, Gan& gan, int n, const std::string& path) {
+  const Config& cfg = gan.config();
+  const Shape im = gan.image();
+  Buffer<float> z(ex, size_t(n) * cfg.z_dim);
+  Buffer<float> images(ex, size_t(n) * im.per_sample());
+  gan.fixed_noise(ex, n, cfg.seed, 0, z.data());
+  gan.generate(ex, z.data(), n, images.data());
+  const std::vector<uint8_t> pixels = float_to_u8(images.download());
+  const int cols = int(std::ceil(std::sqrt(double(n))));
+  const GridShape shape = grid_shape(n, im.h, im.w, cols);
+  write_png(path, make_grid(pixels.data(), n, im.h, im.w, im.c, cols).data(), shape.h, shape.w, im.c);
+}
+
+TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
+  std::ostream& log = *run.log;
+  const std::string& dir = run.out_dir;
+
+  const Dataset data = load_dataset(cfg.data, Split::Train);
+  if (data.count < cfg.batch)
+    usage_error("train.batch: ", cfg.batch, " is larger than the data set (", data.count, " images in ", data.name,
+                ")");
+  log << "gancu: data " << data.name << ": " << data.count << " images of " << data.h << "x" << data.w << "x"
+      << data.c << "\n";
+
+  GanSession session = make_session(cfg, Shape::image(cfg.batch, data.h, data.w, data.c), cfg.batch, ex);
+  Gan& gan = *session.gan;
+  log << gan.generator().summary() << gan.discriminator().summary() << "arena (" << backend_name(ex.backend())
+      << "):\n" << session.arena.plan().summary();
+
+  // The data set lives on the backend for the whole run; each step gathers its batch there.
+  Buffer<uint8_t> images(ex, data.images);
+  const BatchGather gather{data.count, int64_t(data.image_bytes()), cfg.batch, cfg.seed};
+  const Gan::RealSource real = [&](const Exec& e, float* out, const int64_t* data_step) {
+    ops::gather_batch<float>(e, gather, images.data(), data_step, out);
+  };
+
+  make_dirs(dir + "/samples");
+  make_dirs(dir + "/checkpoints");
+  int64_t start = 0;
+  if (run.resume) {
+    const std::string ckpt = latest_checkpoint(dir);
+    if (ckpt.empty()) runtime_error("--resume: ", dir, " has no checkpoints to resume from");
+    gan.initialize(ex);
+    load_checkpoint(ex, gan, ckpt);
+    start = gan.read_step(ex);
+    truncate_metrics(dir + "/metrics.jsonl", start);
+    log << "gancu: resuming " << dir << " from step " << start << " (" << ckpt << ")\n";
+  } else {
+    if (!latest_checkpoint(dir).empty())
+      usage_error("--out: ", dir, " already holds a run; use --resume to continue it or choose another folder");
+    gan.initialize(ex);
+    std::remove((dir + "/metrics.jsonl").c_str());
+  }
+  atomic_write(dir + "/config.toml", cfg.toml);
+
+  std::FILE* metrics_file = std::fopen((dir + "/metrics.jsonl").c_str(), "a");
+  if (!metrics_file) runtime_error(dir, "/metrics.jsonl: cannot open for writing: ", std::strerror(errno));
+  struct Closer {
+    std::FILE* f;
+    ~Closer() { std::fclose(f); }
+  } closer{metrics_file};
+
+  TrainResult result;
+  StepGraph graph(ex, cfg.cuda_graph);
+  const auto run_start = Clock::now();
+  auto window_start = run_start;
+  int64_t window_first = start;
+  for (int64_t step = start; step < cfg.steps; ++step) {
+    graph.run([&] { gan.train_step(ex, real); });
+    const int64_t done = step + 1;
+    const bool last = done == cfg.steps;
+    const bool checkpoint_now = last || (cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0);
+    const bool sample_now = last || (cfg.sample_every > 0 && done % cfg.sample_every == 0);
+    if (!(last || checkpoint_now || done % cfg.log_every == 0)) continue;
+
+    // A log point: read the sums (this waits for the device), check for divergence, report.
+    const GanMetrics m = gan.read_metrics(ex);
+    const auto now = Clock::now();
+    const double window = std::chrono::duration<double>(now - window_start).count();
+    const double steps_per_s = double(done - window_first) / std::max(window, 1e-9);
+    window_start = now;
+    window_first = done;
+    if (!m.finite()) {
+      const std::string kept = latest_checkpoint(dir);
+      runtime_error("training diverged at step ", done, " (loss D ", m.loss_d, ", loss G ", m.loss_g,
+                    "); stopped. The last good checkpoint is ",
+                    kept.empty() ? std::string("none (no checkpoint was written yet)") : kept);
+    }
+    const double elapsed = std::chrono::duration<double>(now - run_start).count();
+    nlohmann::json line = {{"step", done},          {"loss_d", m.loss_d}, {"loss_g", m.loss_g},
+                           {"d_real", m.d_real},    {"d_fake", m.d_fake}, {"steps_per_s", steps_per_s},
+                           {"images_per_s", steps_per_s * cfg.batch}, {"time_s", elapsed}};
+    const std::string text = line.dump() + "\n";
+    if (std::fwrite(text.data(), 1, text.size(), metrics_file) != text.size() || std::fflush(metrics_file) != 0)
+      runtime_error(dir, "/metrics.jsonl: write failed: ", std::strerror(errno));
+    char progress[256];
+    std::snprintf(progress, sizeof progress,
+                  "step %lld/%lld | %.2f steps/s | %.0f img/s | loss D %.4f G %.4f | D(x) %.3f D(G(z)) %.3f | "
+                  "left %s\n",
+                  (long long)done, (long long)cfg.steps, steps_per_s, steps_per_s * cfg.batch, m.loss_d, m.loss_g,
+                  m.d_real, m.d_fake, format_duration(double(cfg.steps - done) / std::max(steps_per_s, 1e-9)).c_str());
+    log << progress << std::flush;
+
+    if (sample_now) {
+      result.last_samples = samples_path(dir, done);
+      write_sample_grid(ex, gan, cfg.grid, result.last_samples);
+    }
+    if (checkpoint_now) {
+      result.last_checkpoint = checkpoint_path(dir, done);
+      save_checkpoint(ex, gan, result.last_checkpoint);
+      prune_checkpoints(dir, done, cfg.checkpoint_every);
+    }
+  }
+  result.steps = cfg.steps;
+  if (start >= cfg.steps) log << "gancu: nothing to do: the run is already at step " << start << "\n";
+  return result;
+}
+
+}  // namespace gancu
