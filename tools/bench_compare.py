@@ -108,6 +108,9 @@ def main(argv=None):
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads))
+    # bench_pytorch.py sets torch's threads (--threads) and the BLAS's (--blas-threads) itself.
+    torch_env = {k: v for k, v in os.environ.items()
+                 if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     raw: list[dict] = []
     gancu_res: dict = {}
     torch_res: dict = {}
@@ -140,7 +143,7 @@ def main(argv=None):
                "--repeats", str(args.repeats), "--threads", str(args.threads), "--json",
                *(["--compile"] if args.compile else []), *args.pytorch_arg]
         try:
-            out = run(cmd, env, args.timeout * max(1, len(args.batch)), f"bench_pytorch {preset}")
+            out = run(cmd, torch_env, args.timeout * max(1, len(args.batch)), f"bench_pytorch {preset}")
         except CommandFailed as e:
             # bench_pytorch exits 1 when a compiled run failed but still prints every record.
             out = e.stdout

@@ -15,6 +15,13 @@ throughput does not depend on pixel values; `--data NAME|PATH` uses real images 
 On CUDA, TF32 is off for matmuls and convolutions (gancu computes in fp32 by default) unless
 --tf32, and cudnn.benchmark is on.
 
+CPU threads: --threads sets torch.set_num_threads. Torch builds whose BLAS is the system's
+(Debian's python3-torch: BLAS_INFO=generic, i.e. OpenBLAS through libblas.so.3) call a BLAS that
+starts threads of its own, which fight torch's OpenMP threads for the cores: on a 2-core machine
+this made mlp 1.5-4x slower and its timings vary 3x between runs. So OPENBLAS_NUM_THREADS is set
+to --blas-threads (default 1) before torch is loaded; builds with MKL (PyPI wheels) are not
+affected. The JSON records torch_blas and blas_threads.
+
 Examples:
   /usr/bin/python3 tools/bench_pytorch.py --preset mlp dcgan --device cpu --batch 64 --threads 2
   python3 tools/bench_pytorch.py --preset dcgan --device cuda --batch 64 256 1024 --compile --json
@@ -23,11 +30,26 @@ Examples:
 import argparse
 import json
 import math
+import os
 import re
 import statistics
 import sys
 import time
 from pathlib import Path
+
+
+def _blas_threads_from_argv(argv) -> str:
+    for i, a in enumerate(argv):
+        if a == "--blas-threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--blas-threads="):
+            return a.split("=", 1)[1]
+    return "1"
+
+
+# Before torch (and its BLAS) is loaded; see the module docstring.
+if __name__ == "__main__":
+    os.environ["OPENBLAS_NUM_THREADS"] = _blas_threads_from_argv(sys.argv[1:])
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gancu_torch as gt  # noqa: E402
@@ -43,6 +65,8 @@ def parse_args(argv=None):
     ap.add_argument("--warmup", type=int, default=5, help="untimed iterations first (default 5; at least 10 with --compile)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs; the median is reported (default 3)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's default)")
+    ap.add_argument("--blas-threads", type=int, default=1,
+                    help="OPENBLAS_NUM_THREADS for torch builds on the system OpenBLAS (default 1; see above)")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile(mode='max-autotune') on G and D")
     ap.add_argument("--compile-only", action="store_true", help="time only the compiled mode")
     ap.add_argument("--compile-mode", default="max-autotune", help="torch.compile mode (default max-autotune)")
@@ -119,6 +143,7 @@ def bench_one(preset, batch, mode, args, device, threads):
     else:
         rec["cpu"] = gt.describe_cpu()
         rec["torch_blas"] = torch_blas()
+        rec["blas_threads"] = os.environ.get("OPENBLAS_NUM_THREADS")
     warmup = args.warmup
     if mode == "compile":
         rec["compile_mode"] = args.compile_mode

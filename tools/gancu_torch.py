@@ -480,7 +480,7 @@ def nhwc_to_nchw_u8(images: np.ndarray, device) -> torch.Tensor:
 # Training
 # ----------------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(eq=False)
 class Trainer:
     """G, D, their Adam optimizers, the data on the device, noise and data-order generators.
 
@@ -489,7 +489,7 @@ class Trainer:
     """
     cfg: dict
     device: torch.device
-    images: np.ndarray | None = None
+    images: np.ndarray | None = field(default=None, repr=False)
     G: nn.Module | None = None
     D: nn.Module | None = None
     seed: int | None = None
@@ -527,6 +527,7 @@ class Trainer:
         if self.images is not None:
             self.set_images(self.images)
         self._targets = {}
+        self._mark_step = None
 
     def set_images(self, images: np.ndarray):
         if images.shape[0] < self.batch:
@@ -535,8 +536,13 @@ class Trainer:
         self._epoch_perm, self._epoch_pos = None, 0
 
     def use_modules(self, G: nn.Module, D: nn.Module):
-        """Run the iteration through other callables with the same parameters (torch.compile)."""
+        """Run the iteration through other callables with the same parameters (torch.compile).
+        On CUDA each iteration is then marked as a new step for CUDA-graph trees (torch >= 2.1),
+        which max-autotune uses."""
         self.G, self.D = G, D
+        compiler = getattr(torch, "compiler", None)
+        if self.device.type == "cuda" and compiler is not None:
+            self._mark_step = getattr(compiler, "cudagraph_mark_step_begin", None)
 
     def noise(self, n: int) -> torch.Tensor:
         if self.latent == "normal":
@@ -568,6 +574,8 @@ class Trainer:
         dump_reference.py). Returns 0-d tensors (no host sync): loss_d, loss_g, d_x, d_g_z."""
         G, D = self.G, self.D
         bce = F.binary_cross_entropy_with_logits
+        if self._mark_step is not None:
+            self._mark_step()
         fake = None
         for k in range(self.d_steps):
             x = real[k] if real is not None else self.next_real()
@@ -579,9 +587,16 @@ class Trainer:
             out_real = D(x)
             loss_real = bce(out_real, self._target(self.real_target_value, out_real))
             loss_real.backward()
+            # Metrics are taken at once: a compiled D's outputs may live in a CUDA-graph pool
+            # that its next call reuses.
+            with torch.no_grad():
+                d_x = torch.sigmoid(out_real).mean()
             out_fake = D(fake.detach())
             loss_fake = bce(out_fake, self._target(0.0, out_fake))
             loss_fake.backward()
+            with torch.no_grad():
+                d_g_z = torch.sigmoid(out_fake).mean()
+                loss_d = loss_real.detach() + loss_fake.detach()
             if record is not None and last:
                 record.update(x=x.detach().clone(), z=z.detach().clone(), fake=fake.detach().clone(),
                               d_real=out_real.detach().clone(), d_fake=out_fake.detach().clone(),
@@ -607,9 +622,7 @@ class Trainer:
                           grad_G={n: p.grad.detach().clone() for n, p in self.G_eager.named_parameters()})
         self.opt_g.step()
         self.step_count += 1
-        with torch.no_grad():
-            return {"loss_d": (loss_real + loss_fake).detach(), "loss_g": loss_g.detach(),
-                    "d_x": torch.sigmoid(out_real).mean(), "d_g_z": torch.sigmoid(out_fake).mean()}
+        return {"loss_d": loss_d, "loss_g": loss_g.detach(), "d_x": d_x, "d_g_z": d_g_z}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -28,6 +28,9 @@ import sys
 import time
 from pathlib import Path
 
+# Torch builds on the system OpenBLAS (Debian's) run much slower when OpenBLAS starts threads
+# of its own beside torch's (see bench_pytorch.py); set before torch is loaded.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gancu_torch as gt  # noqa: E402
 import torch  # noqa: E402
