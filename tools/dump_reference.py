@@ -72,7 +72,6 @@ def main(argv=None):
         cfg = gt.load_config(args.preset, sets)
         if cfg["train"]["d_steps"] != 1:
             raise gt.ConfigError("dump_reference.py supports train.d_steps = 1 only")
-        torch.set_num_threads(max(1, torch.get_num_threads()))
         trainer = gt.Trainer(cfg, "cpu")
         B, (C, H, W) = trainer.batch, trainer.image_shape
         notes = []
