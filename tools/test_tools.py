@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Self-checks of the PyTorch peer (tools/gancu_torch.py and dump_reference.py). About 20 s on a
+laptop CPU. Run: /usr/bin/python3 tools/test_tools.py [-v]
+
+The parameter counts below were worked out by hand from the presets; gancu checks its own
+counts against the same numbers.
+"""
+
+import io
+import json
+import math
+import sys
+import tempfile
+import unittest
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gancu_torch as gt  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+# preset -> (G parameters, D parameters), worked out by hand:
+#  mlp     G: (100*256+256) + 2*256 + (256*512+512) + 2*512 + (512*1024+1024) + 2*1024 + (1024*784+784)
+#          D: (784*512+512) + (512*256+256) + (256+1)
+#  dcgan   G: 100*12544 + 2*12544 + 256*128*16 + 2*128 + 128*64*16 + 2*64 + (64*9+1)
+#          D: (16*64+64) + 64*128*16 + 2*128 + (6272+1)
+#  dcgan32 G: 100*4096 + 2*4096 + 256*128*16 + 2*128 + 128*64*16 + 2*64 + (64*3*16+3)
+#          D: (3*16*64+64) + 64*128*16 + 2*128 + 128*256*16 + 2*256 + (4096+1)
+PARAM_COUNTS = {
+    "mlp": (1489936, 533505),
+    "dcgan": (1935809, 138689),
+    "dcgan32": (1076611, 663361),
+}
+
+
+class Presets(unittest.TestCase):
+    def test_param_counts(self):
+        self.assertEqual(sorted(PARAM_COUNTS), gt.preset_names())
+        for name, (g, d) in PARAM_COUNTS.items():
+            G, D, _ = gt.build_models(gt.load_config(name))
+            self.assertEqual((gt.count_params(G), gt.count_params(D)), (g, d), name)
+
+    def test_shapes(self):
+        for name, shape in (("mlp", (1, 28, 28)), ("dcgan", (1, 28, 28)), ("dcgan32", (3, 32, 32))):
+            G, D, img = gt.build_models(gt.load_config(name))
+            self.assertEqual(img, shape)
+            x = G(torch.randn(3, 100))
+            self.assertEqual(tuple(x.shape), (3, *shape))
+            self.assertEqual(tuple(D(x).shape), (3, 1))
+
+    def test_dcgan_init(self):
+        G, D, _ = gt.build_models(gt.load_config("dcgan"))
+        w = G[0].weight
+        self.assertAlmostEqual(w.std().item(), 0.02, delta=0.001)
+        self.assertAlmostEqual(G[1].weight.mean().item(), 1.0, delta=0.002)
+        self.assertEqual(G[1].bias.abs().max().item(), 0.0)
+        self.assertEqual(D[0].bias.abs().max().item(), 0.0)
+
+
+class Specs(unittest.TestCase):
+    def test_parse(self):
+        self.assertEqual(gt.parse_layer("linear 256"), ("linear", {"out": 256, "bias": True}))
+        self.assertEqual(gt.parse_layer("conv out=8 k=3 bias=false"),
+                         ("conv", {"out": 8, "k": 3, "s": 1, "p": 0, "bias": False}))
+        self.assertEqual(gt.parse_layer("lrelu 0.1")[1]["slope"], 0.1)
+        self.assertEqual(gt.parse_layer("bn")[1], {"momentum": 0.1, "eps": 1e-5})
+        for bad in ("linaer 3", "linear", "linear out=3 foo=1", "linear out=x", "conv out=3",
+                    "linear out=3 bias=yes", "relu 3", "linear 3 4", "dropout p=1.5", "linear out=3 out=4"):
+            with self.assertRaises(gt.ConfigError, msg=bad):
+                gt.parse_layer(bad)
+
+    def test_network_errors(self):
+        for specs, in_shape in ((["conv out=3 k=3"], ("features", 10)), (["linear 3"], ("image", 1, 4, 4)),
+                                (["reshape h=2 w=2 c=2"], ("features", 7)), (["flatten"], ("features", 4))):
+            with self.assertRaises(gt.ConfigError, msg=str(specs)):
+                gt.build_network(specs, in_shape, "test")
+
+    def test_nhwc_reshape_and_flatten(self):
+        n, h, w, c = 2, 3, 4, 5
+        feats = torch.arange(n * h * w * c, dtype=torch.float32).reshape(n, -1)
+        img = gt.ReshapeNHWC(h, w, c)(feats)
+        self.assertEqual(tuple(img.shape), (n, c, h, w))
+        for (i, y, x, ch) in ((0, 0, 0, 1), (1, 2, 3, 4), (1, 1, 2, 0)):
+            self.assertEqual(img[i, ch, y, x].item(), feats[i, (y * w + x) * c + ch].item())
+        self.assertTrue(torch.equal(gt.FlattenNHWC()(img), feats))
+
+
+class Config(unittest.TestCase):
+    def test_set(self):
+        cfg = gt.load_config("dcgan", ["train.batch=8", "optim.g.lr=1e-3", "optim.d.lr=1",
+                                       "model.latent=uniform", "model.init='pytorch'"])
+        self.assertEqual(cfg["train"]["batch"], 8)
+        self.assertEqual(cfg["optim"]["g"]["lr"], 1e-3)
+        self.assertIsInstance(cfg["optim"]["d"]["lr"], float)
+        self.assertEqual(cfg["model"]["latent"], "uniform")
+        self.assertEqual(cfg["model"]["init"], "pytorch")
+        for bad in (["train.batch=abc"], ["train.batch=1.5"], ["train=3"], ["train.batch"], ["train.loss=wgan"],
+                    ["model.latent=gaussian"], ["train.batch=0"]):
+            with self.assertRaises(gt.ConfigError, msg=str(bad)):
+                gt.load_config("dcgan", bad)
+        with self.assertRaises(gt.ConfigError):
+            gt.load_config("nosuchpreset")
+        with redirect_stderr(io.StringIO()):
+            self.assertEqual(gt.load_config("mlp", ["train.new_key=true"])["train"]["new_key"], True)
+
+    def test_file_path(self):
+        cfg = gt.load_config(str(gt.PRESET_DIR / "mlp.toml"))
+        self.assertEqual(cfg["model"]["z_dim"], 100)
+
+
+class Files(unittest.TestCase):
+    def test_safetensors_roundtrip(self):
+        tensors = {"G.0.weight": np.random.randn(3, 4).astype(np.float32), "x_u8": np.arange(6, dtype=np.uint8).reshape(2, 3),
+                   "scalar": np.array(1.5, dtype=np.float64), "i": np.array([1, -2], dtype=np.int64),
+                   "empty": np.zeros((0, 3), np.float32)}
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "t.safetensors"
+            gt.write_safetensors(p, tensors, {"a": "b"})
+            raw = p.read_bytes()
+            n = int.from_bytes(raw[:8], "little")
+            self.assertEqual((8 + n) % 8, 0)
+            back, meta = gt.read_safetensors(p)
+            self.assertEqual(meta, {"a": "b"})
+            for k, v in tensors.items():
+                self.assertEqual(back[k].dtype, v.dtype, k)
+                np.testing.assert_array_equal(back[k], v, k)
+            try:
+                from safetensors.numpy import load_file
+            except ImportError:
+                load_file = None
+            if load_file is not None:  # the reference reader agrees
+                for k, v in load_file(str(p)).items():
+                    np.testing.assert_array_equal(v, tensors[k], k)
+            ck = gt.load_gancu_checkpoint(p)
+            self.assertTrue(torch.equal(ck["G.0.weight"], torch.from_numpy(tensors["G.0.weight"])))
+
+    def test_safetensors_bf16(self):
+        vals = np.array([1.0, -2.5, 3.140625], dtype=np.float32)
+        bf = (vals.view(np.uint32) >> 16).astype("<u2")
+        header = json.dumps({"w": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 6]}}).encode()
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "b.safetensors"
+            p.write_bytes(len(header).to_bytes(8, "little") + header + bf.tobytes())
+            np.testing.assert_array_equal(gt.read_safetensors(p)[0]["w"], vals)
+            p.write_bytes(len(header).to_bytes(8, "little") + header + bf.tobytes()[:4])
+            with self.assertRaises(gt.ConfigError):
+                gt.read_safetensors(p)
+
+    def test_idx_roundtrip(self):
+        a = np.random.default_rng(0).integers(0, 256, (5, 7, 6), dtype=np.uint8)
+        with tempfile.TemporaryDirectory() as d:
+            gt.write_idx_u8(Path(d) / "x-idx3-ubyte", a)
+            np.testing.assert_array_equal(gt.read_idx(Path(d) / "x-idx3-ubyte"), a)
+
+    def test_checkpoint_apply(self):
+        G, D, _ = gt.build_models(gt.load_config("dcgan"), seed=1)
+        G2, D2, _ = gt.build_models(gt.load_config("dcgan"), seed=2)
+        state = gt.checkpoint_state(G, D)
+        self.assertNotIn("G.1.num_batches_tracked", state)
+        self.assertEqual(gt.apply_checkpoint(G2, D2, state), [])
+        for k, v in gt.checkpoint_state(G2, D2).items():
+            self.assertTrue(torch.equal(v, state[k]), k)
+        del state["D.0.weight"]
+        with self.assertRaises(gt.ConfigError):
+            gt.apply_checkpoint(G2, D2, state)
+
+    def test_grid_layout(self):
+        x = torch.full((10, 1, 3, 4), 1.0)  # white images
+        g = gt.make_grid_u8(gt.images_to_u8(x), ncol=8, pad=2)
+        self.assertEqual(g.shape, (2 + 2 * (3 + 2), 2 + 8 * (4 + 2), 1))
+        self.assertEqual(g[2, 2, 0], 255)
+        self.assertEqual(g[1, 2, 0], 0)
+        self.assertEqual(g[2 + 5, 2 + 6 * 1, 0], 255)    # image 9: row 1, column 1
+        self.assertEqual(g[2 + 5, 2 + 6 * 2, 0], 0)      # no image 10
+        self.assertEqual(gt.images_to_u8(torch.tensor([-1.0, 0.0, 1.0, 2.0]).view(1, 1, 1, 4)).ravel().tolist(),
+                         [0, 128, 255, 255])
+
+    def test_normalize(self):
+        u = torch.arange(256, dtype=torch.uint8)
+        want = u.numpy().astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
+        np.testing.assert_array_equal(gt.normalize_u8(u).numpy(), want)
+
+
+def assert_rel(test, a, b, name, bound=1e-5):
+    """||a - b|| / ||b|| <= bound: a recomputation sums in another order, so elements that are
+    nearly zero differ relatively more; fp32 bound 1e-5 (observed: about 5e-7)."""
+    a, b = a.detach().double(), b.detach().double()
+    test.assertEqual(tuple(a.shape), tuple(b.shape), name)
+    err = ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+    test.assertLessEqual(err, bound, f"{name}: relative error {err:.3g}")
+
+
+class WholeStep(unittest.TestCase):
+    """dump_reference.py's tensors recomputed independently of Trainer.train_step."""
+
+    def check_dump(self, preset, batch=4):
+        import dump_reference
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "ref.safetensors"
+            with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+                rc = dump_reference.main(["--preset", preset, "--batch", str(batch), "--data", "synthetic", "--out", str(path)])
+            self.assertEqual(rc, 0)
+            t = {k: torch.from_numpy(v) for k, v in gt.read_safetensors(path)[0].items()}
+        cfg = gt.load_config(preset)
+
+        def nets(prefix):
+            G, D, _ = gt.build_models(cfg)
+            gt.apply_checkpoint(G, D, {k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)})
+            return G, D
+
+        G0, D0 = nets("init.")
+        _, D1 = nets("updated.")
+        for p in D1.parameters():  # D1's parameters are D's after its Adam step
+            p.requires_grad_(False)
+        x = t["input.x"].permute(0, 3, 1, 2)
+        np.testing.assert_array_equal(x.numpy(), gt.normalize_u8(t["input.x_u8"].permute(0, 3, 1, 2)).numpy())
+        z = t["input.z"]
+        fake = G0(z)
+        assert_rel(self, fake.permute(0, 2, 3, 1), t["out.fake"], "out.fake")
+
+        # D step: two separate passes, gradients summed.
+        bce = F.binary_cross_entropy_with_logits
+        d_real = D0(x)
+        lr = bce(d_real, torch.ones_like(d_real))
+        lr.backward()
+        d_fake = D0(fake.detach())
+        lf = bce(d_fake, torch.zeros_like(d_fake))
+        lf.backward()
+        assert_rel(self, d_real, t["out.d_real"], "out.d_real")
+        assert_rel(self, d_fake, t["out.d_fake"], "out.d_fake")
+        self.assertAlmostEqual((lr + lf).item(), t["loss.d"].item(), places=5)
+        for n, p in D0.named_parameters():
+            assert_rel(self, p.grad, t[f"grad.D.{n}"], f"grad.D.{n}")
+
+        # G step: D after its update, on G(z) with the same parameters, target 1.
+        fake.retain_grad()
+        out_g = D1(fake)
+        lg = bce(out_g, torch.ones_like(out_g))
+        lg.backward()
+        assert_rel(self, out_g, t["out.d_fake_g"], "out.d_fake_g")
+        self.assertAlmostEqual(lg.item(), t["loss.g"].item(), places=5)
+        assert_rel(self, fake.grad.permute(0, 2, 3, 1), t["grad.fake"], "grad.fake")
+        for n, p in G0.named_parameters():
+            assert_rel(self, p.grad, t[f"grad.G.{n}"], f"grad.G.{n}")
+
+        # Adam, first step: m = (1-b1) g, v = (1-b2) g^2; bias correction leaves
+        # update = lr * g / (|g| + eps) (up to rounding).
+        for net, which in (("G", "g"), ("D", "d")):
+            o = cfg["optim"][which]
+            for n in (k[len(f"grad.{net}."):] for k in t if k.startswith(f"grad.{net}.")):
+                g = t[f"grad.{net}.{n}"].double()
+                torch.testing.assert_close(t[f"adam.{net}.{n}.m"].double(), (1 - o["beta1"]) * g, rtol=1e-5, atol=1e-12)
+                torch.testing.assert_close(t[f"adam.{net}.{n}.v"].double(), (1 - o["beta2"]) * g * g, rtol=1e-4, atol=1e-15)
+                want = t[f"init.{net}.{n}"].double() - o["lr"] * g / (g.abs() + 1e-8)
+                torch.testing.assert_close(t[f"updated.{net}.{n}"].double(), want, rtol=1e-5, atol=1e-7, msg=f"{net}.{n}")
+
+    def test_mlp(self):
+        self.check_dump("mlp")
+
+    def test_dcgan(self):
+        self.check_dump("dcgan")
+
+
+class Training(unittest.TestCase):
+    def test_steps_run(self):
+        for name in gt.preset_names():
+            cfg = gt.load_config(name, ["train.batch=8", "train.d_steps=2"])
+            tr = gt.Trainer(cfg, "cpu")
+            tr.set_images(gt.load_images("synthetic", tr.image_shape, synthetic_count=20)[0])
+            before = [p.clone() for p in tr.G_eager.parameters()]
+            for _ in range(3):  # 20 images, batch 8: crosses epoch boundaries
+                m = tr.train_step()
+            self.assertTrue(all(math.isfinite(float(v)) for v in m.values()), name)
+            self.assertTrue(any(not torch.equal(a, b) for a, b in zip(before, tr.G_eager.parameters())))
+            self.assertTrue(all(p.requires_grad for p in tr.D_eager.parameters()))
+
+
+def print_param_counts():
+    print("preset    G params    D params")
+    for name in gt.preset_names():
+        G, D, _ = gt.build_models(gt.load_config(name))
+        print(f"{name:8s} {gt.count_params(G):10,d}  {gt.count_params(D):10,d}")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    print_param_counts()
+    unittest.main()
