@@ -15,7 +15,7 @@ Writes into --out:
   checkpoint_final.safetensors G.* and D.* tensors (PyTorch layouts, gancu's names)
   config.json                  the resolved config
 
-Samples are drawn with G in eval mode (batch-norm running statistics) unless --sample-mode train.
+Samples are drawn with G in train mode (batch statistics of the 64 fixed-noise samples, running statistics restored after), as gancu does with run.sample_bn = "batch"; --sample-mode eval uses the running statistics.
 
 Example:
   /usr/bin/python3 tools/train_pytorch.py --preset dcgan --steps 1500 --out runs/torch-dcgan
@@ -46,7 +46,7 @@ def main(argv=None):
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--device", default=None, choices=["cpu", "cuda"], help="default: cuda when available")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--sample-mode", default="eval", choices=["eval", "train"],
+    ap.add_argument("--sample-mode", default="train", choices=["eval", "train"],
                     help="batch norm in G when drawing samples: running statistics (eval) or batch statistics (train)")
     args = ap.parse_args(argv)
 
