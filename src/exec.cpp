@@ -65,6 +65,8 @@ bool cuda_available(std::string* why) {
   if (why) *why = "built without the CUDA backend";
   return false;
 }
+
+std::string cuda_report() { return "not built (nvcc was not found when this gancu was configured)"; }
 #endif
 
 }  // namespace gancu

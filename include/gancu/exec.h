@@ -63,6 +63,10 @@ class Exec {
 // device. `why` receives the reason when false.
 bool cuda_available(std::string* why = nullptr);
 
+// What `gancu info` prints about CUDA: runtime, driver and cuDNN versions and each device (name,
+// compute capability, memory), or why there is none.
+std::string cuda_report();
+
 // Sets the threads of OpenMP and OpenBLAS; 0 leaves the default.
 void set_cpu_threads(int threads);
 

@@ -38,11 +38,11 @@ GridShape grid_shape(int n, int h, int w, int cols, int pad = 2);
 
 // Tiles n images [n, h, w, c] into one image [H, W, c] of ceil(n / cols) rows and min(n, cols)
 // columns, with `pad` pixels of `pad_value` between the tiles and around the border (as
-// torchvision's make_grid does). Unused cells of the last row are filled with pad_value.
-// The default separator is mid-gray so that it shows against both black (MNIST) and white
-// backgrounds.
+// torchvision's make_grid does). Unused cells of the last row are filled with pad_value. Black by
+// default, as torchvision and the PyTorch peer (tools/gancu_torch.py) draw it, so that the two
+// grids compare pixel for pixel.
 std::vector<uint8_t> make_grid(const uint8_t* images, int n, int h, int w, int c, int cols, int pad = 2,
-                               uint8_t pad_value = 128);
+                               uint8_t pad_value = 0);
 
 // Maps a generator's tanh output in [-1, 1] to pixels: round((x + 1) * 127.5), clamped to
 // [0, 255]; NaN becomes 0 so that a diverged model shows black instead of undefined bytes.

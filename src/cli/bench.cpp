@@ -1,0 +1,115 @@
+// gancu bench: images per second of the full training iteration (all D steps and the G step,
+// as captured for training), and the time of each phase from a separate, synchronized pass.
+// Synthetic images of the model's shape: throughput does not depend on pixel values.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "gancu/check.h"
+#include "gancu/data.h"
+#include "gancu/graph.h"
+#include "gancu/memory.h"
+#include "gancu/ops.h"
+#include "gancu/session.h"
+
+namespace gancu::cli {
+
+void add_bench(CLI::App& app) {
+  struct Flags {
+    ModelFlags model;
+    std::string warmup = "5";
+    bool json = false;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* cmd = app.add_subcommand("bench", "Time the training iteration (images/s and phases)");
+  f->model.add_to(*cmd, false);
+  cmd->add_option("--warmup", f->warmup, "Untimed iterations first (default 5)");
+  cmd->add_flag("--json", f->json, "Print one JSON object instead of a table");
+  cmd->callback([f] {
+    std::vector<ConfigOverride> overrides = f->model.overrides();
+    if (f->model.steps.empty()) overrides.push_back({"train.steps", "50", "bench default"});
+    const Config cfg = load_config(f->model.preset, f->model.config, overrides);
+    if (cfg.steps < 1) usage_error("--steps: bench needs at least 1 step");
+    const int64_t warmup = std::stoll(f->warmup);
+    if (warmup < 0) usage_error("--warmup: must be at least 0, got ", warmup);
+    Exec ex = open_backend(cfg.backend, cfg.threads, cfg.math, std::cerr);
+
+    // The image shape is what the generator makes; the data are synthetic images of it.
+    const Shape image = Network<float>("G", 1, cfg.generator, "model.generator", Shape::features(1, cfg.z_dim),
+                                       cfg.init)
+                            .output_shape();
+    const Dataset data = make_synthetic_dataset(image.h, image.w, image.c, std::max<int64_t>(4096, cfg.batch), 7);
+    GanSession s = make_session(cfg, image.with_batch(cfg.batch), cfg.batch, ex);
+    Gan& gan = *s.gan;
+    gan.initialize(ex);
+    Buffer<uint8_t> images(ex, data.images);
+    const BatchGather gather{data.count, int64_t(data.image_bytes()), cfg.batch, cfg.seed};
+    const Gan::RealSource real = [&](const Exec& e, float* out, const int64_t* step) {
+      ops::gather_batch<float>(e, gather, images.data(), step, out);
+    };
+
+    using Clock = std::chrono::steady_clock;
+    StepGraph graph(ex, cfg.cuda_graph);
+    for (int64_t i = 0; i < warmup; ++i) graph.run([&] { gan.train_step(ex, real); });
+    ex.synchronize();
+    const auto t0 = Clock::now();
+    for (int64_t i = 0; i < cfg.steps; ++i) graph.run([&] { gan.train_step(ex, real); });
+    ex.synchronize();
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double ms_per_iter = 1e3 * seconds / double(cfg.steps);
+    const double images_per_s = double(cfg.batch) * double(cfg.steps) / seconds;
+
+    // Phases: a few more iterations, synchronized at each phase boundary (slower than the
+    // timed loop above: the fractions are what matter).
+    std::vector<std::pair<std::string, double>> phases;
+    const int64_t phase_iters = std::min<int64_t>(cfg.steps, 5);
+    auto last = Clock::now();
+    const PhaseHook hook = [&](const char* name) {
+      ex.synchronize();
+      const auto now = Clock::now();
+      const double ms = std::chrono::duration<double, std::milli>(now - last).count();
+      last = now;
+      for (auto& p : phases)
+        if (p.first == name) return void(p.second += ms);
+      phases.push_back({name, ms});
+    };
+    for (int64_t i = 0; i < phase_iters; ++i) {
+      ex.synchronize();
+      last = Clock::now();
+      gan.train_step(ex, real, hook);
+    }
+    for (auto& p : phases) p.second /= double(phase_iters);
+
+    if (f->json) {
+      nlohmann::json j = {{"impl", "gancu"},
+                          {"preset", cfg.preset},
+                          {"backend", backend_name(ex.backend())},
+                          {"batch", cfg.batch},
+                          {"threads", ex.threads()},
+                          {"steps", cfg.steps},
+                          {"warmup", warmup},
+                          {"d_steps", cfg.d_steps},
+                          {"cuda_graph", ex.on_cuda() && cfg.cuda_graph},
+                          {"math", cfg.math},
+                          {"images_per_s", images_per_s},
+                          {"ms_per_iter", ms_per_iter},
+                          {"version", GANCU_VERSION}};
+      nlohmann::json ph = nlohmann::json::object();
+      for (const auto& p : phases) ph[p.first] = p.second;
+      j["phases_ms"] = ph;
+      std::cout << j.dump() << "\n";
+    } else {
+      std::printf("gancu bench: %s on %s, batch %d, %lld steps (%lld warm-up), %d threads\n", cfg.preset.c_str(),
+                  backend_name(ex.backend()), cfg.batch, (long long)cfg.steps, (long long)warmup, ex.threads());
+      std::printf("  %.3f ms per iteration, %.1f images/s\n", ms_per_iter, images_per_s);
+      std::printf("  phases (synchronized, ms per iteration):\n");
+      for (const auto& p : phases) std::printf("    %-12s %9.3f\n", p.first.c_str(), p.second);
+    }
+  });
+}
+
+}  // namespace gancu::cli

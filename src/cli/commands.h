@@ -1,0 +1,30 @@
+// The subcommands of `gancu`. Each registers its flags and its action (a CLI11 callback, run by
+// app.parse when that subcommand was chosen). Actions throw UsageError (exit 2) or RuntimeError
+// (exit 1); see main.cpp.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "gancu/config.h"
+
+namespace gancu::cli {
+
+void add_train(CLI::App& app);
+void add_sample(CLI::App& app);
+void add_bench(CLI::App& app);
+void add_info(CLI::App& app);
+
+// The flags that train and bench share, and how they become config overrides.
+struct ModelFlags {
+  std::string preset, config, data, backend, steps, batch, seed, threads;
+  std::vector<std::string> sets;
+
+  void add_to(CLI::App& cmd, bool with_data);
+  // --set key=value and the flags that were given, in a fixed order (flags first).
+  std::vector<ConfigOverride> overrides() const;
+};
+
+}  // namespace gancu::cli
