@@ -24,7 +24,7 @@ __device__ __forceinline__ float sigmoid(float x) {
 // y = act(x)
 __device__ __forceinline__ float act_forward(float x, Act kind, float slope) {
   switch (kind) {
-    case Act::ReLU: return x > 0.0f ? x : 0.0f;
+    case Act::ReLU: return x < 0.0f ? 0.0f : x;  // NaN passes through, as in PyTorch
     case Act::LeakyReLU: return x > 0.0f ? x : slope * x;
     case Act::Tanh: return tanhf(x);
     case Act::Sigmoid: return sigmoid(x);

@@ -58,7 +58,7 @@ void export_network(const Exec& ex, const Network<float>& net, std::map<std::str
     const float* src = (t.kind == NetworkTensor::Param ? params.data() : states.data()) + t.offset;
     for (int64_t i = 0; i < t.count; ++i)
       if (!std::isfinite(src[i]))
-        runtime_error("training diverged: ", t.name, " holds non-finite values; not writing a checkpoint");
+        throw DivergedError(t.name + " holds non-finite values; not writing a checkpoint");
     std::vector<float> values(src, src + t.count);
     if (t.krsc) permute_krsc(t, src, values.data(), true);
     out[t.name] = make_tensor<float>(export_shape(t), values.data());

@@ -66,6 +66,12 @@ void prune_checkpoints(const std::string& dir, int64_t keep_from_step, int64_t e
     std::remove(checkpoint_path(dir, s).c_str());
 }
 
+[[noreturn]] void stop_diverged(const std::string& dir, int64_t step, const std::string& why) {
+  const std::string kept = latest_checkpoint(dir);
+  runtime_error("training diverged at step ", step, " (", why, "); stopped. The last good checkpoint is ",
+                kept.empty() ? std::string("none (no checkpoint was written yet)") : kept);
+}
+
 }  // namespace
 
 void write_sample_grid(const Exec& ex, Gan& gan, int n, const std::string& path) {
@@ -150,12 +156,8 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     const double steps_per_s = double(done - window_first) / std::max(window, 1e-9);
     window_start = now;
     window_first = done;
-    if (!m.finite()) {
-      const std::string kept = latest_checkpoint(dir);
-      runtime_error("training diverged at step ", done, " (loss D ", m.loss_d, ", loss G ", m.loss_g,
-                    "); stopped. The last good checkpoint is ",
-                    kept.empty() ? std::string("none (no checkpoint was written yet)") : kept);
-    }
+    if (!m.finite())
+      stop_diverged(dir, done, detail::concat("loss D ", m.loss_d, ", loss G ", m.loss_g));
     const double elapsed = std::chrono::duration<double>(now - run_start).count();
     nlohmann::json line = {{"step", done},          {"loss_d", m.loss_d}, {"loss_g", m.loss_g},
                            {"d_real", m.d_real},    {"d_fake", m.d_fake}, {"steps_per_s", steps_per_s},
@@ -177,7 +179,11 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     }
     if (checkpoint_now) {
       result.last_checkpoint = checkpoint_path(dir, done);
-      save_checkpoint(ex, gan, result.last_checkpoint);
+      try {
+        save_checkpoint(ex, gan, result.last_checkpoint);
+      } catch (const DivergedError& e) {
+        stop_diverged(dir, done, e.what());
+      }
       prune_checkpoints(dir, done, cfg.checkpoint_every);
     }
   }

@@ -8,13 +8,19 @@
 
 #include <string>
 
+#include "gancu/check.h"
 #include "gancu/config.h"
 #include "gancu/exec.h"
 #include "gancu/gan.h"
 
 namespace gancu {
 
-// Refuses (RuntimeError) to write non-finite parameters: a diverged run keeps its last good
+// Thrown instead of writing a checkpoint whose parameters are not finite.
+struct DivergedError : RuntimeError {
+  using RuntimeError::RuntimeError;
+};
+
+// Refuses (DivergedError) to write non-finite parameters: a diverged run keeps its last good
 // checkpoint.
 void save_checkpoint(const Exec& ex, Gan& gan, const std::string& path);
 // Restores everything save_checkpoint wrote; names, shapes and dtypes must match the model.

@@ -76,7 +76,7 @@ inline void act_forward_array(int64_t n, const T* x, T* y, Activation act) {
       return;
     case Act::ReLU:
 #pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];  // NaN passes through, as in PyTorch
       return;
     case Act::LeakyReLU:
 #pragma omp simd

@@ -111,7 +111,8 @@ template <int NB, class T>
 void adjoint_gather(const ConvDims& d, const T* pix, const T* w, T* img, bool accumulate) {
   constexpr int64_t C = 16 * NB;
   const int64_t RSC = int64_t(d.r) * d.s * C;
-  const TapTable by_row(d.h, d.r, d.p, d.stride, d.pad), by_col(d.w, d.s, d.q, d.stride, d.pad);
+  const TapTable& by_row = cached_tap_table(d.h, d.r, d.p, d.stride, d.pad);
+  const TapTable& by_col = cached_tap_table(d.w, d.s, d.q, d.stride, d.pad);
   const int64_t rows = int64_t(d.n) * d.h;
 #pragma omp parallel for schedule(static) if (d.y_elems() * RSC > kParallelMinWork)
   for (int64_t nh = 0; nh < rows; ++nh) {

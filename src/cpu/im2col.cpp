@@ -1,12 +1,22 @@
 #include "cpu/im2col.h"
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <cstring>
 
 #include "cpu/activation_math.h"
 #include "cpu/parallel.h"
 
 namespace gancu::cpu {
+
+const TapTable& cached_tap_table(int size, int taps, int outs, int stride, int pad) {
+  thread_local std::map<std::array<int, 5>, TapTable> cache;
+  const std::array<int, 5> key{size, taps, outs, stride, pad};
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, TapTable(size, taps, outs, stride, pad)).first;
+  return it->second;
+}
 
 template <class T>
 void im2col(const ConvDims& d, int nb, const T* img, T* col) {
@@ -80,7 +90,8 @@ template <class T>
 void col2im(const ConvDims& d, int nb, const T* col, T* img, bool accumulate, const T* bias, Activation act) {
   const int64_t C = d.c, RSC = int64_t(d.r) * d.s * C;
   const int64_t rows = int64_t(nb) * d.h;
-  const TapTable by_row(d.h, d.r, d.p, d.stride, d.pad), by_col(d.w, d.s, d.q, d.stride, d.pad);
+  const TapTable& by_row = cached_tap_table(d.h, d.r, d.p, d.stride, d.pad);
+  const TapTable& by_col = cached_tap_table(d.w, d.s, d.q, d.stride, d.pad);
 #pragma omp parallel for schedule(static) if (int64_t(nb) * d.p * d.q * RSC > kParallelMinWork)
   for (int64_t nh = 0; nh < rows; ++nh) {
     const int64_t n = nh / d.h;

@@ -38,6 +38,10 @@ struct TapTable {
   }
 };
 
+// The table for these arguments, built on first use and kept (per thread) afterwards, so that a
+// training step builds none: the loop must not allocate.
+const TapTable& cached_tap_table(int size, int taps, int outs, int stride, int pad);
+
 // Bytes of column matrix that one chunk of images may use (the convolution ops run the batch in
 // chunks of images that fit it, at least one image). A knob so that tests can force many chunks
 // and benchmarks can tune it; change it only before planning workspaces (conv_workspace_bytes).

@@ -1,0 +1,182 @@
+// Whole networks on the CPU in double precision: hand-written backward of every layer, chained
+// through the network's buffer wiring (activation fusion, reshape/flatten aliasing, the input
+// gradient), against central finite differences of the network's output.
+#include <gtest/gtest.h>
+
+#include "cpu_test_util.h"
+#include "gancu/arena.h"
+#include "gancu/check.h"
+#include "gancu/config.h"
+#include "gancu/network.h"
+
+namespace gancu {
+namespace {
+
+using test::kFdEps;
+
+// A network bound to its own CPU arena, with R (a random projection of the output) as the loss.
+struct DoubleNet {
+  Exec ex = Exec::cpu(1);
+  Network<double> net;
+  Arena arena;
+  std::vector<double> input, input_grad, proj;
+
+  DoubleNet(const std::vector<std::string>& layers, Shape in, InitScheme init = InitScheme::PyTorch)
+      : net("N", 1, layers, "test", in, init) {
+    ArenaPlan plan;
+    net.plan(plan, ex);
+    arena = Arena(Backend::CPU, std::move(plan));
+    ex.set_workspace(arena.workspace(), arena.workspace_bytes());
+    net.bind(arena);
+    net.initialize(ex, 3);
+    input = test::randn(size_t(in.numel()), 11);
+    input_grad.assign(input.size(), 0.0);
+    proj = test::randn(size_t(net.output_shape().numel()), 12);
+  }
+  double loss() {
+    net.forward(ex, input.data(), net.planned_batch(), BatchNormMode::BatchOnly, nullptr, 0);
+    double s = 0;
+    for (size_t i = 0; i < proj.size(); ++i) s += proj[i] * net.output()[i];
+    return s;
+  }
+  void backward() {
+    loss();
+    std::copy(proj.begin(), proj.end(), net.output_grad());
+    std::fill(net.grads(), net.grads() + net.param_count(), 0.0);
+    net.backward(ex, input_grad.data(), false, true);
+  }
+};
+
+// Finite differences over every parameter and every input element.
+void check_network(DoubleNet& d) {
+  d.backward();
+  std::vector<double> params(d.net.params(), d.net.params() + d.net.param_count());
+  const std::vector<double> analytic_params(d.net.grads(), d.net.grads() + d.net.param_count());
+  const auto numeric_params = test::numeric_grad(params, [&] {
+    std::copy(params.begin(), params.end(), d.net.params());
+    return d.loss();
+  });
+  std::copy(params.begin(), params.end(), d.net.params());
+  EXPECT_LT(test::rel_err(analytic_params, numeric_params), test::kGradTol);
+
+  const std::vector<double> analytic_input = d.input_grad;
+  const auto numeric_input = test::numeric_grad(d.input, [&] { return d.loss(); });
+  EXPECT_LT(test::rel_err(analytic_input, numeric_input), test::kGradTol);
+  double norm = 0;
+  for (double g : analytic_input) norm += g * g;
+  EXPECT_GT(norm, 0.0) << "input gradient is all zero: the check would prove nothing";
+}
+
+TEST(Network, GeneratorShapedNetworkMatchesFiniteDifferences) {
+  // The dcgan generator's pattern at toy size: linear, bn+relu, reshape, convT, bn+relu, conv+tanh.
+  DoubleNet d({"linear out=16 bias=false", "bn", "relu", "reshape h=2 w=2 c=4",
+               "convT out=3 k=4 s=2 p=1 bias=false", "bn", "relu", "conv out=2 k=3 s=1 p=1", "tanh"},
+              Shape::features(5, 3));
+  EXPECT_EQ(d.net.output_shape(), Shape::image(5, 4, 4, 2));
+  check_network(d);
+}
+
+TEST(Network, DiscriminatorShapedNetworkMatchesFiniteDifferences) {
+  DoubleNet d({"conv out=4 k=4 s=2 p=1", "lrelu slope=0.2", "conv out=6 k=4 s=2 p=1 bias=false", "bn",
+               "lrelu slope=0.2", "flatten", "linear out=1"},
+              Shape::image(4, 8, 8, 2));
+  EXPECT_EQ(d.net.output_shape(), Shape::features(4, 1));
+  check_network(d);
+}
+
+TEST(Network, MlpWithUnfusedActivationsAndDropoutFreePathMatchesFiniteDifferences) {
+  // mlp's order: the activation comes before batch norm, so it fuses into the linear layer; the
+  // standalone sigmoid after reshape cannot fuse (reshape aliases) and runs as its own layer.
+  DoubleNet d({"flatten", "linear out=7", "lrelu slope=0.2", "bn", "linear out=6", "tanh", "reshape h=2 w=3 c=1",
+               "sigmoid"},
+              Shape::image(3, 2, 2, 2));
+  check_network(d);
+}
+
+TEST(Network, ParameterCountsMatchThePyTorchPeer) {
+  // Counted independently by tools/test_tools.py from the same preset files.
+  const struct {
+    const char* preset;
+    Shape image;
+    int64_t g, d;
+  } cases[] = {{"mlp", Shape::image(2, 28, 28, 1), 1489936, 533505},
+               {"dcgan", Shape::image(2, 28, 28, 1), 1935809, 138689},
+               {"dcgan32", Shape::image(2, 32, 32, 3), 1076611, 663361}};
+  for (const auto& c : cases) {
+    const Config cfg = load_config(c.preset, "", {});
+    const Network<float> g("G", 1, cfg.generator, "g", Shape::features(2, cfg.z_dim), cfg.init);
+    const Network<float> d("D", 2, cfg.discriminator, "d", c.image, cfg.init);
+    EXPECT_EQ(g.output_shape(), c.image) << c.preset;
+    EXPECT_EQ(g.trainable_count(), c.g) << c.preset;
+    EXPECT_EQ(d.trainable_count(), c.d) << c.preset;
+  }
+}
+
+TEST(Network, NamesFollowTheLayerStringsAndPyTorchConventions) {
+  const Config cfg = load_config("dcgan", "", {});
+  const Network<float> g("G", 1, cfg.generator, "g", Shape::features(2, cfg.z_dim), cfg.init);
+  std::vector<std::string> names;
+  for (const auto& t : g.tensors()) names.push_back(t.name);
+  const std::vector<std::string> expected = {
+      "G.0.weight", "G.1.weight", "G.1.bias", "G.1.running_mean", "G.1.running_var", "G.1.num_batches_tracked",
+      "G.4.weight", "G.5.weight", "G.5.bias", "G.5.running_mean", "G.5.running_var", "G.5.num_batches_tracked",
+      "G.7.weight", "G.8.weight", "G.8.bias", "G.8.running_mean", "G.8.running_var", "G.8.num_batches_tracked",
+      "G.10.weight", "G.10.bias"};
+  EXPECT_EQ(names, expected);
+}
+
+TEST(Network, InitialParametersFollowTheScheme) {
+  Exec ex = Exec::cpu(1);
+  Network<float> net("G", 1, {"linear out=400 bias=false", "bn"}, "g", Shape::features(2, 100), InitScheme::DCGAN);
+  ArenaPlan plan;
+  net.plan(plan, ex);
+  Arena arena(Backend::CPU, std::move(plan));
+  net.bind(arena);
+  net.initialize(ex, 1);
+  // 40,000 draws of N(0, 0.02): the sample std is within 2% of 0.02 with overwhelming odds.
+  double s = 0, s2 = 0;
+  for (int i = 0; i < 40000; ++i) {
+    s += net.params()[i];
+    s2 += double(net.params()[i]) * net.params()[i];
+  }
+  EXPECT_NEAR(s / 40000, 0.0, 0.001);
+  EXPECT_NEAR(std::sqrt(s2 / 40000), 0.02, 0.0004);
+  // running_var starts at 1, running_mean at 0.
+  EXPECT_EQ(net.states()[0], 0.0f);
+  EXPECT_EQ(net.states()[400], 1.0f);
+  // Same seed, same values; another seed, other values.
+  const float first = net.params()[0];
+  net.initialize(ex, 1);
+  EXPECT_EQ(net.params()[0], first);
+  net.initialize(ex, 2);
+  EXPECT_NE(net.params()[0], first);
+}
+
+TEST(Network, BadLayerStringsAreUsageErrorsNamingTheField) {
+  const auto build = [](std::vector<std::string> layers, Shape in = Shape::features(2, 4)) {
+    Network<float> n("G", 1, layers, "model.generator", in, InitScheme::DCGAN);
+  };
+  const auto expect_error = [&](std::vector<std::string> layers, const std::string& part, Shape in) {
+    try {
+      build(layers, in);
+      ADD_FAILURE() << "no error for " << layers.back();
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("model.generator["), std::string::npos) << e.what();
+    }
+  };
+  const Shape f = Shape::features(2, 4);
+  expect_error({"linaer out=3"}, "unknown layer kind 'linaer'", f);
+  expect_error({"linear"}, "needs out=", f);
+  expect_error({"linear out=-3"}, "must be an integer >= 1", f);
+  expect_error({"linear out=3 bias=maybe"}, "must be true or false", f);
+  expect_error({"linear out=3 k=3"}, "has no argument 'k'", f);
+  expect_error({"reshape h=3 w=3 c=3"}, "cannot reshape 4 values", f);
+  expect_error({"linear out=3"}, "add \"flatten\"", Shape::image(2, 2, 2, 1));
+  expect_error({"conv out=3 k=9 s=1 p=0"}, "does not fit", Shape::image(2, 4, 4, 1));
+  expect_error({"bn momentum=2"}, "momentum", f);
+  EXPECT_THROW(build({}), UsageError);
+}
+
+}  // namespace
+}  // namespace gancu

@@ -1,0 +1,211 @@
+// The training loop and its run folder: resume equivalence, no allocation inside the loop,
+// divergence handling, and what the folder holds.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <new>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "gancu/check.h"
+#include "gancu/checkpoint.h"
+#include "gancu/data.h"
+#include "gancu/fileutil.h"
+#include "gancu/memory.h"
+#include "gancu/ops.h"
+#include "gancu/safetensors.h"
+#include "gancu/session.h"
+#include "gancu/trainer.h"
+
+// Every heap allocation of the test binary is counted, so that a test can prove that a stretch
+// of code allocates nothing.
+static std::atomic<uint64_t> g_host_allocations{0};
+void* operator new(size_t n) {
+  ++g_host_allocations;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](size_t n) { return operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t) noexcept { std::free(p); }
+
+namespace gancu {
+namespace {
+
+std::string temp_dir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/gancu_trainer_" + name + "_" + std::to_string(::getpid());
+  std::system(("rm -rf '" + dir + "'").c_str());
+  return dir;
+}
+
+// A small dcgan-like model on synthetic 8x8 images: every layer kind of the presets, fast.
+Config small_config(int64_t steps) {
+  return load_config("dcgan", "",
+                     {{"data.name", "synthetic:8x8x1:256", "test"},
+                      {"model.z_dim", "8", "test"},
+                      {"model.generator",
+                       R"(["linear out=64 bias=false", "bn", "relu", "reshape h=4 w=4 c=4", "convT out=4 k=4 s=2 p=1 bias=false", "bn", "relu", "conv out=1 k=3 s=1 p=1", "tanh"])",
+                       "test"},
+                      {"model.discriminator",
+                       R"(["conv out=4 k=4 s=2 p=1", "lrelu", "conv out=8 k=4 s=2 p=1 bias=false", "bn", "lrelu", "flatten", "linear out=1"])",
+                       "test"},
+                      {"train.batch", "16", "test"},
+                      {"train.steps", std::to_string(steps), "test"},
+                      {"log.log_every", "2", "test"},
+                      {"log.sample_every", "3", "test"},
+                      {"log.checkpoint_every", "3", "test"},
+                      {"log.grid", "16", "test"}});
+}
+
+TrainResult run_training(const Config& cfg, const std::string& dir, bool resume) {
+  Exec ex = Exec::cpu(1);
+  std::ostringstream log;
+  return train(cfg, ex, TrainRun{dir, resume, &log});
+}
+
+// (step, loss_d, loss_g) of each line of a run's metrics.jsonl.
+std::vector<std::string> metric_losses(const std::string& dir) {
+  std::ifstream in(dir + "/metrics.jsonl");
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    out.push_back(j.at("step").dump() + " " + j.at("loss_d").dump() + " " + j.at("loss_g").dump());
+  }
+  return out;
+}
+
+std::map<std::string, TensorData> tensors_of(const std::string& path) { return read_safetensors(path).tensors; }
+
+TEST(Trainer, RunFolderHoldsConfigMetricsSamplesAndCheckpoints) {
+  const std::string dir = temp_dir("folder");
+  const TrainResult r = run_training(small_config(6), dir, false);
+  EXPECT_TRUE(file_exists(dir + "/config.toml"));
+  EXPECT_TRUE(file_exists(dir + "/samples/step_000003.png"));
+  EXPECT_TRUE(file_exists(dir + "/samples/step_000006.png"));
+  EXPECT_EQ(r.last_checkpoint, checkpoint_path(dir, 6));
+  EXPECT_TRUE(file_exists(checkpoint_path(dir, 3)));
+  std::ifstream metrics(dir + "/metrics.jsonl");
+  std::string line;
+  int lines = 0;
+  while (std::getline(metrics, line)) {
+    ++lines;
+    EXPECT_NE(line.find("\"loss_d\""), std::string::npos);
+    EXPECT_NE(line.find("\"images_per_s\""), std::string::npos);
+  }
+  EXPECT_EQ(lines, 4);  // steps 2, 3 (checkpoint), 4, 6
+  // The resolved config is a valid config and names the same model.
+  const std::vector<uint8_t> text = read_file(dir + "/config.toml");
+  EXPECT_EQ(load_config_text(std::string(text.begin(), text.end()), "config.toml").generator,
+            small_config(6).generator);
+  // A second run into the same folder is refused (it would mix two runs).
+  EXPECT_THROW(run_training(small_config(6), dir, false), UsageError);
+}
+
+TEST(Trainer, ResumeGivesExactlyTheParametersOfAnUninterruptedRun) {
+  const std::string whole = temp_dir("whole"), parts = temp_dir("parts");
+  run_training(small_config(8), whole, false);
+  run_training(small_config(4), parts, false);  // stops at step 4 (checkpoint at 3 and 4)
+  std::remove(checkpoint_path(parts, 4).c_str());  // resume from 3: an interruption mid-way
+  run_training(small_config(8), parts, true);
+  const auto a = tensors_of(checkpoint_path(whole, 8));
+  const auto b = tensors_of(checkpoint_path(parts, 8));
+  ASSERT_EQ(a.size(), b.size());
+  int compared = 0;
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_EQ(t.bytes, b.at(name).bytes) << name << " differs after resume";
+    ++compared;
+  }
+  EXPECT_GT(compared, 20);
+  // The metrics of the resumed run replace those after the checkpoint: the same steps with the
+  // same losses as the uninterrupted run.
+  EXPECT_EQ(metric_losses(parts), metric_losses(whole));
+  EXPECT_EQ(metric_losses(whole).size(), 5u);  // steps 2, 3, 4, 6, 8
+}
+
+// Runs a few training steps of `cfg` after one warm-up step and counts allocations.
+void expect_no_allocation_in_loop(const Config& cfg, Shape image) {
+  Exec ex = Exec::cpu(1);
+  GanSession s = make_session(cfg, image.with_batch(cfg.batch), cfg.batch, ex);
+  s.gan->initialize(ex);
+  const Dataset data = make_synthetic_dataset(image.h, image.w, image.c, 4 * cfg.batch, 1);
+  Buffer<uint8_t> images(ex, data.images);
+  const BatchGather gather{data.count, int64_t(data.image_bytes()), cfg.batch, 1};
+  const Gan::RealSource real = [&](const Exec& e, float* out, const int64_t* step) {
+    ops::gather_batch<float>(e, gather, images.data(), step, out);
+  };
+  s.gan->train_step(ex, real);  // first step outside the count (lazy one-time set-up may allocate)
+  const uint64_t host_before = g_host_allocations.load(), backend_before = allocation_count();
+  for (int i = 0; i < 3; ++i) s.gan->train_step(ex, real);
+  EXPECT_EQ(g_host_allocations.load() - host_before, 0u) << "heap allocations inside the training loop";
+  EXPECT_EQ(allocation_count() - backend_before, 0u) << "backend allocations inside the training loop";
+  EXPECT_EQ(s.gan->read_step(ex), 4);
+}
+
+TEST(Trainer, TrainingStepAllocatesNothing) {
+  expect_no_allocation_in_loop(small_config(1), Shape::image(16, 8, 8, 1));
+  expect_no_allocation_in_loop(load_config("dcgan", "", {}), Shape::image(64, 28, 28, 1));
+  expect_no_allocation_in_loop(load_config("mlp", "", {}), Shape::image(64, 28, 28, 1));
+}
+
+TEST(Trainer, DivergenceStopsWithAMessageAndKeepsTheLastGoodCheckpoint) {
+  const std::string dir = temp_dir("nan");
+  run_training(small_config(3), dir, false);
+  // Poison the generator's first weight in the checkpoint, as a blown-up step would.
+  const std::string ckpt = checkpoint_path(dir, 3);
+  SafeTensors f = read_safetensors(ckpt);
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(f.tensors.at("G.0.weight").bytes.data(), &nan, sizeof nan);
+  write_safetensors(ckpt, f.tensors, f.metadata);
+  try {
+    run_training(small_config(9), dir, true);
+    ADD_FAILURE() << "training on NaN parameters did not stop";
+  } catch (const RuntimeError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("diverged"), std::string::npos) << what;
+    EXPECT_NE(what.find(ckpt), std::string::npos) << what;
+  }
+  EXPECT_FALSE(file_exists(checkpoint_path(dir, 6))) << "a checkpoint was written after divergence";
+  EXPECT_FALSE(file_exists(checkpoint_path(dir, 9)));
+}
+
+TEST(Trainer, SaveCheckpointRefusesNonFiniteParameters) {
+  const Config cfg = small_config(1);
+  Exec ex = Exec::cpu(1);
+  GanSession s = make_session(cfg, Shape::image(16, 8, 8, 1), 16, ex);
+  s.gan->initialize(ex);
+  s.gan->discriminator().params()[0] = std::numeric_limits<float>::infinity();
+  const std::string path = temp_dir("refuse") + ".safetensors";
+  EXPECT_THROW(save_checkpoint(ex, *s.gan, path), RuntimeError);
+  EXPECT_FALSE(file_exists(path));
+}
+
+TEST(Trainer, CheckpointsLoadIntoTheSameModelOnlyAndKeepPyTorchLayouts) {
+  const std::string dir = temp_dir("layout");
+  run_training(small_config(3), dir, false);
+  const auto t = tensors_of(checkpoint_path(dir, 3));
+  // convT weight: PyTorch's ConvTranspose2d(in=4, out=4, k=4) is [in, out, kh, kw].
+  EXPECT_EQ(t.at("G.4.weight").shape, (std::vector<int64_t>{4, 4, 4, 4}));
+  EXPECT_EQ(t.at("D.0.weight").shape, (std::vector<int64_t>{4, 1, 4, 4}));  // Conv2d [out, in, kh, kw]
+  EXPECT_EQ(t.at("D.6.weight").shape, (std::vector<int64_t>{1, 32}));      // Linear [out, in]
+  EXPECT_EQ(t.at("G.1.num_batches_tracked").dtype, "I64");
+  // A different model refuses the checkpoint with a message naming the tensor.
+  Config other = small_config(3);
+  other.discriminator[2] = "conv out=6 k=4 s=2 p=1 bias=false";
+  Exec ex = Exec::cpu(1);
+  GanSession s = make_session(other, Shape::image(16, 8, 8, 1), 16, ex);
+  s.gan->initialize(ex);
+  try {
+    load_checkpoint(ex, *s.gan, checkpoint_path(dir, 3));
+    ADD_FAILURE() << "loaded a checkpoint of another model";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("D.2.weight"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace gancu
