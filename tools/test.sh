@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets everything up on a fresh machine (Debian packages), builds gancu with its tests, and runs
+# every test: the GoogleTest suite through ctest (GPU cases skip themselves where no GPU is
+# present, and say why) and the self-checks of the PyTorch peer scripts in tools/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh
+tools/build.sh
+build=${GANCU_BUILD_DIR:-build}
+# Several test processes share the cores: threads that wait should sleep, not spin.
+export OMP_WAIT_POLICY=passive
+ctest --test-dir "$build" --output-on-failure -j"$(nproc)"
+/usr/bin/python3 tools/test_tools.py
+echo "all tests passed"
