@@ -10,6 +10,11 @@
 
 namespace gancu {
 
+bool cuda_mem_get_info(size_t* free_bytes, size_t* total_bytes) {
+  if (!cuda_available()) return false;
+  return cudaMemGetInfo(free_bytes, total_bytes) == cudaSuccess;
+}
+
 std::string cuda_report() {
   auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); };
   int runtime = 0, driver = 0;

@@ -66,6 +66,8 @@ bool cuda_available(std::string* why) {
   return false;
 }
 
+bool cuda_mem_get_info(size_t*, size_t*) { return false; }
+
 std::string cuda_report() { return "not built (nvcc was not found when this gancu was configured)"; }
 #endif
 

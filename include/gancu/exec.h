@@ -67,6 +67,9 @@ bool cuda_available(std::string* why = nullptr);
 // compute capability, memory), or why there is none.
 std::string cuda_report();
 
+// Free and total memory of the current CUDA device (cudaMemGetInfo); false without one.
+bool cuda_mem_get_info(size_t* free_bytes, size_t* total_bytes);
+
 // Sets the threads of OpenMP and OpenBLAS; 0 leaves the default.
 void set_cpu_threads(int threads);
 
