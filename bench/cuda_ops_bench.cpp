@@ -136,9 +136,14 @@ void BM_Bce(benchmark::State& state) {
   const Exec cpu = Exec::cpu();
   ops::bce_with_logits<float>(cpu, n, logits.data(), 1.0f, 1.0f, dl.data(), &sums[0], &sums[1]);
   ops::bce_with_logits<float>(g.ex(), n, gl.data(), 1.0f, 1.0f, gdl.data(), gs.data(), gs.data() + 1);
-  if (!g.check(state, std::max(rel_error(gdl.download(), dl), rel_error(gs.download(), sums)), 1e-5, "bce")) return;
-  g.time(state, [&] { ops::bce_with_logits<float>(g.ex(), n, gl.data(), 1.0f, 1.0f, gdl.data(), gs.data(), gs.data() + 1); },
-         8.0 * double(n));
+  if (!g.check(state, std::max(rel_error(gdl.download(), dl), rel_error(gs.download(), sums)), 1e-5, "bce"))
+    return;
+  g.time(
+      state,
+      [&] {
+        ops::bce_with_logits<float>(g.ex(), n, gl.data(), 1.0f, 1.0f, gdl.data(), gs.data(), gs.data() + 1);
+      },
+      8.0 * double(n));
 }
 
 // adam_step over n parameters. Bytes: 16n read (param, grad, m, v) + 12n written (param, m, v).
@@ -156,8 +161,10 @@ void BM_Adam(benchmark::State& state) {
   ops::adam_step<float>(cpu, n, p.data(), gr.data(), m.data(), v.data(), h, &t);
   ops::adam_step<float>(g.ex(), n, gp.data(), gg.data(), gm.data(), gv.data(), h, gt.data());
   if (!g.check(state, rel_error(gp.download(), p), 1e-5, "adam")) return;
-  g.time(state, [&] { ops::adam_step<float>(g.ex(), n, gp.data(), gg.data(), gm.data(), gv.data(), h, gt.data()); },
-         28.0 * double(n));
+  g.time(
+      state,
+      [&] { ops::adam_step<float>(g.ex(), n, gp.data(), gg.data(), gm.data(), gv.data(), h, gt.data()); },
+      28.0 * double(n));
 }
 
 // The dcgan batch-norm shapes, by index: rows x channels.
@@ -181,11 +188,11 @@ void BM_BatchNormForward(benchmark::State& state) {
   Buffer<float> gsm(g.ex(), C), gsi(g.ex(), C), gy(g.ex(), N);
   const Activation act{Act::ReLU, 0.2f};
   const Exec cpu = Exec::cpu();
-  ops::batchnorm_forward<float>(cpu, d, BatchNormMode::Train, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(),
-                                sm.data(), si.data(), y.data(), act);
+  ops::batchnorm_forward<float>(cpu, d, BatchNormMode::Train, x.data(), gamma.data(), beta.data(), rm.data(),
+                                rv.data(), sm.data(), si.data(), y.data(), act);
   auto run = [&] {
-    ops::batchnorm_forward<float>(g.ex(), d, BatchNormMode::Train, gx.data(), gga.data(), gbe.data(), grm.data(),
-                                  grv.data(), gsm.data(), gsi.data(), gy.data(), act);
+    ops::batchnorm_forward<float>(g.ex(), d, BatchNormMode::Train, gx.data(), gga.data(), gbe.data(),
+                                  grm.data(), grv.data(), gsm.data(), gsi.data(), gy.data(), act);
   };
   run();
   if (!g.check(state, rel_error(gy.download(), y), 1e-4, "batchnorm forward")) return;
@@ -204,19 +211,19 @@ void BM_BatchNormBackward(benchmark::State& state) {
   std::vector<float> rm(C, 0.0f), rv(C, 1.0f), sm(C), si(C), y(N);
   const Activation act{Act::ReLU, 0.2f};
   const Exec cpu = Exec::cpu();
-  ops::batchnorm_forward<float>(cpu, d, BatchNormMode::Train, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(),
-                                sm.data(), si.data(), y.data(), act);
+  ops::batchnorm_forward<float>(cpu, d, BatchNormMode::Train, x.data(), gamma.data(), beta.data(), rm.data(),
+                                rv.data(), sm.data(), si.data(), y.data(), act);
   const auto dy0 = random_vec(N, 4);
   auto dy = dy0;
   std::vector<float> dx(N), dg(C, 0.0f), db(C, 0.0f);
   Buffer<float> gx(g.ex(), x), gga(g.ex(), gamma), gsm(g.ex(), sm), gsi(g.ex(), si), gy(g.ex(), y);
   Buffer<float> gdy(g.ex(), dy0), gdx(g.ex(), N), gdg(g.ex(), dg), gdb(g.ex(), db);
-  ops::batchnorm_backward<float>(cpu, d, x.data(), gamma.data(), sm.data(), si.data(), y.data(), dy.data(), dx.data(),
-                                 false, dg.data(), db.data(), act);
+  ops::batchnorm_backward<float>(cpu, d, x.data(), gamma.data(), sm.data(), si.data(), y.data(), dy.data(),
+                                 dx.data(), false, dg.data(), db.data(), act);
   auto run = [&] {
     // dy is rewritten in place (times act'(y), idempotent for ReLU's 0/1 mask), so reruns stay valid.
-    ops::batchnorm_backward<float>(g.ex(), d, gx.data(), gga.data(), gsm.data(), gsi.data(), gy.data(), gdy.data(),
-                                   gdx.data(), false, gdg.data(), gdb.data(), act);
+    ops::batchnorm_backward<float>(g.ex(), d, gx.data(), gga.data(), gsm.data(), gsi.data(), gy.data(),
+                                   gdy.data(), gdx.data(), false, gdg.data(), gdb.data(), act);
   };
   run();
   if (!g.check(state, rel_error(gdx.download(), dx), 1e-4, "batchnorm backward")) return;
@@ -246,10 +253,12 @@ void BM_GatherBatch(benchmark::State& state) {
   ops::gather_batch<float>(cpu, bg, images.data(), &step, out.data());
   ops::gather_batch<float>(g.ex(), bg, gi.data(), gstep.data(), gout.data());
   const auto go = gout.download();
-  const double err = std::memcmp(go.data(), out.data(), out.size() * sizeof(float)) == 0 ? 0.0 : rel_error(go, out);
+  const double err =
+      std::memcmp(go.data(), out.data(), out.size() * sizeof(float)) == 0 ? 0.0 : rel_error(go, out);
   if (!g.check(state, err, 0.0, "gather_batch (bit-for-bit)")) return;
-  g.time(state, [&] { ops::gather_batch<float>(g.ex(), bg, gi.data(), gstep.data(), gout.data()); },
-         5.0 * double(bg.batch) * double(bg.image_elems));
+  g.time(
+      state, [&] { ops::gather_batch<float>(g.ex(), bg, gi.data(), gstep.data(), gout.data()); },
+      5.0 * double(bg.batch) * double(bg.image_elems));
 }
 
 // fill_noise, normal. Bytes: 4n written.
@@ -265,8 +274,12 @@ void BM_FillNoise(benchmark::State& state) {
   ops::fill_noise<float>(cpu, n, z.data(), NoiseKind::Normal, 1, kStreamNoiseD, &step);
   ops::fill_noise<float>(g.ex(), n, gz.data(), NoiseKind::Normal, 1, kStreamNoiseD, gstep.data());
   if (!g.check(state, rel_error(gz.download(), z), 1e-5, "fill_noise")) return;
-  g.time(state, [&] { ops::fill_noise<float>(g.ex(), n, gz.data(), NoiseKind::Normal, 1, kStreamNoiseD, gstep.data()); },
-         4.0 * double(n));
+  g.time(
+      state,
+      [&] {
+        ops::fill_noise<float>(g.ex(), n, gz.data(), NoiseKind::Normal, 1, kStreamNoiseD, gstep.data());
+      },
+      4.0 * double(n));
 }
 
 // The bias + LeakyReLU epilogue over a dcgan conv output [rows, channels], checked against the
@@ -287,15 +300,18 @@ void BM_BiasAct(benchmark::State& state) {
   cuda::bias_act(g.ex(), rows, C, gb.data(), gy.data(), act);
   if (!g.check(state, rel_error(gy.download(), ref), 1e-5, "bias_act")) return;
   // Reruns keep adding the bias: the values drift, the traffic does not.
-  g.time(state, [&] { cuda::bias_act(g.ex(), rows, C, gb.data(), gy.data(), act); }, 8.0 * double(N));
+  g.time(
+      state, [&] { cuda::bias_act(g.ex(), rows, C, gb.data(), gy.data(), act); }, 8.0 * double(N));
 }
 
 #define GANCU_GPU_BENCH(fn) BENCHMARK(fn)->UseManualTime()->Unit(benchmark::kMicrosecond)
 
 #else  // built without CUDA: the same cases, each skipped
 
-#define GANCU_NO_CUDA_CASE(fn) \
-  void fn(benchmark::State& state) { state.SkipWithError("no CUDA device: built without the CUDA backend"); }
+#define GANCU_NO_CUDA_CASE(fn)                                             \
+  void fn(benchmark::State& state) {                                       \
+    state.SkipWithError("no CUDA device: built without the CUDA backend"); \
+  }
 GANCU_NO_CUDA_CASE(BM_Bce)
 GANCU_NO_CUDA_CASE(BM_Adam)
 GANCU_NO_CUDA_CASE(BM_BatchNormForward)
@@ -314,7 +330,11 @@ GANCU_GPU_BENCH(BM_BatchNormForward)->Name("cuda/batchnorm_forward")->DenseRange
 GANCU_GPU_BENCH(BM_BatchNormBackward)->Name("cuda/batchnorm_backward")->DenseRange(0, 3);
 GANCU_GPU_BENCH(BM_GatherBatch)->Name("cuda/gather_batch")->Arg(64)->Arg(1024);
 GANCU_GPU_BENCH(BM_FillNoise)->Name("cuda/fill_noise")->Arg(6400)->Arg(1 << 20);
-GANCU_GPU_BENCH(BM_BiasAct)->Name("cuda/bias_act")->Args({64 * 14 * 14, 64})->Args({64 * 7 * 7, 128})->Args({64 * 28 * 28, 1});
+GANCU_GPU_BENCH(BM_BiasAct)
+    ->Name("cuda/bias_act")
+    ->Args({64 * 14 * 14, 64})
+    ->Args({64 * 7 * 7, 128})
+    ->Args({64 * 28 * 28, 1});
 
 }  // namespace
 }  // namespace gancu

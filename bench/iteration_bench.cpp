@@ -53,11 +53,23 @@ BENCHMARK_CAPTURE(BM_Iteration, mlp_cpu, "mlp", Backend::CPU)->Arg(64)->Unit(ben
 BENCHMARK_CAPTURE(BM_Iteration, dcgan_cpu, "dcgan", Backend::CPU)->Arg(64)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Iteration, dcgan32_cpu, "dcgan32", Backend::CPU)->Arg(64)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Iteration, mlp_cuda, "mlp", Backend::CUDA)
-    ->Arg(64)->Arg(256)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond);
+    ->Arg(64)
+    ->Arg(256)
+    ->Arg(1024)
+    ->Arg(4096)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Iteration, dcgan_cuda, "dcgan", Backend::CUDA)
-    ->Arg(64)->Arg(256)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond);
+    ->Arg(64)
+    ->Arg(256)
+    ->Arg(1024)
+    ->Arg(4096)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Iteration, dcgan32_cuda, "dcgan32", Backend::CUDA)
-    ->Arg(64)->Arg(256)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond);
+    ->Arg(64)
+    ->Arg(256)
+    ->Arg(1024)
+    ->Arg(4096)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace gancu

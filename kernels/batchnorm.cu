@@ -35,7 +35,8 @@ namespace {
 
 // ---- Forward statistics -----------------------------------------------------------------------
 
-__device__ __forceinline__ void chan_merge(float& n, float& mean, float& m2, float nb, float meanb, float m2b) {
+__device__ __forceinline__ void chan_merge(float& n, float& mean, float& m2, float nb, float meanb,
+                                           float m2b) {
   if (nb == 0.0f) return;
   const float nn = n + nb;
   const float delta = meanb - mean;
@@ -91,10 +92,10 @@ __global__ void bn_stats_kernel(int64_t rows, int channels, int64_t rows_per_spl
 }
 
 // One thread per channel. `coef` receives scale [C] and shift [C].
-__global__ void bn_stats_finalize_kernel(int channels, int splits, const float* partials, int64_t count, float eps,
-                                         float momentum, bool update_running, const float* gamma, const float* beta,
-                                         float* running_mean, float* running_var, float* save_mean,
-                                         float* save_invstd, float* coef) {
+__global__ void bn_stats_finalize_kernel(int channels, int splits, const float* partials, int64_t count,
+                                         float eps, float momentum, bool update_running, const float* gamma,
+                                         const float* beta, float* running_mean, float* running_var,
+                                         float* save_mean, float* save_invstd, float* coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= channels) return;
   double n = 0.0, mean = 0.0, m2 = 0.0;
@@ -136,8 +137,8 @@ __global__ void bn_eval_coef_kernel(int channels, float eps, const float* gamma,
 }
 
 // y = act(x scale[c] + shift[c]); coef = scale [C], shift [C].
-__global__ void bn_apply_kernel(uint32_t n, uint32_t channels, const float* x, const float* coef, float* y, Act kind,
-                                float slope, bool vec) {
+__global__ void bn_apply_kernel(uint32_t n, uint32_t channels, const float* x, const float* coef, float* y,
+                                Act kind, float slope, bool vec) {
   const float* scale = coef;
   const float* shift = coef + channels;
   const uint32_t stride = gridDim.x * blockDim.x;
@@ -212,8 +213,8 @@ __global__ void bn_bwd_reduce_kernel(int64_t rows, int channels, int64_t rows_pe
 
 // One thread per channel: parameter gradients and the dx coefficients a, b, e ([3][C] in coef).
 __global__ void bn_bwd_finalize_kernel(int channels, int splits, const float* partials, int64_t count,
-                                       const float* gamma, const float* save_invstd, float* dgamma, float* dbeta,
-                                       float* coef) {
+                                       const float* gamma, const float* save_invstd, float* dgamma,
+                                       float* dbeta, float* coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= channels) return;
   double sum_dy = 0.0, sum_dyxc = 0.0;
@@ -232,8 +233,8 @@ __global__ void bn_bwd_finalize_kernel(int channels, int splits, const float* pa
 }
 
 // dx (+)= a dy + b (x - mean) + e
-__global__ void bn_bwd_dx_kernel(uint32_t n, uint32_t channels, const float* x, const float* mean, const float* dy,
-                                 const float* coef, float* dx, bool acc) {
+__global__ void bn_bwd_dx_kernel(uint32_t n, uint32_t channels, const float* x, const float* mean,
+                                 const float* dy, const float* coef, float* dx, bool acc) {
   const float* a = coef;
   const float* b = coef + channels;
   const float* e = coef + 2 * channels;
@@ -263,34 +264,35 @@ void batchnorm_forward(const Exec& ex, const BatchNormDims& d, BatchNormMode mod
   const int cgrid = (C + kThreads - 1) / kThreads;
   if (mode == BatchNormMode::Eval) {
     GANCU_CHECK(running_mean && running_var, "batch norm in eval mode needs running statistics");
-    bn_eval_coef_kernel<<<cgrid, kThreads, 0, ctx.stream>>>(C, d.eps, gamma, beta, running_mean, running_var, coef);
+    bn_eval_coef_kernel<<<cgrid, kThreads, 0, ctx.stream>>>(C, d.eps, gamma, beta, running_mean, running_var,
+                                                            coef);
     GANCU_CUDA_CHECK_LAUNCH();
   } else {
     GANCU_CHECK(rows > 0, "batch norm over an empty batch");
     const ReduceGeometry g = reduce_geometry(rows, C, ctx, 3);
-    GANCU_CHECK(int64_t(g.splits) * 3 * C <= int64_t(ctx.reduce_scratch_bytes / sizeof(float) / 2), "batch norm: ",
-                C, " channels exceed the reduction scratch");
+    GANCU_CHECK(int64_t(g.splits) * 3 * C <= int64_t(ctx.reduce_scratch_bytes / sizeof(float) / 2),
+                "batch norm: ", C, " channels exceed the reduction scratch");
     float* partials = scratch_partials(ctx);
-    bn_stats_kernel<<<dim3(g.col_tiles, g.splits), dim3(g.tile_c, g.rows_per_iter), 3 * kThreads * sizeof(float),
-                      ctx.stream>>>(rows, C, g.rows_per_split, x, partials);
+    bn_stats_kernel<<<dim3(g.col_tiles, g.splits), dim3(g.tile_c, g.rows_per_iter),
+                      3 * kThreads * sizeof(float), ctx.stream>>>(rows, C, g.rows_per_split, x, partials);
     GANCU_CUDA_CHECK_LAUNCH();
     bn_stats_finalize_kernel<<<cgrid, kThreads, 0, ctx.stream>>>(
-        C, g.splits, partials, rows, d.eps, d.momentum, mode == BatchNormMode::Train, gamma, beta, running_mean,
-        running_var, save_mean, save_invstd, coef);
+        C, g.splits, partials, rows, d.eps, d.momentum, mode == BatchNormMode::Train, gamma, beta,
+        running_mean, running_var, save_mean, save_invstd, coef);
     GANCU_CUDA_CHECK_LAUNCH();
   }
   const int64_t n = rows * C;
   if (n == 0) return;
   const bool vec = C % 4 == 0 && aligned16(x) && aligned16(y);  // coef is 16-byte aligned (scratch half)
-  bn_apply_kernel<<<grid_for(vec ? n / 4 : n, ctx), kThreads, 0, ctx.stream>>>(uint32_t(n), uint32_t(C), x, coef, y,
-                                                                              act.kind, act.slope, vec);
+  bn_apply_kernel<<<grid_for(vec ? n / 4 : n, ctx), kThreads, 0, ctx.stream>>>(
+      uint32_t(n), uint32_t(C), x, coef, y, act.kind, act.slope, vec);
   GANCU_CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
-void batchnorm_backward(const Exec& ex, const BatchNormDims& d, const T* x, const T* gamma, const T* save_mean,
-                        const T* save_invstd, const T* y, T* dy, T* dx, bool accumulate_dx, T* dgamma, T* dbeta,
-                        Activation act) {
+void batchnorm_backward(const Exec& ex, const BatchNormDims& d, const T* x, const T* gamma,
+                        const T* save_mean, const T* save_invstd, const T* y, T* dy, T* dx,
+                        bool accumulate_dx, T* dgamma, T* dbeta, Activation act) {
   static_assert(std::is_same_v<T, float>);
   const int64_t rows = d.count;
   const int C = d.channels;
@@ -304,22 +306,25 @@ void batchnorm_backward(const Exec& ex, const BatchNormDims& d, const T* x, cons
               " channels exceed the reduction scratch");
   float* partials = scratch_partials(ctx);
   float* coef = scratch_results(ctx);  // a, b, e: [3][C]
-  bn_bwd_reduce_kernel<<<dim3(g.col_tiles, g.splits), dim3(g.tile_c, g.rows_per_iter), 2 * kThreads * sizeof(float),
-                         ctx.stream>>>(rows, C, g.rows_per_split, x, save_mean, y, dy, act.kind, act.slope, partials);
+  bn_bwd_reduce_kernel<<<dim3(g.col_tiles, g.splits), dim3(g.tile_c, g.rows_per_iter),
+                         2 * kThreads * sizeof(float), ctx.stream>>>(rows, C, g.rows_per_split, x, save_mean,
+                                                                     y, dy, act.kind, act.slope, partials);
   GANCU_CUDA_CHECK_LAUNCH();
   bn_bwd_finalize_kernel<<<(C + kThreads - 1) / kThreads, kThreads, 0, ctx.stream>>>(
       C, g.splits, partials, rows, gamma, save_invstd, dgamma, dbeta, coef);
   GANCU_CUDA_CHECK_LAUNCH();
   if (!dx) return;
   const int64_t n = rows * C;
-  bn_bwd_dx_kernel<<<grid_for(n, ctx), kThreads, 0, ctx.stream>>>(uint32_t(n), uint32_t(C), x, save_mean, dy, coef,
-                                                                   dx, accumulate_dx);
+  bn_bwd_dx_kernel<<<grid_for(n, ctx), kThreads, 0, ctx.stream>>>(uint32_t(n), uint32_t(C), x, save_mean, dy,
+                                                                  coef, dx, accumulate_dx);
   GANCU_CUDA_CHECK_LAUNCH();
 }
 
-template void batchnorm_forward<float>(const Exec&, const BatchNormDims&, BatchNormMode, const float*, const float*,
-                                       const float*, float*, float*, float*, float*, float*, Activation);
-template void batchnorm_backward<float>(const Exec&, const BatchNormDims&, const float*, const float*, const float*,
-                                        const float*, const float*, float*, float*, bool, float*, float*, Activation);
+template void batchnorm_forward<float>(const Exec&, const BatchNormDims&, BatchNormMode, const float*,
+                                       const float*, const float*, float*, float*, float*, float*, float*,
+                                       Activation);
+template void batchnorm_backward<float>(const Exec&, const BatchNormDims&, const float*, const float*,
+                                        const float*, const float*, const float*, float*, float*, bool,
+                                        float*, float*, Activation);
 
 }  // namespace gancu::cuda

@@ -24,22 +24,32 @@ __device__ __forceinline__ float sigmoid(float x) {
 // y = act(x)
 __device__ __forceinline__ float act_forward(float x, Act kind, float slope) {
   switch (kind) {
-    case Act::ReLU: return x < 0.0f ? 0.0f : x;  // NaN passes through, as in PyTorch
-    case Act::LeakyReLU: return x > 0.0f ? x : slope * x;
-    case Act::Tanh: return tanhf(x);
-    case Act::Sigmoid: return sigmoid(x);
-    default: return x;
+    case Act::ReLU:
+      return x < 0.0f ? 0.0f : x;  // NaN passes through, as in PyTorch
+    case Act::LeakyReLU:
+      return x > 0.0f ? x : slope * x;
+    case Act::Tanh:
+      return tanhf(x);
+    case Act::Sigmoid:
+      return sigmoid(x);
+    default:
+      return x;
   }
 }
 
 // d act / d x, written in terms of the output y (see op_types.h).
 __device__ __forceinline__ float act_grad_from_y(float y, Act kind, float slope) {
   switch (kind) {
-    case Act::ReLU: return y > 0.0f ? 1.0f : 0.0f;
-    case Act::LeakyReLU: return y > 0.0f ? 1.0f : slope;
-    case Act::Tanh: return 1.0f - y * y;
-    case Act::Sigmoid: return y * (1.0f - y);
-    default: return 1.0f;
+    case Act::ReLU:
+      return y > 0.0f ? 1.0f : 0.0f;
+    case Act::LeakyReLU:
+      return y > 0.0f ? 1.0f : slope;
+    case Act::Tanh:
+      return 1.0f - y * y;
+    case Act::Sigmoid:
+      return y * (1.0f - y);
+    default:
+      return 1.0f;
   }
 }
 
@@ -51,7 +61,9 @@ inline int grid_for(int64_t work, const CudaContext& ctx, int threads = kThreads
   return int(std::max<int64_t>(1, std::min(needed, cap)));
 }
 
-inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+inline bool aligned16(const void* p) {
+  return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
+}
 
 // Geometry of a per-channel reduction over a [rows, channels] matrix (NHWC: channels fastest).
 // A block is tile_c x (kThreads / tile_c) threads: threadIdx.x walks tile_c neighbouring
@@ -60,13 +72,14 @@ inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 
 // partials of all splits in a fixed order, so the result does not depend on scheduling.
 struct ReduceGeometry {
   int tile_c = 32;
-  int rows_per_iter = 8;   // blockDim.y
+  int rows_per_iter = 8;  // blockDim.y
   int col_tiles = 1;
-  int splits = 1;          // gridDim.y
+  int splits = 1;  // gridDim.y
   int64_t rows_per_split = 0;
 };
 
-inline ReduceGeometry reduce_geometry(int64_t rows, int channels, const CudaContext& ctx, int floats_per_partial) {
+inline ReduceGeometry reduce_geometry(int64_t rows, int channels, const CudaContext& ctx,
+                                      int floats_per_partial) {
   ReduceGeometry g;
   int tc = 1;
   while (tc < channels && tc < 32) tc *= 2;
@@ -93,7 +106,9 @@ inline ReduceGeometry reduce_geometry(int64_t rows, int channels, const CudaCont
 
 // The scratch halves: [0, half) holds the partials, [half, end) per-channel results that a
 // later launch of the same op reads (batch-norm coefficients).
-inline float* scratch_partials(const CudaContext& ctx) { return static_cast<float*>(ctx.reduce_scratch); }
+inline float* scratch_partials(const CudaContext& ctx) {
+  return static_cast<float*>(ctx.reduce_scratch);
+}
 inline float* scratch_results(const CudaContext& ctx) {
   return static_cast<float*>(ctx.reduce_scratch) + ctx.reduce_scratch_bytes / sizeof(float) / 2;
 }
@@ -102,7 +117,8 @@ inline float* scratch_results(const CudaContext& ctx) {
 // of linear and convolution layers (gemm.cu and conv.cu; defined in reduce.cu):
 //   dy[i, c] *= act'(y[i, c])            (in place, when act is not None)
 //   db[c] += sum_i dy[i, c]              (when db is not null; deterministic)
-void bias_grad_dact(const Exec& ex, int64_t rows, int channels, const float* y, float* dy, float* db, Activation act);
+void bias_grad_dact(const Exec& ex, int64_t rows, int channels, const float* y, float* dy, float* db,
+                    Activation act);
 
 // y[i, c] = act(y[i, c] + b[c]) over a [rows, channels] matrix; b may be null (elementwise.cu).
 void bias_act(const Exec& ex, int64_t rows, int channels, const float* b, float* y, Activation act);

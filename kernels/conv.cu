@@ -41,9 +41,9 @@
 namespace gancu::cuda {
 
 struct ConvPlan {
-  cudnnTensorDescriptor_t x = nullptr;   // [n, c, h, w] in NHWC
-  cudnnTensorDescriptor_t y = nullptr;   // [n, k, p, q] in NHWC
-  cudnnFilterDescriptor_t w = nullptr;   // [k, c, r, s] in NHWC = KRSC
+  cudnnTensorDescriptor_t x = nullptr;  // [n, c, h, w] in NHWC
+  cudnnTensorDescriptor_t y = nullptr;  // [n, k, p, q] in NHWC
+  cudnnFilterDescriptor_t w = nullptr;  // [k, c, r, s] in NHWC = KRSC
   cudnnConvolutionDescriptor_t conv_fwd = nullptr, conv_bwd_data = nullptr, conv_bwd_filter = nullptr;
   cudnnConvolutionFwdAlgo_t fwd{};
   cudnnConvolutionBwdDataAlgo_t bwd_data{};
@@ -66,8 +66,9 @@ namespace {
 constexpr size_t kFindWorkspaceLimit = size_t(64) << 20;  // what measuring may offer an algorithm
 
 const char* fwd_name(int a) {
-  static const char* names[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT",
-                                "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
+  static const char* names[] = {
+      "IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT", "FFT", "FFT_TILING",
+      "WINOGRAD",      "WINOGRAD_NONFUSED"};
   return a >= 0 && a < 8 ? names[a] : "?";
 }
 const char* bwd_data_name(int a) {
@@ -75,7 +76,8 @@ const char* bwd_data_name(int a) {
   return a >= 0 && a < 6 ? names[a] : "?";
 }
 const char* bwd_filter_name(int a) {
-  static const char* names[] = {"ALGO_0", "ALGO_1", "FFT", "ALGO_3", "WINOGRAD", "WINOGRAD_NONFUSED", "FFT_TILING"};
+  static const char* names[] = {"ALGO_0",    "ALGO_1", "FFT", "ALGO_3", "WINOGRAD", "WINOGRAD_NONFUSED",
+                                "FFT_TILING"};
   return a >= 0 && a < 7 ? names[a] : "?";
 }
 
@@ -160,8 +162,8 @@ void create_descriptors(ConvPlan& p, const ConvDims& d, bool tf32) {
   }
   int n = 0, k = 0, pp = 0, q = 0;
   GANCU_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p.conv_fwd, p.x, p.w, &n, &k, &pp, &q));
-  GANCU_CHECK(n == d.n && k == d.k && pp == d.p && q == d.q, "cuDNN's output dims ", n, "x", pp, "x", q, "x", k,
-              " differ from gancu's ", d.n, "x", d.p, "x", d.q, "x", d.k);
+  GANCU_CHECK(n == d.n && k == d.k && pp == d.p && q == d.q, "cuDNN's output dims ", n, "x", pp, "x", q, "x",
+              k, " differ from gancu's ", d.n, "x", d.p, "x", d.q, "x", d.k);
 }
 
 // Measures the three passes. Each Chosen stays algo = -1 where measuring failed.
@@ -185,9 +187,9 @@ void measure(CudaContext& ctx, const ConvPlan& p, const ConvDims& d, Chosen& f, 
   }
   {
     cudnnConvolutionBwdFilterAlgoPerf_t perfs[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    if (cudnnFindConvolutionBackwardFilterAlgorithmEx(ctx.cudnn, p.x, t.x, p.y, t.y, p.conv_bwd_filter, p.w, t.w,
-                                                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perfs, t.ws,
-                                                      t.ws_bytes) == CUDNN_STATUS_SUCCESS)
+    if (cudnnFindConvolutionBackwardFilterAlgorithmEx(ctx.cudnn, p.x, t.x, p.y, t.y, p.conv_bwd_filter, p.w,
+                                                      t.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got,
+                                                      perfs, t.ws, t.ws_bytes) == CUDNN_STATUS_SUCCESS)
       bf = chosen_from(perfs, got, t.ws_bytes);
   }
   GANCU_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
@@ -205,8 +207,8 @@ void heuristics(CudaContext& ctx, const ConvPlan& p, size_t limit, Chosen& f, Ch
   }
   if (bd.algo < 0) {
     cudnnConvolutionBwdDataAlgoPerf_t perfs[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    GANCU_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx.cudnn, p.w, p.y, p.conv_bwd_data, p.x,
-                                                                  CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perfs));
+    GANCU_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+        ctx.cudnn, p.w, p.y, p.conv_bwd_data, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perfs));
     bd = chosen_from(perfs, got, limit);
     bd.ms = -1.0f;
   }
@@ -225,7 +227,8 @@ std::string describe(const char* name, const Chosen& c) {
     std::snprintf(buf, sizeof(buf), "%s (%.3f ms, %zu B%s)", name, double(c.ms), c.memory,
                   c.math == CUDNN_FMA_MATH ? "" : ", tensor ops");
   else
-    std::snprintf(buf, sizeof(buf), "%s (heuristic, %zu B%s)", name, c.memory, c.math == CUDNN_FMA_MATH ? "" : ", tensor ops");
+    std::snprintf(buf, sizeof(buf), "%s (heuristic, %zu B%s)", name, c.memory,
+                  c.math == CUDNN_FMA_MATH ? "" : ", tensor ops");
   return buf;
 }
 
@@ -247,9 +250,9 @@ std::shared_ptr<ConvPlan> get_plan(const Exec& ex, const ConvDims& d, bool measu
   // At run time, a heuristic pick must fit the workspace the arena already has.
   heuristics(ctx, *plan, measured ? kFindWorkspaceLimit : ex.workspace_bytes(), f, bd, bf);
   if (f.algo < 0 || bd.algo < 0 || bf.algo < 0)
-    runtime_error("cuDNN has no algorithm for the convolution ", d.n, "x", d.h, "x", d.w, "x", d.c, " * ", d.k, "x",
-                  d.r, "x", d.s, " stride ", d.stride, " pad ", d.pad, " within ", ex.workspace_bytes(),
-                  " bytes of workspace");
+    runtime_error("cuDNN has no algorithm for the convolution ", d.n, "x", d.h, "x", d.w, "x", d.c, " * ",
+                  d.k, "x", d.r, "x", d.s, " stride ", d.stride, " pad ", d.pad, " within ",
+                  ex.workspace_bytes(), " bytes of workspace");
   plan->fwd = cudnnConvolutionFwdAlgo_t(f.algo);
   plan->bwd_data = cudnnConvolutionBwdDataAlgo_t(bd.algo);
   plan->bwd_filter = cudnnConvolutionBwdFilterAlgo_t(bf.algo);
@@ -259,7 +262,8 @@ std::shared_ptr<ConvPlan> get_plan(const Exec& ex, const ConvDims& d, bool measu
   GANCU_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv_fwd, f.math));
   GANCU_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv_bwd_data, bd.math));
   GANCU_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv_bwd_filter, bf.math));
-  std::fprintf(stderr, "gancu: conv %dx%dx%dx%d * %dx%dx%dx%d s%d p%d%s: fwd %s, bwd_data %s, bwd_filter %s\n", d.n,
+  std::fprintf(stderr,
+               "gancu: conv %dx%dx%dx%d * %dx%dx%dx%d s%d p%d%s: fwd %s, bwd_data %s, bwd_filter %s\n", d.n,
                d.h, d.w, d.c, d.k, d.r, d.s, d.c, d.stride, d.pad, tf32 ? " tf32" : "",
                describe(fwd_name(f.algo), f).c_str(), describe(bwd_data_name(bd.algo), bd).c_str(),
                describe(bwd_filter_name(bf.algo), bf).c_str());
@@ -272,15 +276,16 @@ void run_fwd(const Exec& ex, const ConvPlan& p, const float* in, const float* w,
   CudaContext& ctx = context(ex);
   const float one = 1.0f;
   void* ws = ex.require_workspace(p.fwd_ws, "conv2d");
-  GANCU_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, p.x, in, p.w, w, p.conv_fwd, p.fwd, ws, p.fwd_ws, &beta,
-                                            p.y, out));
+  GANCU_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, p.x, in, p.w, w, p.conv_fwd, p.fwd, ws, p.fwd_ws,
+                                            &beta, p.y, out));
 }
-void run_bwd_data(const Exec& ex, const ConvPlan& p, const float* w, const float* in_y, float beta, float* out_x) {
+void run_bwd_data(const Exec& ex, const ConvPlan& p, const float* w, const float* in_y, float beta,
+                  float* out_x) {
   CudaContext& ctx = context(ex);
   const float one = 1.0f;
   void* ws = ex.require_workspace(p.bwd_data_ws, "conv2d");
-  GANCU_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.cudnn, &one, p.w, w, p.y, in_y, p.conv_bwd_data, p.bwd_data, ws,
-                                                 p.bwd_data_ws, &beta, p.x, out_x));
+  GANCU_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.cudnn, &one, p.w, w, p.y, in_y, p.conv_bwd_data,
+                                                 p.bwd_data, ws, p.bwd_data_ws, &beta, p.x, out_x));
 }
 void run_bwd_filter(const Exec& ex, const ConvPlan& p, const float* in_x, const float* in_y, float* dw) {
   CudaContext& ctx = context(ex);
@@ -299,7 +304,8 @@ size_t conv_workspace_bytes(const Exec& ex, const ConvDims& d, bool /*transposed
 }
 
 template <class T>
-void conv2d_forward(const Exec& ex, const ConvDims& d, const T* x, const T* w, const T* b, T* y, Activation act) {
+void conv2d_forward(const Exec& ex, const ConvDims& d, const T* x, const T* w, const T* b, T* y,
+                    Activation act) {
   static_assert(std::is_same_v<T, float>);
   const auto plan = get_plan(ex, d, false);
   run_fwd(ex, *plan, x, w, 0.0f, y);
@@ -326,23 +332,24 @@ void conv_transpose2d_forward(const Exec& ex, const ConvDims& d, const T* x, con
 }
 
 template <class T>
-void conv_transpose2d_backward(const Exec& ex, const ConvDims& d, const T* x, const T* w, const T* y, T* dy, T* dx,
-                               bool accumulate_dx, T* dw, T* db, Activation act) {
+void conv_transpose2d_backward(const Exec& ex, const ConvDims& d, const T* x, const T* w, const T* y, T* dy,
+                               T* dx, bool accumulate_dx, T* dw, T* db, Activation act) {
   static_assert(std::is_same_v<T, float>);
   const auto plan = get_plan(ex, d, false);
   bias_grad_dact(ex, int64_t(d.n) * d.h * d.w, d.c, y, dy, db, act);
   if (dx) run_fwd(ex, *plan, dy, w, accumulate_dx ? 1.0f : 0.0f, dx);  // dx [n, p, q, k] = conv(dy)
-  if (dw) run_bwd_filter(ex, *plan, dy, x, dw);                          // dw += corr(dy, x)
+  if (dw) run_bwd_filter(ex, *plan, dy, x, dw);                        // dw += corr(dy, x)
 }
 
 template size_t conv_workspace_bytes<float>(const Exec&, const ConvDims&, bool);
-template void conv2d_forward<float>(const Exec&, const ConvDims&, const float*, const float*, const float*, float*,
-                                    Activation);
-template void conv2d_backward<float>(const Exec&, const ConvDims&, const float*, const float*, const float*, float*,
-                                     float*, bool, float*, float*, Activation);
-template void conv_transpose2d_forward<float>(const Exec&, const ConvDims&, const float*, const float*, const float*,
-                                              float*, Activation);
+template void conv2d_forward<float>(const Exec&, const ConvDims&, const float*, const float*, const float*,
+                                    float*, Activation);
+template void conv2d_backward<float>(const Exec&, const ConvDims&, const float*, const float*, const float*,
+                                     float*, float*, bool, float*, float*, Activation);
+template void conv_transpose2d_forward<float>(const Exec&, const ConvDims&, const float*, const float*,
+                                              const float*, float*, Activation);
 template void conv_transpose2d_backward<float>(const Exec&, const ConvDims&, const float*, const float*,
-                                               const float*, float*, float*, bool, float*, float*, Activation);
+                                               const float*, float*, float*, bool, float*, float*,
+                                               Activation);
 
 }  // namespace gancu::cuda

@@ -5,11 +5,10 @@
 // The scratch buffers are allocated here, once per context, with cudaMalloc: they are the
 // libraries' own workspace (cuBLAS would otherwise allocate inside a graph capture) and the
 // partial sums of the deterministic reductions. They are not part of the model's Arena.
-#include "cuda_context.h"
-
 #include <cstdio>
 #include <tuple>
 
+#include "cuda_context.h"
 #include "gancu/exec.h"
 
 namespace gancu {
@@ -21,7 +20,8 @@ bool ConvKey::operator<(const ConvKey& o) const {
          std::tie(o.n, o.h, o.w, o.c, o.k, o.r, o.s, o.stride, o.pad, o.tf32);
 }
 bool LtKey::operator<(const LtKey& o) const {
-  return std::tie(m, n, k, epilogue, align_mask, tf32) < std::tie(o.m, o.n, o.k, o.epilogue, o.align_mask, o.tf32);
+  return std::tie(m, n, k, epilogue, align_mask, tf32) <
+         std::tie(o.m, o.n, o.k, o.epilogue, o.align_mask, o.tf32);
 }
 
 CudaContext& context(const Exec& ex) {
@@ -79,7 +79,9 @@ CudaContext::CudaContext(int dev) : device(dev) {
   }
 }
 
-CudaContext::~CudaContext() { release(); }
+CudaContext::~CudaContext() {
+  release();
+}
 
 void CudaContext::release() noexcept {
   {
@@ -90,17 +92,20 @@ void CudaContext::release() noexcept {
   if (stream) cuda::report(cudaStreamSynchronize(stream), "cudaStreamSynchronize at context teardown");
   if (cudnn) {
     const cudnnStatus_t s = cudnnDestroy(cudnn);
-    if (s != CUDNN_STATUS_SUCCESS) std::fprintf(stderr, "gancu: warning: cudnnDestroy: %s\n", cudnnGetErrorString(s));
+    if (s != CUDNN_STATUS_SUCCESS)
+      std::fprintf(stderr, "gancu: warning: cudnnDestroy: %s\n", cudnnGetErrorString(s));
     cudnn = nullptr;
   }
   if (cublaslt) {
     const cublasStatus_t s = cublasLtDestroy(cublaslt);
-    if (s != CUBLAS_STATUS_SUCCESS) std::fprintf(stderr, "gancu: warning: cublasLtDestroy: %s\n", cublasGetStatusString(s));
+    if (s != CUBLAS_STATUS_SUCCESS)
+      std::fprintf(stderr, "gancu: warning: cublasLtDestroy: %s\n", cublasGetStatusString(s));
     cublaslt = nullptr;
   }
   if (cublas) {
     const cublasStatus_t s = cublasDestroy(cublas);
-    if (s != CUBLAS_STATUS_SUCCESS) std::fprintf(stderr, "gancu: warning: cublasDestroy: %s\n", cublasGetStatusString(s));
+    if (s != CUBLAS_STATUS_SUCCESS)
+      std::fprintf(stderr, "gancu: warning: cublasDestroy: %s\n", cublasGetStatusString(s));
     cublas = nullptr;
   }
   if (reduce_scratch) cuda::report(cudaFree(reduce_scratch), "cudaFree(reduce scratch)");
@@ -121,7 +126,8 @@ bool cuda_available(std::string* why) {
     const cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
       (void)cudaGetLastError();  // clear the error this probe left behind
-      return fail(std::string("no usable CUDA driver or device (cudaGetDeviceCount: ") + cudaGetErrorString(e) + ")");
+      return fail(std::string("no usable CUDA driver or device (cudaGetDeviceCount: ") +
+                  cudaGetErrorString(e) + ")");
     }
     if (count == 0) return fail("no CUDA device present");
     cudaFuncAttributes attr{};
@@ -167,6 +173,8 @@ void Exec::synchronize() const {
   GANCU_CUDA_CHECK(cudaStreamSynchronize(cuda::context(*this).stream));
 }
 
-void* Exec::cuda_stream() const { return on_cuda() && cuda_ ? static_cast<void*>(cuda_->stream) : nullptr; }
+void* Exec::cuda_stream() const {
+  return on_cuda() && cuda_ ? static_cast<void*>(cuda_->stream) : nullptr;
+}
 
 }  // namespace gancu

@@ -27,8 +27,8 @@
 namespace gancu {
 
 namespace cuda {
-struct ConvPlan;    // conv.cu: descriptors and chosen algorithms of one convolution shape
-struct LtPlan;      // gemm.cu: a cuBLASLt matmul descriptor, layouts and algorithm
+struct ConvPlan;  // conv.cu: descriptors and chosen algorithms of one convolution shape
+struct LtPlan;    // gemm.cu: a cuBLASLt matmul descriptor, layouts and algorithm
 struct ConvKey {
   int n, h, w, c, k, r, s, stride, pad;
   bool tf32;
@@ -36,8 +36,8 @@ struct ConvKey {
 };
 struct LtKey {
   int m, n, k;
-  int epilogue;       // cublasLtEpilogue_t
-  int align_mask;     // alignment class of the pointers (bits of 16/32/64/128/256 alignment)
+  int epilogue;    // cublasLtEpilogue_t
+  int align_mask;  // alignment class of the pointers (bits of 16/32/64/128/256 alignment)
   bool tf32;
   bool operator<(const LtKey& o) const;
 };
@@ -79,7 +79,9 @@ namespace cuda {
 
 // The context of a CUDA Exec (a RuntimeError if `ex` is not one).
 CudaContext& context(const Exec& ex);
-inline cudaStream_t stream_of(const Exec& ex) { return context(ex).stream; }
+inline cudaStream_t stream_of(const Exec& ex) {
+  return context(ex).stream;
+}
 
 // Is `stream` being captured into a graph right now? (Plan-time work that must not be captured,
 // such as algorithm measurement, checks this.)

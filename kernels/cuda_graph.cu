@@ -14,12 +14,11 @@
 // Limits: the body must enqueue work on the Exec's stream only (no other stream joins the
 // capture); whatever the body reads from host memory is frozen into the graph at capture time,
 // so a change of such values needs reset().
-#include "gancu/graph.h"
-
 #include <cuda_runtime.h>
 
 #include "cuda_context.h"
 #include "gancu/check.h"
+#include "gancu/graph.h"
 
 namespace gancu {
 
@@ -110,6 +109,8 @@ void StepGraph::reset() {
   impl_->need_capture = true;  // the executable graph is kept, to be updated by the next capture
 }
 
-bool StepGraph::captured() const { return impl_ && impl_->exec && !impl_->need_capture; }
+bool StepGraph::captured() const {
+  return impl_ && impl_->exec && !impl_->need_capture;
+}
 
 }  // namespace gancu

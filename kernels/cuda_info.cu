@@ -21,8 +21,9 @@ std::string cuda_report() {
   cudaRuntimeGetVersion(&runtime);
   cudaDriverGetVersion(&driver);
   const size_t cudnn = cudnnGetVersion();
-  std::string s = "runtime " + version(runtime) + ", driver " + (driver ? version(driver) : std::string("none")) +
-                  ", cuDNN " + std::to_string(cudnn / 10000) + "." + std::to_string((cudnn % 10000) / 100) + "." +
+  std::string s = "runtime " + version(runtime) + ", driver " +
+                  (driver ? version(driver) : std::string("none")) + ", cuDNN " +
+                  std::to_string(cudnn / 10000) + "." + std::to_string((cudnn % 10000) / 100) + "." +
                   std::to_string(cudnn % 100);
   std::string why;
   if (!cuda_available(&why)) {
@@ -34,9 +35,9 @@ std::string cuda_report() {
   for (int d = 0; d < count; ++d) {
     cudaDeviceProp p{};
     if (cudaGetDeviceProperties(&p, d) != cudaSuccess) continue;
-    s += "\n  device " + std::to_string(d) + ": " + p.name + ", compute capability " + std::to_string(p.major) + "." +
-         std::to_string(p.minor) + ", " + std::to_string(p.totalGlobalMem >> 20) + " MiB, " +
-         std::to_string(p.multiProcessorCount) + " SMs";
+    s += "\n  device " + std::to_string(d) + ": " + p.name + ", compute capability " +
+         std::to_string(p.major) + "." + std::to_string(p.minor) + ", " +
+         std::to_string(p.totalGlobalMem >> 20) + " MiB, " + std::to_string(p.multiProcessorCount) + " SMs";
   }
   return s;
 }

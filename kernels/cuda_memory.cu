@@ -39,9 +39,12 @@ void device_free(void* ptr) {
 
 void copy(const Exec& ex, void* dst, const void* src, size_t bytes, int kind) {
   cudaMemcpyKind k = cudaMemcpyDeviceToDevice;
-  if (kind == 0) k = cudaMemcpyHostToDevice;
-  else if (kind == 1) k = cudaMemcpyDeviceToHost;
-  else GANCU_CHECK(kind == 2, "copy kind ", kind);
+  if (kind == 0)
+    k = cudaMemcpyHostToDevice;
+  else if (kind == 1)
+    k = cudaMemcpyDeviceToHost;
+  else
+    GANCU_CHECK(kind == 2, "copy kind ", kind);
   cudaStream_t s = stream_of(ex);
   GANCU_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, k, s));
   GANCU_CUDA_CHECK(cudaStreamSynchronize(s));

@@ -123,11 +123,13 @@ struct DropoutOp {
 };
 
 // 1 / (1 - p); p >= 1 keeps nothing (every uniform draw is < 1), so the scale is then moot.
-float dropout_scale(float p) { return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f; }
+float dropout_scale(float p) {
+  return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+}
 
 // y[i, c] = act(y[i, c] + b[c]), i over rows. 32-bit index arithmetic (n < 2^31, checked).
-__global__ void bias_act_kernel(uint32_t n, uint32_t channels, const float* b, float* y, Act kind, float slope,
-                                bool vec) {
+__global__ void bias_act_kernel(uint32_t n, uint32_t channels, const float* b, float* y, Act kind,
+                                float slope, bool vec) {
   const uint32_t stride = gridDim.x * blockDim.x;
   const uint32_t tid = blockIdx.x * blockDim.x + threadIdx.x;
   uint32_t start = 0;
@@ -158,7 +160,9 @@ __global__ void bias_act_kernel(uint32_t n, uint32_t channels, const float* b, f
   }
 }
 
-__global__ void increment_kernel(int64_t* counter) { *counter += 1; }
+__global__ void increment_kernel(int64_t* counter) {
+  *counter += 1;
+}
 
 __global__ void fill_noise_kernel(int64_t n, float* out, NoiseKind kind, uint64_t seed, uint32_t stream,
                                   const int64_t* step) {
@@ -207,14 +211,15 @@ __global__ void gather_batch_kernel(BatchGather g, const uint8_t* images, const 
   }
 }
 
-__global__ void gather_labels_kernel(BatchGather g, const uint8_t* labels, const int64_t* step, int32_t* out) {
+__global__ void gather_labels_kernel(BatchGather g, const uint8_t* labels, const int64_t* step,
+                                     int32_t* out) {
   const int b = blockIdx.x * blockDim.x + threadIdx.x;
   if (b < g.batch) out[b] = int32_t(labels[gather_index(g, *step, b)]);
 }
 
 void check_gather(const BatchGather& g) {
-  GANCU_CHECK(g.batch > 0 && g.num_images >= g.batch, "gather: ", g.num_images, " images cannot fill a batch of ",
-              g.batch);
+  GANCU_CHECK(g.batch > 0 && g.num_images >= g.batch, "gather: ", g.num_images,
+              " images cannot fill a batch of ", g.batch);
   GANCU_CHECK(g.num_images <= int64_t(UINT32_MAX), "gather: more than 2^32 images");
 }
 
@@ -229,8 +234,8 @@ void bias_act(const Exec& ex, int64_t rows, int channels, const float* b, float*
   CudaContext& ctx = context(ex);
   const bool vec = channels % 4 == 0 && aligned16(y) && (b == nullptr || aligned16(b));
   const int grid = grid_for(vec ? n / 4 : n, ctx);
-  bias_act_kernel<<<grid, kThreads, 0, ctx.stream>>>(uint32_t(n), uint32_t(channels), b, y, act.kind, act.slope,
-                                                     vec);
+  bias_act_kernel<<<grid, kThreads, 0, ctx.stream>>>(uint32_t(n), uint32_t(channels), b, y, act.kind,
+                                                     act.slope, vec);
   GANCU_CUDA_CHECK_LAUNCH();
 }
 
@@ -241,7 +246,8 @@ void activation_forward(const Exec& ex, int64_t n, const T* x, T* y, Activation 
   static_assert(std::is_same_v<T, float>);
   if (act.kind == Act::None) {
     if (x != y && n > 0)
-      GANCU_CUDA_CHECK(cudaMemcpyAsync(y, x, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream_of(ex)));
+      GANCU_CUDA_CHECK(
+          cudaMemcpyAsync(y, x, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream_of(ex)));
     return;
   }
   launch_map(ex, n, x, nullptr, y, ActFwdOp{act.kind, act.slope});
@@ -263,8 +269,8 @@ void dropout_forward(const Exec& ex, int64_t n, const T* x, T* y, float p, uint6
 }
 
 template <class T>
-void dropout_backward(const Exec& ex, int64_t n, const T* dy, T* dx, bool accumulate_dx, float p, uint64_t seed,
-                      uint32_t stream, const int64_t* step) {
+void dropout_backward(const Exec& ex, int64_t n, const T* dy, T* dx, bool accumulate_dx, float p,
+                      uint64_t seed, uint32_t stream, const int64_t* step) {
   static_assert(std::is_same_v<T, float>);
   if (dx == nullptr) return;
   launch_map(ex, n, dy, nullptr, dx, DropoutOp{p, dropout_scale(p), seed, stream, step, accumulate_dx});
@@ -304,7 +310,8 @@ void gather_batch(const Exec& ex, const BatchGather& g, const uint8_t* images, c
   static_assert(std::is_same_v<T, float>);
   check_gather(g);
   if (g.image_elems <= 0) return;
-  const bool vec = g.image_elems % 4 == 0 && (reinterpret_cast<uintptr_t>(images) & 3u) == 0 && aligned16(out);
+  const bool vec =
+      g.image_elems % 4 == 0 && (reinterpret_cast<uintptr_t>(images) & 3u) == 0 && aligned16(out);
   gather_batch_kernel<<<g.batch, kThreads, 0, stream_of(ex)>>>(g, images, step, out, vec);
   GANCU_CUDA_CHECK_LAUNCH();
 }
@@ -313,7 +320,8 @@ template <class T>
 void gather_labels(const Exec& ex, const BatchGather& g, const uint8_t* labels, const int64_t* step,
                    int32_t* out) {
   check_gather(g);
-  gather_labels_kernel<<<(g.batch + kThreads - 1) / kThreads, kThreads, 0, stream_of(ex)>>>(g, labels, step, out);
+  gather_labels_kernel<<<(g.batch + kThreads - 1) / kThreads, kThreads, 0, stream_of(ex)>>>(g, labels, step,
+                                                                                            out);
   GANCU_CUDA_CHECK_LAUNCH();
 }
 
@@ -322,8 +330,8 @@ template void activation_backward<float>(const Exec&, int64_t, const float*, con
                                          Activation);
 template void dropout_forward<float>(const Exec&, int64_t, const float*, float*, float, uint64_t, uint32_t,
                                      const int64_t*);
-template void dropout_backward<float>(const Exec&, int64_t, const float*, float*, bool, float, uint64_t, uint32_t,
-                                      const int64_t*);
+template void dropout_backward<float>(const Exec&, int64_t, const float*, float*, bool, float, uint64_t,
+                                      uint32_t, const int64_t*);
 template void fill<float>(const Exec&, int64_t, float*, float);
 template void add_into<float>(const Exec&, int64_t, const float*, float*);
 template void increment_counter<float>(const Exec&, int64_t*);

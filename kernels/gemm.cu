@@ -60,20 +60,21 @@ int align_log2(const void* p) {
 }
 
 // Row-major C[m, n] = alpha op(A) op(B) + beta C.
-void sgemm_rowmajor(const Exec& ex, bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
-                    int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+void sgemm_rowmajor(const Exec& ex, bool trans_a, bool trans_b, int m, int n, int k, float alpha,
+                    const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
   if (m <= 0 || n <= 0) return;
   CudaContext& ctx = context(ex);
   // k = 0 is valid for cuBLAS: C = beta C.
-  GANCU_CUBLAS_CHECK(cublasGemmEx(ctx.cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                  n, m, k, &alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c, CUDA_R_32F, ldc,
-                                  compute_type(ex), CUBLAS_GEMM_DEFAULT));
+  GANCU_CUBLAS_CHECK(cublasGemmEx(ctx.cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                  trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, CUDA_R_32F, ldb, a,
+                                  CUDA_R_32F, lda, &beta, c, CUDA_R_32F, ldc, compute_type(ex),
+                                  CUBLAS_GEMM_DEFAULT));
 }
 
 // The cuBLASLt plan of y[batch, out] = x[batch, in] w[out, in]^T (+ epilogue). Column-major view:
 // D[out, batch] = op_T(W: [in, out]) * X: [in, batch].
-std::shared_ptr<LtPlan> lt_plan(const Exec& ex, int batch, int in, int out, cublasLtEpilogue_t epi, const void* x,
-                                const void* w, const void* y) {
+std::shared_ptr<LtPlan> lt_plan(const Exec& ex, int batch, int in, int out, cublasLtEpilogue_t epi,
+                                const void* x, const void* w, const void* y) {
   CudaContext& ctx = context(ex);
   const int la = align_log2(w), lb = align_log2(x), ld = align_log2(y);
   const LtKey key{out, batch, in, int(epi), la | (lb << 4) | (ld << 8), ex.tf32()};
@@ -86,7 +87,8 @@ std::shared_ptr<LtPlan> lt_plan(const Exec& ex, int batch, int in, int out, cubl
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
   GANCU_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
   GANCU_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-  GANCU_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+  GANCU_CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
   GANCU_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, CUDA_R_32F, in, out, in));
   GANCU_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, CUDA_R_32F, in, batch, in));
   GANCU_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->d, CUDA_R_32F, out, batch, out));
@@ -97,18 +99,23 @@ std::shared_ptr<LtPlan> lt_plan(const Exec& ex, int batch, int in, int out, cubl
   const uint32_t aa = 1u << la, ab = 1u << lb, ad = 1u << ld;
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+  cublasStatus_t st =
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
   if (st == CUBLAS_STATUS_SUCCESS)
-    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof(aa));
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa,
+                                              sizeof(aa));
   if (st == CUBLAS_STATUS_SUCCESS)
-    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof(ab));
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab,
+                                              sizeof(ab));
   if (st == CUBLAS_STATUS_SUCCESS)
-    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ad, sizeof(ad));
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ad,
+                                              sizeof(ad));
   if (st == CUBLAS_STATUS_SUCCESS)
-    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ad, sizeof(ad));
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ad,
+                                              sizeof(ad));
   if (st == CUBLAS_STATUS_SUCCESS)
-    st = cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, plan->op, plan->a, plan->b, plan->d, plan->d, pref, 1, &result,
-                                        &found);
+    st = cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, plan->op, plan->a, plan->b, plan->d, plan->d, pref, 1,
+                                        &result, &found);
   GANCU_CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
   if (st == CUBLAS_STATUS_SUCCESS && found > 0 && result.state == CUBLAS_STATUS_SUCCESS) {
     plan->algo = result.algo;
@@ -116,8 +123,9 @@ std::shared_ptr<LtPlan> lt_plan(const Exec& ex, int batch, int in, int out, cubl
     plan->ok = true;
   } else {
     // Not an error: the forward uses cuBLAS + bias_act for this shape. Said once per shape.
-    std::fprintf(stderr, "gancu: cuBLASLt has no algorithm for linear %dx%d->%d (epilogue %d): %s; using cuBLAS\n",
-                 batch, in, out, int(epi), cublasGetStatusString(st == CUBLAS_STATUS_SUCCESS ? result.state : st));
+    std::fprintf(
+        stderr, "gancu: cuBLASLt has no algorithm for linear %dx%d->%d (epilogue %d): %s; using cuBLAS\n",
+        batch, in, out, int(epi), cublasGetStatusString(st == CUBLAS_STATUS_SUCCESS ? result.state : st));
   }
   ctx.lt_plans.emplace(key, plan);
   return plan;
@@ -126,14 +134,15 @@ std::shared_ptr<LtPlan> lt_plan(const Exec& ex, int batch, int in, int out, cubl
 }  // namespace
 
 template <class T>
-void gemm(const Exec& ex, bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b,
-          int ldb, T beta, T* c, int ldc) {
+void gemm(const Exec& ex, bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda,
+          const T* b, int ldb, T beta, T* c, int ldc) {
   static_assert(std::is_same_v<T, float>);
   sgemm_rowmajor(ex, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 template <class T>
-void linear_forward(const Exec& ex, const LinearDims& d, const T* x, const T* w, const T* b, T* y, Activation act) {
+void linear_forward(const Exec& ex, const LinearDims& d, const T* x, const T* w, const T* b, T* y,
+                    Activation act) {
   static_assert(std::is_same_v<T, float>);
   if (d.batch <= 0 || d.out <= 0) return;
   CudaContext& ctx = context(ex);
@@ -147,10 +156,12 @@ void linear_forward(const Exec& ex, const LinearDims& d, const T* x, const T* w,
     std::lock_guard<std::mutex> lock(ctx.mutex);  // the bias pointer lives in the shared descriptor
     if (b) {
       const void* bp = b;
-      GANCU_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));
+      GANCU_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));
     }
-    GANCU_CUBLAS_CHECK(cublasLtMatmul(ctx.cublaslt, plan->op, &one, w, plan->a, x, plan->b, &zero, y, plan->d, y,
-                                      plan->d, &plan->algo, ctx.blas_workspace, ctx.blas_workspace_bytes, ctx.stream));
+    GANCU_CUBLAS_CHECK(cublasLtMatmul(ctx.cublaslt, plan->op, &one, w, plan->a, x, plan->b, &zero, y, plan->d,
+                                      y, plan->d, &plan->algo, ctx.blas_workspace, ctx.blas_workspace_bytes,
+                                      ctx.stream));
     if (!relu && act.kind != Act::None) bias_act(ex, d.batch, d.out, nullptr, y, act);
     return;
   }
@@ -166,16 +177,18 @@ void linear_backward(const Exec& ex, const LinearDims& d, const T* x, const T* w
   // dy <- dy * act'(y); db += column sums of dy. One pass.
   bias_grad_dact(ex, d.batch, d.out, y, dy, db, act);
   // dx[batch, in] (+)= dy[batch, out] w[out, in]
-  if (dx) sgemm_rowmajor(ex, false, false, d.batch, d.in, d.out, 1.0f, dy, d.out, w, d.in, accumulate_dx ? 1.0f : 0.0f, dx, d.in);
+  if (dx)
+    sgemm_rowmajor(ex, false, false, d.batch, d.in, d.out, 1.0f, dy, d.out, w, d.in,
+                   accumulate_dx ? 1.0f : 0.0f, dx, d.in);
   // dw[out, in] += dy^T[out, batch] x[batch, in]
   if (dw) sgemm_rowmajor(ex, true, false, d.out, d.in, d.batch, 1.0f, dy, d.out, x, d.in, 1.0f, dw, d.in);
 }
 
-template void gemm<float>(const Exec&, bool, bool, int, int, int, float, const float*, int, const float*, int, float,
-                          float*, int);
-template void linear_forward<float>(const Exec&, const LinearDims&, const float*, const float*, const float*, float*,
-                                    Activation);
-template void linear_backward<float>(const Exec&, const LinearDims&, const float*, const float*, const float*, float*,
-                                     float*, bool, float*, float*, Activation);
+template void gemm<float>(const Exec&, bool, bool, int, int, int, float, const float*, int, const float*, int,
+                          float, float*, int);
+template void linear_forward<float>(const Exec&, const LinearDims&, const float*, const float*, const float*,
+                                    float*, Activation);
+template void linear_backward<float>(const Exec&, const LinearDims&, const float*, const float*, const float*,
+                                     float*, float*, bool, float*, float*, Activation);
 
 }  // namespace gancu::cuda

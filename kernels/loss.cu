@@ -25,8 +25,8 @@ namespace {
 constexpr int kLossThreads = 1024;
 
 __global__ void __launch_bounds__(kLossThreads)
-    bce_kernel(int64_t n, const float* logits, float target, float grad_over_n, float* dlogits, float* loss_sum,
-               float* prob_sum) {
+    bce_kernel(int64_t n, const float* logits, float target, float grad_over_n, float* dlogits,
+               float* loss_sum, float* prob_sum) {
   __shared__ double sh_loss[kLossThreads];
   __shared__ double sh_prob[kLossThreads];
   double acc_loss = 0.0, acc_prob = 0.0;
@@ -63,10 +63,12 @@ void bce_with_logits(const Exec& ex, int64_t n, const T* logits, float target, f
   static_assert(std::is_same_v<T, float>);
   if (n <= 0) return;
   const float grad_over_n = float(grad_scale) / float(n);
-  bce_kernel<<<1, kLossThreads, 0, stream_of(ex)>>>(n, logits, target, grad_over_n, dlogits, loss_sum, prob_sum);
+  bce_kernel<<<1, kLossThreads, 0, stream_of(ex)>>>(n, logits, target, grad_over_n, dlogits, loss_sum,
+                                                    prob_sum);
   GANCU_CUDA_CHECK_LAUNCH();
 }
 
-template void bce_with_logits<float>(const Exec&, int64_t, const float*, float, float, float*, float*, float*);
+template void bce_with_logits<float>(const Exec&, int64_t, const float*, float, float, float*, float*,
+                                     float*);
 
 }  // namespace gancu::cuda

@@ -66,9 +66,12 @@ __global__ void adam_kernel(int64_t n, float* param, const float* grad, float* m
   for (int64_t i = start + tid; i < n; i += stride) adam_one(k, param[i], grad[i], m[i], v[i]);
 }
 
-__global__ void increment_t_kernel(int64_t* t) { *t += 1; }
+__global__ void increment_t_kernel(int64_t* t) {
+  *t += 1;
+}
 
-__device__ __forceinline__ void sgd_one(float lr, float mom, float wd, bool use_mom, float& p, float g, float* buf) {
+__device__ __forceinline__ void sgd_one(float lr, float mom, float wd, bool use_mom, float& p, float g,
+                                        float* buf) {
   const float d = g + wd * p;
   if (use_mom) {
     const float b = mom * *buf + d;
@@ -107,12 +110,14 @@ __global__ void sgd_kernel(int64_t n, float* param, const float* grad, float* bu
 }  // namespace
 
 template <class T>
-void adam_step(const Exec& ex, int64_t n, T* param, const T* grad, T* m, T* v, const AdamHyper& h, int64_t* t) {
+void adam_step(const Exec& ex, int64_t n, T* param, const T* grad, T* m, T* v, const AdamHyper& h,
+               int64_t* t) {
   static_assert(std::is_same_v<T, float>);
   CudaContext& ctx = context(ex);
   if (n > 0) {
     const bool vec = aligned16(param) && aligned16(grad) && aligned16(m) && aligned16(v);
-    adam_kernel<<<grid_for(vec ? (n + 3) / 4 : n, ctx), kThreads, 0, ctx.stream>>>(n, param, grad, m, v, h, t, vec);
+    adam_kernel<<<grid_for(vec ? (n + 3) / 4 : n, ctx), kThreads, 0, ctx.stream>>>(n, param, grad, m, v, h, t,
+                                                                                   vec);
     GANCU_CUDA_CHECK_LAUNCH();
   }
   increment_t_kernel<<<1, 1, 0, ctx.stream>>>(t);
@@ -127,11 +132,13 @@ void sgd_step(const Exec& ex, int64_t n, T* param, const T* grad, T* momentum_bu
   if (n <= 0) return;
   CudaContext& ctx = context(ex);
   const bool vec = aligned16(param) && aligned16(grad) && (!use_mom || aligned16(momentum_buf));
-  sgd_kernel<<<grid_for(vec ? (n + 3) / 4 : n, ctx), kThreads, 0, ctx.stream>>>(n, param, grad, momentum_buf, h, vec);
+  sgd_kernel<<<grid_for(vec ? (n + 3) / 4 : n, ctx), kThreads, 0, ctx.stream>>>(n, param, grad, momentum_buf,
+                                                                                h, vec);
   GANCU_CUDA_CHECK_LAUNCH();
 }
 
-template void adam_step<float>(const Exec&, int64_t, float*, const float*, float*, float*, const AdamHyper&, int64_t*);
+template void adam_step<float>(const Exec&, int64_t, float*, const float*, float*, float*, const AdamHyper&,
+                               int64_t*);
 template void sgd_step<float>(const Exec&, int64_t, float*, const float*, float*, const SgdHyper&);
 
 }  // namespace gancu::cuda

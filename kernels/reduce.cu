@@ -19,8 +19,8 @@ namespace gancu::cuda {
 
 namespace {
 
-__global__ void colsum_dact_kernel(int64_t rows, int channels, int64_t rows_per_split, const float* y, float* dy,
-                                   Act kind, float slope, float* partials) {
+__global__ void colsum_dact_kernel(int64_t rows, int channels, int64_t rows_per_split, const float* y,
+                                   float* dy, Act kind, float slope, float* partials) {
   extern __shared__ float sh[];  // [blockDim.y][blockDim.x]
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t r0 = int64_t(blockIdx.y) * rows_per_split;
@@ -40,7 +40,8 @@ __global__ void colsum_dact_kernel(int64_t rows, int channels, int64_t rows_per_
   sh[threadIdx.y * blockDim.x + threadIdx.x] = sum;
   __syncthreads();
   for (int s = blockDim.y / 2; s > 0; s >>= 1) {  // blockDim.y is a power of two
-    if (threadIdx.y < s) sh[threadIdx.y * blockDim.x + threadIdx.x] += sh[(threadIdx.y + s) * blockDim.x + threadIdx.x];
+    if (threadIdx.y < s)
+      sh[threadIdx.y * blockDim.x + threadIdx.x] += sh[(threadIdx.y + s) * blockDim.x + threadIdx.x];
     __syncthreads();
   }
   if (threadIdx.y == 0 && c < channels) partials[int64_t(blockIdx.y) * channels + c] = sh[threadIdx.x];
@@ -56,7 +57,8 @@ __global__ void colsum_finalize_kernel(int channels, int splits, const float* pa
 
 }  // namespace
 
-void bias_grad_dact(const Exec& ex, int64_t rows, int channels, const float* y, float* dy, float* db, Activation act) {
+void bias_grad_dact(const Exec& ex, int64_t rows, int channels, const float* y, float* dy, float* db,
+                    Activation act) {
   if (rows <= 0 || channels <= 0) return;
   if (db == nullptr && act.kind == Act::None) return;
   CudaContext& ctx = context(ex);
@@ -66,12 +68,12 @@ void bias_grad_dact(const Exec& ex, int64_t rows, int channels, const float* y, 
   float* partials = scratch_partials(ctx);
   const dim3 block(g.tile_c, g.rows_per_iter);
   const dim3 grid(g.col_tiles, g.splits);
-  colsum_dact_kernel<<<grid, block, kThreads * sizeof(float), ctx.stream>>>(rows, channels, g.rows_per_split, y, dy,
-                                                                           act.kind, act.slope, partials);
+  colsum_dact_kernel<<<grid, block, kThreads * sizeof(float), ctx.stream>>>(
+      rows, channels, g.rows_per_split, y, dy, act.kind, act.slope, partials);
   GANCU_CUDA_CHECK_LAUNCH();
   if (db) {
-    colsum_finalize_kernel<<<(channels + kThreads - 1) / kThreads, kThreads, 0, ctx.stream>>>(channels, g.splits,
-                                                                                            partials, db);
+    colsum_finalize_kernel<<<(channels + kThreads - 1) / kThreads, kThreads, 0, ctx.stream>>>(
+        channels, g.splits, partials, db);
     GANCU_CUDA_CHECK_LAUNCH();
   }
 }

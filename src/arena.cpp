@@ -11,16 +11,25 @@ namespace gancu {
 namespace {
 const char* kind_name(ArenaKind k) {
   switch (k) {
-    case ArenaKind::Params: return "parameters";
-    case ArenaKind::Grads: return "gradients";
-    case ArenaKind::OptState: return "optimizer state";
-    case ArenaKind::State: return "state and counters";
-    case ArenaKind::Activations: return "activations";
-    case ArenaKind::Workspace: return "workspace";
-    default: return "?";
+    case ArenaKind::Params:
+      return "parameters";
+    case ArenaKind::Grads:
+      return "gradients";
+    case ArenaKind::OptState:
+      return "optimizer state";
+    case ArenaKind::State:
+      return "state and counters";
+    case ArenaKind::Activations:
+      return "activations";
+    case ArenaKind::Workspace:
+      return "workspace";
+    default:
+      return "?";
   }
 }
-size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+size_t align_up(size_t x, size_t a) {
+  return (x + a - 1) / a * a;
+}
 }  // namespace
 
 Slot ArenaPlan::add(ArenaKind kind, std::string name, size_t bytes) {
@@ -63,7 +72,8 @@ std::string ArenaPlan::summary() const {
                   kind_bytes(ArenaKind(k)) / 1048576.0);
     s += line;
   }
-  std::snprintf(line, sizeof line, "  %-20s %10.2f MiB (one allocation)\n", "total", total_bytes() / 1048576.0);
+  std::snprintf(line, sizeof line, "  %-20s %10.2f MiB (one allocation)\n", "total",
+                total_bytes() / 1048576.0);
   return s + line;
 }
 
@@ -73,9 +83,13 @@ Arena::Arena(Backend backend, ArenaPlan plan) : backend_(backend), plan_(std::mo
   base_ = static_cast<uint8_t*>(backend_alloc(backend_, total_));
 }
 
-Arena::~Arena() { backend_free(backend_, base_); }
+Arena::~Arena() {
+  backend_free(backend_, base_);
+}
 
-Arena::Arena(Arena&& o) noexcept { *this = std::move(o); }
+Arena::Arena(Arena&& o) noexcept {
+  *this = std::move(o);
+}
 
 Arena& Arena::operator=(Arena&& o) noexcept {
   if (this != &o) {

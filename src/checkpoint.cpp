@@ -67,7 +67,8 @@ void export_network(const Exec& ex, const Network<float>& net, std::map<std::str
 
 const TensorData& find(const SafeTensors& f, const std::string& name, const std::string& path) {
   const auto it = f.tensors.find(name);
-  if (it == f.tensors.end()) runtime_error(path, ": tensor '", name, "' is missing (a checkpoint of another model?)");
+  if (it == f.tensors.end())
+    runtime_error(path, ": tensor '", name, "' is missing (a checkpoint of another model?)");
   return it->second;
 }
 

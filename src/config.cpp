@@ -2,7 +2,6 @@
 
 #include <fstream>
 #include <sstream>
-
 #include <toml.hpp>
 
 #include "gancu/check.h"
@@ -122,8 +121,8 @@ void assign(Toml& root, const Toml& defaults, const std::string& key, Toml value
   node->as_table()[path.back()] = std::move(value);
 }
 
-void merge_file(Toml& root, const Toml& defaults, const Toml& file, const std::string& source, Sources& sources,
-                const std::string& prefix = "") {
+void merge_file(Toml& root, const Toml& defaults, const Toml& file, const std::string& source,
+                Sources& sources, const std::string& prefix = "") {
   for (const auto& [k, v] : file.as_table()) {
     const std::string key = prefix.empty() ? k : prefix + "." + k;
     if (v.is_table() && defaults.is_table()) {
@@ -171,7 +170,8 @@ struct Reader {
     if (v < lo || v > hi) fail(key, "must be in [", lo, ", ", hi, "], got ", v);
     return v;
   }
-  float number(const std::string& key, double lo, double hi, bool lo_open = false, bool hi_open = false) const {
+  float number(const std::string& key, double lo, double hi, bool lo_open = false,
+               bool hi_open = false) const {
     const double v = at(key).as_floating();
     const bool ok = (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
     if (!ok || v != v)
@@ -213,11 +213,13 @@ Config to_config(const Toml& root, const Sources& sources) {
   if (c.data.empty()) r.fail("data.name", "must name a data set or a folder");
 
   c.z_dim = int(r.integer("model.z_dim", 1, 1 << 16));
-  c.latent = r.choice("model.latent", {"normal", "uniform"}) == "normal" ? NoiseKind::Normal : NoiseKind::Uniform;
+  c.latent =
+      r.choice("model.latent", {"normal", "uniform"}) == "normal" ? NoiseKind::Normal : NoiseKind::Uniform;
   c.init = parse_init_scheme(r.str("model.init"), r.source("model.init"));
   c.generator = r.strings("model.generator");
   c.discriminator = r.strings("model.discriminator");
-  if (c.generator.empty()) r.fail("model.generator", "is empty: a preset or config must define the generator");
+  if (c.generator.empty())
+    r.fail("model.generator", "is empty: a preset or config must define the generator");
   if (c.discriminator.empty()) r.fail("model.discriminator", "is empty: a preset or config must define it");
 
   c.loss = r.choice("train.loss", {"bce"});
@@ -269,7 +271,8 @@ Config build_config(const std::string& preset, const std::string& text, const st
   Toml root = defaults;
   Sources sources;
   if (!preset.empty()) {
-    merge_file(root, defaults, parse_toml(preset_text(preset), "preset " + preset), "preset " + preset, sources);
+    merge_file(root, defaults, parse_toml(preset_text(preset), "preset " + preset), "preset " + preset,
+               sources);
     assign(root, defaults, "preset", Toml(preset), "--preset");
   }
   if (!source.empty()) merge_file(root, defaults, parse_toml(text, source), source, sources);

@@ -11,7 +11,9 @@ extern "C" void openblas_set_num_threads(int);
 
 namespace gancu {
 
-const char* backend_name(Backend b) { return b == Backend::CUDA ? "cuda" : "cpu"; }
+const char* backend_name(Backend b) {
+  return b == Backend::CUDA ? "cuda" : "cpu";
+}
 
 Backend parse_backend(const std::string& name) {
   if (name == "cpu") return Backend::CPU;
@@ -59,16 +61,22 @@ Exec Exec::cuda(int) {
 
 void Exec::synchronize() const {}
 
-void* Exec::cuda_stream() const { return nullptr; }
+void* Exec::cuda_stream() const {
+  return nullptr;
+}
 
 bool cuda_available(std::string* why) {
   if (why) *why = "built without the CUDA backend";
   return false;
 }
 
-bool cuda_mem_get_info(size_t*, size_t*) { return false; }
+bool cuda_mem_get_info(size_t*, size_t*) {
+  return false;
+}
 
-std::string cuda_report() { return "not built (nvcc was not found when this gancu was configured)"; }
+std::string cuda_report() {
+  return "not built (nvcc was not found when this gancu was configured)";
+}
 #endif
 
 }  // namespace gancu

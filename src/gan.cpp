@@ -18,15 +18,17 @@ bool GanMetrics::finite() const {
   return std::isfinite(loss_d) && std::isfinite(loss_g) && std::isfinite(d_real) && std::isfinite(d_fake);
 }
 
-Gan::Gan(const Config& cfg, Shape image, int batch) : cfg_(cfg), image_(image.with_batch(batch)), batch_(batch) {
-  g_ = std::make_unique<Network<float>>("G", 1, cfg.generator, "model.generator", Shape::features(batch, cfg.z_dim),
-                                        cfg.init);
+Gan::Gan(const Config& cfg, Shape image, int batch)
+    : cfg_(cfg), image_(image.with_batch(batch)), batch_(batch) {
+  g_ = std::make_unique<Network<float>>("G", 1, cfg.generator, "model.generator",
+                                        Shape::features(batch, cfg.z_dim), cfg.init);
   if (g_->output_shape() != image_)
     usage_error("model.generator: produces ", g_->output_shape().str(), " images but the data set has ",
                 image_.str(), " (check the last layers, or --data)");
   d_ = std::make_unique<Network<float>>("D", 2, cfg.discriminator, "model.discriminator", image_, cfg.init);
   if (d_->output_shape() != Shape::features(batch, 1))
-    usage_error("model.discriminator: must end in one logit per image, but produces ", d_->output_shape().str());
+    usage_error("model.discriminator: must end in one logit per image, but produces ",
+                d_->output_shape().str());
   opt_g_ = std::make_unique<Optimizer<float>>("optim.g", cfg.optim_g, g_->param_count());
   opt_d_ = std::make_unique<Optimizer<float>>("optim.d", cfg.optim_d, d_->param_count());
 }

@@ -8,9 +8,13 @@ struct StepGraph::Impl {};
 
 StepGraph::StepGraph(const Exec& ex, bool enabled) : ex_(&ex), enabled_(enabled) {}
 StepGraph::~StepGraph() = default;
-void StepGraph::run(const std::function<void()>& body) { body(); }
+void StepGraph::run(const std::function<void()>& body) {
+  body();
+}
 void StepGraph::reset() {}
-bool StepGraph::captured() const { return false; }
+bool StepGraph::captured() const {
+  return false;
+}
 
 }  // namespace gancu
 #endif

@@ -24,7 +24,8 @@ class BatchNormLayer final : public Layer<T> {
   std::vector<ParamSpec> params() const override {
     const InitRule scale = init_ == InitScheme::DCGAN ? InitRule{InitRule::Normal, 1.0f, 0.02f}
                                                       : InitRule{InitRule::Constant, 1.0f, 0.0f};
-    return {{"weight", {shape_.c}, false, scale}, {"bias", {shape_.c}, false, {InitRule::Constant, 0.0f, 0.0f}}};
+    return {{"weight", {shape_.c}, false, scale},
+            {"bias", {shape_.c}, false, {InitRule::Constant, 0.0f, 0.0f}}};
   }
   std::vector<StateSpec> states() const override {
     return {{"running_mean", shape_.c, 0.0f, false},
@@ -39,16 +40,16 @@ class BatchNormLayer final : public Layer<T> {
   }
 
   void forward(const Exec& ex, const LayerIO<T>& io) const override {
-    ops::batchnorm_forward<T>(ex, dims(io), io.mode, io.x, io.params[0], io.params[1], io.states[0], io.states[1],
-                              io.scratch[0], io.scratch[1], io.y, act_);
+    ops::batchnorm_forward<T>(ex, dims(io), io.mode, io.x, io.params[0], io.params[1], io.states[0],
+                              io.states[1], io.scratch[0], io.scratch[1], io.y, act_);
     if (io.mode == BatchNormMode::Train) ops::increment_counter<T>(ex, io.counters[0]);
   }
   void backward(const Exec& ex, const LayerIO<T>& io) const override {
     GANCU_CHECK(io.mode != BatchNormMode::Eval, "batch-norm backward needs batch statistics");
     T* dgamma = io.param_grads ? io.grads[0] : nullptr;
     T* dbeta = io.param_grads ? io.grads[1] : nullptr;
-    ops::batchnorm_backward<T>(ex, dims(io), io.x, io.params[0], io.scratch[0], io.scratch[1], io.y, io.dy, io.dx,
-                               io.accumulate_dx, dgamma, dbeta, act_);
+    ops::batchnorm_backward<T>(ex, dims(io), io.x, io.params[0], io.scratch[0], io.scratch[1], io.y, io.dy,
+                               io.dx, io.accumulate_dx, dgamma, dbeta, act_);
   }
 
  private:
@@ -68,7 +69,8 @@ template <class T>
 std::unique_ptr<Layer<T>> make_batchnorm(const LayerSpec& spec, InitScheme init, const std::string& where) {
   const float momentum = spec.get_float("momentum", 0.1f, where);
   const float eps = spec.get_float("eps", 1e-5f, where);
-  if (!(momentum > 0.0f && momentum <= 1.0f)) usage_error(where, ": bn momentum must be in (0, 1], got ", momentum);
+  if (!(momentum > 0.0f && momentum <= 1.0f))
+    usage_error(where, ": bn momentum must be in (0, 1], got ", momentum);
   if (!(eps > 0.0f)) usage_error(where, ": bn eps must be positive, got ", eps);
   return std::make_unique<BatchNormLayer<T>>(momentum, eps, init);
 }

@@ -12,8 +12,15 @@ namespace {
 template <class T>
 class ConvLayer final : public Layer<T> {
  public:
-  ConvLayer(bool transposed, int out, int kernel, int stride, int pad, bool bias, InitScheme init, std::string where)
-      : transposed_(transposed), out_(out), kernel_(kernel), stride_(stride), pad_(pad), bias_(bias), init_(init),
+  ConvLayer(bool transposed, int out, int kernel, int stride, int pad, bool bias, InitScheme init,
+            std::string where)
+      : transposed_(transposed),
+        out_(out),
+        kernel_(kernel),
+        stride_(stride),
+        pad_(pad),
+        bias_(bias),
+        init_(init),
         where_(std::move(where)) {}
 
   Shape configure(const Shape& in) override {
@@ -27,8 +34,8 @@ class ConvLayer final : public Layer<T> {
   }
   std::string describe() const override {
     const int cin = transposed_ ? d_.k : d_.c, cout = transposed_ ? d_.c : d_.k;
-    return detail::concat(transposed_ ? "convT " : "conv ", cin, "->", cout, " k", kernel_, " s", stride_, " p",
-                          pad_, bias_ ? "" : " (no bias)", act_.kind == Act::None ? "" : " +act");
+    return detail::concat(transposed_ ? "convT " : "conv ", cin, "->", cout, " k", kernel_, " s", stride_,
+                          " p", pad_, bias_ ? "" : " (no bias)", act_.kind == Act::None ? "" : " +act");
   }
   std::vector<ParamSpec> params() const override {
     // PyTorch's fan-in is c*r*s for both kinds (for ConvTranspose2d it reads the weight's second
@@ -38,7 +45,9 @@ class ConvLayer final : public Layer<T> {
     if (bias_) p.push_back({"bias", {transposed_ ? d_.c : d_.k}, false, bias_init(init_, fan_in)});
     return p;
   }
-  size_t workspace_bytes(const Exec& ex) const override { return ops::conv_workspace_bytes<T>(ex, d_, transposed_); }
+  size_t workspace_bytes(const Exec& ex) const override {
+    return ops::conv_workspace_bytes<T>(ex, d_, transposed_);
+  }
   bool fuse_activation(const Activation& a) override {
     if (act_.kind != Act::None) return false;
     act_ = a;
@@ -58,7 +67,8 @@ class ConvLayer final : public Layer<T> {
     T* dw = io.param_grads ? io.grads[0] : nullptr;
     T* db = io.param_grads && bias_ ? io.grads[1] : nullptr;
     if (transposed_)
-      ops::conv_transpose2d_backward<T>(ex, d, io.x, io.params[0], io.y, io.dy, io.dx, io.accumulate_dx, dw, db, act_);
+      ops::conv_transpose2d_backward<T>(ex, d, io.x, io.params[0], io.y, io.dy, io.dx, io.accumulate_dx, dw,
+                                        db, act_);
     else
       ops::conv2d_backward<T>(ex, d, io.x, io.params[0], io.y, io.dy, io.dx, io.accumulate_dx, dw, db, act_);
   }
@@ -82,7 +92,8 @@ class ConvLayer final : public Layer<T> {
 }  // namespace
 
 template <class T>
-std::unique_ptr<Layer<T>> make_conv(const LayerSpec& spec, InitScheme init, bool transposed, const std::string& where) {
+std::unique_ptr<Layer<T>> make_conv(const LayerSpec& spec, InitScheme init, bool transposed,
+                                    const std::string& where) {
   return std::make_unique<ConvLayer<T>>(transposed, spec.get_int("out", where), spec.get_int("k", where),
                                         spec.get_int("s", 1, where), spec.get_int("p", 0, where, 0),
                                         spec.get_bool("bias", true, where), init, where);

@@ -11,11 +11,16 @@ namespace {
 
 const char* act_name(Act a) {
   switch (a) {
-    case Act::ReLU: return "relu";
-    case Act::LeakyReLU: return "lrelu";
-    case Act::Tanh: return "tanh";
-    case Act::Sigmoid: return "sigmoid";
-    default: return "identity";
+    case Act::ReLU:
+      return "relu";
+    case Act::LeakyReLU:
+      return "lrelu";
+    case Act::Tanh:
+      return "tanh";
+    case Act::Sigmoid:
+      return "sigmoid";
+    default:
+      return "identity";
   }
 }
 
@@ -32,7 +37,9 @@ class ActivationLayer final : public Layer<T> {
     ops::activation_forward<T>(ex, io.batch * shape_.per_sample(), io.x, io.y, act_);
   }
   void backward(const Exec& ex, const LayerIO<T>& io) const override {
-    if (io.dx) ops::activation_backward<T>(ex, io.batch * shape_.per_sample(), io.y, io.dy, io.dx, io.accumulate_dx, act_);
+    if (io.dx)
+      ops::activation_backward<T>(ex, io.batch * shape_.per_sample(), io.y, io.dy, io.dx, io.accumulate_dx,
+                                  act_);
   }
 
  private:
@@ -58,8 +65,8 @@ class DropoutLayer final : public Layer<T> {
   }
   void backward(const Exec& ex, const LayerIO<T>& io) const override {
     if (io.dx)
-      ops::dropout_backward<T>(ex, io.batch * shape_.per_sample(), io.dy, io.dx, io.accumulate_dx, p_, io.seed,
-                               stream_, io.step);
+      ops::dropout_backward<T>(ex, io.batch * shape_.per_sample(), io.dy, io.dx, io.accumulate_dx, p_,
+                               io.seed, stream_, io.step);
   }
 
  private:

@@ -48,7 +48,8 @@ bool spec_activation(const LayerSpec& spec, Activation* out) {
 }
 
 template <class T>
-std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec, InitScheme init, int index, const std::string& where) {
+std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec, InitScheme init, int index,
+                                     const std::string& where) {
   Activation act;
   if (spec_activation(spec, &act)) return make_activation<T>(act);
   if (spec.kind == "linear") return make_linear<T>(spec, init, where);

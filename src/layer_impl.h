@@ -11,7 +11,8 @@ namespace gancu {
 template <class T>
 std::unique_ptr<Layer<T>> make_linear(const LayerSpec& spec, InitScheme init, const std::string& where);
 template <class T>
-std::unique_ptr<Layer<T>> make_conv(const LayerSpec& spec, InitScheme init, bool transposed, const std::string& where);
+std::unique_ptr<Layer<T>> make_conv(const LayerSpec& spec, InitScheme init, bool transposed,
+                                    const std::string& where);
 template <class T>
 std::unique_ptr<Layer<T>> make_batchnorm(const LayerSpec& spec, InitScheme init, const std::string& where);
 template <class T>
@@ -32,6 +33,6 @@ InitRule bias_init(InitScheme scheme, int64_t fan_in);
 }  // namespace gancu
 
 // Instantiates a layer constructor for the two scalar types.
-#define GANCU_INSTANTIATE_LAYER(fn, ...)                                       \
-  template std::unique_ptr<Layer<float>> fn<float>(__VA_ARGS__);               \
+#define GANCU_INSTANTIATE_LAYER(fn, ...)                         \
+  template std::unique_ptr<Layer<float>> fn<float>(__VA_ARGS__); \
   template std::unique_ptr<Layer<double>> fn<double>(__VA_ARGS__);

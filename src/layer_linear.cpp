@@ -40,7 +40,8 @@ class LinearLayer final : public Layer<T> {
   void backward(const Exec& ex, const LayerIO<T>& io) const override {
     T* dw = io.param_grads ? io.grads[0] : nullptr;
     T* db = io.param_grads && bias_ ? io.grads[1] : nullptr;
-    ops::linear_backward<T>(ex, dims(io), io.x, io.params[0], io.y, io.dy, io.dx, io.accumulate_dx, dw, db, act_);
+    ops::linear_backward<T>(ex, dims(io), io.x, io.params[0], io.y, io.dy, io.dx, io.accumulate_dx, dw, db,
+                            act_);
   }
 
  private:
@@ -59,8 +60,8 @@ class LinearLayer final : public Layer<T> {
 
 template <class T>
 std::unique_ptr<Layer<T>> make_linear(const LayerSpec& spec, InitScheme init, const std::string& where) {
-  return std::make_unique<LinearLayer<T>>(spec.get_int("out", where), spec.get_bool("bias", true, where), init,
-                                          where);
+  return std::make_unique<LinearLayer<T>>(spec.get_int("out", where), spec.get_bool("bias", true, where),
+                                          init, where);
 }
 GANCU_INSTANTIATE_LAYER(make_linear, const LayerSpec&, InitScheme, const std::string&)
 

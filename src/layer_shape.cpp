@@ -21,7 +21,8 @@ class RelabelLayer final : public Layer<T> {
     return out;
   }
   std::string describe() const override {
-    return target_.c == 0 ? std::string("flatten") : detail::concat("reshape ", out_.h, "x", out_.w, "x", out_.c);
+    return target_.c == 0 ? std::string("flatten")
+                          : detail::concat("reshape ", out_.h, "x", out_.w, "x", out_.c);
   }
   bool aliases_input() const override { return true; }
   void forward(const Exec&, const LayerIO<T>&) const override {}

@@ -43,7 +43,8 @@ LayerSpec parse_layer_spec(const std::string& text, const std::string& where) {
   if (!(in >> spec.kind)) usage_error(where, ": empty layer description");
   const auto found = known_keys().find(spec.kind);
   if (found == known_keys().end())
-    usage_error(where, ": unknown layer kind '", spec.kind, "' in \"", text, "\" (known: ", kinds_list(), ")");
+    usage_error(where, ": unknown layer kind '", spec.kind, "' in \"", text, "\" (known: ", kinds_list(),
+                ")");
   const auto& keys = found->second;
 
   std::string token;
@@ -65,7 +66,8 @@ LayerSpec parse_layer_spec(const std::string& text, const std::string& where) {
       if (!ok) usage_error(where, ": \"", text, "\": ", spec.kind, " has no argument '", key, "'");
     }
     if (value.empty()) usage_error(where, ": \"", text, "\": '", key, "' has no value");
-    if (!spec.args.emplace(key, value).second) usage_error(where, ": \"", text, "\": '", key, "' given twice");
+    if (!spec.args.emplace(key, value).second)
+      usage_error(where, ": \"", text, "\": '", key, "' given twice");
   }
   return spec;
 }
@@ -76,7 +78,8 @@ int LayerSpec::get_int(const std::string& key, const std::string& where, int min
   char* end = nullptr;
   const long v = std::strtol(it->second.c_str(), &end, 10);
   if (*end != '\0' || v < min_value || v > (1 << 24))
-    usage_error(where, ": \"", text, "\": ", key, " must be an integer >= ", min_value, ", got '", it->second, "'");
+    usage_error(where, ": \"", text, "\": ", key, " must be an integer >= ", min_value, ", got '", it->second,
+                "'");
   return int(v);
 }
 
@@ -90,7 +93,8 @@ float LayerSpec::get_float(const std::string& key, float fallback, const std::st
   if (it == args.end()) return fallback;
   char* end = nullptr;
   const float v = std::strtof(it->second.c_str(), &end);
-  if (*end != '\0' || !(v == v)) usage_error(where, ": \"", text, "\": ", key, " must be a number, got '", it->second, "'");
+  if (*end != '\0' || !(v == v))
+    usage_error(where, ": \"", text, "\": ", key, " must be a number, got '", it->second, "'");
   return v;
 }
 

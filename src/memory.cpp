@@ -50,7 +50,9 @@ void backend_free(Backend b, void* ptr) {
   std::free(ptr);
 }
 
-uint64_t allocation_count() { return g_allocations.load(); }
+uint64_t allocation_count() {
+  return g_allocations.load();
+}
 
 namespace {
 void copy_dispatch(const Exec& ex, void* dst, const void* src, size_t bytes, int kind) {

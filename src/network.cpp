@@ -22,8 +22,8 @@ int64_t align_elems(int64_t n, size_t elem) {
 template <class T>
 struct Network<T>::Node {
   std::unique_ptr<Layer<T>> layer;
-  int index = 0;     // position in the layer strings
-  int in = 0, out = 0;  // value ids
+  int index = 0;                                                   // position in the layer strings
+  int in = 0, out = 0;                                             // value ids
   std::vector<int> param_tensors, state_tensors, counter_tensors;  // into tensors_
   std::vector<int64_t> scratch_counts;
   std::vector<Slot> scratch_slots;
@@ -31,8 +31,8 @@ struct Network<T>::Node {
 };
 
 template <class T>
-Network<T>::Network(std::string name, int id, const std::vector<std::string>& layers, const std::string& where,
-                    Shape input, InitScheme init)
+Network<T>::Network(std::string name, int id, const std::vector<std::string>& layers,
+                    const std::string& where, Shape input, InitScheme init)
     : name_(std::move(name)), id_(id), input_(input) {
   if (layers.empty()) usage_error(where, ": a network needs at least one layer");
   root_.push_back(0);  // value 0: the external input
@@ -67,7 +67,8 @@ Network<T>::Network(std::string name, int id, const std::vector<std::string>& la
         counter_count_ += 1;
       } else {
         node->state_tensors.push_back(int(tensors_.size()));
-        tensors_.push_back({prefix + s.name, {int(s.count)}, false, NetworkTensor::State, state_count_, s.count});
+        tensors_.push_back(
+            {prefix + s.name, {int(s.count)}, false, NetworkTensor::State, state_count_, s.count});
         state_inits_.push_back(s.init);
         state_count_ += s.count;
       }
@@ -96,12 +97,13 @@ void Network<T>::plan(ArenaPlan& plan, const Exec& ex) {
     if (!node->layer->aliases_input()) {
       const std::string what = detail::concat(name_, ".", node->index, ".out");
       data_slots_[node->out] = plan.add_array<T>(ArenaKind::Activations, what, size_t(shape.numel()));
-      grad_slots_[node->out] = plan.add_array<T>(ArenaKind::Activations, what + ".grad", size_t(shape.numel()));
+      grad_slots_[node->out] =
+          plan.add_array<T>(ArenaKind::Activations, what + ".grad", size_t(shape.numel()));
     }
     node->scratch_slots.clear();
     for (int64_t count : node->scratch_counts)
-      node->scratch_slots.push_back(
-          plan.add_array<T>(ArenaKind::Activations, detail::concat(name_, ".", node->index, ".saved"), size_t(count)));
+      node->scratch_slots.push_back(plan.add_array<T>(
+          ArenaKind::Activations, detail::concat(name_, ".", node->index, ".saved"), size_t(count)));
   }
 }
 
@@ -244,8 +246,8 @@ std::string Network<T>::summary() const {
     shape = node->layer->configure(shape);
     int64_t n = 0;
     for (int t : node->param_tensors) n += tensors_[size_t(t)].count;
-    std::snprintf(line, sizeof line, "  %3d  %-40s %-16s %10lld\n", node->index, node->layer->describe().c_str(),
-                  shape.str().c_str(), (long long)n);
+    std::snprintf(line, sizeof line, "  %3d  %-40s %-16s %10lld\n", node->index,
+                  node->layer->describe().c_str(), shape.str().c_str(), (long long)n);
     s += line;
   }
   s += detail::concat("  parameters: ", trainable_count(), "\n");

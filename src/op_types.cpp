@@ -6,7 +6,8 @@ namespace gancu {
 
 ConvDims ConvDims::conv(int n, int h, int w, int c, int k, int r, int s, int stride, int pad) {
   ConvDims d{n, h, w, c, k, r, s, stride, pad, 0, 0};
-  if (stride < 1 || pad < 0 || r < 1 || s < 1) usage_error("convolution: kernel, stride and padding must be positive");
+  if (stride < 1 || pad < 0 || r < 1 || s < 1)
+    usage_error("convolution: kernel, stride and padding must be positive");
   if (h + 2 * pad < r || w + 2 * pad < s)
     usage_error("convolution: a ", r, "x", s, " kernel does not fit a ", h, "x", w, " input padded by ", pad);
   d.p = (h + 2 * pad - r) / stride + 1;

@@ -4,9 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "gancu/check.h"
 #include "gancu/checkpoint.h"
@@ -93,15 +92,16 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
 
   const Dataset data = load_dataset(cfg.data, Split::Train);
   if (data.count < cfg.batch)
-    usage_error("train.batch: ", cfg.batch, " is larger than the data set (", data.count, " images in ", data.name,
-                ")");
+    usage_error("train.batch: ", cfg.batch, " is larger than the data set (", data.count, " images in ",
+                data.name, ")");
   log << "gancu: data " << data.name << ": " << data.count << " images of " << data.h << "x" << data.w << "x"
       << data.c << "\n";
 
   GanSession session = make_session(cfg, Shape::image(cfg.batch, data.h, data.w, data.c), cfg.batch, ex);
   Gan& gan = *session.gan;
   log << gan.generator().summary() << gan.discriminator().summary() << "arena (" << backend_name(ex.backend())
-      << "):\n" << session.arena.plan().summary();
+      << "):\n"
+      << session.arena.plan().summary();
 
   // The data set lives on the backend for the whole run; each step gathers its batch there.
   Buffer<uint8_t> images(ex, data.images);
@@ -123,7 +123,8 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     log << "gancu: resuming " << dir << " from step " << start << " (" << ckpt << ")\n";
   } else {
     if (!latest_checkpoint(dir).empty())
-      usage_error("--out: ", dir, " already holds a run; use --resume to continue it or choose another folder");
+      usage_error("--out: ", dir,
+                  " already holds a run; use --resume to continue it or choose another folder");
     gan.initialize(ex);
     std::remove((dir + "/metrics.jsonl").c_str());
   }
@@ -156,21 +157,27 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     const double steps_per_s = double(done - window_first) / std::max(window, 1e-9);
     window_start = now;
     window_first = done;
-    if (!m.finite())
-      stop_diverged(dir, done, detail::concat("loss D ", m.loss_d, ", loss G ", m.loss_g));
+    if (!m.finite()) stop_diverged(dir, done, detail::concat("loss D ", m.loss_d, ", loss G ", m.loss_g));
     const double elapsed = std::chrono::duration<double>(now - run_start).count();
-    nlohmann::json line = {{"step", done},          {"loss_d", m.loss_d}, {"loss_g", m.loss_g},
-                           {"d_real", m.d_real},    {"d_fake", m.d_fake}, {"steps_per_s", steps_per_s},
-                           {"images_per_s", steps_per_s * cfg.batch}, {"time_s", elapsed}};
+    nlohmann::json line = {{"step", done},
+                           {"loss_d", m.loss_d},
+                           {"loss_g", m.loss_g},
+                           {"d_real", m.d_real},
+                           {"d_fake", m.d_fake},
+                           {"steps_per_s", steps_per_s},
+                           {"images_per_s", steps_per_s * cfg.batch},
+                           {"time_s", elapsed}};
     const std::string text = line.dump() + "\n";
-    if (std::fwrite(text.data(), 1, text.size(), metrics_file) != text.size() || std::fflush(metrics_file) != 0)
+    if (std::fwrite(text.data(), 1, text.size(), metrics_file) != text.size() ||
+        std::fflush(metrics_file) != 0)
       runtime_error(dir, "/metrics.jsonl: write failed: ", std::strerror(errno));
     char progress[256];
-    std::snprintf(progress, sizeof progress,
-                  "step %lld/%lld | %.2f steps/s | %.0f img/s | loss D %.4f G %.4f | D(x) %.3f D(G(z)) %.3f | "
-                  "left %s\n",
-                  (long long)done, (long long)cfg.steps, steps_per_s, steps_per_s * cfg.batch, m.loss_d, m.loss_g,
-                  m.d_real, m.d_fake, format_duration(double(cfg.steps - done) / std::max(steps_per_s, 1e-9)).c_str());
+    std::snprintf(
+        progress, sizeof progress,
+        "step %lld/%lld | %.2f steps/s | %.0f img/s | loss D %.4f G %.4f | D(x) %.3f D(G(z)) %.3f | "
+        "left %s\n",
+        (long long)done, (long long)cfg.steps, steps_per_s, steps_per_s * cfg.batch, m.loss_d, m.loss_g,
+        m.d_real, m.d_fake, format_duration(double(cfg.steps - done) / std::max(steps_per_s, 1e-9)).c_str());
     log << progress << std::flush;
 
     if (sample_now) {

@@ -40,7 +40,8 @@ std::string temp(const std::string& name) {
 
 void expect(const Result& r, int code, const std::vector<std::string>& parts) {
   EXPECT_EQ(r.code, code) << r.output;
-  for (const auto& p : parts) EXPECT_NE(r.output.find(p), std::string::npos) << "missing '" << p << "' in:\n" << r.output;
+  for (const auto& p : parts)
+    EXPECT_NE(r.output.find(p), std::string::npos) << "missing '" << p << "' in:\n" << r.output;
 }
 
 TEST(Cli, HelpAndInfoSucceed) {
@@ -68,7 +69,8 @@ TEST(Cli, UsageErrorsExitTwoAndNameTheFlag) {
 
 TEST(Cli, RuntimeErrorsExitOneAndNameTheFile) {
   std::string why;
-  if (!cuda_available(&why)) expect(run("train --preset mlp --backend cuda --steps 1"), 1, {"--backend cuda"});
+  if (!cuda_available(&why))
+    expect(run("train --preset mlp --backend cuda --steps 1"), 1, {"--backend cuda"});
   const std::string bad = temp("bad_data");
   make_dirs(bad);
   {
@@ -90,8 +92,8 @@ TEST(Cli, TrainThenSampleOnSyntheticData) {
       " --set model.z_dim=8"
       " --set 'model.generator=[\"linear out=64\", \"tanh\", \"reshape h=8 w=8 c=1\"]'"
       " --set 'model.discriminator=[\"flatten\", \"linear out=16\", \"lrelu\", \"linear out=1\"]'";
-  expect(run("train --preset mlp --backend cpu --data synthetic:8x8x1:256 --batch 16 --steps 4 --out " + dir + model +
-             " --set log.log_every=2"),
+  expect(run("train --preset mlp --backend cpu --data synthetic:8x8x1:256 --batch 16 --steps 4 --out " + dir +
+             model + " --set log.log_every=2"),
          0, {"step 2/4", "step 4/4", "img/s", "loss D", "samples/step_000004.png"});
   EXPECT_TRUE(file_exists(dir + "/checkpoints/step_00000004.safetensors"));
   const std::string idx = temp("samples") + ".idx";
@@ -100,7 +102,8 @@ TEST(Cli, TrainThenSampleOnSyntheticData) {
   EXPECT_EQ(d.count, 10);
   EXPECT_EQ(d.h, 8);
   const std::string png_dir = temp("pngs");
-  expect(run("sample --checkpoint " + dir + "/checkpoints/step_00000004.safetensors --n 3 --out " + png_dir), 0, {});
+  expect(run("sample --checkpoint " + dir + "/checkpoints/step_00000004.safetensors --n 3 --out " + png_dir),
+         0, {});
   EXPECT_TRUE(file_exists(png_dir + "/000002.png"));
   // Resume past the end: nothing to do, exit 0; with more steps it continues.
   expect(run("train --resume --out " + dir + " --steps 6"), 0, {"resuming", "step 6/6"});

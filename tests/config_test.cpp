@@ -1,12 +1,13 @@
 // Config resolution: defaults < preset < --config file < flags and --set, with every key and type
 // checked and every impossible value rejected with a message naming where it came from.
+#include "gancu/config.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <fstream>
 
 #include "gancu/check.h"
-#include "gancu/config.h"
 
 namespace gancu {
 namespace {
@@ -43,15 +44,16 @@ TEST(Config, OverridesApplyInOrderAndTheResolvedTomlRoundTrips) {
     std::ofstream f(path);
     f << "[train]\nbatch = 32\nsteps = 7\n[optim.d]\nlr = 1\n";
   }
-  const Config c = load_config("dcgan", path,
-                               {{"train.batch", "16", "--batch"},
-                                {"data.name", "mnist", "--set data.name"},
-                                {"model.generator", "[\"linear out=784\", \"tanh\", \"reshape h=28 w=28 c=1\"]",
-                                 "--set model.generator"}});
-  EXPECT_EQ(c.batch, 16);     // flag beats file
-  EXPECT_EQ(c.steps, 7);      // file beats preset
+  const Config c =
+      load_config("dcgan", path,
+                  {{"train.batch", "16", "--batch"},
+                   {"data.name", "mnist", "--set data.name"},
+                   {"model.generator", "[\"linear out=784\", \"tanh\", \"reshape h=28 w=28 c=1\"]",
+                    "--set model.generator"}});
+  EXPECT_EQ(c.batch, 16);               // flag beats file
+  EXPECT_EQ(c.steps, 7);                // file beats preset
   EXPECT_FLOAT_EQ(c.optim_d.lr, 1.0f);  // an integer where a number is expected
-  EXPECT_EQ(c.data, "mnist");  // bare string
+  EXPECT_EQ(c.data, "mnist");           // bare string
   EXPECT_EQ(c.generator.size(), 3u);
   const Config again = load_config_text(c.toml, "resolved");
   EXPECT_EQ(again.toml, c.toml);
@@ -61,20 +63,46 @@ TEST(Config, OverridesApplyInOrderAndTheResolvedTomlRoundTrips) {
 }
 
 TEST(Config, ImpossibleValuesNameTheFlagOrKey) {
-  expect_usage_error([] { load_config("dcgan", "", {{"train.batch", "0", "--batch"}}); }, {"--batch", "train.batch", "got 0"});
-  expect_usage_error([] { load_config("dcgan", "", {{"train.steps", "-1", "--steps"}}); }, {"--steps", "got -1"});
-  expect_usage_error([] { load_config("dcgan", "", {{"optim.g.lr", "-0.1", "--set optim.g.lr"}}); },
-                     {"--set optim.g.lr", "must be in (0"});
-  expect_usage_error([] { load_config("dcgan", "", {{"optim.d.beta1", "1.5", "--set optim.d.beta1"}}); },
-                     {"optim.d.beta1"});
-  expect_usage_error([] { load_config("dcgan", "", {{"train.label_smoothing", "0.7", "--set x"}}); },
-                     {"label_smoothing"});
-  expect_usage_error([] { load_config("dcgan", "", {{"train.batch", "many", "--batch"}}); },
-                     {"--batch", "must be an integer, got a string"});
-  expect_usage_error([] { load_config("dcgan", "", {{"train.bacth", "3", "--set train.bacth"}}); },
-                     {"unknown config key 'train.bacth'"});
-  expect_usage_error([] { load_config("dcgan", "", {{"model.latent", "gaussian", "--set model.latent"}}); },
-                     {"expected one of normal, uniform"});
+  expect_usage_error(
+      [] {
+        load_config("dcgan", "", {{"train.batch", "0", "--batch"}});
+      },
+      {"--batch", "train.batch", "got 0"});
+  expect_usage_error(
+      [] {
+        load_config("dcgan", "", {{"train.steps", "-1", "--steps"}});
+      },
+      {"--steps", "got -1"});
+  expect_usage_error(
+      [] {
+        load_config("dcgan", "", {{"optim.g.lr", "-0.1", "--set optim.g.lr"}});
+      },
+      {"--set optim.g.lr", "must be in (0"});
+  expect_usage_error(
+      [] {
+        load_config("dcgan", "", {{"optim.d.beta1", "1.5", "--set optim.d.beta1"}});
+      },
+      {"optim.d.beta1"});
+  expect_usage_error(
+      [] {
+        load_config("dcgan", "", {{"train.label_smoothing", "0.7", "--set x"}});
+      },
+      {"label_smoothing"});
+  expect_usage_error(
+      [] {
+        load_config("dcgan", "", {{"train.batch", "many", "--batch"}});
+      },
+      {"--batch", "must be an integer, got a string"});
+  expect_usage_error(
+      [] {
+        load_config("dcgan", "", {{"train.bacth", "3", "--set train.bacth"}});
+      },
+      {"unknown config key 'train.bacth'"});
+  expect_usage_error(
+      [] {
+        load_config("dcgan", "", {{"model.latent", "gaussian", "--set model.latent"}});
+      },
+      {"expected one of normal, uniform"});
   expect_usage_error([] { load_config("nope", "", {}); }, {"--preset", "unknown preset 'nope'", "dcgan"});
   expect_usage_error([] { load_config("", "", {}); }, {"--preset"});
   expect_usage_error([] { load_config("", "/nonexistent/x.toml", {}); }, {"/nonexistent/x.toml"});

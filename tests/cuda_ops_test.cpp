@@ -60,17 +60,19 @@ double rel_error(const std::vector<float>& gpu, const std::vector<float>& cpu) {
   return den > 0.0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
-#define EXPECT_REL(gpu, cpu, tol, what)                                                      \
-  do {                                                                                       \
-    ASSERT_EQ((gpu).size(), (cpu).size()) << what;                                           \
-    const double e_ = rel_error((gpu), (cpu));                                               \
+#define EXPECT_REL(gpu, cpu, tol, what)                                                       \
+  do {                                                                                        \
+    ASSERT_EQ((gpu).size(), (cpu).size()) << what;                                            \
+    const double e_ = rel_error((gpu), (cpu));                                                \
     EXPECT_GE(e_, 0.0) << what << ": the GPU output holds a NaN or inf (unwritten element?)"; \
-    EXPECT_LE(e_, (tol)) << what;                                                            \
+    EXPECT_LE(e_, (tol)) << what;                                                             \
   } while (0)
 
 // GANCU_TEST_QUICK=1 (set by tools/gpu_check.sh for the compute-sanitizer runs, which are 10-100x
 // slower) keeps the first two shapes of each list.
-bool quick() { return std::getenv("GANCU_TEST_QUICK") != nullptr; }
+bool quick() {
+  return std::getenv("GANCU_TEST_QUICK") != nullptr;
+}
 template <class V>
 V first_shapes(V v) {
   if (quick() && v.size() > 2) v.resize(2);
@@ -79,11 +81,16 @@ V first_shapes(V v) {
 
 const char* act_name(Act a) {
   switch (a) {
-    case Act::None: return "none";
-    case Act::ReLU: return "relu";
-    case Act::LeakyReLU: return "lrelu";
-    case Act::Tanh: return "tanh";
-    case Act::Sigmoid: return "sigmoid";
+    case Act::None:
+      return "none";
+    case Act::ReLU:
+      return "relu";
+    case Act::LeakyReLU:
+      return "lrelu";
+    case Act::Tanh:
+      return "tanh";
+    case Act::Sigmoid:
+      return "sigmoid";
   }
   return "?";
 }
@@ -125,7 +132,9 @@ class CudaOps : public ::testing::Test {
 // ---- gemm ------------------------------------------------------------------------------------
 
 TEST_F(CudaOps, GemmAllTransposes) {
-  struct Case { int m, n, k; } cases[] = {{1, 1, 1}, {7, 5, 3}, {64, 100, 256}, {33, 129, 65}};
+  struct Case {
+    int m, n, k;
+  } cases[] = {{1, 1, 1}, {7, 5, 3}, {64, 100, 256}, {33, 129, 65}};
   uint32_t seed = 1;
   for (const auto& c : cases)
     for (int ta = 0; ta < 2; ++ta)
@@ -136,21 +145,24 @@ TEST_F(CudaOps, GemmAllTransposes) {
           auto cc = random_vec(size_t(c.m) * c.n, seed++);
           auto ga = up(a), gb = up(b);
           auto gc = out_buf(cc, beta != 0.0f);
-          ops::gemm<float>(cpu_, ta, tb, c.m, c.n, c.k, 1.5f, a.data(), lda, b.data(), ldb, beta, cc.data(), ldc);
-          ops::gemm<float>(gpu_, ta, tb, c.m, c.n, c.k, 1.5f, ga.data(), lda, gb.data(), ldb, beta, gc.data(), ldc);
-          EXPECT_REL(gc.download(), cc, kGemm,
-                     "gemm " << c.m << "x" << c.n << "x" << c.k << " ta=" << ta << " tb=" << tb << " beta=" << beta);
+          ops::gemm<float>(cpu_, ta, tb, c.m, c.n, c.k, 1.5f, a.data(), lda, b.data(), ldb, beta, cc.data(),
+                           ldc);
+          ops::gemm<float>(gpu_, ta, tb, c.m, c.n, c.k, 1.5f, ga.data(), lda, gb.data(), ldb, beta, gc.data(),
+                           ldc);
+          EXPECT_REL(
+              gc.download(), cc, kGemm,
+              "gemm " << c.m << "x" << c.n << "x" << c.k << " ta=" << ta << " tb=" << tb << " beta=" << beta);
         }
 }
 
 // ---- linear ----------------------------------------------------------------------------------
 
 const std::vector<LinearDims> kLinearShapes = {
-    {3, 5, 7},                                                      // odd
-    {64, 100, 256}, {64, 256, 512}, {64, 512, 1024}, {64, 1024, 784},  // mlp generator
-    {64, 784, 512}, {64, 512, 256}, {64, 256, 1},                      // mlp discriminator
-    {64, 100, 12544}, {64, 6272, 1},                                   // dcgan
-    {64, 100, 4096}, {64, 4096, 1},                                    // dcgan32
+    {3, 5, 7},                                                           // odd
+    {64, 100, 256},   {64, 256, 512}, {64, 512, 1024}, {64, 1024, 784},  // mlp generator
+    {64, 784, 512},   {64, 512, 256}, {64, 256, 1},                      // mlp discriminator
+    {64, 100, 12544}, {64, 6272, 1},                                     // dcgan
+    {64, 100, 4096},  {64, 4096, 1},                                     // dcgan32
 };
 
 TEST_F(CudaOps, LinearForward) {
@@ -158,15 +170,19 @@ TEST_F(CudaOps, LinearForward) {
   for (const auto& d : first_shapes(kLinearShapes))
     for (Act act : kActs)
       for (bool bias : {true, false}) {
-        const auto x = random_vec(size_t(d.batch) * d.in, seed++), w = random_vec(size_t(d.out) * d.in, seed++, -0.1f, 0.1f);
+        const auto x = random_vec(size_t(d.batch) * d.in, seed++),
+                   w = random_vec(size_t(d.out) * d.in, seed++, -0.1f, 0.1f);
         const auto b = random_vec(size_t(d.out), seed++);
         std::vector<float> y(size_t(d.batch) * d.out);
         auto gx = up(x), gw = up(w), gb = up(b);
         auto gy = poisoned(y.size());
-        ops::linear_forward<float>(cpu_, d, x.data(), w.data(), bias ? b.data() : nullptr, y.data(), {act, 0.2f});
-        ops::linear_forward<float>(gpu_, d, gx.data(), gw.data(), bias ? gb.data() : nullptr, gy.data(), {act, 0.2f});
-        EXPECT_REL(gy.download(), y, kGemm,
-                   "linear " << d.batch << "x" << d.in << "->" << d.out << " " << act_name(act) << " bias=" << bias);
+        ops::linear_forward<float>(cpu_, d, x.data(), w.data(), bias ? b.data() : nullptr, y.data(),
+                                   {act, 0.2f});
+        ops::linear_forward<float>(gpu_, d, gx.data(), gw.data(), bias ? gb.data() : nullptr, gy.data(),
+                                   {act, 0.2f});
+        EXPECT_REL(
+            gy.download(), y, kGemm,
+            "linear " << d.batch << "x" << d.in << "->" << d.out << " " << act_name(act) << " bias=" << bias);
       }
 }
 
@@ -188,7 +204,8 @@ TEST_F(CudaOps, LinearForwardMisalignedBias) {
 TEST_F(CudaOps, LinearForwardTf32) {
   gpu_.set_tf32(true);
   const LinearDims d{64, 1024, 784};
-  const auto x = random_vec(size_t(d.batch) * d.in, 11), w = random_vec(size_t(d.out) * d.in, 12, -0.1f, 0.1f);
+  const auto x = random_vec(size_t(d.batch) * d.in, 11),
+             w = random_vec(size_t(d.out) * d.in, 12, -0.1f, 0.1f);
   const auto b = random_vec(size_t(d.out), 13);
   std::vector<float> y(size_t(d.batch) * d.out);
   auto gx = up(x), gw = up(w), gb = up(b);
@@ -205,20 +222,25 @@ TEST_F(CudaOps, LinearBackward) {
       for (int variant = 0; variant < 3; ++variant) {
         // 0: all grads, dx overwritten; 1: dx accumulated; 2: null dx, dw, db (dy only)
         const bool acc = variant == 1, none = variant == 2;
-        const auto x = random_vec(size_t(d.batch) * d.in, seed++), w = random_vec(size_t(d.out) * d.in, seed++, -0.1f, 0.1f);
+        const auto x = random_vec(size_t(d.batch) * d.in, seed++),
+                   w = random_vec(size_t(d.out) * d.in, seed++, -0.1f, 0.1f);
         const auto b = random_vec(size_t(d.out), seed++);
         std::vector<float> y(size_t(d.batch) * d.out);
         ops::linear_forward<float>(cpu_, d, x.data(), w.data(), b.data(), y.data(), {act, 0.2f});
         auto dy = random_vec(y.size(), seed++);
-        auto dx = random_vec(x.size(), seed++), dw = random_vec(w.size(), seed++), db = random_vec(b.size(), seed++);
+        auto dx = random_vec(x.size(), seed++), dw = random_vec(w.size(), seed++),
+             db = random_vec(b.size(), seed++);
         auto gx = up(x), gw = up(w), gy = up(y), gdy = up(dy);
         auto gdx = out_buf(dx, acc), gdw = up(dw), gdb = up(db);
-        ops::linear_backward<float>(cpu_, d, x.data(), w.data(), y.data(), dy.data(), none ? nullptr : dx.data(), acc,
-                                    none ? nullptr : dw.data(), none ? nullptr : db.data(), {act, 0.2f});
-        ops::linear_backward<float>(gpu_, d, gx.data(), gw.data(), gy.data(), gdy.data(), none ? nullptr : gdx.data(),
-                                    acc, none ? nullptr : gdw.data(), none ? nullptr : gdb.data(), {act, 0.2f});
-        const std::string what = "linear backward " + std::to_string(d.batch) + "x" + std::to_string(d.in) + "->" +
-                                 std::to_string(d.out) + " " + act_name(act) + " variant " + std::to_string(variant);
+        ops::linear_backward<float>(cpu_, d, x.data(), w.data(), y.data(), dy.data(),
+                                    none ? nullptr : dx.data(), acc, none ? nullptr : dw.data(),
+                                    none ? nullptr : db.data(), {act, 0.2f});
+        ops::linear_backward<float>(gpu_, d, gx.data(), gw.data(), gy.data(), gdy.data(),
+                                    none ? nullptr : gdx.data(), acc, none ? nullptr : gdw.data(),
+                                    none ? nullptr : gdb.data(), {act, 0.2f});
+        const std::string what = "linear backward " + std::to_string(d.batch) + "x" + std::to_string(d.in) +
+                                 "->" + std::to_string(d.out) + " " + act_name(act) + " variant " +
+                                 std::to_string(variant);
         EXPECT_REL(gdy.download(), dy, kElementwise, what << " dy");
         if (!none) {
           EXPECT_REL(gdx.download(), dx, kGemm, what << " dx");
@@ -244,7 +266,7 @@ std::vector<ConvDims> conv_shapes() {
 }
 std::vector<ConvDims> conv_transpose_shapes() {
   return {
-      ConvDims::transposed(3, 4, 5, 6, 5, 3, 3, 2, 1),      // odd
+      ConvDims::transposed(3, 4, 5, 6, 5, 3, 3, 2, 1),       // odd
       ConvDims::transposed(64, 7, 7, 256, 128, 4, 4, 2, 1),  // dcgan G
       ConvDims::transposed(64, 14, 14, 128, 64, 4, 4, 2, 1),
       ConvDims::transposed(64, 4, 4, 256, 128, 4, 4, 2, 1),  // dcgan32 G
@@ -254,21 +276,22 @@ std::vector<ConvDims> conv_transpose_shapes() {
 }
 
 std::string conv_name(const ConvDims& d) {
-  return std::to_string(d.n) + "x" + std::to_string(d.h) + "x" + std::to_string(d.w) + "x" + std::to_string(d.c) +
-         " k" + std::to_string(d.k) + " " + std::to_string(d.r) + "x" + std::to_string(d.s) + " s" +
-         std::to_string(d.stride) + " p" + std::to_string(d.pad);
+  return std::to_string(d.n) + "x" + std::to_string(d.h) + "x" + std::to_string(d.w) + "x" +
+         std::to_string(d.c) + " k" + std::to_string(d.k) + " " + std::to_string(d.r) + "x" +
+         std::to_string(d.s) + " s" + std::to_string(d.stride) + " p" + std::to_string(d.pad);
 }
 
 // One convolution (transposed or not) forward and backward, every variant, against the CPU.
-void conv_round(Exec& cpu, Exec& gpu, const ConvDims& d, bool transposed, Act act, int variant,
-                uint32_t seed, double tol);
+void conv_round(Exec& cpu, Exec& gpu, const ConvDims& d, bool transposed, Act act, int variant, uint32_t seed,
+                double tol);
 
 TEST_F(CudaOps, Conv2dForwardBackward) {
   uint32_t seed = 500;
   for (const auto& d : first_shapes(conv_shapes())) {
     plan_conv(d, false);
     for (Act act : kActs)
-      for (int variant = 0; variant < 3; ++variant) conv_round(cpu_, gpu_, d, false, act, variant, seed++, kGemm);
+      for (int variant = 0; variant < 3; ++variant)
+        conv_round(cpu_, gpu_, d, false, act, variant, seed++, kGemm);
   }
 }
 
@@ -277,7 +300,8 @@ TEST_F(CudaOps, ConvTranspose2dForwardBackward) {
   for (const auto& d : first_shapes(conv_transpose_shapes())) {
     plan_conv(d, true);
     for (Act act : kActs)
-      for (int variant = 0; variant < 3; ++variant) conv_round(cpu_, gpu_, d, true, act, variant, seed++, kGemm);
+      for (int variant = 0; variant < 3; ++variant)
+        conv_round(cpu_, gpu_, d, true, act, variant, seed++, kGemm);
   }
 }
 
@@ -305,14 +329,15 @@ TEST_F(CudaOps, ConvSmallerBatchThanPlanned) {
   conv_round(cpu_, gpu_, c, false, Act::LeakyReLU, 1, 951, kGemm);
 }
 
-void conv_round(Exec& cpu, Exec& gpu, const ConvDims& d, bool transposed, Act act, int variant,
-                uint32_t seed, double tol) {
+void conv_round(Exec& cpu, Exec& gpu, const ConvDims& d, bool transposed, Act act, int variant, uint32_t seed,
+                double tol) {
   // Forward input/output extents: conv reads x [n,h,w,c] and writes y [n,p,q,k]; transposed
   // reads [n,p,q,k] and writes [n,h,w,c].
   const size_t in_n = size_t(transposed ? d.y_elems() : d.x_elems());
   const size_t out_n = size_t(transposed ? d.x_elems() : d.y_elems());
   const size_t bias_n = size_t(transposed ? d.c : d.k);
-  const auto x = random_vec(in_n, seed * 7 + 1), w = random_vec(size_t(d.filter_elems()), seed * 7 + 2, -0.2f, 0.2f);
+  const auto x = random_vec(in_n, seed * 7 + 1),
+             w = random_vec(size_t(d.filter_elems()), seed * 7 + 2, -0.2f, 0.2f);
   const auto b = random_vec(bias_n, seed * 7 + 3);
   const bool bias = variant != 2;
   const Activation a{act, 0.2f};
@@ -323,7 +348,8 @@ void conv_round(Exec& cpu, Exec& gpu, const ConvDims& d, bool transposed, Act ac
   Buffer<float> gx(gpu, x), gw(gpu, w), gb(gpu, b), gy(gpu, std::vector<float>(out_n, kNaN));
   if (transposed) {
     ops::conv_transpose2d_forward<float>(cpu, d, x.data(), w.data(), bias ? b.data() : nullptr, y.data(), a);
-    ops::conv_transpose2d_forward<float>(gpu, d, gx.data(), gw.data(), bias ? gb.data() : nullptr, gy.data(), a);
+    ops::conv_transpose2d_forward<float>(gpu, d, gx.data(), gw.data(), bias ? gb.data() : nullptr, gy.data(),
+                                         a);
   } else {
     ops::conv2d_forward<float>(cpu, d, x.data(), w.data(), bias ? b.data() : nullptr, y.data(), a);
     ops::conv2d_forward<float>(gpu, d, gx.data(), gw.data(), bias ? gb.data() : nullptr, gy.data(), a);
@@ -334,21 +360,24 @@ void conv_round(Exec& cpu, Exec& gpu, const ConvDims& d, bool transposed, Act ac
   // overwritten; 1: dx accumulated; 2: no bias in forward, and null dx, dw, db (dy only).
   const bool acc = variant == 1, none = variant == 2;
   auto dy = random_vec(out_n, seed * 7 + 4);
-  auto dx = random_vec(in_n, seed * 7 + 5), dw = random_vec(w.size(), seed * 7 + 6), db = random_vec(bias_n, seed * 7 + 7);
+  auto dx = random_vec(in_n, seed * 7 + 5), dw = random_vec(w.size(), seed * 7 + 6),
+       db = random_vec(bias_n, seed * 7 + 7);
   Buffer<float> gyy(gpu, y), gdy(gpu, dy), gdw(gpu, dw), gdb(gpu, db);
   Buffer<float> gdx(gpu, acc ? dx : std::vector<float>(in_n, kNaN));
   float* cdx = none ? nullptr : dx.data();
   float* cdw = none ? nullptr : dw.data();
   float* cdb = none ? nullptr : db.data();
   if (transposed) {
-    ops::conv_transpose2d_backward<float>(cpu, d, x.data(), w.data(), y.data(), dy.data(), cdx, acc, cdw, cdb, a);
+    ops::conv_transpose2d_backward<float>(cpu, d, x.data(), w.data(), y.data(), dy.data(), cdx, acc, cdw, cdb,
+                                          a);
     ops::conv_transpose2d_backward<float>(gpu, d, gx.data(), gw.data(), gyy.data(), gdy.data(),
                                           none ? nullptr : gdx.data(), acc, none ? nullptr : gdw.data(),
                                           none ? nullptr : gdb.data(), a);
   } else {
     ops::conv2d_backward<float>(cpu, d, x.data(), w.data(), y.data(), dy.data(), cdx, acc, cdw, cdb, a);
-    ops::conv2d_backward<float>(gpu, d, gx.data(), gw.data(), gyy.data(), gdy.data(), none ? nullptr : gdx.data(),
-                                acc, none ? nullptr : gdw.data(), none ? nullptr : gdb.data(), a);
+    ops::conv2d_backward<float>(gpu, d, gx.data(), gw.data(), gyy.data(), gdy.data(),
+                                none ? nullptr : gdx.data(), acc, none ? nullptr : gdw.data(),
+                                none ? nullptr : gdb.data(), a);
   }
   EXPECT_REL(gdy.download(), dy, kElementwise, what << " dy");
   if (!none) {
@@ -364,10 +393,14 @@ const std::vector<BatchNormDims> kBnShapes = {
     {1, 3, 0.1f, 1e-5f},       // a single row: running variance keeps the biased value
     {37, 5, 0.1f, 1e-5f},      // odd
     {64, 12544, 0.1f, 1e-5f},  // dcgan G after linear (features)
-    {64 * 14 * 14, 128, 0.1f, 1e-5f}, {64 * 28 * 28, 64, 0.1f, 1e-5f},  // dcgan G convT
-    {64 * 7 * 7, 128, 0.1f, 1e-5f},                                     // dcgan D
-    {64, 256, 0.1f, 1e-5f}, {64, 512, 0.1f, 1e-5f}, {64, 1024, 0.1f, 1e-5f},  // mlp G
-    {64 * 8 * 8, 128, 0.1f, 1e-5f}, {64 * 4 * 4, 256, 0.1f, 1e-5f},         // dcgan32 D
+    {64 * 14 * 14, 128, 0.1f, 1e-5f},
+    {64 * 28 * 28, 64, 0.1f, 1e-5f},  // dcgan G convT
+    {64 * 7 * 7, 128, 0.1f, 1e-5f},   // dcgan D
+    {64, 256, 0.1f, 1e-5f},
+    {64, 512, 0.1f, 1e-5f},
+    {64, 1024, 0.1f, 1e-5f},  // mlp G
+    {64 * 8 * 8, 128, 0.1f, 1e-5f},
+    {64 * 4 * 4, 256, 0.1f, 1e-5f},  // dcgan32 D
 };
 
 TEST_F(CudaOps, BatchNormForward) {
@@ -386,10 +419,10 @@ TEST_F(CudaOps, BatchNormForward) {
         const bool stats = mode != BatchNormMode::Eval;
         auto gsm = stats ? poisoned(C) : up(sm), gsi = stats ? poisoned(C) : up(si);
         auto gy = poisoned(n);
-        ops::batchnorm_forward<float>(cpu_, d, mode, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(),
-                                      sm.data(), si.data(), y.data(), {act, 0.2f});
-        ops::batchnorm_forward<float>(gpu_, d, mode, gx.data(), gg.data(), gbeta.data(), grm.data(), grv.data(),
-                                      gsm.data(), gsi.data(), gy.data(), {act, 0.2f});
+        ops::batchnorm_forward<float>(cpu_, d, mode, x.data(), gamma.data(), beta.data(), rm.data(),
+                                      rv.data(), sm.data(), si.data(), y.data(), {act, 0.2f});
+        ops::batchnorm_forward<float>(gpu_, d, mode, gx.data(), gg.data(), gbeta.data(), grm.data(),
+                                      grv.data(), gsm.data(), gsi.data(), gy.data(), {act, 0.2f});
         const std::string what = "batchnorm " + std::to_string(d.count) + "x" + std::to_string(d.channels) +
                                  " mode " + std::to_string(int(mode)) + " " + act_name(act);
         EXPECT_REL(gy.download(), y, kGemm, what << " y");
@@ -410,20 +443,21 @@ TEST_F(CudaOps, BatchNormBackward) {
         const auto x = random_vec(n, seed++, -2.0f, 3.0f);
         const auto gamma = random_vec(C, seed++, 0.5f, 1.5f), beta = random_vec(C, seed++);
         std::vector<float> rm(C, 0.0f), rv(C, 1.0f), sm(C), si(C), y(n);
-        ops::batchnorm_forward<float>(cpu_, d, BatchNormMode::Train, x.data(), gamma.data(), beta.data(), rm.data(),
-                                      rv.data(), sm.data(), si.data(), y.data(), {act, 0.2f});
+        ops::batchnorm_forward<float>(cpu_, d, BatchNormMode::Train, x.data(), gamma.data(), beta.data(),
+                                      rm.data(), rv.data(), sm.data(), si.data(), y.data(), {act, 0.2f});
         auto dy = random_vec(n, seed++), dx = random_vec(n, seed++);
         auto dg = random_vec(C, seed++), dbt = random_vec(C, seed++);
         auto gx = up(x), gg = up(gamma), gsm = up(sm), gsi = up(si), gy = up(y), gdy = up(dy);
         auto gdx = out_buf(dx, acc), gdg = up(dg), gdb = up(dbt);
-        ops::batchnorm_backward<float>(cpu_, d, x.data(), gamma.data(), sm.data(), si.data(), y.data(), dy.data(),
-                                       none ? nullptr : dx.data(), acc, none ? nullptr : dg.data(),
+        ops::batchnorm_backward<float>(cpu_, d, x.data(), gamma.data(), sm.data(), si.data(), y.data(),
+                                       dy.data(), none ? nullptr : dx.data(), acc, none ? nullptr : dg.data(),
                                        none ? nullptr : dbt.data(), {act, 0.2f});
-        ops::batchnorm_backward<float>(gpu_, d, gx.data(), gg.data(), gsm.data(), gsi.data(), gy.data(), gdy.data(),
-                                       none ? nullptr : gdx.data(), acc, none ? nullptr : gdg.data(),
-                                       none ? nullptr : gdb.data(), {act, 0.2f});
-        const std::string what = "batchnorm backward " + std::to_string(d.count) + "x" + std::to_string(d.channels) +
-                                 " " + act_name(act) + " variant " + std::to_string(variant);
+        ops::batchnorm_backward<float>(gpu_, d, gx.data(), gg.data(), gsm.data(), gsi.data(), gy.data(),
+                                       gdy.data(), none ? nullptr : gdx.data(), acc,
+                                       none ? nullptr : gdg.data(), none ? nullptr : gdb.data(), {act, 0.2f});
+        const std::string what = "batchnorm backward " + std::to_string(d.count) + "x" +
+                                 std::to_string(d.channels) + " " + act_name(act) + " variant " +
+                                 std::to_string(variant);
         EXPECT_REL(gdy.download(), dy, kElementwise, what << " dy");
         if (!none) {
           EXPECT_REL(gdx.download(), dx, kGemm, what << " dx");
@@ -455,7 +489,8 @@ TEST_F(CudaOps, ActivationForwardBackward) {
         auto gxi = up(x);
         ops::activation_forward<float>(cpu_, n, xi.data(), xi.data(), {act, 0.2f});
         ops::activation_forward<float>(gpu_, n, gxi.data(), gxi.data(), {act, 0.2f});
-        EXPECT_REL(gxi.download(), xi, kElementwise, "activation forward in place n=" << n << " " << act_name(act));
+        EXPECT_REL(gxi.download(), xi, kElementwise,
+                   "activation forward in place n=" << n << " " << act_name(act));
 
         for (bool acc : {false, true}) {
           const auto dy = random_vec(size_t(n), seed++);
@@ -483,7 +518,8 @@ TEST_F(CudaOps, Dropout) {
       ops::dropout_forward<float>(cpu_, n, x.data(), y.data(), p, 9, kStreamDropout, &step);
       ops::dropout_forward<float>(gpu_, n, gx.data(), gy.data(), p, 9, kStreamDropout, gstep.data());
       const auto gyh = gy.download();
-      for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(gyh[i] == 0.0f, y[i] == 0.0f) << "dropout mask differs at " << i;
+      for (size_t i = 0; i < y.size(); ++i)
+        ASSERT_EQ(gyh[i] == 0.0f, y[i] == 0.0f) << "dropout mask differs at " << i;
       EXPECT_REL(gyh, y, kElementwise, "dropout forward p=" << p);
       for (bool acc : {false, true}) {
         const auto dy = random_vec(size_t(n), seed++);
@@ -491,7 +527,8 @@ TEST_F(CudaOps, Dropout) {
         auto gdy = up(dy);
         auto gdx = out_buf(dx, acc);
         ops::dropout_backward<float>(cpu_, n, dy.data(), dx.data(), acc, p, 9, kStreamDropout, &step);
-        ops::dropout_backward<float>(gpu_, n, gdy.data(), gdx.data(), acc, p, 9, kStreamDropout, gstep.data());
+        ops::dropout_backward<float>(gpu_, n, gdy.data(), gdx.data(), acc, p, 9, kStreamDropout,
+                                     gstep.data());
         EXPECT_REL(gdx.download(), dx, kElementwise, "dropout backward p=" << p << " acc=" << acc);
       }
     }
@@ -526,10 +563,10 @@ TEST_F(CudaOps, BceWithLogits) {
         std::vector<float> sums = random_vec(2, seed++);
         auto gl = up(logits), gs = up(sums);
         auto gdl = poisoned(size_t(n));
-        ops::bce_with_logits<float>(cpu_, n, logits.data(), target, 0.5f, with_grad ? dl.data() : nullptr, &sums[0],
-                                    &sums[1]);
-        ops::bce_with_logits<float>(gpu_, n, gl.data(), target, 0.5f, with_grad ? gdl.data() : nullptr, gs.data(),
-                                    gs.data() + 1);
+        ops::bce_with_logits<float>(cpu_, n, logits.data(), target, 0.5f, with_grad ? dl.data() : nullptr,
+                                    &sums[0], &sums[1]);
+        ops::bce_with_logits<float>(gpu_, n, gl.data(), target, 0.5f, with_grad ? gdl.data() : nullptr,
+                                    gs.data(), gs.data() + 1);
         if (with_grad) EXPECT_REL(gdl.download(), dl, kElementwise, "bce dlogits n=" << n << " t=" << target);
         const auto gsh = gs.download();
         EXPECT_REL(std::vector<float>{gsh[0]}, std::vector<float>{sums[0]}, kReduction, "bce loss n=" << n);
@@ -546,7 +583,8 @@ TEST_F(CudaOps, Adam) {
       for (float wd : {0.0f, 0.01f}) {
         AdamHyper h;
         h.weight_decay = wd;
-        auto p = random_vec(size_t(n + offset), seed++), m = random_vec(size_t(n + offset), seed++, -0.1f, 0.1f);
+        auto p = random_vec(size_t(n + offset), seed++),
+             m = random_vec(size_t(n + offset), seed++, -0.1f, 0.1f);
         auto v = random_vec(size_t(n + offset), seed++, 0.0f, 0.01f);
         auto gp = up(p), gm = up(m), gv = up(v);
         int64_t t = 5;
@@ -554,13 +592,14 @@ TEST_F(CudaOps, Adam) {
         for (int it = 0; it < 3; ++it) {
           const auto g = random_vec(size_t(n + offset), seed++);
           auto gg = up(g);
-          ops::adam_step<float>(cpu_, n, p.data() + offset, g.data() + offset, m.data() + offset, v.data() + offset, h,
-                                &t);
+          ops::adam_step<float>(cpu_, n, p.data() + offset, g.data() + offset, m.data() + offset,
+                                v.data() + offset, h, &t);
           ops::adam_step<float>(gpu_, n, gp.data() + offset, gg.data() + offset, gm.data() + offset,
                                 gv.data() + offset, h, gt.data());
         }
         EXPECT_EQ(gt.download()[0], t);
-        EXPECT_REL(gp.download(), p, kElementwise, "adam param n=" << n << " offset=" << offset << " wd=" << wd);
+        EXPECT_REL(gp.download(), p, kElementwise,
+                   "adam param n=" << n << " offset=" << offset << " wd=" << wd);
         EXPECT_REL(gm.download(), m, kElementwise, "adam m");
         EXPECT_REL(gv.download(), v, kElementwise, "adam v");
       }
@@ -659,7 +698,8 @@ TEST_F(CudaOps, StepGraphReplayMatchesDirectRuns) {
     return [&] {
       ops::fill_noise<float>(gpu_, int64_t(d.batch) * d.in, r.z.data(), NoiseKind::Normal, 5, kStreamNoiseD,
                              r.step.data());
-      ops::linear_forward<float>(gpu_, d, r.z.data(), r.w.data(), r.b.data(), r.y.data(), {Act::LeakyReLU, 0.2f});
+      ops::linear_forward<float>(gpu_, d, r.z.data(), r.w.data(), r.b.data(), r.y.data(),
+                                 {Act::LeakyReLU, 0.2f});
       ops::increment_counter<float>(gpu_, r.step.data());
     };
   };

@@ -33,7 +33,8 @@ struct Trained {
 
 // `iters` iterations of `preset` at batch 16 on synthetic 28x28x1 images.
 Trained train_on(Backend backend, const char* preset, int iters, bool graph_on = false) {
-  const Config cfg = load_config(preset, "", {{"train.batch", "16", "test"}, {"run.cuda_graph", graph_on ? "true" : "false", "test"}});
+  const Config cfg = load_config(
+      preset, "", {{"train.batch", "16", "test"}, {"run.cuda_graph", graph_on ? "true" : "false", "test"}});
   Exec ex = backend == Backend::CUDA ? Exec::cuda(0) : Exec::cpu();
   const Dataset data = make_synthetic_dataset(28, 28, 1, 256, 3);
   GanSession s = make_session(cfg, Shape::image(16, 28, 28, 1), 16, ex);
@@ -65,7 +66,9 @@ double rel(const std::vector<float>& a, const std::vector<float>& b) {
   return std::sqrt(num / den);
 }
 
-double rel(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(b), 1e-12); }
+double rel(double a, double b) {
+  return std::fabs(a - b) / std::max(std::fabs(b), 1e-12);
+}
 
 class CudaTraining : public ::testing::Test {
  protected:

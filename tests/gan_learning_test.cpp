@@ -61,7 +61,8 @@ TEST(GanLearning, MlpGanRecoversTheModesOfEightGaussiansOnARing) {
   for (int i = 0; i < n; ++i) {
     for (int m = 0; m < 8; ++m) {
       const double a = 2 * kPi * m / 8;
-      const double dx = samples[size_t(2 * i)] - kRadius * std::cos(a), dy = samples[size_t(2 * i + 1)] - kRadius * std::sin(a);
+      const double dx = samples[size_t(2 * i)] - kRadius * std::cos(a),
+                   dy = samples[size_t(2 * i + 1)] - kRadius * std::sin(a);
       if (std::sqrt(dx * dx + dy * dy) < 3 * kStd) {
         ++counts[m];
         ++high_quality;
@@ -76,8 +77,8 @@ TEST(GanLearning, MlpGanRecoversTheModesOfEightGaussiansOnARing) {
   }
   EXPECT_GE(recovered, 7) << "samples per mode: " << report;
   EXPECT_GT(high_quality, n / 4) << "samples per mode: " << report;
-  std::printf("modes recovered: %d of 8; high-quality samples %d of %d; per mode: %s\n", recovered, high_quality, n,
-              report.c_str());
+  std::printf("modes recovered: %d of 8; high-quality samples %d of %d; per mode: %s\n", recovered,
+              high_quality, n, report.c_str());
 }
 
 }  // namespace

@@ -1,13 +1,14 @@
 // Whole networks on the CPU in double precision: hand-written backward of every layer, chained
 // through the network's buffer wiring (activation fusion, reshape/flatten aliasing, the input
 // gradient), against central finite differences of the network's output.
+#include "gancu/network.h"
+
 #include <gtest/gtest.h>
 
 #include "cpu_test_util.h"
 #include "gancu/arena.h"
 #include "gancu/check.h"
 #include "gancu/config.h"
-#include "gancu/network.h"
 
 namespace gancu {
 namespace {
@@ -87,8 +88,8 @@ TEST(Network, DiscriminatorShapedNetworkMatchesFiniteDifferences) {
 TEST(Network, MlpWithUnfusedActivationsAndDropoutFreePathMatchesFiniteDifferences) {
   // mlp's order: the activation comes before batch norm, so it fuses into the linear layer; the
   // standalone sigmoid after reshape cannot fuse (reshape aliases) and runs as its own layer.
-  DoubleNet d({"flatten", "linear out=7", "lrelu slope=0.2", "bn", "linear out=6", "tanh", "reshape h=2 w=3 c=1",
-               "sigmoid"},
+  DoubleNet d({"flatten", "linear out=7", "lrelu slope=0.2", "bn", "linear out=6", "tanh",
+               "reshape h=2 w=3 c=1", "sigmoid"},
               Shape::image(3, 2, 2, 2));
   check_network(d);
 }
@@ -117,17 +118,20 @@ TEST(Network, NamesFollowTheLayerStringsAndPyTorchConventions) {
   const Network<float> g("G", 1, cfg.generator, "g", Shape::features(2, cfg.z_dim), cfg.init);
   std::vector<std::string> names;
   for (const auto& t : g.tensors()) names.push_back(t.name);
-  const std::vector<std::string> expected = {
-      "G.0.weight", "G.1.weight", "G.1.bias", "G.1.running_mean", "G.1.running_var", "G.1.num_batches_tracked",
-      "G.4.weight", "G.5.weight", "G.5.bias", "G.5.running_mean", "G.5.running_var", "G.5.num_batches_tracked",
-      "G.7.weight", "G.8.weight", "G.8.bias", "G.8.running_mean", "G.8.running_var", "G.8.num_batches_tracked",
-      "G.10.weight", "G.10.bias"};
+  const std::vector<std::string> expected = {"G.0.weight",       "G.1.weight",      "G.1.bias",
+                                             "G.1.running_mean", "G.1.running_var", "G.1.num_batches_tracked",
+                                             "G.4.weight",       "G.5.weight",      "G.5.bias",
+                                             "G.5.running_mean", "G.5.running_var", "G.5.num_batches_tracked",
+                                             "G.7.weight",       "G.8.weight",      "G.8.bias",
+                                             "G.8.running_mean", "G.8.running_var", "G.8.num_batches_tracked",
+                                             "G.10.weight",      "G.10.bias"};
   EXPECT_EQ(names, expected);
 }
 
 TEST(Network, InitialParametersFollowTheScheme) {
   Exec ex = Exec::cpu(1);
-  Network<float> net("G", 1, {"linear out=400 bias=false", "bn"}, "g", Shape::features(2, 100), InitScheme::DCGAN);
+  Network<float> net("G", 1, {"linear out=400 bias=false", "bn"}, "g", Shape::features(2, 100),
+                     InitScheme::DCGAN);
   ArenaPlan plan;
   net.plan(plan, ex);
   Arena arena(Backend::CPU, std::move(plan));

@@ -1,5 +1,7 @@
 // The training loop and its run folder: resume equivalence, no allocation inside the loop,
 // divergence handling, and what the folder holds.
+#include "gancu/trainer.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -17,7 +19,6 @@
 #include "gancu/ops.h"
 #include "gancu/safetensors.h"
 #include "gancu/session.h"
-#include "gancu/trainer.h"
 
 // Every heap allocation of the test binary is counted, so that a test can prove that a stretch
 // of code allocates nothing.
@@ -27,11 +28,21 @@ void* operator new(size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
-void* operator new[](size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
+void* operator new[](size_t n) {
+  return operator new(n);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, size_t) noexcept {
+  std::free(p);
+}
 
 namespace gancu {
 namespace {
@@ -44,21 +55,22 @@ std::string temp_dir(const std::string& name) {
 
 // A small dcgan-like model on synthetic 8x8 images: every layer kind of the presets, fast.
 Config small_config(int64_t steps) {
-  return load_config("dcgan", "",
-                     {{"data.name", "synthetic:8x8x1:256", "test"},
-                      {"model.z_dim", "8", "test"},
-                      {"model.generator",
-                       R"(["linear out=64 bias=false", "bn", "relu", "reshape h=4 w=4 c=4", "convT out=4 k=4 s=2 p=1 bias=false", "bn", "relu", "conv out=1 k=3 s=1 p=1", "tanh"])",
-                       "test"},
-                      {"model.discriminator",
-                       R"(["conv out=4 k=4 s=2 p=1", "lrelu", "conv out=8 k=4 s=2 p=1 bias=false", "bn", "lrelu", "flatten", "linear out=1"])",
-                       "test"},
-                      {"train.batch", "16", "test"},
-                      {"train.steps", std::to_string(steps), "test"},
-                      {"log.log_every", "2", "test"},
-                      {"log.sample_every", "3", "test"},
-                      {"log.checkpoint_every", "3", "test"},
-                      {"log.grid", "16", "test"}});
+  return load_config(
+      "dcgan", "",
+      {{"data.name", "synthetic:8x8x1:256", "test"},
+       {"model.z_dim", "8", "test"},
+       {"model.generator",
+        R"(["linear out=64 bias=false", "bn", "relu", "reshape h=4 w=4 c=4", "convT out=4 k=4 s=2 p=1 bias=false", "bn", "relu", "conv out=1 k=3 s=1 p=1", "tanh"])",
+        "test"},
+       {"model.discriminator",
+        R"(["conv out=4 k=4 s=2 p=1", "lrelu", "conv out=8 k=4 s=2 p=1 bias=false", "bn", "lrelu", "flatten", "linear out=1"])",
+        "test"},
+       {"train.batch", "16", "test"},
+       {"train.steps", std::to_string(steps), "test"},
+       {"log.log_every", "2", "test"},
+       {"log.sample_every", "3", "test"},
+       {"log.checkpoint_every", "3", "test"},
+       {"log.grid", "16", "test"}});
 }
 
 TrainResult run_training(const Config& cfg, const std::string& dir, bool resume) {
@@ -78,7 +90,9 @@ std::vector<std::string> metric_losses(const std::string& dir) {
   return out;
 }
 
-std::map<std::string, TensorData> tensors_of(const std::string& path) { return read_safetensors(path).tensors; }
+std::map<std::string, TensorData> tensors_of(const std::string& path) {
+  return read_safetensors(path).tensors;
+}
 
 TEST(Trainer, RunFolderHoldsConfigMetricsSamplesAndCheckpoints) {
   const std::string dir = temp_dir("folder");
@@ -108,7 +122,7 @@ TEST(Trainer, RunFolderHoldsConfigMetricsSamplesAndCheckpoints) {
 TEST(Trainer, ResumeGivesExactlyTheParametersOfAnUninterruptedRun) {
   const std::string whole = temp_dir("whole"), parts = temp_dir("parts");
   run_training(small_config(8), whole, false);
-  run_training(small_config(4), parts, false);  // stops at step 4 (checkpoint at 3 and 4)
+  run_training(small_config(4), parts, false);     // stops at step 4 (checkpoint at 3 and 4)
   std::remove(checkpoint_path(parts, 4).c_str());  // resume from 3: an interruption mid-way
   run_training(small_config(8), parts, true);
   const auto a = tensors_of(checkpoint_path(whole, 8));
@@ -191,7 +205,7 @@ TEST(Trainer, CheckpointsLoadIntoTheSameModelOnlyAndKeepPyTorchLayouts) {
   // convT weight: PyTorch's ConvTranspose2d(in=4, out=4, k=4) is [in, out, kh, kw].
   EXPECT_EQ(t.at("G.4.weight").shape, (std::vector<int64_t>{4, 4, 4, 4}));
   EXPECT_EQ(t.at("D.0.weight").shape, (std::vector<int64_t>{4, 1, 4, 4}));  // Conv2d [out, in, kh, kw]
-  EXPECT_EQ(t.at("D.6.weight").shape, (std::vector<int64_t>{1, 32}));      // Linear [out, in]
+  EXPECT_EQ(t.at("D.6.weight").shape, (std::vector<int64_t>{1, 32}));       // Linear [out, in]
   EXPECT_EQ(t.at("G.1.num_batches_tracked").dtype, "I64");
   // A different model refuses the checkpoint with a message naming the tensor.
   Config other = small_config(3);

@@ -36,7 +36,9 @@ class ArenaPlan {
     return add(kind, std::move(name), count * sizeof(T));
   }
   // Workspaces are shared: the plan keeps the largest request.
-  void need_workspace(size_t bytes) { workspace_bytes_ = bytes > workspace_bytes_ ? bytes : workspace_bytes_; }
+  void need_workspace(size_t bytes) {
+    workspace_bytes_ = bytes > workspace_bytes_ ? bytes : workspace_bytes_;
+  }
 
   size_t total_bytes() const;
   size_t kind_bytes(ArenaKind kind) const;

@@ -49,45 +49,40 @@ template <class... Args>
 }  // namespace gancu
 
 // Internal invariant: a failure is a bug in gancu, reported with file:line.
-#define GANCU_CHECK(cond, ...)                                                                  \
-  do {                                                                                          \
-    if (!(cond))                                                                                \
-      ::gancu::detail::throw_check_failure(__FILE__, __LINE__, #cond,                           \
-                                           ::gancu::detail::concat(__VA_ARGS__));               \
+#define GANCU_CHECK(cond, ...)                                                                               \
+  do {                                                                                                       \
+    if (!(cond))                                                                                             \
+      ::gancu::detail::throw_check_failure(__FILE__, __LINE__, #cond, ::gancu::detail::concat(__VA_ARGS__)); \
   } while (0)
 
 // Library status checks. The expansion site includes the library's header; this file does not,
 // so that host code without CUDA can include it.
-#define GANCU_CUDA_CHECK(call)                                                                  \
-  do {                                                                                          \
-    cudaError_t gancu_status_ = (call);                                                         \
-    if (gancu_status_ != cudaSuccess)                                                           \
-      ::gancu::detail::throw_check_failure(__FILE__, __LINE__, #call,                           \
-                                           cudaGetErrorString(gancu_status_));                  \
+#define GANCU_CUDA_CHECK(call)                                                                            \
+  do {                                                                                                    \
+    cudaError_t gancu_status_ = (call);                                                                   \
+    if (gancu_status_ != cudaSuccess)                                                                     \
+      ::gancu::detail::throw_check_failure(__FILE__, __LINE__, #call, cudaGetErrorString(gancu_status_)); \
   } while (0)
 
-#define GANCU_CUBLAS_CHECK(call)                                                                \
-  do {                                                                                          \
-    cublasStatus_t gancu_status_ = (call);                                                      \
-    if (gancu_status_ != CUBLAS_STATUS_SUCCESS)                                                 \
-      ::gancu::detail::throw_check_failure(__FILE__, __LINE__, #call,                           \
-                                           cublasGetStatusString(gancu_status_));               \
+#define GANCU_CUBLAS_CHECK(call)                                                                             \
+  do {                                                                                                       \
+    cublasStatus_t gancu_status_ = (call);                                                                   \
+    if (gancu_status_ != CUBLAS_STATUS_SUCCESS)                                                              \
+      ::gancu::detail::throw_check_failure(__FILE__, __LINE__, #call, cublasGetStatusString(gancu_status_)); \
   } while (0)
 
-#define GANCU_CUDNN_CHECK(call)                                                                 \
-  do {                                                                                          \
-    cudnnStatus_t gancu_status_ = (call);                                                       \
-    if (gancu_status_ != CUDNN_STATUS_SUCCESS)                                                  \
-      ::gancu::detail::throw_check_failure(__FILE__, __LINE__, #call,                           \
-                                           cudnnGetErrorString(gancu_status_));                 \
+#define GANCU_CUDNN_CHECK(call)                                                                            \
+  do {                                                                                                     \
+    cudnnStatus_t gancu_status_ = (call);                                                                  \
+    if (gancu_status_ != CUDNN_STATUS_SUCCESS)                                                             \
+      ::gancu::detail::throw_check_failure(__FILE__, __LINE__, #call, cudnnGetErrorString(gancu_status_)); \
   } while (0)
 
-#define GANCU_NCCL_CHECK(call)                                                                  \
-  do {                                                                                          \
-    ncclResult_t gancu_status_ = (call);                                                        \
-    if (gancu_status_ != ncclSuccess)                                                           \
-      ::gancu::detail::throw_check_failure(__FILE__, __LINE__, #call,                           \
-                                           ncclGetErrorString(gancu_status_));                  \
+#define GANCU_NCCL_CHECK(call)                                                                            \
+  do {                                                                                                    \
+    ncclResult_t gancu_status_ = (call);                                                                  \
+    if (gancu_status_ != ncclSuccess)                                                                     \
+      ::gancu::detail::throw_check_failure(__FILE__, __LINE__, #call, ncclGetErrorString(gancu_status_)); \
   } while (0)
 
 // After a kernel launch: catches bad launch configurations at the launch site.

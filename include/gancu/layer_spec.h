@@ -12,9 +12,9 @@
 namespace gancu {
 
 struct LayerSpec {
-  std::string kind;                          // linear, conv, convT, bn, relu, lrelu, tanh, ...
+  std::string kind;                         // linear, conv, convT, bn, relu, lrelu, tanh, ...
   std::map<std::string, std::string> args;  // key -> value, as written
-  std::string text;                          // the original string, for messages
+  std::string text;                         // the original string, for messages
 
   // Typed access. `where` names the config field for error messages. Missing keys without a
   // default, unparsable values and keys the layer does not know are UsageErrors.

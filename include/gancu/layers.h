@@ -29,9 +29,9 @@ enum class InitScheme { DCGAN, PyTorch };
 InitScheme parse_init_scheme(const std::string& name, const std::string& where);
 
 struct ParamSpec {
-  std::string name;          // "weight", "bias" (PyTorch's attribute names)
-  std::vector<int> shape;    // gancu's layout: linear [out, in], conv/convT [k, r, s, c]
-  bool krsc = false;         // exported to PyTorch as [k, c, r, s]
+  std::string name;        // "weight", "bias" (PyTorch's attribute names)
+  std::vector<int> shape;  // gancu's layout: linear [out, in], conv/convT [k, r, s, c]
+  bool krsc = false;       // exported to PyTorch as [k, c, r, s]
   InitRule init;
   int64_t numel() const;
 };
@@ -47,13 +47,13 @@ struct StateSpec {
 // Everything a layer reads and writes in one call. Pointers are into the Exec's backend memory.
 template <class T>
 struct LayerIO {
-  int batch = 0;           // samples in this call (at most the planned batch)
-  const T* x = nullptr;    // input [batch, in_shape]
-  T* y = nullptr;          // output [batch, out_shape]
-  T* dy = nullptr;         // gradient of y (backward only; may be overwritten)
-  T* dx = nullptr;         // gradient of x (null: not wanted)
+  int batch = 0;         // samples in this call (at most the planned batch)
+  const T* x = nullptr;  // input [batch, in_shape]
+  T* y = nullptr;        // output [batch, out_shape]
+  T* dy = nullptr;       // gradient of y (backward only; may be overwritten)
+  T* dx = nullptr;       // gradient of x (null: not wanted)
   bool accumulate_dx = false;
-  bool param_grads = true;  // false: only dx is wanted (generator step through D)
+  bool param_grads = true;                // false: only dx is wanted (generator step through D)
   std::vector<T*> params, grads, states;  // in the order of params() / states()
   std::vector<int64_t*> counters;         // in the order of the counter states
   std::vector<T*> scratch;                // in the order of scratch_counts()
@@ -90,7 +90,8 @@ class Layer {
 // Builds a layer from its spec. `index` is its position in the network (used for names and the
 // dropout stream); `where` names the config field for messages.
 template <class T>
-std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec, InitScheme init, int index, const std::string& where);
+std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec, InitScheme init, int index,
+                                     const std::string& where);
 
 // The activation a spec names, if it is one of the activation kinds.
 bool spec_activation(const LayerSpec& spec, Activation* out);

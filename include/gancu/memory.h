@@ -27,7 +27,8 @@ template <class T>
 class Buffer {
  public:
   Buffer() = default;
-  Buffer(const Exec& ex, size_t n) : ex_(&ex), n_(n), ptr_(static_cast<T*>(backend_alloc(ex.backend(), n * sizeof(T)))) {}
+  Buffer(const Exec& ex, size_t n)
+      : ex_(&ex), n_(n), ptr_(static_cast<T*>(backend_alloc(ex.backend(), n * sizeof(T)))) {}
   Buffer(const Exec& ex, const std::vector<T>& host) : Buffer(ex, host.size()) { upload(host); }
   ~Buffer() { reset(); }
   Buffer(Buffer&& o) noexcept { *this = std::move(o); }

@@ -35,8 +35,8 @@ template <class T>
 class Network {
  public:
   // `id` separates the init streams of the networks of one model (1: G, 2: D, ...).
-  Network(std::string name, int id, const std::vector<std::string>& layers, const std::string& where, Shape input,
-          InitScheme init);
+  Network(std::string name, int id, const std::vector<std::string>& layers, const std::string& where,
+          Shape input, InitScheme init);
   ~Network();
   Network(const Network&) = delete;
   Network& operator=(const Network&) = delete;
@@ -53,7 +53,8 @@ class Network {
   void initialize(const Exec& ex, uint64_t seed);
 
   // `input` is [batch, input_shape]; batch may be below the planned batch (sampling).
-  void forward(const Exec& ex, const T* input, int batch, BatchNormMode mode, const int64_t* step, uint64_t seed);
+  void forward(const Exec& ex, const T* input, int batch, BatchNormMode mode, const int64_t* step,
+               uint64_t seed);
   // Needs output_grad() filled. input_grad may be null. With param_grads == false only input
   // gradients are computed (the generator step through the discriminator).
   void backward(const Exec& ex, T* input_grad, bool accumulate_input_grad, bool param_grads);

@@ -44,9 +44,9 @@ struct ConvDims {
 };
 
 enum class BatchNormMode : uint8_t {
-  Train,     // batch statistics; running statistics updated with `momentum`
-  BatchOnly, // batch statistics; running statistics left alone (sampling with batch stats)
-  Eval,      // running statistics
+  Train,      // batch statistics; running statistics updated with `momentum`
+  BatchOnly,  // batch statistics; running statistics left alone (sampling with batch stats)
+  Eval,       // running statistics
 };
 
 // Batch normalization over `count` rows of `channels` values: [n*h*w, c] in NHWC, or [n, c]

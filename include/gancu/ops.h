@@ -45,23 +45,23 @@ namespace cuda {
 // Dispatch: the CPU implementation for the CPU backend; the CUDA implementation (float only) for
 // the CUDA backend.
 #if GANCU_HAVE_CUDA
-#define GANCU_DISPATCH(op, ...)                                  \
-  do {                                                           \
-    if (ex.on_cuda()) {                                          \
-      if constexpr (std::is_same_v<T, float>) {                  \
-        ::gancu::cuda::op<T>(ex, __VA_ARGS__);                          \
-        return;                                                  \
-      } else {                                                   \
-        ::gancu::detail::no_double_on_cuda(#op);                 \
-      }                                                          \
-    }                                                            \
-    ::gancu::cpu::op<T>(ex, __VA_ARGS__);                        \
+#define GANCU_DISPATCH(op, ...)                  \
+  do {                                           \
+    if (ex.on_cuda()) {                          \
+      if constexpr (std::is_same_v<T, float>) {  \
+        ::gancu::cuda::op<T>(ex, __VA_ARGS__);   \
+        return;                                  \
+      } else {                                   \
+        ::gancu::detail::no_double_on_cuda(#op); \
+      }                                          \
+    }                                            \
+    ::gancu::cpu::op<T>(ex, __VA_ARGS__);        \
   } while (0)
 #else
-#define GANCU_DISPATCH(op, ...)                                  \
-  do {                                                           \
-    if (ex.on_cuda()) ::gancu::detail::no_cuda_backend(#op);     \
-    ::gancu::cpu::op<T>(ex, __VA_ARGS__);                        \
+#define GANCU_DISPATCH(op, ...)                              \
+  do {                                                       \
+    if (ex.on_cuda()) ::gancu::detail::no_cuda_backend(#op); \
+    ::gancu::cpu::op<T>(ex, __VA_ARGS__);                    \
   } while (0)
 #endif
 
@@ -107,7 +107,8 @@ size_t conv_workspace_bytes(const Exec& ex, const ConvDims& d, bool transposed) 
 
 // y[n,p,q,k] = act(conv(x[n,h,w,c], w[k,r,s,c]) + b[k]); b may be null.
 template <class T>
-void conv2d_forward(const Exec& ex, const ConvDims& d, const T* x, const T* w, const T* b, T* y, Activation act) {
+void conv2d_forward(const Exec& ex, const ConvDims& d, const T* x, const T* w, const T* b, T* y,
+                    Activation act) {
   GANCU_DISPATCH(conv2d_forward, d, x, w, b, y, act);
 }
 template <class T>
@@ -136,14 +137,14 @@ template <class T>
 void batchnorm_forward(const Exec& ex, const BatchNormDims& d, BatchNormMode mode, const T* x, const T* gamma,
                        const T* beta, T* running_mean, T* running_var, T* save_mean, T* save_invstd, T* y,
                        Activation act) {
-  GANCU_DISPATCH(batchnorm_forward, d, mode, x, gamma, beta, running_mean, running_var, save_mean, save_invstd,
-                 y, act);
+  GANCU_DISPATCH(batchnorm_forward, d, mode, x, gamma, beta, running_mean, running_var, save_mean,
+                 save_invstd, y, act);
 }
 // Backward of a Train or BatchOnly forward (batch statistics).
 template <class T>
-void batchnorm_backward(const Exec& ex, const BatchNormDims& d, const T* x, const T* gamma, const T* save_mean,
-                        const T* save_invstd, const T* y, T* dy, T* dx, bool accumulate_dx, T* dgamma, T* dbeta,
-                        Activation act) {
+void batchnorm_backward(const Exec& ex, const BatchNormDims& d, const T* x, const T* gamma,
+                        const T* save_mean, const T* save_invstd, const T* y, T* dy, T* dx,
+                        bool accumulate_dx, T* dgamma, T* dbeta, Activation act) {
   GANCU_DISPATCH(batchnorm_backward, d, x, gamma, save_mean, save_invstd, y, dy, dx, accumulate_dx, dgamma,
                  dbeta, act);
 }
@@ -167,8 +168,8 @@ void dropout_forward(const Exec& ex, int64_t n, const T* x, T* y, float p, uint6
   GANCU_DISPATCH(dropout_forward, n, x, y, p, seed, stream, step);
 }
 template <class T>
-void dropout_backward(const Exec& ex, int64_t n, const T* dy, T* dx, bool accumulate_dx, float p, uint64_t seed,
-                      uint32_t stream, const int64_t* step) {
+void dropout_backward(const Exec& ex, int64_t n, const T* dy, T* dx, bool accumulate_dx, float p,
+                      uint64_t seed, uint32_t stream, const int64_t* step) {
   GANCU_DISPATCH(dropout_backward, n, dy, dx, accumulate_dx, p, seed, stream, step);
 }
 
@@ -192,7 +193,8 @@ void bce_with_logits(const Exec& ex, int64_t n, const T* logits, float target, f
 // Adam (PyTorch's formulation, L2 weight decay added to the gradient). *t is the optimizer's step
 // count in backend memory: the op increments it and uses the new value for bias correction.
 template <class T>
-void adam_step(const Exec& ex, int64_t n, T* param, const T* grad, T* m, T* v, const AdamHyper& h, int64_t* t) {
+void adam_step(const Exec& ex, int64_t n, T* param, const T* grad, T* m, T* v, const AdamHyper& h,
+               int64_t* t) {
   GANCU_DISPATCH(adam_step, n, param, grad, m, v, h, t);
 }
 // SGD with optional momentum (PyTorch's: buf = momentum buf + g; p -= lr buf). momentum_buf may be

@@ -23,12 +23,12 @@ namespace gancu {
 // Streams separate the uses of one seed so that, for example, drawing more init values never
 // shifts the training noise.
 enum RngStream : uint32_t {
-  kStreamInit = 1,       // parameter initialization (index = parameter's position)
-  kStreamNoiseD = 2,     // latent noise of the discriminator steps
-  kStreamNoiseG = 3,     // latent noise of the generator step (when not reusing D's batch)
-  kStreamData = 4,       // data-set order (keyed per epoch)
-  kStreamFixedNoise = 5, // the fixed noise set of the sample grids
-  kStreamDropout = 64,   // + layer index
+  kStreamInit = 1,        // parameter initialization (index = parameter's position)
+  kStreamNoiseD = 2,      // latent noise of the discriminator steps
+  kStreamNoiseG = 3,      // latent noise of the generator step (when not reusing D's batch)
+  kStreamData = 4,        // data-set order (keyed per epoch)
+  kStreamFixedNoise = 5,  // the fixed noise set of the sample grids
+  kStreamDropout = 64,    // + layer index
 };
 
 struct Philox4 {
@@ -98,10 +98,10 @@ GANCU_HD uint32_t feistel_permute(uint32_t i, uint32_t n, uint64_t seed, uint32_
   do {
     uint32_t left = x >> half, right = x & mask;
     for (uint32_t round = 0; round < 4; ++round) {
-      const uint32_t f = philox4x32_10(Philox4{{right, round, epoch, kStreamData}}, uint32_t(seed),
-                                       uint32_t(seed >> 32))
-                             .v[0] &
-                         mask;
+      const uint32_t f =
+          philox4x32_10(Philox4{{right, round, epoch, kStreamData}}, uint32_t(seed), uint32_t(seed >> 32))
+              .v[0] &
+          mask;
       const uint32_t next = left ^ f;
       left = right;
       right = next;

@@ -16,9 +16,9 @@
 namespace gancu {
 
 struct TrainRun {
-  std::string out_dir;     // the run folder
-  bool resume = false;     // continue from out_dir's newest checkpoint
-  std::ostream* log;       // progress and notes
+  std::string out_dir;  // the run folder
+  bool resume = false;  // continue from out_dir's newest checkpoint
+  std::ostream* log;    // progress and notes
 };
 
 struct TrainResult {

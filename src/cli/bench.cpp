@@ -39,10 +39,11 @@ void add_bench(CLI::App& app) {
     Exec ex = open_backend(cfg.backend, cfg.threads, cfg.math, std::cerr);
 
     // The image shape is what the generator makes; the data are synthetic images of it.
-    const Shape image = Network<float>("G", 1, cfg.generator, "model.generator", Shape::features(1, cfg.z_dim),
-                                       cfg.init)
-                            .output_shape();
-    const Dataset data = make_synthetic_dataset(image.h, image.w, image.c, std::max<int64_t>(4096, cfg.batch), 7);
+    const Shape image =
+        Network<float>("G", 1, cfg.generator, "model.generator", Shape::features(1, cfg.z_dim), cfg.init)
+            .output_shape();
+    const Dataset data =
+        make_synthetic_dataset(image.h, image.w, image.c, std::max<int64_t>(4096, cfg.batch), 7);
     GanSession s = make_session(cfg, image.with_batch(cfg.batch), cfg.batch, ex);
     Gan& gan = *s.gan;
     gan.initialize(ex);
@@ -103,8 +104,9 @@ void add_bench(CLI::App& app) {
       j["phases_ms"] = ph;
       std::cout << j.dump() << "\n";
     } else {
-      std::printf("gancu bench: %s on %s, batch %d, %lld steps (%lld warm-up), %d threads\n", cfg.preset.c_str(),
-                  backend_name(ex.backend()), cfg.batch, (long long)cfg.steps, (long long)warmup, ex.threads());
+      std::printf("gancu bench: %s on %s, batch %d, %lld steps (%lld warm-up), %d threads\n",
+                  cfg.preset.c_str(), backend_name(ex.backend()), cfg.batch, (long long)cfg.steps,
+                  (long long)warmup, ex.threads());
       std::printf("  %.3f ms per iteration, %.1f images/s\n", ms_per_iter, images_per_s);
       std::printf("  phases (synchronized, ms per iteration):\n");
       for (const auto& p : phases) std::printf("    %-12s %9.3f\n", p.first.c_str(), p.second);

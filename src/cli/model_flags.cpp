@@ -1,16 +1,18 @@
-#include "gancu/check.h"
 #include "commands.h"
+#include "gancu/check.h"
 
 namespace gancu::cli {
 
 void ModelFlags::add_to(CLI::App& cmd, bool with_data) {
-  cmd.add_option("--preset", preset, "Built-in model and hyper-parameters: " + [] {
-    std::string s;
-    for (const auto& n : preset_names()) s += (s.empty() ? "" : ", ") + n;
-    return s;
-  }());
+  cmd.add_option(
+      "--preset", preset, "Built-in model and hyper-parameters: " + [] {
+        std::string s;
+        for (const auto& n : preset_names()) s += (s.empty() ? "" : ", ") + n;
+        return s;
+      }());
   cmd.add_option("--config", config, "A TOML file of settings (applied after the preset)");
-  if (with_data) cmd.add_option("--data", data, "Data set: fashion-mnist, mnist, cifar10, synthetic:HxWxC, or a path");
+  if (with_data)
+    cmd.add_option("--data", data, "Data set: fashion-mnist, mnist, cifar10, synthetic:HxWxC, or a path");
   cmd.add_option("--backend", backend, "cpu, cuda or auto (default: cuda where a GPU is present)");
   cmd.add_option("--steps", steps, "Training iterations (each: d_steps D steps and one G step)");
   cmd.add_option("--batch", batch, "Images per batch");

@@ -31,21 +31,24 @@ void add_sample(CLI::App& app) {
   cmd->add_option("--run", f->run, "Run folder (its newest checkpoint is used)");
   cmd->add_option("--checkpoint", f->checkpoint, "A checkpoint file");
   cmd->add_option("--n", f->n, "Number of images (default 64)");
-  cmd->add_option("--out", f->out,
-                  "FILE.idx or FILE.idx.gz (uint8 IDX images), FILE.png (one grid), or a folder (one PNG each)")
+  cmd->add_option(
+         "--out", f->out,
+         "FILE.idx or FILE.idx.gz (uint8 IDX images), FILE.png (one grid), or a folder (one PNG each)")
       ->required();
   cmd->add_option("--seed", f->seed, "Noise seed (default: the run's seed)");
   cmd->add_option("--backend", f->backend, "cpu, cuda or auto");
   cmd->add_option("--threads", f->threads, "CPU threads (0: all cores)");
   cmd->callback([f] {
-    if (f->run.empty() == f->checkpoint.empty()) usage_error("sample: give exactly one of --run DIR or --checkpoint FILE");
+    if (f->run.empty() == f->checkpoint.empty())
+      usage_error("sample: give exactly one of --run DIR or --checkpoint FILE");
     if (f->n < 1 || f->n > 1000000) usage_error("--n: must be in [1, 1000000], got ", f->n);
     if (f->threads < 0) usage_error("--threads: must be at least 0, got ", f->threads);
     std::string ckpt = f->checkpoint;
     if (!f->run.empty()) {
       if (!dir_exists(f->run)) runtime_error("--run: ", f->run, " is not a folder");
       ckpt = latest_checkpoint(f->run);
-      if (ckpt.empty()) runtime_error("--run: ", f->run, " has no checkpoints (", f->run, "/checkpoints/ is empty)");
+      if (ckpt.empty())
+        runtime_error("--run: ", f->run, " has no checkpoints (", f->run, "/checkpoints/ is empty)");
     }
     if (!file_exists(ckpt)) runtime_error("--checkpoint: ", ckpt, " not found");
     const Config cfg = checkpoint_config(ckpt);
@@ -66,7 +69,8 @@ void add_sample(CLI::App& app) {
     } else if (ends_with(f->out, ".png")) {
       const int cols = int(std::ceil(std::sqrt(double(n))));
       const GridShape g = grid_shape(int(n), image.h, image.w, cols);
-      write_png(f->out, make_grid(pixels.data(), int(n), image.h, image.w, image.c, cols).data(), g.h, g.w, image.c);
+      write_png(f->out, make_grid(pixels.data(), int(n), image.h, image.w, image.c, cols).data(), g.h, g.w,
+                image.c);
     } else {
       make_dirs(f->out);
       for (int64_t i = 0; i < n; ++i) {
@@ -75,8 +79,8 @@ void add_sample(CLI::App& app) {
         write_png(f->out + name, pixels.data() + i * image.per_sample(), image.h, image.w, image.c);
       }
     }
-    std::cout << "wrote " << n << " samples of " << image.h << "x" << image.w << "x" << image.c << " to " << f->out
-              << " (from " << ckpt << ")\n";
+    std::cout << "wrote " << n << " samples of " << image.h << "x" << image.w << "x" << image.c << " to "
+              << f->out << " (from " << ckpt << ")\n";
   });
 }
 

@@ -36,9 +36,11 @@ void add_train(CLI::App& app) {
     if (f->resume) {
       if (f->out.empty()) usage_error("--resume: name the run folder with --out");
       if (!f->model.preset.empty() || !f->model.config.empty())
-        usage_error("--resume: the run's own config.toml is used; drop --preset/--config (use --set to change keys)");
+        usage_error(
+            "--resume: the run's own config.toml is used; drop --preset/--config (use --set to change keys)");
       const std::string path = f->out + "/config.toml";
-      if (!file_exists(path)) runtime_error("--resume: ", path, " not found (is ", f->out, " a gancu run folder?)");
+      if (!file_exists(path))
+        runtime_error("--resume: ", path, " not found (is ", f->out, " a gancu run folder?)");
       const std::vector<uint8_t> text = read_file(path);
       cfg = load_config_text(std::string(text.begin(), text.end()), path, overrides);
     } else {

@@ -58,7 +58,8 @@ void gather_batch(const Exec&, const BatchGather& g, const uint8_t* images, cons
     const uint8_t* src = images + int64_t(index(i)) * E;
     T* dst = out + int64_t(i) * E;
 #pragma omp simd
-    for (int64_t e = 0; e < E; ++e) dst[e] = std::fma(T(src[e]), scale, shift);  // explicit fma: the CUDA twin uses __fmaf_rn, bit for bit
+    for (int64_t e = 0; e < E; ++e)
+      dst[e] = std::fma(T(src[e]), scale, shift);  // explicit fma: the CUDA twin uses __fmaf_rn, bit for bit
   }
 }
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <map>
 #include <cstring>
+#include <map>
 
 #include "cpu/activation_math.h"
 #include "cpu/parallel.h"
