@@ -25,16 +25,12 @@ void BM_Iteration(benchmark::State& state, const char* preset, Backend backend) 
   const int batch = int(state.range(0));
   const Config cfg = load_config(preset, "", {{"train.batch", std::to_string(batch), "bench"}});
   Exec ex = backend == Backend::CUDA ? Exec::cuda(0) : Exec::cpu();
-  const Shape image =
-      Network<float>("G", 1, cfg.generator, "g", Shape::features(1, cfg.z_dim), cfg.init).output_shape();
+  const Shape image = generator_image(cfg);
   const Dataset data = make_synthetic_dataset(image.h, image.w, image.c, std::max(4096, batch), 7);
   GanSession s = make_session(cfg, image.with_batch(batch), batch, ex);
   s.gan->initialize(ex);
-  Buffer<uint8_t> images(ex, data.images);
-  const BatchGather gather{data.count, int64_t(data.image_bytes()), batch, cfg.seed};
-  const Gan::RealSource real = [&](const Exec& e, float* out, const int64_t* step) {
-    ops::gather_batch<float>(e, gather, images.data(), step, out);
-  };
+  const DeviceDataset device_data(ex, data, batch, cfg.seed);
+  const Gan::RealSource& real = device_data.source();
   StepGraph graph(ex, cfg.cuda_graph);
   const auto step = [&] { graph.run([&] { s.gan->train_step(ex, real); }); };
   step();

@@ -9,21 +9,6 @@ namespace gancu {
 
 namespace {
 
-const char* act_name(Act a) {
-  switch (a) {
-    case Act::ReLU:
-      return "relu";
-    case Act::LeakyReLU:
-      return "lrelu";
-    case Act::Tanh:
-      return "tanh";
-    case Act::Sigmoid:
-      return "sigmoid";
-    default:
-      return "identity";
-  }
-}
-
 template <class T>
 class ActivationLayer final : public Layer<T> {
  public:

@@ -4,6 +4,22 @@
 
 namespace gancu {
 
+const char* act_name(Act a) {
+  switch (a) {
+    case Act::None:
+      return "none";
+    case Act::ReLU:
+      return "relu";
+    case Act::LeakyReLU:
+      return "lrelu";
+    case Act::Tanh:
+      return "tanh";
+    case Act::Sigmoid:
+      return "sigmoid";
+  }
+  return "?";
+}
+
 ConvDims ConvDims::conv(int n, int h, int w, int c, int k, int r, int s, int stride, int pad) {
   ConvDims d{n, h, w, c, k, r, s, stride, pad, 0, 0};
   if (stride < 1 || pad < 0 || r < 1 || s < 1)

@@ -1,6 +1,7 @@
 #include "gancu/session.h"
 
 #include "gancu/check.h"
+#include "gancu/ops.h"
 
 namespace gancu {
 
@@ -34,6 +35,18 @@ GanSession make_session(const Config& cfg, Shape image, int batch, Exec& ex) {
   s.gan->bind(s.arena);
   ex.set_workspace(s.arena.workspace(), s.arena.workspace_bytes());
   return s;
+}
+
+Shape generator_image(const Config& cfg) {
+  const Network<float> g("G", 1, cfg.generator, "model.generator", Shape::features(1, cfg.z_dim), cfg.init);
+  return g.output_shape().with_batch(0);
+}
+
+DeviceDataset::DeviceDataset(const Exec& ex, const Dataset& data, int batch, uint64_t seed)
+    : images_(ex, data.images), gather_{data.count, int64_t(data.image_bytes()), batch, seed} {
+  source_ = [this](const Exec& e, float* out, const int64_t* data_step) {
+    ops::gather_batch<float>(e, gather_, images_.data(), data_step, out);
+  };
 }
 
 }  // namespace gancu

@@ -104,11 +104,8 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
       << session.arena.plan().summary();
 
   // The data set lives on the backend for the whole run; each step gathers its batch there.
-  Buffer<uint8_t> images(ex, data.images);
-  const BatchGather gather{data.count, int64_t(data.image_bytes()), cfg.batch, cfg.seed};
-  const Gan::RealSource real = [&](const Exec& e, float* out, const int64_t* data_step) {
-    ops::gather_batch<float>(e, gather, images.data(), data_step, out);
-  };
+  const DeviceDataset device_data(ex, data, cfg.batch, cfg.seed);
+  const Gan::RealSource& real = device_data.source();
 
   make_dirs(dir + "/samples");
   make_dirs(dir + "/checkpoints");

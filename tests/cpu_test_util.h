@@ -96,22 +96,6 @@ inline double act_ref(double x, Activation a) {
   return x;
 }
 
-inline const char* act_name(Act a) {
-  switch (a) {
-    case Act::None:
-      return "none";
-    case Act::ReLU:
-      return "relu";
-    case Act::LeakyReLU:
-      return "lrelu";
-    case Act::Tanh:
-      return "tanh";
-    case Act::Sigmoid:
-      return "sigmoid";
-  }
-  return "?";
-}
-
 inline std::vector<Activation> all_activations() {
   return {Activation{Act::None}, Activation{Act::ReLU}, Activation{Act::LeakyReLU, 0.2f},
           Activation{Act::Tanh}, Activation{Act::Sigmoid}};

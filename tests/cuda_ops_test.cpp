@@ -79,21 +79,6 @@ V first_shapes(V v) {
   return v;
 }
 
-const char* act_name(Act a) {
-  switch (a) {
-    case Act::None:
-      return "none";
-    case Act::ReLU:
-      return "relu";
-    case Act::LeakyReLU:
-      return "lrelu";
-    case Act::Tanh:
-      return "tanh";
-    case Act::Sigmoid:
-      return "sigmoid";
-  }
-  return "?";
-}
 const Act kActs[] = {Act::None, Act::ReLU, Act::LeakyReLU, Act::Tanh, Act::Sigmoid};
 
 class CudaOps : public ::testing::Test {

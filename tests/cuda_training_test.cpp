@@ -39,11 +39,9 @@ Trained train_on(Backend backend, const char* preset, int iters, bool graph_on =
   const Dataset data = make_synthetic_dataset(28, 28, 1, 256, 3);
   GanSession s = make_session(cfg, Shape::image(16, 28, 28, 1), 16, ex);
   s.gan->initialize(ex);
-  Buffer<uint8_t> images(ex, data.images);
-  const BatchGather gather{data.count, 784, 16, cfg.seed};
-  const Gan::RealSource real = [&](const Exec& e, float* out, const int64_t* step) {
-    ops::gather_batch<float>(e, gather, images.data(), step, out);
-  };
+  const DeviceDataset device_data(ex, data, 16, cfg.seed);
+  const Gan::RealSource& real = device_data.source();
+
   StepGraph graph(ex, graph_on);
   for (int i = 0; i < iters; ++i) graph.run([&] { s.gan->train_step(ex, real); });
   Trained t;
@@ -111,11 +109,9 @@ TEST_F(CudaTraining, NoDeviceAllocationInsideTheLoop) {
   const Dataset data = make_synthetic_dataset(28, 28, 1, 256, 3);
   GanSession s = make_session(cfg, Shape::image(64, 28, 28, 1), 64, ex);
   s.gan->initialize(ex);
-  Buffer<uint8_t> images(ex, data.images);
-  const BatchGather gather{data.count, 784, 64, cfg.seed};
-  const Gan::RealSource real = [&](const Exec& e, float* out, const int64_t* step) {
-    ops::gather_batch<float>(e, gather, images.data(), step, out);
-  };
+  const DeviceDataset device_data(ex, data, 64, cfg.seed);
+  const Gan::RealSource& real = device_data.source();
+
   StepGraph graph(ex, true);
   for (int i = 0; i < 3; ++i) graph.run([&] { s.gan->train_step(ex, real); });  // warm-up and capture
   ex.synchronize();

@@ -146,12 +146,9 @@ void expect_no_allocation_in_loop(const Config& cfg, Shape image) {
   Exec ex = Exec::cpu(1);
   GanSession s = make_session(cfg, image.with_batch(cfg.batch), cfg.batch, ex);
   s.gan->initialize(ex);
-  const Dataset data = make_synthetic_dataset(image.h, image.w, image.c, 4 * cfg.batch, 1);
-  Buffer<uint8_t> images(ex, data.images);
-  const BatchGather gather{data.count, int64_t(data.image_bytes()), cfg.batch, 1};
-  const Gan::RealSource real = [&](const Exec& e, float* out, const int64_t* step) {
-    ops::gather_batch<float>(e, gather, images.data(), step, out);
-  };
+  const DeviceDataset device_data(ex, make_synthetic_dataset(image.h, image.w, image.c, 4 * cfg.batch, 1),
+                                  cfg.batch, 1);
+  const Gan::RealSource& real = device_data.source();
   s.gan->train_step(ex, real);  // first step outside the count (lazy one-time set-up may allocate)
   const uint64_t host_before = g_host_allocations.load(), backend_before = allocation_count();
   for (int i = 0; i < 3; ++i) s.gan->train_step(ex, real);

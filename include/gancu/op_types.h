@@ -16,6 +16,9 @@ struct Activation {
   float slope = 0.2f;  // LeakyReLU's negative slope
 };
 
+// The layer-string name of an activation: none, relu, lrelu, tanh, sigmoid.
+const char* act_name(Act a);
+
 // y[batch, out] = act(x[batch, in] * w[out, in]^T + b[out]). PyTorch's Linear layout for w.
 struct LinearDims {
   int batch = 0, in = 0, out = 0;

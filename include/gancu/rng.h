@@ -66,22 +66,30 @@ GANCU_HD float uniform_open01(uint32_t bits) {
   return float(bits >> 8) * (1.0f / 16777216.0f) + (0.5f / 16777216.0f);
 }
 
-// Element `i` of a stream of uniform [lo, hi) numbers: word i%4 of block i/4.
-GANCU_HD float philox_uniform(uint64_t seed, uint32_t stream, uint64_t step, uint64_t i, float lo, float hi) {
-  const Philox4 r = philox_block(seed, stream, step, uint32_t(i >> 2));
+// The value of element i (of any stream) from its block r = philox_block(..., i >> 2): kernels
+// that draw several elements of one block compute the block once.
+GANCU_HD float uniform_from_block(const Philox4& r, uint64_t i, float lo, float hi) {
   return lo + (hi - lo) * uniform_open01(r.v[i & 3]);
 }
-
-// Element `i` of a stream of standard normals. Words (0,1) and (2,3) of a block each give a
-// Box-Muller pair: element 4b+0 is the cosine and 4b+1 the sine of the first pair, and so on.
-GANCU_HD float philox_normal(uint64_t seed, uint32_t stream, uint64_t step, uint64_t i) {
-  const Philox4 r = philox_block(seed, stream, step, uint32_t(i >> 2));
+// Words (0,1) and (2,3) of a block each give a Box-Muller pair: element 4b+0 is the cosine and
+// 4b+1 the sine of the first pair, and so on.
+GANCU_HD float normal_from_block(const Philox4& r, uint64_t i) {
   const int pair = int(i & 2);
   const float u1 = uniform_open01(r.v[pair]);
   const float u2 = uniform_open01(r.v[pair + 1]);
   const float radius = sqrtf(-2.0f * logf(u1));
   const float angle = 6.2831853071795864769f * u2;
   return (i & 1) ? radius * sinf(angle) : radius * cosf(angle);
+}
+
+// Element `i` of a stream of uniform [lo, hi) numbers: word i%4 of block i/4.
+GANCU_HD float philox_uniform(uint64_t seed, uint32_t stream, uint64_t step, uint64_t i, float lo, float hi) {
+  return uniform_from_block(philox_block(seed, stream, step, uint32_t(i >> 2)), i, lo, hi);
+}
+
+// Element `i` of a stream of standard normals.
+GANCU_HD float philox_normal(uint64_t seed, uint32_t stream, uint64_t step, uint64_t i) {
+  return normal_from_block(philox_block(seed, stream, step, uint32_t(i >> 2)), i);
 }
 
 // A random permutation of [0, n) that needs no storage: a 4-round Feistel network over the

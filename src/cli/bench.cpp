@@ -39,19 +39,14 @@ void add_bench(CLI::App& app) {
     Exec ex = open_backend(cfg.backend, cfg.threads, cfg.math, std::cerr);
 
     // The image shape is what the generator makes; the data are synthetic images of it.
-    const Shape image =
-        Network<float>("G", 1, cfg.generator, "model.generator", Shape::features(1, cfg.z_dim), cfg.init)
-            .output_shape();
+    const Shape image = generator_image(cfg);
     const Dataset data =
         make_synthetic_dataset(image.h, image.w, image.c, std::max<int64_t>(4096, cfg.batch), 7);
     GanSession s = make_session(cfg, image.with_batch(cfg.batch), cfg.batch, ex);
     Gan& gan = *s.gan;
     gan.initialize(ex);
-    Buffer<uint8_t> images(ex, data.images);
-    const BatchGather gather{data.count, int64_t(data.image_bytes()), cfg.batch, cfg.seed};
-    const Gan::RealSource real = [&](const Exec& e, float* out, const int64_t* step) {
-      ops::gather_batch<float>(e, gather, images.data(), step, out);
-    };
+    const DeviceDataset device_data(ex, data, cfg.batch, cfg.seed);
+    const Gan::RealSource& real = device_data.source();
 
     using Clock = std::chrono::steady_clock;
     StepGraph graph(ex, cfg.cuda_graph);
