@@ -37,6 +37,21 @@ void device_free(void* ptr) {
   if (e != cudaSuccess) std::fprintf(stderr, "gancu: warning: cudaFree: %s\n", cudaGetErrorString(e));
 }
 
+void* pinned_alloc(size_t bytes) {
+  void* p = nullptr;
+  const cudaError_t e = cudaMallocHost(&p, bytes);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    runtime_error("could not allocate ", bytes, " bytes of page-locked host memory: ", cudaGetErrorString(e));
+  }
+  return p;
+}
+
+void pinned_free(void* ptr) {
+  const cudaError_t e = cudaFreeHost(ptr);
+  if (e != cudaSuccess) std::fprintf(stderr, "gancu: warning: cudaFreeHost: %s\n", cudaGetErrorString(e));
+}
+
 void copy(const Exec& ex, void* dst, const void* src, size_t bytes, int kind) {
   cudaMemcpyKind k = cudaMemcpyDeviceToDevice;
   if (kind == 0)

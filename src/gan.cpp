@@ -55,6 +55,7 @@ void Gan::bind(const Arena& arena) {
   z_ = arena.get<float>(z_slot_);
   counters_ = arena.get<int64_t>(counters_slot_);
   metrics_ = arena.get<float>(metrics_slot_);
+  metrics_host_ = std::make_unique<HostBuffer<float>>(arena.backend(), kMetricSums);
 }
 
 void Gan::initialize(const Exec& ex) {
@@ -128,8 +129,8 @@ int64_t Gan::read_step(const Exec& ex) const {
 }
 
 GanMetrics Gan::read_metrics(const Exec& ex) {
-  float sums[kMetricSums];
-  copy_to_host(ex, sums, metrics_, sizeof sums);
+  float* sums = metrics_host_->data();
+  copy_to_host(ex, sums, metrics_, kMetricSums * sizeof(float));
   ops::fill<float>(ex, kMetricSums, metrics_, 0.0f);
   const int64_t step = read_step(ex);
   GanMetrics m;

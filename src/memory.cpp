@@ -19,6 +19,8 @@ namespace cuda {
 void* device_alloc(size_t bytes);
 void device_free(void* ptr);
 void copy(const Exec& ex, void* dst, const void* src, size_t bytes, int kind);  // 0 h2d, 1 d2h, 2 d2d
+void* pinned_alloc(size_t bytes);
+void pinned_free(void* ptr);
 }  // namespace cuda
 #endif
 
@@ -52,6 +54,28 @@ void backend_free(Backend b, void* ptr) {
 
 uint64_t allocation_count() {
   return g_allocations.load();
+}
+
+void* host_alloc(Backend b, size_t bytes) {
+  if (b == Backend::CUDA) {
+#if GANCU_HAVE_CUDA
+    return cuda::pinned_alloc(bytes ? bytes : 1);
+#else
+    detail::no_cuda_backend("pinned alloc");
+#endif
+  }
+  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+  if (!p) runtime_error("out of host memory: could not allocate ", bytes, " bytes");
+  return p;
+}
+
+void host_free(Backend b, void* ptr) {
+  if (!ptr) return;
+#if GANCU_HAVE_CUDA
+  if (b == Backend::CUDA) return cuda::pinned_free(ptr);
+#endif
+  (void)b;
+  std::free(ptr);
 }
 
 namespace {

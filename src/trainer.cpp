@@ -80,7 +80,10 @@ void write_sample_grid(const Exec& ex, Gan& gan, int n, const std::string& path)
   Buffer<float> images(ex, size_t(n) * im.per_sample());
   gan.fixed_noise(ex, n, cfg.seed, 0, z.data());
   gan.generate(ex, z.data(), n, images.data());
-  const std::vector<uint8_t> pixels = float_to_u8(images.download());
+  HostBuffer<float> host(ex.backend(), images.size());
+  copy_to_host(ex, host.data(), images.data(), images.size() * sizeof(float));
+  std::vector<uint8_t> pixels(host.size());
+  float_to_u8(host.data(), host.size(), pixels.data());
   const int cols = int(std::ceil(std::sqrt(double(n))));
   const GridShape shape = grid_shape(n, im.h, im.w, cols);
   write_png(path, make_grid(pixels.data(), n, im.h, im.w, im.c, cols).data(), shape.h, shape.w, im.c);

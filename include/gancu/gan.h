@@ -13,6 +13,7 @@
 
 #include "gancu/arena.h"
 #include "gancu/config.h"
+#include "gancu/memory.h"
 #include "gancu/network.h"
 #include "gancu/optim.h"
 
@@ -87,6 +88,7 @@ class Gan {
   int64_t* counters_ = nullptr;
   float* metrics_ = nullptr;
   static constexpr int kMetricSums = 5;
+  std::unique_ptr<HostBuffer<float>> metrics_host_;  // page-locked: read every log_every steps
   int64_t metrics_base_step_ = 0;
 };
 

@@ -17,6 +17,31 @@ void* backend_alloc(Backend b, size_t bytes);
 void backend_free(Backend b, void* ptr);
 uint64_t allocation_count();  // backend_alloc calls so far, all backends
 
+// Host memory that a backend copies into fastest: page-locked (cudaMallocHost) for CUDA, so that
+// what comes back from the device (metric sums, sample images, checkpoints) is DMA'd without a
+// staging copy; ordinary aligned memory for the CPU. Set-up and off the hot path only.
+void* host_alloc(Backend b, size_t bytes);
+void host_free(Backend b, void* ptr);
+
+// An owning host array for results read back from a backend.
+template <class T>
+class HostBuffer {
+ public:
+  HostBuffer(Backend b, size_t n) : backend_(b), n_(n), ptr_(static_cast<T*>(host_alloc(b, n * sizeof(T)))) {}
+  ~HostBuffer() { host_free(backend_, ptr_); }
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+  T* data() { return ptr_; }
+  const T* data() const { return ptr_; }
+  size_t size() const { return n_; }
+  T& operator[](size_t i) { return ptr_[i]; }
+
+ private:
+  Backend backend_;
+  size_t n_;
+  T* ptr_;
+};
+
 // Synchronous copies (they wait for the Exec's queued work). `device` is memory of ex's backend.
 void copy_to_device(const Exec& ex, void* device, const void* host, size_t bytes);
 void copy_to_host(const Exec& ex, void* host, const void* device, size_t bytes);
