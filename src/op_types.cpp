@@ -42,4 +42,16 @@ ConvDims ConvDims::transposed(int n, int p, int q, int k, int c, int r, int s, i
   return d;
 }
 
+PoolDims PoolDims::make(int n, int h, int w, int c, int k, int stride, int pad) {
+  if (k < 1 || stride < 1 || pad < 0)
+    usage_error("pooling: kernel and stride must be positive, padding >= 0");
+  if (pad * 2 > k) usage_error("pooling: padding ", pad, " is more than half the kernel ", k);
+  if (h + 2 * pad < k || w + 2 * pad < k)
+    usage_error("pooling: a ", k, "x", k, " window does not fit a ", h, "x", w, " input padded by ", pad);
+  PoolDims d{n, h, w, c, k, stride, pad, 0, 0};
+  d.p = (h + 2 * pad - k) / stride + 1;
+  d.q = (w + 2 * pad - k) / stride + 1;
+  return d;
+}
+
 }  // namespace gancu

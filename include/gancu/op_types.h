@@ -82,4 +82,25 @@ struct BatchGather {
   float scale = 2.0f / 255.0f, shift = -1.0f;  // out = u8 * scale + shift: [0, 255] -> [-1, 1]
 };
 
+// Max or average pooling over k x k windows, NHWC: x [n, h, w, c] -> y [n, p, q, c] with
+// p = (h + 2 pad - k) / stride + 1 (floor, as PyTorch's default). Average pooling divides by
+// k * k (padding counts as zeros, PyTorch's count_include_pad=True); max pooling ignores padding.
+struct PoolDims {
+  int n = 0, h = 0, w = 0, c = 0;
+  int k = 2, stride = 2, pad = 0;
+  int p = 0, q = 0;
+  static PoolDims make(int n, int h, int w, int c, int k, int stride, int pad);
+};
+
+// A mixture of 2-d Gaussians of equal weight, the mode-collapse benchmarks of the literature:
+// `modes` centres on a ring of `scale` radius (ring), or on a sqrt(modes) x sqrt(modes) grid with
+// `scale` spacing centred on 0 (grid); each with standard deviation `std`.
+struct Mixture2D {
+  bool grid = false;
+  int modes = 8;
+  float scale = 2.0f;
+  float std = 0.02f;
+  uint64_t seed = 0;
+};
+
 }  // namespace gancu

@@ -226,6 +226,67 @@ void gather_labels(const Exec& ex, const BatchGather& g, const uint8_t* labels, 
   GANCU_DISPATCH(gather_labels, g, labels, step, out);
 }
 
+// A batch of n points [n, 2] from a 2-d Gaussian mixture, drawn from Philox stream
+// (mix.seed, kStreamMixture, *step): element i picks its mode uniformly, then adds N(0, std^2) noise.
+// An endless data set that lives entirely on the device (mixture.h has the centres).
+template <class T>
+void sample_mixture(const Exec& ex, const Mixture2D& mix, int64_t n, const int64_t* step, T* out) {
+  GANCU_DISPATCH(sample_mixture, mix, n, step, out);
+}
+
+// ---- Pooling --------------------------------------------------------------------------------
+
+// y = max over each window (padding ignored). Backward routes each dy to the first position of its
+// window that holds the maximum (recomputed from x and y: no index buffer), summing where windows
+// overlap.
+template <class T>
+void maxpool2d_forward(const Exec& ex, const PoolDims& d, const T* x, T* y) {
+  GANCU_DISPATCH(maxpool2d_forward, d, x, y);
+}
+template <class T>
+void maxpool2d_backward(const Exec& ex, const PoolDims& d, const T* x, const T* y, const T* dy, T* dx,
+                        bool accumulate_dx) {
+  GANCU_DISPATCH(maxpool2d_backward, d, x, y, dy, dx, accumulate_dx);
+}
+// y = mean over each k x k window (count_include_pad).
+template <class T>
+void avgpool2d_forward(const Exec& ex, const PoolDims& d, const T* x, T* y) {
+  GANCU_DISPATCH(avgpool2d_forward, d, x, y);
+}
+template <class T>
+void avgpool2d_backward(const Exec& ex, const PoolDims& d, const T* dy, T* dx, bool accumulate_dx) {
+  GANCU_DISPATCH(avgpool2d_backward, d, dy, dx, accumulate_dx);
+}
+
+// ---- Classification -------------------------------------------------------------------------
+
+// probs[i, :] = softmax(logits[i, :]) over `classes` values per row.
+template <class T>
+void softmax(const Exec& ex, int64_t n, int classes, const T* logits, T* probs) {
+  GANCU_DISPATCH(softmax, n, classes, logits, probs);
+}
+// Softmax cross-entropy against integer labels, fused with its gradient, in one pass:
+//   loss = mean_i [logsumexp(l_i) - l_i[label_i]]
+//   dlogits_i = grad_scale * (softmax(l_i) - onehot(label_i)) / n   (written; skipped when null)
+//   *loss_sum += loss; *correct_sum += #{i : argmax l_i == label_i}   (each skipped when null)
+template <class T>
+void softmax_cross_entropy(const Exec& ex, int64_t n, int classes, const T* logits, const int32_t* labels,
+                           float grad_scale, T* dlogits, T* loss_sum, T* correct_sum) {
+  GANCU_DISPATCH(softmax_cross_entropy, n, classes, logits, labels, grad_scale, dlogits, loss_sum,
+                 correct_sum);
+}
+
+// ---- Pairwise distances ---------------------------------------------------------------------
+
+// out[i, j] = ||a_i - b_j||^2 for a [m, d], b [n, d], out [m, n] (row-major), computed as
+// ||a||^2 + ||b||^2 - 2 a.b (one GEMM and a fused epilogue) and clamped at 0. Used tiled by the
+// evaluation (k-NN precision/recall) so that memory never grows with N^2, and by the distance
+// losses of the minibatch GANs.
+template <class T>
+void pairwise_sq_distances(const Exec& ex, int m, int n, int d, const T* a, const T* b, T* out) {
+  GANCU_DISPATCH(pairwise_sq_distances, m, n, d, a, b, out);
+}
+
 // ---- Small utilities ------------------------------------------------------------------------
 
 template <class T>

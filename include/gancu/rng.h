@@ -28,6 +28,7 @@ enum RngStream : uint32_t {
   kStreamNoiseG = 3,      // latent noise of the generator step (when not reusing D's batch)
   kStreamData = 4,        // data-set order (keyed per epoch)
   kStreamFixedNoise = 5,  // the fixed noise set of the sample grids
+  kStreamMixture = 6,     // the 2-d Gaussian mixture data sets
   kStreamDropout = 64,    // + layer index
 };
 
