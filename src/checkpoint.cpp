@@ -46,6 +46,8 @@ std::vector<T> download(const Exec& ex, const T* device, int64_t n) {
   return host;
 }
 
+}  // namespace
+
 void export_network(const Exec& ex, const Network<float>& net, std::map<std::string, TensorData>& out) {
   const auto params = download(ex, net.params(), net.param_count());
   const auto states = download(ex, net.states(), net.state_count());
@@ -64,6 +66,8 @@ void export_network(const Exec& ex, const Network<float>& net, std::map<std::str
     out[t.name] = make_tensor<float>(export_shape(t), values.data());
   }
 }
+
+namespace {
 
 const TensorData& find(const SafeTensors& f, const std::string& name, const std::string& path) {
   const auto it = f.tensors.find(name);
@@ -85,6 +89,8 @@ std::vector<T> values_of(const SafeTensors& f, const std::string& name, const st
   return tensor_values<T>(t, path + ": tensor '" + name + "'");
 }
 
+}  // namespace
+
 void import_network(const Exec& ex, Network<float>& net, const SafeTensors& f, const std::string& path) {
   std::vector<float> params(size_t(net.param_count()), 0.0f), states(size_t(net.state_count()), 0.0f);
   std::vector<int64_t> counters(size_t(net.counter_count()), 0);
@@ -104,6 +110,8 @@ void import_network(const Exec& ex, Network<float>& net, const SafeTensors& f, c
   copy_to_device(ex, net.states(), states.data(), states.size() * sizeof(float));
   copy_to_device(ex, net.counters(), counters.data(), counters.size() * sizeof(int64_t));
 }
+
+namespace {
 
 SafeTensors read_checkpoint(const std::string& path) {
   SafeTensors f = read_safetensors(path);

@@ -60,6 +60,11 @@ log_every = 50
 sample_every = 250
 checkpoint_every = 500
 grid = 64
+eval_every = 0
+
+[eval]
+samples = 2000
+classifier = ""
 
 [run]
 backend = "auto"
@@ -236,6 +241,9 @@ Config to_config(const Toml& root, const Sources& sources) {
   c.sample_every = r.integer("log.sample_every", 0, INT64_MAX);
   c.checkpoint_every = r.integer("log.checkpoint_every", 0, INT64_MAX);
   c.grid = int(r.integer("log.grid", 1, 1024));
+  c.eval_every = r.integer("log.eval_every", 0, INT64_MAX);
+  c.eval_samples = r.integer("eval.samples", 2, 1000000);
+  c.eval_classifier = r.str("eval.classifier");
 
   c.backend = r.choice("run.backend", {"auto", "cpu", "cuda"});
   c.threads = int(r.integer("run.threads", 0, 4096));

@@ -285,14 +285,6 @@ void add_shared_places(std::vector<Place>& places, const std::string& start, con
   }
 }
 
-std::string executable_dir() {
-  char buf[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  buf[n] = 0;
-  return path_dirname(buf);
-}
-
 std::string current_dir() {
   std::error_code ec;
   const fs::path cwd = fs::current_path(ec);
@@ -400,6 +392,7 @@ Dataset load_synthetic(const std::string& spec, Split split) {
 Dataset load_dataset(const std::string& name_or_path, Split split) {
   const std::string& spec = name_or_path;
   if (starts_with(spec, "synthetic:")) return load_synthetic(spec, split);
+  if (spec == "stacked-mnist") return make_stacked_mnist(load_dataset("mnist", split), 60000, 0x57acull);
   for (const KnownSet& known : kKnown)
     if (spec == known.name) return load_known(known, split);
 

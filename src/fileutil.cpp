@@ -133,4 +133,12 @@ void atomic_write(const std::string& path, const void* data, size_t size) {
   file.commit();
 }
 
+std::string executable_dir() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  buf[n] = 0;
+  return path_dirname(buf);
+}
+
 }  // namespace gancu

@@ -15,6 +15,9 @@ int main(int argc, char** argv) {
   gancu::cli::add_train(app);
   gancu::cli::add_sample(app);
   gancu::cli::add_bench(app);
+  gancu::cli::add_eval(app);
+  gancu::cli::add_compare(app);
+  gancu::cli::add_classifier(app);
   gancu::cli::add_info(app);
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's action

@@ -1,6 +1,8 @@
 #include "gancu/session.h"
 
 #include "gancu/check.h"
+#include "gancu/checkpoint.h"
+#include "gancu/fileutil.h"
 #include "gancu/ops.h"
 
 namespace gancu {
@@ -47,6 +49,81 @@ DeviceDataset::DeviceDataset(const Exec& ex, const Dataset& data, int batch, uin
   source_ = [this](const Exec& e, float* out, const int64_t* data_step) {
     ops::gather_batch<float>(e, gather_, images_.data(), data_step, out);
   };
+}
+
+TrainedGan load_trained(Exec& ex, const std::string& run_or_checkpoint) {
+  TrainedGan t;
+  t.checkpoint = run_or_checkpoint;
+  if (dir_exists(run_or_checkpoint)) {
+    t.checkpoint = latest_checkpoint(run_or_checkpoint);
+    if (t.checkpoint.empty())
+      runtime_error(run_or_checkpoint, " has no checkpoints (", run_or_checkpoint,
+                    "/checkpoints/ is empty or missing)");
+  } else if (!file_exists(run_or_checkpoint)) {
+    runtime_error(run_or_checkpoint, ": no such run folder or checkpoint file");
+  }
+  t.cfg = checkpoint_config(t.checkpoint);
+  t.image = checkpoint_image(t.checkpoint);
+  t.session = make_session(t.cfg, t.image.with_batch(t.cfg.batch), t.cfg.batch, ex);
+  t.session.gan->initialize(ex);
+  load_checkpoint(ex, *t.session.gan, t.checkpoint);
+  return t;
+}
+
+std::vector<float> draw_samples(const Exec& ex, Gan& gan, int64_t n, uint64_t seed, uint64_t set_id) {
+  const int64_t per_sample = gan.image().per_sample();
+  Buffer<float> z(ex, size_t(n) * gan.config().z_dim), images(ex, size_t(n) * per_sample);
+  gan.fixed_noise(ex, n, seed, set_id, z.data());
+  gan.generate(ex, z.data(), n, images.data());
+  return images.download();
+}
+
+bool mixture_by_name(const std::string& name, Mixture2D* out) {
+  Mixture2D m;
+  if (name == "ring8") {
+    m.grid = false;
+    m.modes = 8;
+    m.scale = 2.0f;
+    m.std = 0.02f;
+  } else if (name == "grid25") {
+    m.grid = true;
+    m.modes = 25;
+    m.scale = 2.0f;
+    m.std = 0.05f;
+  } else {
+    return false;
+  }
+  if (out) *out = m;
+  return true;
+}
+
+RealData::RealData(const Exec& ex, const std::string& name, int batch, uint64_t seed) {
+  if (mixture_by_name(name, &mixture_)) {
+    is_mixture_ = true;
+    mixture_.seed = seed;
+    image_ = Shape::features(0, 2);
+    const Mixture2D mix = mixture_;
+    source_ = [mix, batch](const Exec& e, float* out, const int64_t* data_step) {
+      ops::sample_mixture<float>(e, mix, batch, data_step, out);
+    };
+    return;
+  }
+  images_ = load_dataset(name, Split::Train);
+  if (images_.count < batch)
+    usage_error("train.batch: ", batch, " is larger than the data set (", images_.count, " images in ",
+                images_.name, ")");
+  image_ = Shape::image(0, images_.h, images_.w, images_.c);
+  device_ = std::make_unique<DeviceDataset>(ex, images_, batch, seed);
+  source_ = device_->source();
+}
+
+std::string RealData::describe() const {
+  if (is_mixture_)
+    return detail::concat("a mixture of ", mixture_.modes, " Gaussians on a ",
+                          mixture_.grid ? "grid" : "ring", " (scale ", mixture_.scale, ", std ", mixture_.std,
+                          "), sampled on the device");
+  return detail::concat(images_.name, ": ", images_.count, " images of ", images_.h, "x", images_.w, "x",
+                        images_.c);
 }
 
 }  // namespace gancu

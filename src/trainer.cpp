@@ -10,10 +10,12 @@
 #include "gancu/check.h"
 #include "gancu/checkpoint.h"
 #include "gancu/data.h"
+#include "gancu/evaluation.h"
 #include "gancu/fileutil.h"
 #include "gancu/graph.h"
 #include "gancu/image_io.h"
 #include "gancu/memory.h"
+#include "gancu/mixture.h"
 #include "gancu/ops.h"
 #include "gancu/session.h"
 
@@ -73,15 +75,32 @@ void prune_checkpoints(const std::string& dir, int64_t keep_from_step, int64_t e
 
 }  // namespace
 
-void write_sample_grid(const Exec& ex, Gan& gan, int n, const std::string& path) {
+void write_sample_grid(const Exec& ex, Gan& gan, int n, const std::string& path, const Mixture2D* mixture) {
   const Config& cfg = gan.config();
   const Shape im = gan.image();
+  const bool points = im.per_sample() == 2;  // a generator of 2-d points: a scatter plot
+  if (points) n = std::max(n, 1000);
   Buffer<float> z(ex, size_t(n) * cfg.z_dim);
   Buffer<float> images(ex, size_t(n) * im.per_sample());
   gan.fixed_noise(ex, n, cfg.seed, 0, z.data());
   gan.generate(ex, z.data(), n, images.data());
   HostBuffer<float> host(ex.backend(), images.size());
   copy_to_host(ex, host.data(), images.data(), images.size() * sizeof(float));
+  if (points) {
+    std::vector<float> centres;
+    float extent = 1.0f;
+    for (int m = 0; mixture && m < mixture->modes; ++m) {
+      float cx, cy;
+      mixture_center(*mixture, m, &cx, &cy);
+      centres.insert(centres.end(), {cx, cy});
+      extent = std::max({extent, std::fabs(cx) * 1.25f, std::fabs(cy) * 1.25f});
+    }
+    const int size = 256;
+    write_png(path,
+              render_scatter(host.data(), n, centres.data(), int(centres.size() / 2), extent, size).data(),
+              size, size, 1);
+    return;
+  }
   std::vector<uint8_t> pixels(host.size());
   float_to_u8(host.data(), host.size(), pixels.data());
   const int cols = int(std::ceil(std::sqrt(double(n))));
@@ -93,22 +112,26 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   std::ostream& log = *run.log;
   const std::string& dir = run.out_dir;
 
-  const Dataset data = load_dataset(cfg.data, Split::Train);
-  if (data.count < cfg.batch)
-    usage_error("train.batch: ", cfg.batch, " is larger than the data set (", data.count, " images in ",
-                data.name, ")");
-  log << "gancu: data " << data.name << ": " << data.count << " images of " << data.h << "x" << data.w << "x"
-      << data.c << "\n";
+  // The data live on the backend for the whole run; each step gathers (or samples) its batch there.
+  const RealData data(ex, cfg.data, cfg.batch, cfg.seed);
+  log << "gancu: data " << data.describe() << "\n";
+  const Gan::RealSource& real = data.source();
 
-  GanSession session = make_session(cfg, Shape::image(cfg.batch, data.h, data.w, data.c), cfg.batch, ex);
+  GanSession session = make_session(cfg, data.image().with_batch(cfg.batch), cfg.batch, ex);
   Gan& gan = *session.gan;
   log << gan.generator().summary() << gan.discriminator().summary() << "arena (" << backend_name(ex.backend())
       << "):\n"
       << session.arena.plan().summary();
 
-  // The data set lives on the backend for the whole run; each step gathers its batch there.
-  const DeviceDataset device_data(ex, data, cfg.batch, cfg.seed);
-  const Gan::RealSource& real = device_data.source();
+  // Evaluation during training: the judge is built (and the real reference featurized) once.
+  std::unique_ptr<Evaluator> evaluator;
+  if (cfg.eval_every > 0) {
+    if (data.mixture())
+      evaluator = std::make_unique<Evaluator>(*data.mixture());
+    else
+      evaluator =
+          std::make_unique<Evaluator>(ex, data.image(), resolve_classifier(cfg.eval_classifier, cfg.data));
+  }
 
   make_dirs(dir + "/samples");
   make_dirs(dir + "/checkpoints");
@@ -148,14 +171,14 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     const bool last = done == cfg.steps;
     const bool checkpoint_now = last || (cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0);
     const bool sample_now = last || (cfg.sample_every > 0 && done % cfg.sample_every == 0);
-    if (!(last || checkpoint_now || done % cfg.log_every == 0)) continue;
+    const bool eval_now = evaluator && (last || done % cfg.eval_every == 0);
+    if (!(last || checkpoint_now || eval_now || done % cfg.log_every == 0)) continue;
 
     // A log point: read the sums (this waits for the device), check for divergence, report.
     const GanMetrics m = gan.read_metrics(ex);
     const auto now = Clock::now();
     const double window = std::chrono::duration<double>(now - window_start).count();
     const double steps_per_s = double(done - window_first) / std::max(window, 1e-9);
-    window_start = now;
     window_first = done;
     if (!m.finite()) stop_diverged(dir, done, detail::concat("loss D ", m.loss_d, ", loss G ", m.loss_g));
     const double elapsed = std::chrono::duration<double>(now - run_start).count();
@@ -167,22 +190,39 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
                            {"steps_per_s", steps_per_s},
                            {"images_per_s", steps_per_s * cfg.batch},
                            {"time_s", elapsed}};
+    std::string eval_text;
+    if (eval_now) {
+      const std::vector<float> samples = draw_samples(ex, gan, cfg.eval_samples, cfg.seed, 2);
+      const EvalResult r = data.mixture()
+                               ? evaluator->evaluate_points(samples.data(), cfg.eval_samples)
+                               : evaluator->evaluate_images(float_to_u8(samples).data(), cfg.eval_samples);
+      line.update(r.json());
+      char buf[160];
+      if (r.mixture)
+        std::snprintf(buf, sizeof buf, " | modes %d/%zu, %.0f%% high quality", r.mix.modes_covered,
+                      r.mix.per_mode.size(), 100.0 * r.mix.high_quality);
+      else
+        std::snprintf(buf, sizeof buf, " | modes %d/%d, FID(clf) %.2f, P/R %.2f/%.2f",
+                      r.classes.modes_covered, r.classes_total, r.fid, r.prdc.precision, r.prdc.recall);
+      eval_text = buf;
+    }
     const std::string text = line.dump() + "\n";
     if (std::fwrite(text.data(), 1, text.size(), metrics_file) != text.size() ||
         std::fflush(metrics_file) != 0)
       runtime_error(dir, "/metrics.jsonl: write failed: ", std::strerror(errno));
-    char progress[256];
+    char progress[512];
     std::snprintf(
         progress, sizeof progress,
         "step %lld/%lld | %.2f steps/s | %.0f img/s | loss D %.4f G %.4f | D(x) %.3f D(G(z)) %.3f | "
-        "left %s\n",
+        "left %s%s\n",
         (long long)done, (long long)cfg.steps, steps_per_s, steps_per_s * cfg.batch, m.loss_d, m.loss_g,
-        m.d_real, m.d_fake, format_duration(double(cfg.steps - done) / std::max(steps_per_s, 1e-9)).c_str());
+        m.d_real, m.d_fake, format_duration(double(cfg.steps - done) / std::max(steps_per_s, 1e-9)).c_str(),
+        eval_text.c_str());
     log << progress << std::flush;
 
     if (sample_now) {
       result.last_samples = samples_path(dir, done);
-      write_sample_grid(ex, gan, cfg.grid, result.last_samples);
+      write_sample_grid(ex, gan, cfg.grid, result.last_samples, data.mixture());
     }
     if (checkpoint_now) {
       result.last_checkpoint = checkpoint_path(dir, done);
@@ -193,6 +233,9 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
       }
       prune_checkpoints(dir, done, cfg.checkpoint_every);
     }
+    // The next window starts after this log point's own work (evaluation, grids, checkpoints), so
+    // that steps/s measures training alone.
+    window_start = Clock::now();
   }
   result.steps = cfg.steps;
   if (start >= cfg.steps) log << "gancu: nothing to do: the run is already at step " << start << "\n";

@@ -35,7 +35,8 @@ TEST(Config, PresetsResolveToTheirDocumentedSettings) {
   EXPECT_EQ(c.d_steps, 1);
   EXPECT_EQ(c.generator.front(), "linear out=12544 bias=false");
   EXPECT_EQ(load_config("mlp", "", {}).init, InitScheme::PyTorch);
-  EXPECT_EQ(preset_names(), (std::vector<std::string>{"dcgan", "dcgan32", "mlp"}));
+  EXPECT_EQ(preset_names(),
+            (std::vector<std::string>{"dcgan", "dcgan32", "grid25", "mlp", "ring8", "stacked-mnist"}));
 }
 
 TEST(Config, OverridesApplyInOrderAndTheResolvedTomlRoundTrips) {

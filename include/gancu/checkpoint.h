@@ -6,6 +6,7 @@
 // resolved config (metadata "config") make --resume continue exactly where the run stopped.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "gancu/check.h"
@@ -29,6 +30,13 @@ void load_checkpoint(const Exec& ex, Gan& gan, const std::string& path);
 Config checkpoint_config(const std::string& path);
 // The image shape (h, w, c at batch 0) stored in a checkpoint.
 Shape checkpoint_image(const std::string& path);
+
+// A network's tensors under its PyTorch names and layouts (conv weights [k, c, r, s]), and back.
+// Export refuses non-finite values (DivergedError); import checks every name and shape.
+struct TensorData;
+struct SafeTensors;
+void export_network(const Exec& ex, const Network<float>& net, std::map<std::string, TensorData>& out);
+void import_network(const Exec& ex, Network<float>& net, const SafeTensors& file, const std::string& path);
 
 // The checkpoint file of `step` inside run_dir, and the newest one there ("" when none).
 std::string checkpoint_path(const std::string& run_dir, int64_t step);

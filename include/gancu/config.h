@@ -43,6 +43,11 @@ struct Config {
   // [log]
   int64_t log_every = 50, sample_every = 250, checkpoint_every = 500;
   int grid = 64;
+  int64_t eval_every = 0;  // evaluate every N steps (0: never); needs a classifier for image data
+
+  // [eval]
+  int64_t eval_samples = 2000;
+  std::string eval_classifier;  // "" : the shipped classifier of the data set
 
   // [run]
   std::string backend = "auto";  // auto | cpu | cuda

@@ -67,6 +67,15 @@ Dataset read_cifar10(const std::vector<std::string>& files);
 // does not depend on pixel values.
 Dataset make_synthetic_dataset(int h, int w, int c, int64_t count, uint64_t seed);
 
+// ---- Stacked MNIST ---------------------------------------------------------------------------
+//
+// The 1,000-mode benchmark of the mode-collapse literature (VEEGAN, PacGAN): `count` 28x28x3
+// images whose three channels are three MNIST digits drawn independently (a fixed Philox stream
+// of `seed`), so that a generator's mode is the triple of digits an MNIST classifier reads in its
+// channels. No labels are stored (1,000 classes do not fit a byte); `load_dataset("stacked-mnist")`
+// builds 60,000 of them from the MNIST split asked for.
+Dataset make_stacked_mnist(const Dataset& mnist, int64_t count, uint64_t seed);
+
 // ---- Finding a data set ---------------------------------------------------------------------
 //
 // name_or_path is one of
@@ -78,6 +87,7 @@ Dataset make_synthetic_dataset(int h, int w, int c, int64_t count, uint64_t seed
 //                    (Debian's dataset-fashion-mnist).
 //   "cifar10"        $GANCU_DATA_DIR/cifar10, then ~/.cache/gancu/cifar10; the files may be in
 //                    a cifar-10-batches-bin/ subfolder, as the official archive unpacks.
+//   "stacked-mnist"  make_stacked_mnist of the "mnist" split asked for (60,000 images).
 //   "synthetic:HxWxC" or "synthetic:HxWxC:N"
 //                    make_synthetic_dataset with N images (default 4096); each split has its own
 //                    seed, and All is Train followed by Test.

@@ -70,6 +70,8 @@ inline void atomic_write(const std::string& path, const std::string& text) {
 // when there is no slash). Error messages name files by basename where the folder is already
 // said, and the readers use them to find companion files.
 std::string path_basename(const std::string& path);
+// The folder of the running executable ("" when /proc/self/exe cannot be read).
+std::string executable_dir();
 std::string path_dirname(const std::string& path);
 
 }  // namespace gancu

@@ -59,4 +59,10 @@ void write_idx_images(const std::string& path, const uint8_t* images, int64_t n,
 // Writes labels [n] as an IDX label file: magic 0x00000801, dims (n). ".gz" as above.
 void write_idx_labels(const std::string& path, const uint8_t* labels, int64_t n);
 
+// A size x size grayscale picture of 2-d points [n, 2] (white dots on black), for generators of
+// 2-d data: the axes span [-extent, extent] in x and y (y up); `centres` [m, 2] (may be null) are
+// drawn as grey crosses underneath, so that covered and missed modes show at a glance.
+std::vector<uint8_t> render_scatter(const float* points, int64_t n, const float* centres, int m, float extent,
+                                    int size = 256);
+
 }  // namespace gancu

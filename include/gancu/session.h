@@ -44,4 +44,46 @@ class DeviceDataset {
   Gan::RealSource source_;
 };
 
+// A trained GAN restored from a checkpoint (its config and image shape come from the file).
+struct TrainedGan {
+  Config cfg;
+  Shape image;  // batch 0
+  std::string checkpoint;
+  GanSession session;
+};
+// `run_or_checkpoint`: a run folder (its newest checkpoint) or a checkpoint file. Missing folder,
+// no checkpoint, unreadable file: RuntimeError naming it.
+TrainedGan load_trained(Exec& ex, const std::string& run_or_checkpoint);
+// n samples [n, image] on the host, floats in [-1, 1], from the latent vectors of fixed-noise set
+// `set_id` of `seed` (gancu sample uses set 1; the training grid set 0).
+std::vector<float> draw_samples(const Exec& ex, Gan& gan, int64_t n, uint64_t seed, uint64_t set_id);
+
+// The 2-d Gaussian mixtures known by name: "ring8" (8 modes on a ring of radius 2, std 0.02, as in
+// the unrolled-GAN paper) and "grid25" (a 5x5 grid with spacing 2, std 0.05, as in VEEGAN and
+// PacGAN). False for any other name.
+bool mixture_by_name(const std::string& name, Mixture2D* out);
+
+// What a GAN trains on: a data set of images (uploaded once, gathered on the device) or a 2-d
+// Gaussian mixture (sampled on the device each step). `--data` names either.
+class RealData {
+ public:
+  RealData(const Exec& ex, const std::string& name, int batch, uint64_t seed);
+  RealData(const RealData&) = delete;
+  RealData& operator=(const RealData&) = delete;
+
+  Shape image() const { return image_; }  // batch 0; [1, 1, 2] for a mixture
+  const Gan::RealSource& source() const { return source_; }
+  std::string describe() const;
+  const Mixture2D* mixture() const { return is_mixture_ ? &mixture_ : nullptr; }
+  const Dataset& images() const { return images_; }  // empty for a mixture
+
+ private:
+  Dataset images_;
+  std::unique_ptr<DeviceDataset> device_;
+  bool is_mixture_ = false;
+  Mixture2D mixture_;
+  Shape image_;
+  Gan::RealSource source_;
+};
+
 }  // namespace gancu

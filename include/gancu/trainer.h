@@ -29,8 +29,11 @@ struct TrainResult {
 
 TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run);
 
-// The fixed-noise grid of a Gan, as a PNG (used during training and by `gancu sample`).
+// The fixed-noise grid of a Gan as a PNG; for a generator of 2-d points, a scatter plot of 1,000
+// of them over the mixture's centres (when given).
 class Gan;
-void write_sample_grid(const Exec& ex, Gan& gan, int n, const std::string& path);
+struct Mixture2D;
+void write_sample_grid(const Exec& ex, Gan& gan, int n, const std::string& path,
+                       const Mixture2D* mixture = nullptr);
 
 }  // namespace gancu

@@ -16,6 +16,9 @@ void add_train(CLI::App& app);
 void add_sample(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_info(CLI::App& app);
+void add_classifier(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_compare(CLI::App& app);
 
 // The flags that train and bench share, and how they become config overrides.
 struct ModelFlags {

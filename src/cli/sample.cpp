@@ -43,26 +43,13 @@ void add_sample(CLI::App& app) {
       usage_error("sample: give exactly one of --run DIR or --checkpoint FILE");
     if (f->n < 1 || f->n > 1000000) usage_error("--n: must be in [1, 1000000], got ", f->n);
     if (f->threads < 0) usage_error("--threads: must be at least 0, got ", f->threads);
-    std::string ckpt = f->checkpoint;
-    if (!f->run.empty()) {
-      if (!dir_exists(f->run)) runtime_error("--run: ", f->run, " is not a folder");
-      ckpt = latest_checkpoint(f->run);
-      if (ckpt.empty())
-        runtime_error("--run: ", f->run, " has no checkpoints (", f->run, "/checkpoints/ is empty)");
-    }
-    if (!file_exists(ckpt)) runtime_error("--checkpoint: ", ckpt, " not found");
-    const Config cfg = checkpoint_config(ckpt);
-    const Shape image = checkpoint_image(ckpt);
-    Exec ex = open_backend(f->backend, f->threads, cfg.math, std::cerr);
-    GanSession s = make_session(cfg, image.with_batch(cfg.batch), cfg.batch, ex);
-    s.gan->initialize(ex);
-    load_checkpoint(ex, *s.gan, ckpt);
-
+    Exec ex = open_backend(f->backend, f->threads, "fp32", std::cerr);
+    TrainedGan t = load_trained(ex, f->run.empty() ? f->checkpoint : f->run);
+    const Shape image = t.image;
     const int64_t n = f->n;
-    Buffer<float> z(ex, size_t(n) * cfg.z_dim), images(ex, size_t(n) * image.per_sample());
-    s.gan->fixed_noise(ex, n, f->seed >= 0 ? uint64_t(f->seed) : cfg.seed, 1, z.data());
-    s.gan->generate(ex, z.data(), n, images.data());
-    const std::vector<uint8_t> pixels = float_to_u8(images.download());
+    const std::vector<uint8_t> pixels =
+        float_to_u8(draw_samples(ex, *t.session.gan, n, f->seed >= 0 ? uint64_t(f->seed) : t.cfg.seed, 1));
+    const std::string& ckpt = t.checkpoint;
 
     if (ends_with(f->out, ".idx") || ends_with(f->out, ".idx.gz")) {
       write_idx_images(f->out, pixels.data(), n, image.h, image.w, image.c);

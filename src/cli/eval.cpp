@@ -1,0 +1,70 @@
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "gancu/check.h"
+#include "gancu/data.h"
+#include "gancu/evaluation.h"
+#include "gancu/image_io.h"
+#include "gancu/session.h"
+
+namespace gancu::cli {
+
+void add_eval(CLI::App& app) {
+  struct Flags {
+    std::string run, samples, classifier, backend = "auto";
+    int64_t n = 10000;
+    int threads = 0;
+    bool json = false;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* cmd = app.add_subcommand("eval", "How good and how varied a generator's samples are");
+  cmd->add_option("--run", f->run, "A run folder or checkpoint: draws --n samples from its generator");
+  cmd->add_option("--samples", f->samples, "An IDX file of uint8 samples (as gancu sample writes)");
+  cmd->add_option("--classifier", f->classifier,
+                  "The judging classifier (default: models/DATA_classifier.safetensors for the run's data)");
+  cmd->add_option("--n", f->n, "Samples drawn from --run (default 10000)");
+  cmd->add_option("--backend", f->backend, "cpu, cuda or auto");
+  cmd->add_option("--threads", f->threads, "CPU threads (0: all cores)");
+  cmd->add_flag("--json", f->json, "Print one JSON object");
+  cmd->callback([f] {
+    if (f->run.empty() == f->samples.empty())
+      usage_error("eval: give exactly one of --run DIR or --samples FILE.idx");
+    if (f->n < 2 || f->n > 1000000) usage_error("--n: must be in [2, 1000000], got ", f->n);
+    if (f->threads < 0) usage_error("--threads: must be at least 0, got ", f->threads);
+    Exec ex = open_backend(f->backend, f->threads, "fp32", std::cerr);
+    EvalResult r;
+    std::string what;
+    if (!f->run.empty()) {
+      TrainedGan t = load_trained(ex, f->run);
+      what = t.checkpoint;
+      const std::vector<float> samples = draw_samples(ex, *t.session.gan, f->n, t.cfg.seed, 1);
+      Mixture2D mix;
+      if (mixture_by_name(t.cfg.data, &mix)) {
+        r = Evaluator(mix).evaluate_points(samples.data(), f->n);
+      } else {
+        Evaluator e(ex, t.image, resolve_classifier(f->classifier, t.cfg.data));
+        r = e.evaluate_images(float_to_u8(samples).data(), f->n);
+      }
+    } else {
+      const Dataset d = read_idx_images(f->samples);
+      what = f->samples;
+      if (d.count < 2) runtime_error(f->samples, ": holds ", d.count, " images; evaluation needs at least 2");
+      if (f->classifier.empty())
+        usage_error(
+            "--classifier: required with --samples (which data set the samples imitate is not known)");
+      Evaluator e(ex, Shape::image(0, d.h, d.w, d.c), f->classifier);
+      r = e.evaluate_images(d.images.data(), d.count);
+    }
+    if (f->json) {
+      nlohmann::json j = r.json();
+      j["source"] = what;
+      j["samples"] = r.samples;
+      std::cout << j.dump() << "\n";
+    } else {
+      std::cout << "evaluation of " << what << "\n" << r.table();
+    }
+  });
+}
+
+}  // namespace gancu::cli
