@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   gancu::cli::add_sample(app);
   gancu::cli::add_bench(app);
   gancu::cli::add_info(app);
+  gancu::cli::add_plot(app);
+  gancu::cli::add_video(app);
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's action
     return 0;

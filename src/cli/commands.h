@@ -16,6 +16,8 @@ void add_train(CLI::App& app);
 void add_sample(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_info(CLI::App& app);
+void add_plot(CLI::App& app);
+void add_video(CLI::App& app);
 
 // The flags that train and bench share, and how they become config overrides.
 struct ModelFlags {
