@@ -73,7 +73,8 @@ MetricsLog read_metrics_log(const std::string& path) {
     start = end + 1;
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    // ordered_json keeps the members in file order: the panels of other metrics follow it.
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) {
       if (!terminated) {  // the last line of a run that was stopped while writing it
         log.skipped_torn_line = true;

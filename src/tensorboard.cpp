@@ -66,7 +66,7 @@ class ProtoWriter {
 };
 
 // tensorflow.Event field numbers.
-enum EventField { kWallTime = 1, kStep = 2, kFileVersion = 3, kSummary = 5, kSessionLog = 6 };
+enum EventField { kWallTime = 1, kStep = 2, kFileVersion = 3, kSummary = 5, kSessionLog = 7 };
 // Summary.value, Summary.Value and Summary.Image field numbers.
 enum SummaryField { kValue = 1 };
 enum ValueField { kTag = 1, kSimpleValue = 2, kImage = 4 };
@@ -223,8 +223,9 @@ void EventWriter::add_png_file(const std::string& tag, int64_t step, const std::
   add_image(tag, step, read_file(png_path), image.h, image.w, image.c, wall_time);
 }
 
-void EventWriter::add_session_start(int64_t step, double wall_time) {
-  write_record(tfevents::session_start_event(step, wall_time < 0 ? wall_time_now() : wall_time));
+void EventWriter::mark_resume(int64_t checkpoint_step, double wall_time) {
+  write_record(
+      tfevents::session_start_event(checkpoint_step + 1, wall_time < 0 ? wall_time_now() : wall_time));
 }
 
 }  // namespace gancu

@@ -12,7 +12,7 @@
 // tensorflow/core/util/event.proto and tensorflow/core/framework/summary.proto):
 //
 //   Event   { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5;
-//             SessionLog session_log = 6; }
+//             SessionLog session_log = 7; }
 //   Summary { repeated Value value = 1; }
 //   Value   { string tag = 1; float simple_value = 2; Image image = 4; }
 //   Image   { int32 height = 1; int32 width = 2; int32 colorspace = 3; bytes encoded_image_string = 4; }
@@ -46,8 +46,7 @@ std::string scalar_event(const std::string& tag, int64_t step, double wall_time,
 // 3 RGB, 4 RGBA.
 std::string image_event(const std::string& tag, int64_t step, double wall_time,
                         const std::vector<uint8_t>& png, int h, int w, int c);
-// SessionLog START at `step`: TensorBoard then drops the events of earlier files at steps >= step
-// (what a resumed run writes again), instead of drawing both.
+// SessionLog START at `step`: TensorBoard then drops the events it read before at steps >= step.
 std::string session_start_event(int64_t step, double wall_time);
 
 // The TFRecord frame around one message: 12-byte header, data, 4-byte footer.
@@ -86,8 +85,10 @@ class EventWriter {
                  double wall_time = -1);
   // A PNG file as it is (read_png is used for its size and channels; the bytes go in unchanged).
   void add_png_file(const std::string& tag, int64_t step, const std::string& png_path, double wall_time = -1);
-  // Marks a resumed run: TensorBoard discards the events of earlier files at steps >= `step`.
-  void add_session_start(int64_t step, double wall_time = -1);
+  // Marks a run resumed from the checkpoint at `checkpoint_step`: writes SessionLog START at
+  // checkpoint_step + 1, so that TensorBoard discards what earlier files hold after the checkpoint
+  // (the resumed run logs those steps again) instead of drawing both. Call it first after opening.
+  void mark_resume(int64_t checkpoint_step, double wall_time = -1);
 
   const std::string& path() const { return path_; }
 
