@@ -181,7 +181,12 @@ EventWriter::EventWriter(const std::string& dir) {
     if (!file_ && (errno != EEXIST || n >= 1000))
       runtime_error(path_, ": cannot create the TensorBoard event file: ", std::strerror(errno));
   }
-  write_record(tfevents::file_version_event(now));
+  try {
+    write_record(tfevents::file_version_event(now));
+  } catch (...) {
+    std::remove(path_.c_str());  // a file without its version record is of no use
+    throw;
+  }
 }
 
 EventWriter::~EventWriter() {
