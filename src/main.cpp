@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   gancu::cli::add_compare(app);
   gancu::cli::add_classifier(app);
   gancu::cli::add_info(app);
+  gancu::cli::add_plot(app);
+  gancu::cli::add_video(app);
   try {
     app.parse(argc, argv);  // runs the chosen subcommand's action
     return 0;

@@ -10,11 +10,14 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libtoml11-dev nlohmann-json3-dev
   libpng-dev zlib1g-dev
+  libgif-dev libboost-dev
   dataset-fashion-mnist
   python3 python3-numpy python3-torch python3-pil
 )
 # Optional extras: a missing one only disables the feature that uses it.
-optional=(ffmpeg libopenmpi-dev openmpi-bin python3-matplotlib clang-format)
+# ffmpeg: the run's MP4 (else a GIF); gnuplot-nox: `gancu plot`; python3-venv: the environment
+# tools/setup_tensorboard.sh makes for the TensorBoard cross-check.
+optional=(ffmpeg gnuplot-nox python3-venv libopenmpi-dev openmpi-bin python3-matplotlib clang-format)
 
 missing=()
 for p in "${packages[@]}" "${optional[@]}"; do

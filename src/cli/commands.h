@@ -19,6 +19,8 @@ void add_info(CLI::App& app);
 void add_classifier(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_compare(CLI::App& app);
+void add_plot(CLI::App& app);
+void add_video(CLI::App& app);
 
 // The flags that train and bench share, and how they become config overrides.
 struct ModelFlags {
