@@ -18,6 +18,8 @@
 #include "gancu/mixture.h"
 #include "gancu/ops.h"
 #include "gancu/session.h"
+#include "gancu/tensorboard.h"
+#include "gancu/video.h"
 
 namespace gancu {
 
@@ -152,6 +154,10 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     std::remove((dir + "/metrics.jsonl").c_str());
   }
   atomic_write(dir + "/config.toml", cfg.toml);
+  // TensorBoard: a new event file per session of the run; on resume, the events after the
+  // checkpoint in earlier files are marked stale so that TensorBoard shows one history.
+  EventWriter tb(dir);
+  if (run.resume) tb.mark_resume(start);
 
   std::FILE* metrics_file = std::fopen((dir + "/metrics.jsonl").c_str(), "a");
   if (!metrics_file) runtime_error(dir, "/metrics.jsonl: cannot open for writing: ", std::strerror(errno));
@@ -197,6 +203,7 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
                                ? evaluator->evaluate_points(samples.data(), cfg.eval_samples)
                                : evaluator->evaluate_images(float_to_u8(samples).data(), cfg.eval_samples);
       line.update(r.json());
+      for (const auto& [key, value] : r.json().items()) tb.add_scalar(key, done, value.get<double>());
       char buf[160];
       if (r.mixture)
         std::snprintf(buf, sizeof buf, " | modes %d/%zu, %.0f%% high quality", r.mix.modes_covered,
@@ -219,10 +226,16 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
         m.d_real, m.d_fake, format_duration(double(cfg.steps - done) / std::max(steps_per_s, 1e-9)).c_str(),
         eval_text.c_str());
     log << progress << std::flush;
+    tb.add_scalar("loss/d", done, m.loss_d);
+    tb.add_scalar("loss/g", done, m.loss_g);
+    tb.add_scalar("d/real", done, m.d_real);
+    tb.add_scalar("d/fake", done, m.d_fake);
+    tb.add_scalar("perf/images_per_s", done, steps_per_s * cfg.batch);
 
     if (sample_now) {
       result.last_samples = samples_path(dir, done);
       write_sample_grid(ex, gan, cfg.grid, result.last_samples, data.mixture());
+      tb.add_png_file("samples", done, result.last_samples);
     }
     if (checkpoint_now) {
       result.last_checkpoint = checkpoint_path(dir, done);
@@ -238,6 +251,16 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     window_start = Clock::now();
   }
   result.steps = cfg.steps;
+  // The fixed-noise grids over the run as a video (MP4 through ffmpeg, else a GIF). A finished
+  // run is not failed for want of a video.
+  if (start < cfg.steps) {
+    try {
+      result.video = write_run_video(dir);
+      log << "gancu: video of the samples: " << result.video << "\n";
+    } catch (const RuntimeError& e) {
+      log << "gancu: warning: no video of the samples: " << e.what() << "\n";
+    }
+  }
   if (start >= cfg.steps) log << "gancu: nothing to do: the run is already at step " << start << "\n";
   return result;
 }

@@ -3,6 +3,8 @@
 //   metrics.jsonl          one JSON object per log step
 //   samples/step_N.png     the fixed-noise grid every sample_every steps and at the end
 //   checkpoints/step_N.safetensors   every checkpoint_every steps and at the end (atomic)
+//   events.out.tfevents.*  TensorBoard: the scalars of metrics.jsonl and the sample grids
+//   samples.mp4 (or .gif)  the fixed-noise grids over the run, at the end
 // with a progress line per log step. --resume continues from the newest checkpoint and gives
 // the same parameters as an uninterrupted run with the same config.
 #pragma once
@@ -25,6 +27,7 @@ struct TrainResult {
   int64_t steps = 0;
   std::string last_checkpoint;
   std::string last_samples;
+  std::string video;
 };
 
 TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run);

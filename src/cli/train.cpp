@@ -52,6 +52,8 @@ void add_train(CLI::App& app) {
     std::cout << "run folder:  " << out << "\n";
     if (!r.last_samples.empty()) std::cout << "samples:     " << r.last_samples << "\n";
     if (!r.last_checkpoint.empty()) std::cout << "checkpoint:  " << r.last_checkpoint << "\n";
+    if (!r.video.empty()) std::cout << "video:       " << r.video << "\n";
+    std::cout << "TensorBoard: tensorboard --logdir " << out << "\n";
   });
 }
 
