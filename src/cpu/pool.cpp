@@ -46,7 +46,9 @@ void for_rows(int64_t rows, int64_t row_work, F&& f) {
 }
 
 void check_dims(const PoolDims& d, const char* what) {
-  GANCU_CHECK(d.k >= 1 && d.stride >= 1 && d.pad >= 0 && d.p >= 1 && d.q >= 1, what, ": bad PoolDims");
+  // pad <= k / 2 (PoolDims::make): every window holds at least one pixel.
+  GANCU_CHECK(d.k >= 1 && d.stride >= 1 && d.pad >= 0 && d.p >= 1 && d.q >= 1 && 2 * d.pad <= d.k, what,
+              ": bad PoolDims");
 }
 
 }  // namespace
