@@ -1,6 +1,7 @@
 // Google Benchmark of the CUDA backend's own kernels (those that are not cuBLAS or cuDNN):
 // bce_with_logits, adam_step over 3.6M parameters, batch norm forward and backward at the dcgan
-// shapes, gather_batch, fill_noise, and the bias + activation epilogue.
+// shapes, gather_batch, fill_noise, the bias + activation epilogue, and pairwise_sq_distances
+// (cuBLAS GEMM + the norm and epilogue kernels, the k-NN metrics' hot spot).
 //
 // Method (as nccl-tests and llm.c do): each case first runs the op once on the GPU and once on the
 // CPU backend and checks the relative error (reported as the counter `rel_err`; a case whose
@@ -304,6 +305,31 @@ void BM_BiasAct(benchmark::State& state) {
       state, [&] { cuda::bias_act(g.ex(), rows, C, gb.data(), gy.data(), act); }, 8.0 * double(N));
 }
 
+// pairwise_sq_distances, m x n x d = range(0..2), TF32 when range(3) is 1; checked against the
+// whole CPU result (bound 1e-4 fp32, 5e-3 TF32). GFLOP/s counts the GEMM's 2 m n d flops (the
+// norms and the epilogue are left out: under 2% at d = 128). Bytes: 4 (m + n) d read twice (norms,
+// GEMM) + 4 m n written by the GEMM + 8 m n read and written by the epilogue.
+void BM_PairwiseSqDistances(benchmark::State& state) {
+  GpuCase g;
+  if (!g.init(state)) return;
+  const int m = int(state.range(0)), n = int(state.range(1)), d = int(state.range(2));
+  const bool tf32 = state.range(3) != 0;
+  g.ex().set_tf32(tf32);
+  const auto a = random_vec(size_t(m) * d, 1), b = random_vec(size_t(n) * d, 2);
+  std::vector<float> out(size_t(m) * n);
+  Buffer<float> ga(g.ex(), a), gb(g.ex(), b), gout(g.ex(), out.size());
+  const Exec cpu = Exec::cpu();
+  ops::pairwise_sq_distances<float>(cpu, m, n, d, a.data(), b.data(), out.data());
+  auto run = [&] { ops::pairwise_sq_distances<float>(g.ex(), m, n, d, ga.data(), gb.data(), gout.data()); };
+  run();
+  if (!g.check(state, rel_error(gout.download(), out), tf32 ? 5e-3 : 1e-4, "pairwise_sq_distances")) return;
+  state.SetLabel(std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(d) +
+                 (tf32 ? " tf32" : " fp32"));
+  const double flops = 2.0 * m * n * double(d);
+  g.time(state, run, 8.0 * (double(m) + n) * d + 12.0 * double(m) * n);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 #define GANCU_GPU_BENCH(fn) BENCHMARK(fn)->UseManualTime()->Unit(benchmark::kMicrosecond)
 
 #else  // built without CUDA: the same cases, each skipped
@@ -319,6 +345,7 @@ GANCU_NO_CUDA_CASE(BM_BatchNormBackward)
 GANCU_NO_CUDA_CASE(BM_GatherBatch)
 GANCU_NO_CUDA_CASE(BM_FillNoise)
 GANCU_NO_CUDA_CASE(BM_BiasAct)
+GANCU_NO_CUDA_CASE(BM_PairwiseSqDistances)
 #undef GANCU_NO_CUDA_CASE
 #define GANCU_GPU_BENCH(fn) BENCHMARK(fn)
 
@@ -330,6 +357,10 @@ GANCU_GPU_BENCH(BM_BatchNormForward)->Name("cuda/batchnorm_forward")->DenseRange
 GANCU_GPU_BENCH(BM_BatchNormBackward)->Name("cuda/batchnorm_backward")->DenseRange(0, 3);
 GANCU_GPU_BENCH(BM_GatherBatch)->Name("cuda/gather_batch")->Arg(64)->Arg(1024);
 GANCU_GPU_BENCH(BM_FillNoise)->Name("cuda/fill_noise")->Arg(6400)->Arg(1 << 20);
+GANCU_GPU_BENCH(BM_PairwiseSqDistances)
+    ->Name("cuda/pairwise_sq_distances")
+    ->Args({1024, 10000, 128, 0})
+    ->Args({1024, 10000, 128, 1});
 GANCU_GPU_BENCH(BM_BiasAct)
     ->Name("cuda/bias_act")
     ->Args({64 * 14 * 14, 64})

@@ -59,6 +59,8 @@ std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec, InitScheme init, int
   if (spec.kind == "dropout") return make_dropout<T>(spec, index, where);
   if (spec.kind == "reshape") return make_reshape<T>(spec, where);
   if (spec.kind == "flatten") return make_flatten<T>();
+  if (spec.kind == "maxpool") return make_pool<T>(spec, true, where);
+  if (spec.kind == "avgpool") return make_pool<T>(spec, false, where);
   usage_error(where, ": unknown layer kind '", spec.kind, "'");
 }
 GANCU_INSTANTIATE_LAYER(make_layer, const LayerSpec&, InitScheme, int, const std::string&)

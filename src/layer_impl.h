@@ -23,6 +23,9 @@ template <class T>
 std::unique_ptr<Layer<T>> make_reshape(const LayerSpec& spec, const std::string& where);
 template <class T>
 std::unique_ptr<Layer<T>> make_flatten();
+// maxpool (max = true) or avgpool.
+template <class T>
+std::unique_ptr<Layer<T>> make_pool(const LayerSpec& spec, bool max, const std::string& where);
 
 // The weight and bias init of a layer with `fan_in` inputs per output: DCGAN's N(0, 0.02) and
 // zero bias, or PyTorch's defaults (kaiming-uniform with a = sqrt(5), i.e. U(+-1/sqrt(fan_in)),

@@ -24,6 +24,8 @@ const std::map<std::string, std::vector<std::string>>& known_keys() {
       {"dropout", {"p"}},
       {"reshape", {"h", "w", "c"}},
       {"flatten", {}},
+      {"maxpool", {"k", "s", "p"}},
+      {"avgpool", {"k", "s", "p"}},
   };
   return keys;
 }

@@ -35,6 +35,7 @@ Network<T>::Network(std::string name, int id, const std::vector<std::string>& la
                     const std::string& where, Shape input, InitScheme init)
     : name_(std::move(name)), id_(id), input_(input) {
   if (layers.empty()) usage_error(where, ": a network needs at least one layer");
+  layer_count_ = int(layers.size());
   root_.push_back(0);  // value 0: the external input
   Shape shape = input;
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -188,6 +189,24 @@ T* Network<T>::output() const {
 template <class T>
 T* Network<T>::output_grad() const {
   return value_grad(int(root_.size()) - 1);
+}
+
+template <class T>
+T* Network<T>::layer_output(int layer_index) const {
+  if (layer_index < 0 || layer_index >= layer_count_)
+    usage_error(name_, ": layer ", layer_index, " does not exist (the network has layers 0..",
+                layer_count_ - 1, ")");
+  for (const auto& node : nodes_)
+    if (node->index == layer_index) {
+      GANCU_CHECK(!data_.empty(), name_, ": layer_output before bind()");
+      return value_data(node->out);
+    }
+  // Not a node: an activation string that runs in the epilogue of the layer before it.
+  int fused_into = -1;
+  for (const auto& node : nodes_)
+    if (node->index < layer_index) fused_into = node->index;
+  usage_error(name_, ": layer ", layer_index, " is an activation fused into layer ", fused_into,
+              "; its output is layer ", fused_into, "'s output");
 }
 
 template <class T>

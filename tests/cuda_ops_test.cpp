@@ -13,6 +13,11 @@
 //   kGemm        1e-4  gemm, linear, conv, transposed conv, batch norm (different summation orders)
 //   kTf32        5e-3  the same with TF32 tensor-core math (10-bit mantissa inputs)
 //   fill_noise: uniform and gather bit-for-bit; normal within 1e-5 (libm vs CUDA logf/sinf).
+//   Pooling: max forward bit-for-bit (a copy); max backward, average forward/backward kElementwise
+//   (the same additions in the same order). softmax, softmax_cross_entropy: kElementwise for
+//   probabilities and dlogits (fp32 vs double row sums on the CPU), kReduction for the loss, the
+//   correct count exactly. pairwise_sq_distances: kGemm (kTf32 with TF32). sample_mixture: 1e-5
+//   (libm vs CUDA logf/sinf/cosf, as fill_noise).
 //
 // Every test skips itself (GTEST_SKIP, via the fixture) where cuda_available() says no.
 #include <gtest/gtest.h>
@@ -28,6 +33,7 @@
 #include "gancu/exec.h"
 #include "gancu/graph.h"
 #include "gancu/memory.h"
+#include "gancu/mixture.h"
 #include "gancu/ops.h"
 #include "gancu/rng.h"
 
@@ -660,6 +666,281 @@ TEST_F(CudaOps, GatherBatchAndLabels) {
         EXPECT_EQ(glab.download(), lab) << "gather_labels step " << step;
       }
     }
+}
+
+// ---- pooling ---------------------------------------------------------------------------------
+
+std::vector<PoolDims> pool_shapes() {
+  return {
+      PoolDims::make(2, 5, 7, 3, 2, 2, 0),       // odd, last row/column dropped
+      PoolDims::make(3, 7, 5, 2, 3, 2, 1),       // overlapping, padded, odd
+      PoolDims::make(2, 4, 5, 5, 2, 1, 0),       // overlapping k2 s1
+      PoolDims::make(1, 6, 6, 4, 3, 1, 1),       // overlapping, padded
+      PoolDims::make(64, 28, 28, 64, 2, 2, 0),   // a dcgan-sized feature map
+      PoolDims::make(64, 14, 14, 128, 3, 2, 1),  // overlapping at size
+      PoolDims::make(2, 9, 8, 3, 3, 3, 0),       // k = s = 3
+  };
+}
+
+std::string pool_name(const PoolDims& d) {
+  return std::to_string(d.n) + "x" + std::to_string(d.h) + "x" + std::to_string(d.w) + "x" +
+         std::to_string(d.c) + " k" + std::to_string(d.k) + " s" + std::to_string(d.stride) + " p" +
+         std::to_string(d.pad);
+}
+
+TEST_F(CudaOps, MaxPoolForwardBackward) {
+  uint32_t seed = 7000;
+  for (const auto& d : first_shapes(pool_shapes()))
+    for (bool ties : {false, true})  // ties: small integers, many windows hold their max twice
+      for (int variant = 0; variant < 2; ++variant) {
+        const bool acc = variant == 1;
+        const size_t nx = size_t(d.n) * d.h * d.w * d.c, ny = size_t(d.n) * d.p * d.q * d.c;
+        auto x = random_vec(nx, seed++, -2.0f, 2.0f);
+        if (ties)
+          for (float& v : x) v = std::round(v);
+        std::vector<float> y(ny);
+        auto gx = up(x);
+        auto gy = poisoned(ny);
+        ops::maxpool2d_forward<float>(cpu_, d, x.data(), y.data());
+        ops::maxpool2d_forward<float>(gpu_, d, gx.data(), gy.data());
+        const std::string what =
+            "maxpool " + pool_name(d) + (ties ? " ties" : "") + " acc=" + std::to_string(acc);
+        EXPECT_REL(gy.download(), y, 0.0, what << " forward");
+        const auto dy = random_vec(ny, seed++);
+        auto dx = random_vec(nx, seed++);
+        auto gyy = up(y), gdy = up(dy);
+        auto gdx = out_buf(dx, acc);
+        ops::maxpool2d_backward<float>(cpu_, d, x.data(), y.data(), dy.data(), dx.data(), acc);
+        ops::maxpool2d_backward<float>(gpu_, d, gx.data(), gyy.data(), gdy.data(), gdx.data(), acc);
+        EXPECT_REL(gdx.download(), dx, kElementwise, what << " dx");
+        ops::maxpool2d_backward<float>(gpu_, d, gx.data(), gyy.data(), gdy.data(), nullptr, acc);  // no-op
+      }
+}
+
+TEST_F(CudaOps, AvgPoolForwardBackward) {
+  uint32_t seed = 7500;
+  for (const auto& d : first_shapes(pool_shapes()))
+    for (int variant = 0; variant < 2; ++variant) {
+      const bool acc = variant == 1;
+      const size_t nx = size_t(d.n) * d.h * d.w * d.c, ny = size_t(d.n) * d.p * d.q * d.c;
+      const auto x = random_vec(nx, seed++);
+      std::vector<float> y(ny);
+      auto gx = up(x);
+      auto gy = poisoned(ny);
+      ops::avgpool2d_forward<float>(cpu_, d, x.data(), y.data());
+      ops::avgpool2d_forward<float>(gpu_, d, gx.data(), gy.data());
+      const std::string what = "avgpool " + pool_name(d) + " acc=" + std::to_string(acc);
+      EXPECT_REL(gy.download(), y, kElementwise, what << " forward");
+      const auto dy = random_vec(ny, seed++);
+      auto dx = random_vec(nx, seed++);
+      auto gdy = up(dy);
+      auto gdx = out_buf(dx, acc);
+      ops::avgpool2d_backward<float>(cpu_, d, dy.data(), dx.data(), acc);
+      ops::avgpool2d_backward<float>(gpu_, d, gdy.data(), gdx.data(), acc);
+      EXPECT_REL(gdx.download(), dx, kElementwise, what << " dx");
+    }
+}
+
+// ---- softmax and cross-entropy ----------------------------------------------------------------
+
+struct RowsCase {
+  int64_t n;
+  int classes;
+};
+const std::vector<RowsCase> kRows = {{1, 1},    {7, 10},      {64, 10},   {3, 33},
+                                     {4097, 3}, {1000, 1000}, {20000, 10}};
+
+std::vector<int32_t> random_labels(size_t n, int classes, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::vector<int32_t> v(n);
+  for (auto& x : v) x = int32_t(gen() % uint32_t(classes));
+  return v;
+}
+
+TEST_F(CudaOps, Softmax) {
+  uint32_t seed = 8000;
+  for (const auto& c : first_shapes(kRows))
+    for (float range : {10.0f, 1000.0f}) {
+      const size_t N = size_t(c.n) * c.classes;
+      const auto l = random_vec(N, seed++, -range, range);
+      std::vector<float> p(N);
+      auto gl = up(l);
+      auto gp = poisoned(N);
+      ops::softmax<float>(cpu_, c.n, c.classes, l.data(), p.data());
+      ops::softmax<float>(gpu_, c.n, c.classes, gl.data(), gp.data());
+      EXPECT_REL(gp.download(), p, kElementwise, "softmax " << c.n << "x" << c.classes << " range " << range);
+    }
+}
+
+TEST_F(CudaOps, SoftmaxCrossEntropy) {
+  uint32_t seed = 8500;
+  for (const auto& c : first_shapes(kRows))
+    for (float range : {10.0f, 1000.0f})
+      for (bool with_grad : {true, false}) {
+        const size_t N = size_t(c.n) * c.classes;
+        const auto l = random_vec(N, seed++, -range, range);
+        const auto labels = random_labels(size_t(c.n), c.classes, seed++);
+        std::vector<float> dl(N), sums = random_vec(2, seed++);
+        sums[1] = 3.0f;  // a count: an integer
+        auto gl = up(l), gs = up(sums);
+        Buffer<int32_t> glab(gpu_, labels);
+        auto gdl = poisoned(N);
+        ops::softmax_cross_entropy<float>(cpu_, c.n, c.classes, l.data(), labels.data(), 0.5f,
+                                          with_grad ? dl.data() : nullptr, &sums[0], &sums[1]);
+        ops::softmax_cross_entropy<float>(gpu_, c.n, c.classes, gl.data(), glab.data(), 0.5f,
+                                          with_grad ? gdl.data() : nullptr, gs.data(), gs.data() + 1);
+        const std::string what = "softmax_ce " + std::to_string(c.n) + "x" + std::to_string(c.classes) +
+                                 " range " + std::to_string(int(range));
+        if (with_grad) EXPECT_REL(gdl.download(), dl, kElementwise, what << " dlogits");
+        const auto gsh = gs.download();
+        EXPECT_REL(std::vector<float>{gsh[0]}, std::vector<float>{sums[0]}, kReduction, what << " loss");
+        EXPECT_EQ(gsh[1], sums[1]) << what << " correct count";
+        // Only the sums, or only one of them.
+        auto gs2 = up(std::vector<float>{0.0f, 0.0f});
+        ops::softmax_cross_entropy<float>(gpu_, c.n, c.classes, gl.data(), glab.data(), 0.5f, nullptr,
+                                          nullptr, gs2.data() + 1);
+        EXPECT_EQ(gs2.download()[1], sums[1] - 3.0f) << what << " correct count alone";
+      }
+}
+
+// A label outside [0, classes) on the GPU: the row has no target (zero gradient, no loss, not
+// counted); the CPU throws instead (tests/cpu_softmax_test.cpp).
+TEST_F(CudaOps, SoftmaxCrossEntropyOutOfRangeLabelIsNoTarget) {
+  const int64_t n = 8;
+  const int classes = 5;
+  const auto l = random_vec(size_t(n) * classes, 1, -3.0f, 3.0f);
+  auto labels = random_labels(size_t(n), classes, 2);
+  for (int32_t bad : {-1, classes, 1 << 30}) {
+    labels[3] = bad;
+    // CPU reference over the other 7 rows, rescaled from mean-over-7 to mean-over-8.
+    std::vector<float> l7, dl7(size_t(7) * classes);
+    std::vector<int32_t> lab7;
+    for (int64_t i = 0; i < n; ++i)
+      if (i != 3) {
+        l7.insert(l7.end(), l.begin() + i * classes, l.begin() + (i + 1) * classes);
+        lab7.push_back(labels[size_t(i)]);
+      }
+    float loss7 = 0, correct7 = 0;
+    ops::softmax_cross_entropy<float>(cpu_, 7, classes, l7.data(), lab7.data(), 7.0f / 8.0f, dl7.data(),
+                                      &loss7, &correct7);
+    auto gl = up(l), gs = up(std::vector<float>{0.0f, 0.0f});
+    Buffer<int32_t> glab(gpu_, labels);
+    auto gdl = poisoned(l.size());
+    ops::softmax_cross_entropy<float>(gpu_, n, classes, gl.data(), glab.data(), 1.0f, gdl.data(), gs.data(),
+                                      gs.data() + 1);
+    auto gd = gdl.download();
+    for (int j = 0; j < classes; ++j) EXPECT_EQ(gd[size_t(3 * classes + j)], 0.0f) << "label " << bad;
+    gd.erase(gd.begin() + 3 * classes, gd.begin() + 4 * classes);
+    EXPECT_REL(gd, dl7, kElementwise, "dlogits of the other rows, label " << bad);
+    const auto gsh = gs.download();
+    EXPECT_REL(std::vector<float>{gsh[0]}, std::vector<float>{loss7 * 7.0f / 8.0f}, kReduction, "loss");
+    EXPECT_EQ(gsh[1], correct7);
+  }
+}
+
+// ---- pairwise distances -----------------------------------------------------------------------
+
+TEST_F(CudaOps, PairwiseSqDistances) {
+  struct Case {
+    int m, n, d;
+  } cases[] = {{1, 1, 1},      {7, 5, 3},         {33, 17, 65}, {13, 129, 31},
+               {64, 100, 128}, {1024, 1000, 128}, {5, 4, 0}};
+  uint32_t seed = 9000;
+  for (const auto& c : cases)
+    for (int offset : {0, 1}) {  // offset 1: out not 16-byte aligned, the scalar epilogue
+      const auto a = random_vec(size_t(c.m) * c.d, seed++), b = random_vec(size_t(c.n) * c.d, seed++);
+      std::vector<float> out(size_t(c.m) * c.n);
+      auto ga = up(a), gb = up(b);
+      auto gout = poisoned(out.size() + offset);
+      ops::pairwise_sq_distances<float>(cpu_, c.m, c.n, c.d, a.data(), b.data(), out.data());
+      ops::pairwise_sq_distances<float>(gpu_, c.m, c.n, c.d, ga.data(), gb.data(), gout.data() + offset);
+      const auto g = gout.download();
+      EXPECT_REL(std::vector<float>(g.begin() + offset, g.end()), out, kGemm,
+                 "pairwise " << c.m << "x" << c.n << "x" << c.d << " offset " << offset);
+    }
+  // Identical rows: never negative.
+  const auto a = random_vec(64 * 37, 9999, -3.0f, 3.0f);
+  auto ga = up(a);
+  auto gout = poisoned(64 * 64);
+  ops::pairwise_sq_distances<float>(gpu_, 64, 64, 37, ga.data(), ga.data(), gout.data());
+  for (float v : gout.download()) EXPECT_GE(v, 0.0f);
+}
+
+TEST_F(CudaOps, PairwiseSqDistancesTf32) {
+  gpu_.set_tf32(true);
+  const int m = 256, n = 300, d = 128;
+  const auto a = random_vec(size_t(m) * d, 1), b = random_vec(size_t(n) * d, 2);
+  std::vector<float> out(size_t(m) * n);
+  auto ga = up(a), gb = up(b);
+  auto gout = poisoned(out.size());
+  ops::pairwise_sq_distances<float>(cpu_, m, n, d, a.data(), b.data(), out.data());
+  ops::pairwise_sq_distances<float>(gpu_, m, n, d, ga.data(), gb.data(), gout.data());
+  EXPECT_REL(gout.download(), out, kTf32, "pairwise tf32");
+}
+
+// ---- 2-d mixture sampler ----------------------------------------------------------------------
+
+TEST_F(CudaOps, SampleMixture) {
+  for (bool grid : {false, true})
+    for (int64_t step : {int64_t(0), int64_t(7), (int64_t(1) << 33) + 5})
+      for (int64_t n : {int64_t(1), int64_t(1000), int64_t(100003)}) {
+        Mixture2D mix;
+        mix.grid = grid;
+        mix.modes = grid ? 25 : 8;
+        mix.std = 0.05f;
+        mix.seed = 11;
+        Buffer<int64_t> gstep(gpu_, std::vector<int64_t>{step});
+        std::vector<float> out(size_t(2 * n));
+        auto gout = poisoned(out.size());
+        ops::sample_mixture<float>(cpu_, mix, n, &step, out.data());
+        ops::sample_mixture<float>(gpu_, mix, n, gstep.data(), gout.data());
+        EXPECT_REL(gout.download(), out, 1e-5,
+                   "sample_mixture grid=" << grid << " step " << step << " n " << n);
+      }
+}
+
+// The new ops inside a captured graph: they allocate nothing and do not synchronize (capture
+// would fail), and each replay (new step: new mixture sample) equals the uncaptured run.
+TEST_F(CudaOps, EvaluationOpsReplayInAGraph) {
+  Mixture2D mix;
+  mix.seed = 3;
+  const int64_t n = 500;
+  const int modes = mix.modes;
+  std::vector<float> centres(size_t(2 * modes));
+  for (int k = 0; k < modes; ++k)
+    mixture_center(mix, k, &centres[size_t(2 * k)], &centres[size_t(2 * k + 1)]);
+  struct Run {
+    Buffer<int64_t> step;
+    Buffer<float> pts, dist, dl, sums;
+  };
+  auto make = [&] {
+    return Run{Buffer<int64_t>(gpu_, std::vector<int64_t>{0}), poisoned(size_t(2 * n)),
+               poisoned(size_t(n) * modes), poisoned(size_t(n) * modes), up(std::vector<float>{0.0f, 0.0f})};
+  };
+  Run direct = make(), graphed = make();
+  auto gc = up(centres);
+  Buffer<int32_t> labels(gpu_, random_labels(size_t(n), modes, 4));
+  auto body = [&](Run& r) {
+    return [&] {
+      ops::sample_mixture<float>(gpu_, mix, n, r.step.data(), r.pts.data());
+      ops::pairwise_sq_distances<float>(gpu_, int(n), modes, 2, r.pts.data(), gc.data(), r.dist.data());
+      ops::softmax_cross_entropy<float>(gpu_, n, modes, r.dist.data(), labels.data(), 1.0f, r.dl.data(),
+                                        r.sums.data(), r.sums.data() + 1);
+      ops::increment_counter<float>(gpu_, r.step.data());
+    };
+  };
+  StepGraph plain(gpu_, false), graph(gpu_, true);
+  const auto direct_body = body(direct), graph_body = body(graphed);
+  for (int i = 0; i < 4; ++i) {
+    plain.run(direct_body);
+    graph.run(graph_body);
+    EXPECT_EQ(graph.captured(), i != 0) << "run " << i;
+    for (auto [a, b] :
+         {std::pair{&direct.dist, &graphed.dist}, {&direct.dl, &graphed.dl}, {&direct.sums, &graphed.sums}}) {
+      const auto da = a->download(), db = b->download();
+      ASSERT_EQ(std::memcmp(da.data(), db.data(), da.size() * sizeof(float)), 0) << "iteration " << i;
+    }
+  }
 }
 
 // ---- graph capture ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include "gancu/arena.h"
 #include "gancu/check.h"
 #include "gancu/config.h"
+#include "gancu/ops.h"
 
 namespace gancu {
 namespace {
@@ -92,6 +93,90 @@ TEST(Network, MlpWithUnfusedActivationsAndDropoutFreePathMatchesFiniteDifference
                "reshape h=2 w=3 c=1", "sigmoid"},
               Shape::image(3, 2, 2, 2));
   check_network(d);
+}
+
+TEST(Network, PoolingNetworkMatchesFiniteDifferences) {
+  // conv+relu, overlapping padded max pooling, conv, overlapping average pooling, flatten, linear.
+  DoubleNet d({"conv out=4 k=3 s=1 p=1", "relu", "maxpool k=3 s=2 p=1", "conv out=3 k=3", "avgpool k=2 s=1",
+               "flatten", "linear out=2"},
+              Shape::image(3, 9, 9, 2));
+  // 9x9 -> conv 9x9 -> maxpool (9 + 2 - 3) / 2 + 1 = 5 -> conv 3x3 -> avgpool 2x2 -> 12 -> 2.
+  EXPECT_EQ(d.net.output_shape(), Shape::features(3, 2));
+  check_network(d);
+}
+
+TEST(Network, PoolingDefaultsAndDescriptions) {
+  const Network<float> n("D", 2, {"maxpool 2", "avgpool k=3 s=1 p=1", "maxpool k=3 s=2"}, "d",
+                         Shape::image(2, 9, 9, 3), InitScheme::DCGAN);
+  // 9 -> (9 - 2) / 2 + 1 = 4 (s defaults to k) -> (4 + 2 - 3) / 1 + 1 = 4 -> (4 - 3) / 2 + 1 = 1.
+  EXPECT_EQ(n.output_shape(), Shape::image(2, 1, 1, 3));
+  const std::string s = n.summary();
+  EXPECT_NE(s.find("maxpool k2 s2 p0"), std::string::npos) << s;
+  EXPECT_NE(s.find("avgpool k3 s1 p1"), std::string::npos) << s;
+  EXPECT_EQ(n.trainable_count(), 0);
+}
+
+TEST(Network, LayerOutputGivesEachLayersBuffer) {
+  Exec ex = Exec::cpu(1);
+  // 0 conv (1 relu fused into it), 2 maxpool, 3 flatten (aliases 2), 4 linear (5 sigmoid fused).
+  Network<double> net("D", 2,
+                      {"conv out=3 k=3 p=1", "relu", "maxpool k=2", "flatten", "linear out=2", "sigmoid"},
+                      "d", Shape::image(2, 4, 4, 1), InitScheme::PyTorch);
+  ArenaPlan plan;
+  net.plan(plan, ex);
+  Arena arena(Backend::CPU, std::move(plan));
+  ex.set_workspace(arena.workspace(), arena.workspace_bytes());
+  net.bind(arena);
+  net.initialize(ex, 1);
+  const auto input = test::randn(32, 5);
+  net.forward(ex, input.data(), 2, BatchNormMode::Train, nullptr, 0);
+
+  // Layer 0: the conv's output with the fused relu applied.
+  const double* conv = net.layer_output(0);
+  int zeros = 0;
+  for (int i = 0; i < 2 * 4 * 4 * 3; ++i) {
+    EXPECT_GE(conv[i], 0.0);
+    zeros += conv[i] == 0.0;
+  }
+  EXPECT_GT(zeros, 0) << "relu did not run in layer 0's output";
+  // Layer 2: max pooling of layer 0's output.
+  std::vector<double> pooled(2 * 2 * 2 * 3);
+  ops::maxpool2d_forward<double>(ex, PoolDims::make(2, 4, 4, 3, 2, 2, 0), conv, pooled.data());
+  EXPECT_EQ(std::vector<double>(net.layer_output(2), net.layer_output(2) + pooled.size()), pooled);
+  EXPECT_EQ(net.layer_output(3), net.layer_output(2)) << "flatten relabels the pooled buffer";
+  EXPECT_EQ(net.layer_output(4), net.output());
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_GT(net.output()[i], 0.0) << "layer 4's output is the sigmoid's";
+    EXPECT_LT(net.output()[i], 1.0);
+  }
+
+  for (int bad : {1, 5}) {
+    try {
+      (void)net.layer_output(bad);
+      ADD_FAILURE() << "no error for fused layer " << bad;
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("fused into layer " + std::to_string(bad - 1)), std::string::npos)
+          << e.what();
+    }
+  }
+  for (int bad : {-1, 6, 100}) EXPECT_THROW((void)net.layer_output(bad), UsageError) << bad;
+}
+
+TEST(Network, LayerOutputOfAnUnfusedActivation) {
+  Exec ex = Exec::cpu(1);
+  // The tanh after flatten cannot fuse (flatten aliases its input): it is a layer of its own.
+  Network<float> net("D", 2, {"linear out=3", "flatten", "tanh"}, "d", Shape::features(2, 4),
+                     InitScheme::PyTorch);
+  ArenaPlan plan;
+  net.plan(plan, ex);
+  Arena arena(Backend::CPU, std::move(plan));
+  net.bind(arena);
+  net.initialize(ex, 1);
+  const std::vector<float> input(8, 0.5f);
+  net.forward(ex, input.data(), 2, BatchNormMode::Train, nullptr, 0);
+  EXPECT_EQ(net.layer_output(2), net.output());
+  EXPECT_NE(net.layer_output(0), net.output());
+  for (int i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(std::tanh(net.layer_output(0)[i]), net.output()[i]);
 }
 
 TEST(Network, ParameterCountsMatchThePyTorchPeer) {
@@ -179,6 +264,10 @@ TEST(Network, BadLayerStringsAreUsageErrorsNamingTheField) {
   expect_error({"linear out=3"}, "add \"flatten\"", Shape::image(2, 2, 2, 1));
   expect_error({"conv out=3 k=9 s=1 p=0"}, "does not fit", Shape::image(2, 4, 4, 1));
   expect_error({"bn momentum=2"}, "momentum", f);
+  expect_error({"maxpool"}, "needs k=", Shape::image(2, 4, 4, 1));
+  expect_error({"avgpool k=3 p=2"}, "padding 2 is more than half the kernel 3", Shape::image(2, 4, 4, 1));
+  expect_error({"maxpool k=2"}, "does not fit", f);
+  expect_error({"maxpool k=2 out=3"}, "has no argument 'out'", Shape::image(2, 4, 4, 1));
   EXPECT_THROW(build({}), UsageError);
 }
 

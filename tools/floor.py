@@ -43,7 +43,8 @@ def parse(spec):
     parts = spec.split()
     kind, args = parts[0], {}
     keys = {"linear": ["out", "bias"], "conv": ["out", "k", "s", "p", "bias"], "convT": ["out", "k", "s", "p", "bias"],
-            "bn": ["momentum", "eps"], "lrelu": ["slope"], "dropout": ["p"], "reshape": ["h", "w", "c"]}.get(kind, [])
+            "bn": ["momentum", "eps"], "lrelu": ["slope"], "dropout": ["p"], "reshape": ["h", "w", "c"],
+            "maxpool": ["k", "s", "p"], "avgpool": ["k", "s", "p"]}.get(kind, [])
     for i, tok in enumerate(parts[1:]):
         k, _, v = tok.partition("=") if "=" in tok else (keys[i], "=", tok)
         args[k] = v
@@ -83,6 +84,10 @@ def passes(layers, shape):
             h, w, c = int(a["h"]), int(a["w"]), int(a["c"])
         elif kind == "flatten":
             h, w, c = 1, 1, h * w * c
+        elif kind in ("maxpool", "avgpool"):  # no weights, no multiply-adds: memory traffic only
+            k = int(a["k"])
+            s, p = int(a.get("s", k)), int(a.get("p", 0))
+            h, w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
         out.append((kind, False, n_in, h * w * c, weights, macs))
         prev_fusable = kind in ("linear", "conv", "convT", "bn")
     return out, (h, w, c)

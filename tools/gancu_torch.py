@@ -185,7 +185,11 @@ LAYER_KEYS: dict[str, list[tuple[str, type, object]]] = {
     "dropout": [("p", float, 0.5)],
     "reshape": [("h", int, _REQUIRED), ("w", int, _REQUIRED), ("c", int, _REQUIRED)],
     "flatten": [],
+    # s = None: the stride defaults to the kernel size (filled in by parse_layer)
+    "maxpool": [("k", int, _REQUIRED), ("s", int, None), ("p", int, 0)],
+    "avgpool": [("k", int, _REQUIRED), ("s", int, None), ("p", int, 0)],
 }
+POOL_KINDS = ("maxpool", "avgpool")
 
 
 def _convert(text: str, kind: type, where: str):
@@ -227,11 +231,15 @@ def parse_layer(spec: str, where: str = "layer") -> tuple[str, dict]:
             if default is _REQUIRED:
                 raise ConfigError(f"{where}: '{spec}': {kind} needs {key}=")
             params[key] = default
+    if kind in POOL_KINDS and params["s"] is None:
+        params["s"] = params["k"]
     for key in ("out", "k", "s", "h", "w", "c"):
         if key in params and params[key] < 1:
             raise ConfigError(f"{where}: '{spec}': {key} must be >= 1")
-    if "p" in params and kind in ("conv", "convT") and params["p"] < 0:
+    if "p" in params and kind in ("conv", "convT") + POOL_KINDS and params["p"] < 0:
         raise ConfigError(f"{where}: '{spec}': p must be >= 0")
+    if kind in POOL_KINDS and 2 * params["p"] > params["k"]:
+        raise ConfigError(f"{where}: '{spec}': padding {params['p']} is more than half the kernel {params['k']}")
     if kind == "dropout" and not 0.0 <= params["p"] < 1.0:
         raise ConfigError(f"{where}: '{spec}': p must be in [0, 1)")
     return kind, params
@@ -316,6 +324,19 @@ def build_network(specs: list[str], in_shape: tuple, name: str) -> tuple[nn.Sequ
                 raise ConfigError(f"{where}: '{spec}': flatten needs an image, got features {shape_str(shape)}")
             modules.append(FlattenNHWC())
             shape = ("features", shape[1] * shape[2] * shape[3])
+        elif kind in POOL_KINDS:
+            # gancu pools NHWC images; here they are NCHW, which pools the same windows.
+            if shape[0] != "image":
+                raise ConfigError(f"{where}: '{spec}': {kind} needs an image, got features {shape_str(shape)}; add 'reshape'")
+            _, c, h, w = shape
+            k, s, pad = p["k"], p["s"], p["p"]
+            if h + 2 * pad < k or w + 2 * pad < k:
+                raise ConfigError(f"{where}: '{spec}': a {k}x{k} window does not fit {h}x{w} padded by {pad}")
+            if kind == "maxpool":
+                modules.append(nn.MaxPool2d(k, stride=s, padding=pad))
+            else:  # gancu divides by k*k, padding counted as zeros
+                modules.append(nn.AvgPool2d(k, stride=s, padding=pad, count_include_pad=True))
+            shape = ("image", c, (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1)
     return nn.Sequential(*modules), shape, parsed
 
 

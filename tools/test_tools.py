@@ -78,6 +78,46 @@ class Specs(unittest.TestCase):
             with self.assertRaises(gt.ConfigError, msg=str(specs)):
                 gt.build_network(specs, in_shape, "test")
 
+    def test_pooling_layers(self):
+        self.assertEqual(gt.parse_layer("maxpool 2"), ("maxpool", {"k": 2, "s": 2, "p": 0}))
+        self.assertEqual(gt.parse_layer("avgpool k=3 s=1 p=1"), ("avgpool", {"k": 3, "s": 1, "p": 1}))
+        for bad in ("maxpool", "maxpool k=3 p=2", "avgpool k=2 out=3", "avgpool k=0", "maxpool k=2 s=0"):
+            with self.assertRaises(gt.ConfigError, msg=bad):
+                gt.parse_layer(bad)
+        for specs, in_shape in ((["maxpool 2"], ("features", 10)), (["avgpool k=5"], ("image", 1, 4, 4))):
+            with self.assertRaises(gt.ConfigError, msg=str(specs)):
+                gt.build_network(specs, in_shape, "test")
+        # The network of gancu's PoolingNetworkMatchesFiniteDifferences test: the same output shape.
+        net, shape, _ = gt.build_network(["conv out=4 k=3 s=1 p=1", "relu", "maxpool k=3 s=2 p=1", "conv out=3 k=3",
+                                          "avgpool k=2 s=1", "flatten", "linear out=2"], ("image", 2, 9, 9), "D")
+        self.assertEqual(shape, ("features", 2))
+        self.assertEqual(tuple(net(torch.randn(3, 2, 9, 9)).shape), (3, 2))
+        self.assertIsInstance(net[2], torch.nn.MaxPool2d)
+        self.assertTrue(net[4].count_include_pad)
+        self.assertEqual(gt.count_params(net), (2 * 9 * 4 + 4) + (4 * 9 * 3 + 3) + (12 * 2 + 2))
+
+    def test_pooling_matches_gancu_semantics(self):
+        """The peer's pooling against gancu's definition (ops.h, PoolDims) written out on NHWC arrays:
+        max over the window's pixels (padding ignored), or the window's sum / k^2 (padding as zeros)."""
+        rng = np.random.default_rng(3)
+        for k, s, pad, h, w in ((2, 2, 0, 5, 7), (3, 2, 1, 7, 5), (3, 1, 1, 6, 6), (2, 1, 1, 3, 4)):
+            x = rng.standard_normal((2, h, w, 3)).astype(np.float64)  # NHWC
+            p_out, q_out = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+            want_max = np.zeros((2, p_out, q_out, 3))
+            want_avg = np.zeros((2, p_out, q_out, 3))
+            for p in range(p_out):
+                for q in range(q_out):
+                    h0, w0 = p * s - pad, q * s - pad
+                    win = x[:, max(h0, 0):min(h0 + k, h), max(w0, 0):min(w0 + k, w), :]
+                    want_max[:, p, q, :] = win.max(axis=(1, 2))
+                    want_avg[:, p, q, :] = win.sum(axis=(1, 2)) / (k * k)
+            xt = torch.from_numpy(x).permute(0, 3, 1, 2)  # NCHW
+            for kind, want in (("maxpool", want_max), ("avgpool", want_avg)):
+                net, shape, _ = gt.build_network([f"{kind} k={k} s={s} p={pad}"], ("image", 3, h, w), "D")
+                self.assertEqual(shape, ("image", 3, p_out, q_out))
+                got = net(xt).permute(0, 2, 3, 1).numpy()
+                np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"{kind} k{k} s{s} p{pad}")
+
     def test_nhwc_reshape_and_flatten(self):
         n, h, w, c = 2, 3, 4, 5
         feats = torch.arange(n * h * w * c, dtype=torch.float32).reshape(n, -1)

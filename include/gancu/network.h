@@ -61,6 +61,12 @@ class Network {
 
   T* output() const;
   T* output_grad() const;
+  // The output buffer [batch, shape] of the layer at `layer_index` of the layer strings (for
+  // feature extraction: valid after forward, until the next forward). When the activation string
+  // after it was fused into that layer, this is the activated output. Flatten and reshape return
+  // the buffer they relabel. A UsageError for an index that names no layer, or that names an
+  // activation fused into the layer before it (ask for that layer's index instead).
+  T* layer_output(int layer_index) const;
 
   int64_t param_count() const { return param_count_; }  // elements of the flat buffer, padding included
   T* params() const { return params_; }
@@ -83,6 +89,7 @@ class Network {
   int id_;
   Shape input_, output_;
   std::vector<std::unique_ptr<Node>> nodes_;
+  int layer_count_ = 0;    // layer strings, fused activations included
   std::vector<int> root_;  // per value: the value whose memory it uses (0: the external input)
   std::vector<Slot> data_slots_, grad_slots_;
   std::vector<T*> data_, grad_;
