@@ -110,7 +110,6 @@ Classifier::Classifier(const Exec& ex, ClassifierInfo info, int batch, uint64_t 
   if (net_->output_shape() != Shape::features(batch, info_.classes))
     runtime_error("classifier: its layers end in ", net_->output_shape().str(), ", not ", info_.classes,
                   " class logits");
-  net_->layer_output(info_.feature_layer);  // validates the index
   OptimConfig adam;
   adam.lr = 1e-3f;
   adam.beta1 = 0.9f;
@@ -137,6 +136,7 @@ Classifier::Classifier(const Exec& ex, ClassifierInfo info, int batch, uint64_t 
   state_->probs_ptr = arena_.get<float>(state_->probs);
   state_->sums_ptr = arena_.get<float>(state_->sums);
   state_->step_ptr = arena_.get<int64_t>(state_->step);
+  net_->layer_output(info_.feature_layer);  // validates the index
   net_->initialize(ex_, seed);
   state_->optim->reset(ex_);
   // The features: the output of the feature layer, [batch, feature_dim].

@@ -93,7 +93,7 @@ std::vector<int> Evaluator::classify(const uint8_t* images, int64_t n) {
   std::vector<float> probs;
   judge(images, n, &probs, nullptr);
   const int classes = stacked_ ? 1000 : classifier_->info().classes;
-  std::vector<int> out(size_t(n));
+  std::vector<int> out(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     const float* p = probs.data() + size_t(i) * classes;
     out[size_t(i)] = int(std::max_element(p, p + classes) - p);
