@@ -269,6 +269,9 @@ void softmax(const Exec& ex, int64_t n, int classes, const T* logits, T* probs) 
 //   loss = mean_i [logsumexp(l_i) - l_i[label_i]]
 //   dlogits_i = grad_scale * (softmax(l_i) - onehot(label_i)) / n   (written; skipped when null)
 //   *loss_sum += loss; *correct_sum += #{i : argmax l_i == label_i}   (each skipped when null)
+// argmax takes the first maximum on ties. Labels must lie in [0, classes): the CPU throws a
+// RuntimeError (writing nothing) on another; a CUDA kernel cannot, so there such a row has no
+// target (zero dlogits, adds nothing to either sum; the mean still divides by n).
 template <class T>
 void softmax_cross_entropy(const Exec& ex, int64_t n, int classes, const T* logits, const int32_t* labels,
                            float grad_scale, T* dlogits, T* loss_sum, T* correct_sum) {
