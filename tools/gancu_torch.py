@@ -358,12 +358,11 @@ def init_network(net: nn.Module, scheme: str) -> None:
 
 def build_models(cfg: dict, seed: int | None = None) -> tuple[nn.Sequential, nn.Sequential, tuple]:
     """G and D on the CPU, initialized from the seed (torch's global RNG, so not gancu's numbers).
-    Returns (G, D, image shape (C, H, W))."""
+    Returns (G, D, sample shape): (C, H, W) for an image generator, (F,) for a point generator
+    (the 2-d mixture presets)."""
     z_dim = _get(cfg, "model.z_dim", int)
     torch.manual_seed(_get(cfg, "train.seed", int) if seed is None else seed)
     G, g_out, _ = build_network(cfg["model"]["generator"], ("features", z_dim), "generator")
-    if g_out[0] != "image":
-        raise ConfigError(f"{cfg['_source']}: model.generator ends in features {shape_str(g_out)}; it must end in an image (add 'reshape')")
     D, d_out, _ = build_network(cfg["model"]["discriminator"], g_out, "discriminator")
     if d_out != ("features", 1):
         raise ConfigError(f"{cfg['_source']}: model.discriminator must end in one logit per image, ends in {shape_str(d_out)}")
@@ -443,6 +442,8 @@ def load_images(source: str, image_shape: tuple, split: str = "train", seed: int
     """uint8 images [N, H, W, C] and a description. `source` is a data-set name (fashion-mnist,
     mnist, cifar10, synthetic), a directory holding IDX or CIFAR-10 .bin files, or an IDX file.
     `image_shape` is (C, H, W), the generator's output; the data must have it."""
+    if len(image_shape) != 3:
+        raise ConfigError(f"the generator makes {image_shape[0]}-d points, not images: the PyTorch peer trains image presets only")
     c, h, w = image_shape
     images, desc = None, source
     if source == "synthetic":
