@@ -202,8 +202,9 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
       const EvalResult r = data.mixture()
                                ? evaluator->evaluate_points(samples.data(), cfg.eval_samples)
                                : evaluator->evaluate_images(float_to_u8(samples).data(), cfg.eval_samples);
-      line.update(r.json());
-      for (const auto& [key, value] : r.json().items()) tb.add_scalar(key, done, value.get<double>());
+      const nlohmann::json scores = r.json();  // kept alive: items() only refers to it
+      line.update(scores);
+      for (const auto& [key, value] : scores.items()) tb.add_scalar(key, done, value.get<double>());
       char buf[160];
       if (r.mixture)
         std::snprintf(buf, sizeof buf, " | modes %d/%zu, %.0f%% high quality", r.mix.modes_covered,

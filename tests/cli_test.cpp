@@ -1,13 +1,11 @@
 // The gancu command as a user meets it: exit codes (0 ok, 1 runtime error, 2 usage error) and
 // messages that name the flag, the key or the file.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <fstream>
 #include <string>
 
+#include "cli_test_util.h"
 #include "gancu/data.h"
 #include "gancu/exec.h"
 #include "gancu/fileutil.h"
@@ -15,34 +13,9 @@
 namespace gancu {
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string output;  // stdout and stderr
-};
-
-Result run(const std::string& args) {
-  Result r;
-  const std::string cmd = std::string(GANCU_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
-std::string temp(const std::string& name) {
-  const std::string path = ::testing::TempDir() + "/gancu_cli_" + name + "_" + std::to_string(::getpid());
-  std::system(("rm -rf '" + path + "'").c_str());
-  return path;
-}
-
-void expect(const Result& r, int code, const std::vector<std::string>& parts) {
-  EXPECT_EQ(r.code, code) << r.output;
-  for (const auto& p : parts)
-    EXPECT_NE(r.output.find(p), std::string::npos) << "missing '" << p << "' in:\n" << r.output;
-}
+using testing_cli::expect;
+using testing_cli::run;
+using testing_cli::temp;
 
 TEST(Cli, HelpAndInfoSucceed) {
   expect(run("--help"), 0, {"train", "sample", "bench", "info"});
