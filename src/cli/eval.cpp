@@ -47,12 +47,12 @@ void add_eval(CLI::App& app) {
         r = e.evaluate_images(float_to_u8(samples).data(), f->n);
       }
     } else {
-      const Dataset d = read_idx_images(f->samples);
-      what = f->samples;
-      if (d.count < 2) runtime_error(f->samples, ": holds ", d.count, " images; evaluation needs at least 2");
       if (f->classifier.empty())
         usage_error(
             "--classifier: required with --samples (which data set the samples imitate is not known)");
+      const Dataset d = read_idx_images(f->samples);
+      what = f->samples;
+      if (d.count < 2) runtime_error(f->samples, ": holds ", d.count, " images; evaluation needs at least 2");
       Evaluator e(ex, Shape::image(0, d.h, d.w, d.c), f->classifier);
       r = e.evaluate_images(d.images.data(), d.count);
     }
@@ -60,6 +60,11 @@ void add_eval(CLI::App& app) {
       nlohmann::json j = r.json();
       j["source"] = what;
       j["samples"] = r.samples;
+      // The counts behind the summary numbers: per class, or per mode of a 2-d mixture.
+      if (r.mixture)
+        j["per_mode"] = r.mix.per_mode;
+      else
+        j["histogram"] = r.classes.histogram;
       std::cout << j.dump() << "\n";
     } else {
       std::cout << "evaluation of " << what << "\n" << r.table();

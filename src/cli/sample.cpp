@@ -31,9 +31,9 @@ void add_sample(CLI::App& app) {
   cmd->add_option("--run", f->run, "Run folder (its newest checkpoint is used)");
   cmd->add_option("--checkpoint", f->checkpoint, "A checkpoint file");
   cmd->add_option("--n", f->n, "Number of images (default 64)");
-  cmd->add_option(
-         "--out", f->out,
-         "FILE.idx or FILE.idx.gz (uint8 IDX images), FILE.png (one grid), or a folder (one PNG each)")
+  cmd->add_option("--out", f->out,
+                  "FILE.idx or FILE.idx.gz (uint8 IDX images), FILE.png (one grid), a folder (one PNG each); "
+                  "FILE.csv for generators of 2-d points")
       ->required();
   cmd->add_option("--seed", f->seed, "Noise seed (default: the run's seed)");
   cmd->add_option("--backend", f->backend, "cpu, cuda or auto");
@@ -47,8 +47,26 @@ void add_sample(CLI::App& app) {
     TrainedGan t = load_trained(ex, f->run.empty() ? f->checkpoint : f->run);
     const Shape image = t.image;
     const int64_t n = f->n;
-    const std::vector<uint8_t> pixels =
-        float_to_u8(draw_samples(ex, *t.session.gan, n, f->seed >= 0 ? uint64_t(f->seed) : t.cfg.seed, 1));
+    const uint64_t seed = f->seed >= 0 ? uint64_t(f->seed) : t.cfg.seed;
+    Mixture2D mix;
+    if (mixture_by_name(t.cfg.data, &mix)) {
+      // A generator of 2-d points: its samples are coordinates, not pixels.
+      if (!ends_with(f->out, ".csv"))
+        usage_error("--out: ", t.cfg.data, " generators draw 2-d points; write them to FILE.csv");
+      const std::vector<float> points = draw_samples(ex, *t.session.gan, n, seed, 1);
+      std::string csv = "x,y\n";
+      char line[64];
+      for (int64_t i = 0; i < n; ++i) {
+        std::snprintf(line, sizeof line, "%.6g,%.6g\n", points[size_t(2 * i)], points[size_t(2 * i + 1)]);
+        csv += line;
+      }
+      atomic_write(f->out, csv);
+      std::cout << "wrote " << n << " points to " << f->out << " (from " << t.checkpoint << ")\n";
+      return;
+    }
+    if (ends_with(f->out, ".csv"))
+      usage_error("--out: CSV is for generators of 2-d points; ", t.cfg.data, " generators draw images");
+    const std::vector<uint8_t> pixels = float_to_u8(draw_samples(ex, *t.session.gan, n, seed, 1));
     const std::string& ckpt = t.checkpoint;
 
     if (ends_with(f->out, ".idx") || ends_with(f->out, ".idx.gz")) {
