@@ -328,6 +328,62 @@ class Training(unittest.TestCase):
             self.assertTrue(all(p.requires_grad for p in tr.D_eager.parameters()))
 
 
+class EvaluationPeer(unittest.TestCase):
+    """gancu eval --samples against tools/eval_pytorch.py (the classifier in PyTorch, the metrics
+    from their papers in dense numpy): the same numbers on the same images. Needs the gancu
+    binary ($GANCU_BINARY or build/gancu), the shipped Fashion-MNIST classifier and the data."""
+
+    ROOT = Path(__file__).resolve().parent.parent
+    CLASSIFIER = ROOT / "models" / "fashion-mnist_classifier.safetensors"
+    TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+    TRAIN_IMAGES = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+
+    def test_gancu_eval_matches_the_peer(self):
+        import os
+        import subprocess
+
+        binary = Path(os.environ.get("GANCU_BINARY", self.ROOT / os.environ.get("GANCU_BUILD_DIR", "build") / "gancu"))
+        for need in (binary, self.CLASSIFIER, self.TEST_IMAGES, self.TRAIN_IMAGES):
+            if not need.exists():
+                self.skipTest(f"{need} is missing")
+        import eval_pytorch as ep
+
+        # Samples of three kinds: real training images (near the best values), the same made noisy
+        # (a generator early in training), and images of two classes only (collapse).
+        train = gt.read_idx(self.TRAIN_IMAGES)[:1500]
+        rng = np.random.default_rng(3)
+        noisy = np.clip(train.astype(np.int32) + rng.integers(-60, 61, train.shape), 0, 255).astype(np.uint8)
+        labels = gt.read_idx(self.TRAIN_IMAGES.parent / "train-labels-idx1-ubyte.gz")[:6000]
+        two = gt.read_idx(self.TRAIN_IMAGES)[:6000][labels < 2][:800]
+        net, layer, _ = ep.load_classifier(str(self.CLASSIFIER))
+        _, real_f = ep.judge(net, layer, gt.read_idx(self.TEST_IMAGES))
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, images in (("real", train), ("noisy", noisy), ("two_classes", two)):
+                path = Path(tmp) / f"{name}.idx"
+                gt.write_idx_u8(path, images)
+                run = subprocess.run([str(binary), "eval", "--samples", str(path), "--classifier", str(self.CLASSIFIER),
+                                      "--backend", "cpu", "--json"], capture_output=True, text=True, timeout=600)
+                self.assertEqual(run.returncode, 0, run.stderr)
+                mine = json.loads(run.stdout[run.stdout.index("{"):])
+                fake_p, fake_f = ep.judge(net, layer, images)
+                peer = {**ep.class_statistics(fake_p), "fid_classifier": ep.frechet_distance(fake_f, real_f),
+                        **ep.prdc(real_f, fake_f)}
+                with self.subTest(name):
+                    # The classifier's float32 sums differ in order only: the same argmax.
+                    self.assertEqual(mine["histogram"], peer["histogram"])
+                    self.assertEqual(mine["eval/modes"], peer["modes"])
+                    self.assertAlmostEqual(mine["eval/kl_uniform"], peer["kl_uniform"], places=9)
+                    self.assertAlmostEqual(mine["eval/score"], peer["score"], delta=1e-5 * peer["score"])
+                    self.assertAlmostEqual(mine["eval/fid_classifier"], peer["fid_classifier"],
+                                           delta=1e-4 * max(1.0, peer["fid_classifier"]))
+                    # k-NN counts may flip only where a distance ties a radius to float32 rounding.
+                    for key in ("precision", "recall", "density", "coverage"):
+                        self.assertAlmostEqual(mine[f"eval/{key}"], peer[key], delta=0.002, msg=key)
+                if name == "two_classes":
+                    self.assertLessEqual(peer["modes"], 4)
+                    self.assertLess(peer["coverage"], 0.3)
+
+
 def print_param_counts():
     print("preset    G params    D params")
     for name in gt.preset_names():

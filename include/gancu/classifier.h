@@ -25,7 +25,10 @@ struct ClassifierInfo {
   std::vector<std::string> layers;  // layer strings
   Shape input;                      // image shape, batch 0
   int classes = 10;
-  int feature_layer = 0;  // index (in `layers`) of the layer whose output is the feature vector
+  // Index (in `layers`) of the layer whose output is the feature vector; an activation string
+  // right after it is fused into it (network.h), so the shipped classifiers' features are the
+  // ReLU outputs of their `linear out=128` layer.
+  int feature_layer = 0;
   std::string data;       // the data set name it was trained on
   std::string heldout;    // how the held-out images are chosen (see heldout_split)
   double heldout_accuracy = 0;
