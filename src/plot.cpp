@@ -21,8 +21,9 @@ namespace gancu {
 
 namespace {
 
-// The keys that are never drawn: the x axis, and the columns that only restate others.
-const std::set<std::string> kNotDrawn = {"step", "time_s", "steps_per_s"};
+// The keys that are never drawn: the x axis, the columns that only restate others, and the
+// evaluation's constant mode count (a flat line).
+const std::set<std::string> kNotDrawn = {"step", "time_s", "steps_per_s", "eval/modes_total"};
 
 struct FixedPanel {
   const char* title;
