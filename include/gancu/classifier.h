@@ -29,8 +29,8 @@ struct ClassifierInfo {
   // right after it is fused into it (network.h), so the shipped classifiers' features are the
   // ReLU outputs of their `linear out=128` layer.
   int feature_layer = 0;
-  std::string data;       // the data set name it was trained on
-  std::string heldout;    // how the held-out images are chosen (see heldout_split)
+  std::string data;     // the data set name it was trained on
+  std::string heldout;  // how the held-out images are chosen (see heldout_split)
   double heldout_accuracy = 0;
   std::string command;
 };
