@@ -11,9 +11,10 @@ namespace gancu::cli {
 
 void add_classifier(CLI::App& app) {
   struct Flags {
-    std::string data, out, backend = "auto", classifier;
-    int epochs = 5, threads = 0;
+    std::string data, out, classifier;
+    int epochs = 5;
     int64_t holdout = 2000, seed = 1;
+    BackendFlags exec;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand("classifier", "Train or check the classifiers that judge samples");
@@ -27,13 +28,11 @@ void add_classifier(CLI::App& app) {
       "--holdout", f->holdout,
       "Images held out where the data set has a single split (MNIST's test set here; default 2000)");
   train->add_option("--seed", f->seed, "Seed of the initial weights and the data order");
-  train->add_option("--backend", f->backend, "cpu, cuda or auto");
-  train->add_option("--threads", f->threads, "CPU threads (0: all cores)");
+  f->exec.add_to(*train);
   train->callback([f, train] {
     if (f->epochs < 1 || f->epochs > 1000) usage_error("--epochs: must be in [1, 1000], got ", f->epochs);
-    if (f->threads < 0) usage_error("--threads: must be at least 0, got ", f->threads);
     if (f->seed < 0) usage_error("--seed: must be at least 0");
-    Exec ex = open_backend(f->backend, f->threads, "fp32", std::cerr);
+    Exec ex = f->exec.open();
     const HeldoutSplit split = heldout_split(f->data, f->holdout);
     std::cerr << "gancu: classifier on " << split.train.count << " training and " << split.heldout.count
               << " held-out images of " << f->data << " (" << split.rule << ")\n";
@@ -54,9 +53,9 @@ void add_classifier(CLI::App& app) {
 
   CLI::App* check = cmd->add_subcommand("check", "Measure a classifier's accuracy on its held-out images");
   check->add_option("--classifier", f->classifier, "The classifier file")->required();
-  check->add_option("--backend", f->backend, "cpu, cuda or auto");
+  f->exec.add_to(*check);
   check->callback([f] {
-    Exec ex = open_backend(f->backend, f->threads, "fp32", std::cerr);
+    Exec ex = f->exec.open();
     auto c = Classifier::load(ex, f->classifier);
     const Dataset heldout = heldout_images(c->info());
     const double acc = c->accuracy(heldout);

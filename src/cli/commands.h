@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gancu/config.h"
+#include "gancu/exec.h"
 
 namespace gancu::cli {
 
@@ -30,6 +31,16 @@ struct ModelFlags {
   void add_to(CLI::App& cmd, bool with_data);
   // --set key=value and the flags that were given, in a fixed order (flags first).
   std::vector<ConfigOverride> overrides() const;
+};
+
+// --backend and --threads of the commands that run trained networks (sample, eval, compare,
+// classifier): the same help, the same checks, the backend opened (and named on stderr) one way.
+struct BackendFlags {
+  std::string backend = "auto";
+  int threads = 0;
+
+  void add_to(CLI::App& cmd);
+  Exec open() const;  // a UsageError for --threads below 0 or an unknown backend
 };
 
 }  // namespace gancu::cli

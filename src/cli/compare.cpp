@@ -20,8 +20,9 @@ namespace gancu::cli {
 void add_compare(CLI::App& app) {
   struct Flags {
     std::vector<std::string> runs;
-    std::string out = "compare", classifier, backend = "auto";
-    int sets = 8, per_set = 9, threads = 0;
+    std::string out = "compare", classifier;
+    int sets = 8, per_set = 9;
+    BackendFlags exec;
     int64_t seed = 1;
     bool json = false;
   };
@@ -35,15 +36,14 @@ void add_compare(CLI::App& app) {
   cmd->add_option("--classifier", f->classifier,
                   "Judging classifier (default: the shipped one for the runs' data)");
   cmd->add_option("--seed", f->seed, "Seed of the noise sets (default 1)");
-  cmd->add_option("--backend", f->backend, "cpu, cuda or auto");
-  cmd->add_option("--threads", f->threads, "CPU threads (0: all cores)");
+  f->exec.add_to(*cmd);
   cmd->add_flag("--json", f->json, "Print the table as JSON");
   cmd->callback([f] {
     if (f->runs.size() < 2) usage_error("compare: give at least two runs");
     if (f->sets < 1 || f->sets > 1000) usage_error("--sets: must be in [1, 1000], got ", f->sets);
     if (f->per_set < 1 || f->per_set > 1000) usage_error("--per-set: must be in [1, 1000], got ", f->per_set);
     if (f->seed < 0) usage_error("--seed: must be at least 0");
-    Exec ex = open_backend(f->backend, f->threads, "fp32", std::cerr);
+    Exec ex = f->exec.open();
     std::vector<TrainedGan> gans;
     for (const auto& r : f->runs) gans.push_back(load_trained(ex, r));
     const TrainedGan& first = gans.front();

@@ -12,10 +12,10 @@ namespace gancu::cli {
 
 void add_eval(CLI::App& app) {
   struct Flags {
-    std::string run, samples, classifier, backend = "auto";
+    std::string run, samples, classifier;
     int64_t n = 10000;
-    int threads = 0;
     bool json = false;
+    BackendFlags exec;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand("eval", "How good and how varied a generator's samples are");
@@ -24,15 +24,13 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--classifier", f->classifier,
                   "The judging classifier (default: models/DATA_classifier.safetensors for the run's data)");
   cmd->add_option("--n", f->n, "Samples drawn from --run (default 10000)");
-  cmd->add_option("--backend", f->backend, "cpu, cuda or auto");
-  cmd->add_option("--threads", f->threads, "CPU threads (0: all cores)");
+  f->exec.add_to(*cmd);
   cmd->add_flag("--json", f->json, "Print one JSON object");
   cmd->callback([f] {
     if (f->run.empty() == f->samples.empty())
       usage_error("eval: give exactly one of --run DIR or --samples FILE.idx");
     if (f->n < 2 || f->n > 1000000) usage_error("--n: must be in [2, 1000000], got ", f->n);
-    if (f->threads < 0) usage_error("--threads: must be at least 0, got ", f->threads);
-    Exec ex = open_backend(f->backend, f->threads, "fp32", std::cerr);
+    Exec ex = f->exec.open();
     EvalResult r;
     std::string what;
     if (!f->run.empty()) {

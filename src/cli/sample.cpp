@@ -21,10 +21,10 @@ bool ends_with(const std::string& s, const std::string& tail) {
 
 void add_sample(CLI::App& app) {
   struct Flags {
-    std::string run, checkpoint, out, backend = "auto";
+    std::string run, checkpoint, out;
     int64_t n = 64;
     int64_t seed = -1;
-    int threads = 0;
+    BackendFlags exec;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand("sample", "Generate images from a trained generator");
@@ -36,14 +36,12 @@ void add_sample(CLI::App& app) {
                   "FILE.csv for generators of 2-d points")
       ->required();
   cmd->add_option("--seed", f->seed, "Noise seed (default: the run's seed)");
-  cmd->add_option("--backend", f->backend, "cpu, cuda or auto");
-  cmd->add_option("--threads", f->threads, "CPU threads (0: all cores)");
+  f->exec.add_to(*cmd);
   cmd->callback([f] {
     if (f->run.empty() == f->checkpoint.empty())
       usage_error("sample: give exactly one of --run DIR or --checkpoint FILE");
     if (f->n < 1 || f->n > 1000000) usage_error("--n: must be in [1, 1000000], got ", f->n);
-    if (f->threads < 0) usage_error("--threads: must be at least 0, got ", f->threads);
-    Exec ex = open_backend(f->backend, f->threads, "fp32", std::cerr);
+    Exec ex = f->exec.open();
     TrainedGan t = load_trained(ex, f->run.empty() ? f->checkpoint : f->run);
     const Shape image = t.image;
     const int64_t n = f->n;
