@@ -3,6 +3,8 @@
 #include <cstdio>
 
 #include "gancu/check.h"
+#include "gancu/image_io.h"
+#include "gancu/session.h"
 
 namespace gancu {
 
@@ -89,6 +91,13 @@ EvalResult Evaluator::evaluate_points(const float* points, int64_t n) {
   return r;
 }
 
+EvalResult Evaluator::evaluate_generated(const float* samples, int64_t n) {
+  if (has_mixture_) return evaluate_points(samples, n);
+  std::vector<uint8_t> pixels(size_t(n * image_.per_sample()));
+  float_to_u8(samples, pixels.size(), pixels.data());
+  return evaluate_images(pixels.data(), n);
+}
+
 std::vector<int> Evaluator::classify(const uint8_t* images, int64_t n) {
   std::vector<float> probs;
   judge(images, n, &probs, nullptr);
@@ -165,6 +174,13 @@ std::string resolve_classifier(const std::string& given, const std::string& data
                 "': give --classifier FILE (or eval.classifier), or train one: ",
                 "gancu classifier train --data ", base, " --out models/", base, "_classifier.safetensors");
   return found;
+}
+
+std::unique_ptr<Evaluator> evaluator_for(const Exec& ex, const std::string& data_name, Shape image,
+                                         const std::string& classifier) {
+  Mixture2D mix;
+  if (mixture_by_name(data_name, &mix)) return std::make_unique<Evaluator>(mix);
+  return std::make_unique<Evaluator>(ex, image, resolve_classifier(classifier, data_name));
 }
 
 }  // namespace gancu

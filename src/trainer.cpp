@@ -127,13 +127,7 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
 
   // Evaluation during training: the judge is built (and the real reference featurized) once.
   std::unique_ptr<Evaluator> evaluator;
-  if (cfg.eval_every > 0) {
-    if (data.mixture())
-      evaluator = std::make_unique<Evaluator>(*data.mixture());
-    else
-      evaluator =
-          std::make_unique<Evaluator>(ex, data.image(), resolve_classifier(cfg.eval_classifier, cfg.data));
-  }
+  if (cfg.eval_every > 0) evaluator = evaluator_for(ex, cfg.data, data.image(), cfg.eval_classifier);
 
   make_dirs(dir + "/samples");
   make_dirs(dir + "/checkpoints");
@@ -199,9 +193,7 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     std::string eval_text;
     if (eval_now) {
       const std::vector<float> samples = draw_samples(ex, gan, cfg.eval_samples, cfg.seed, 2);
-      const EvalResult r = data.mixture()
-                               ? evaluator->evaluate_points(samples.data(), cfg.eval_samples)
-                               : evaluator->evaluate_images(float_to_u8(samples).data(), cfg.eval_samples);
+      const EvalResult r = evaluator->evaluate_generated(samples.data(), cfg.eval_samples);
       const nlohmann::json scores = r.json();  // kept alive: items() only refers to it
       line.update(scores);
       for (const auto& [key, value] : scores.items()) tb.add_scalar(key, done, value.get<double>());

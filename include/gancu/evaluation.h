@@ -45,6 +45,9 @@ class Evaluator {
   EvalResult evaluate_images(const uint8_t* images, int64_t n);
   // 2-d points [n, 2] on the host.
   EvalResult evaluate_points(const float* points, int64_t n);
+  // A generator's output as drawn (host floats: images in [-1, 1], or 2-d points), judged by
+  // whichever of the two this evaluator is for.
+  EvalResult evaluate_generated(const float* samples, int64_t n);
   // Predicted classes of images (stacked: the digit triple as 100 a + 10 b + c), for gancu compare.
   std::vector<int> classify(const uint8_t* images, int64_t n);
 
@@ -69,5 +72,11 @@ class Evaluator {
 // Where the classifier for a run's data set is: `given` when not empty, else the shipped one for
 // the data set (stacked-mnist uses mnist's); a UsageError naming what to do when there is none.
 std::string resolve_classifier(const std::string& given, const std::string& data_name);
+
+// The judge of a generator trained on `data_name` that draws `image`-shaped samples: the
+// mixture's when the name is a 2-d mixture (session.h's mixture_by_name), else the classifier
+// `classifier` (or the shipped one, by resolve_classifier).
+std::unique_ptr<Evaluator> evaluator_for(const Exec& ex, const std::string& data_name, Shape image,
+                                         const std::string& classifier);
 
 }  // namespace gancu

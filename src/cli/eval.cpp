@@ -37,13 +37,7 @@ void add_eval(CLI::App& app) {
       TrainedGan t = load_trained(ex, f->run);
       what = t.checkpoint;
       const std::vector<float> samples = draw_samples(ex, *t.session.gan, f->n, t.cfg.seed, 1);
-      Mixture2D mix;
-      if (mixture_by_name(t.cfg.data, &mix)) {
-        r = Evaluator(mix).evaluate_points(samples.data(), f->n);
-      } else {
-        Evaluator e(ex, t.image, resolve_classifier(f->classifier, t.cfg.data));
-        r = e.evaluate_images(float_to_u8(samples).data(), f->n);
-      }
+      r = evaluator_for(ex, t.cfg.data, t.image, f->classifier)->evaluate_generated(samples.data(), f->n);
     } else {
       if (f->classifier.empty())
         usage_error(
