@@ -186,7 +186,7 @@ __global__ void bn_bwd_reduce_kernel(int64_t rows, int channels, int64_t rows_pe
       const int64_t i = r * channels + c;
       float g = dy[i];
       if (kind != Act::None) {
-        g *= act_grad_from_y(y[i], kind, slope);
+        g = act_backward(g, y[i], kind, slope);
         dy[i] = g;
       }
       sa += g;

@@ -37,19 +37,21 @@ __device__ __forceinline__ float act_forward(float x, Act kind, float slope) {
   }
 }
 
-// d act / d x, written in terms of the output y (see op_types.h).
-__device__ __forceinline__ float act_grad_from_y(float y, Act kind, float slope) {
+// dy * act'(x), written in terms of the output y (see op_types.h). ReLU and LeakyReLU select
+// rather than multiply, as the CPU does: a dead unit passes 0 even when dy is inf or NaN, where
+// `dy * 0` would be NaN.
+__device__ __forceinline__ float act_backward(float dy, float y, Act kind, float slope) {
   switch (kind) {
     case Act::ReLU:
-      return y > 0.0f ? 1.0f : 0.0f;
+      return y > 0.0f ? dy : 0.0f;
     case Act::LeakyReLU:
-      return y > 0.0f ? 1.0f : slope;
+      return y > 0.0f ? dy : slope * dy;
     case Act::Tanh:
-      return 1.0f - y * y;
+      return dy * (1.0f - y * y);
     case Act::Sigmoid:
-      return y * (1.0f - y);
+      return dy * (y * (1.0f - y));
     default:
-      return 1.0f;
+      return dy;
   }
 }
 

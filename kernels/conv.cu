@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 #include <type_traits>
 
 #include "common.cuh"
@@ -49,6 +50,10 @@ struct ConvPlan {
   cudnnConvolutionBwdDataAlgo_t bwd_data{};
   cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
   size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
+  // A plan made at run time (a shape first seen after planning) may lack a pass that fits the
+  // workspace; that pass fails when it is called, the others still run.
+  bool has_fwd = false, has_bwd_data = false, has_bwd_filter = false;
+  std::string name;  // for messages
   size_t max_ws() const { return std::max({fwd_ws, bwd_data_ws, bwd_filter_ws}); }
   ~ConvPlan() {
     // Host-side descriptor frees; statuses dropped in a destructor.
@@ -177,6 +182,8 @@ void measure(CudaContext& ctx, const ConvPlan& p, const ConvDims& d, Chosen& f, 
                                                CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perfs, t.ws,
                                                t.ws_bytes) == CUDNN_STATUS_SUCCESS)
       f = chosen_from(perfs, got, t.ws_bytes);
+    else
+      (void)cudaGetLastError();  // a failed Find may leave a CUDA error that a later check would misplace
   }
   {
     cudnnConvolutionBwdDataAlgoPerf_t perfs[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
@@ -184,6 +191,8 @@ void measure(CudaContext& ctx, const ConvPlan& p, const ConvDims& d, Chosen& f, 
                                                     CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perfs, t.ws,
                                                     t.ws_bytes) == CUDNN_STATUS_SUCCESS)
       bd = chosen_from(perfs, got, t.ws_bytes);
+    else
+      (void)cudaGetLastError();
   }
   {
     cudnnConvolutionBwdFilterAlgoPerf_t perfs[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
@@ -191,6 +200,8 @@ void measure(CudaContext& ctx, const ConvPlan& p, const ConvDims& d, Chosen& f, 
                                                       t.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got,
                                                       perfs, t.ws, t.ws_bytes) == CUDNN_STATUS_SUCCESS)
       bf = chosen_from(perfs, got, t.ws_bytes);
+    else
+      (void)cudaGetLastError();
   }
   GANCU_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
 }
@@ -249,10 +260,22 @@ std::shared_ptr<ConvPlan> get_plan(const Exec& ex, const ConvDims& d, bool measu
   if (measured) measure(ctx, *plan, d, f, bd, bf);
   // At run time, a heuristic pick must fit the workspace the arena already has.
   heuristics(ctx, *plan, measured ? kFindWorkspaceLimit : ex.workspace_bytes(), f, bd, bf);
-  if (f.algo < 0 || bd.algo < 0 || bf.algo < 0)
-    runtime_error("cuDNN has no algorithm for the convolution ", d.n, "x", d.h, "x", d.w, "x", d.c, " * ",
-                  d.k, "x", d.r, "x", d.s, " stride ", d.stride, " pad ", d.pad, " within ",
-                  ex.workspace_bytes(), " bytes of workspace");
+  plan->name = std::to_string(d.n) + "x" + std::to_string(d.h) + "x" + std::to_string(d.w) + "x" +
+               std::to_string(d.c) + " * " + std::to_string(d.k) + "x" + std::to_string(d.r) + "x" +
+               std::to_string(d.s) + " stride " + std::to_string(d.stride) + " pad " + std::to_string(d.pad);
+  // At plan time every pass must have an algorithm; at run time only the passes that are called.
+  if (measure_ok && (f.algo < 0 || bd.algo < 0 || bf.algo < 0))
+    runtime_error("cuDNN has no algorithm for the convolution ", plan->name, " within ",
+                  measured ? kFindWorkspaceLimit : ex.workspace_bytes(), " bytes of workspace");
+  // FMA math forbids TF32. cuDNN reports each result's math type and it is applied below; with
+  // math=fp32 a result reported as CUDNN_DEFAULT_MATH would let TF32 in on Ampere and later.
+  if (!tf32) f.math = bd.math = bf.math = CUDNN_FMA_MATH;
+  plan->has_fwd = f.algo >= 0;
+  plan->has_bwd_data = bd.algo >= 0;
+  plan->has_bwd_filter = bf.algo >= 0;
+  f.algo = std::max(f.algo, 0);
+  bd.algo = std::max(bd.algo, 0);
+  bf.algo = std::max(bf.algo, 0);
   plan->fwd = cudnnConvolutionFwdAlgo_t(f.algo);
   plan->bwd_data = cudnnConvolutionBwdDataAlgo_t(bd.algo);
   plan->bwd_filter = cudnnConvolutionBwdFilterAlgo_t(bf.algo);
@@ -272,7 +295,14 @@ std::shared_ptr<ConvPlan> get_plan(const Exec& ex, const ConvDims& d, bool measu
 }
 
 // The three cuDNN passes on plan descriptors. `beta` 0 overwrites, 1 accumulates.
+// A pass the plan has no algorithm for (see ConvPlan::has_fwd).
+[[noreturn]] void no_algorithm(const Exec& ex, const ConvPlan& p, const char* pass) {
+  runtime_error("cuDNN has no ", pass, " algorithm for the convolution ", p.name, " within the ",
+                ex.workspace_bytes(), " bytes of workspace planned (a shape first seen after planning)");
+}
+
 void run_fwd(const Exec& ex, const ConvPlan& p, const float* in, const float* w, float beta, float* out) {
+  if (!p.has_fwd) no_algorithm(ex, p, "forward");
   CudaContext& ctx = context(ex);
   const float one = 1.0f;
   void* ws = ex.require_workspace(p.fwd_ws, "conv2d");
@@ -281,6 +311,7 @@ void run_fwd(const Exec& ex, const ConvPlan& p, const float* in, const float* w,
 }
 void run_bwd_data(const Exec& ex, const ConvPlan& p, const float* w, const float* in_y, float beta,
                   float* out_x) {
+  if (!p.has_bwd_data) no_algorithm(ex, p, "backward-data");
   CudaContext& ctx = context(ex);
   const float one = 1.0f;
   void* ws = ex.require_workspace(p.bwd_data_ws, "conv2d");
@@ -288,6 +319,7 @@ void run_bwd_data(const Exec& ex, const ConvPlan& p, const float* w, const float
                                                  p.bwd_data, ws, p.bwd_data_ws, &beta, p.x, out_x));
 }
 void run_bwd_filter(const Exec& ex, const ConvPlan& p, const float* in_x, const float* in_y, float* dw) {
+  if (!p.has_bwd_filter) no_algorithm(ex, p, "backward-filter");
   CudaContext& ctx = context(ex);
   const float one = 1.0f;
   void* ws = ex.require_workspace(p.bwd_filter_ws, "conv2d");

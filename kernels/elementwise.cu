@@ -87,7 +87,7 @@ struct ActBwdOp {
   bool acc;
   __device__ bool reads_out() const { return acc; }
   __device__ float operator()(int64_t, float y, float dy, float o) const {
-    const float g = dy * act_grad_from_y(y, kind, slope);
+    const float g = act_backward(dy, y, kind, slope);
     return acc ? o + g : g;
   }
 };
@@ -176,6 +176,9 @@ __global__ void fill_noise_kernel(int64_t n, float* out, NoiseKind kind, uint64_
 
 // The data-set index of batch row b at step *step (see BatchGather).
 __device__ __forceinline__ uint32_t gather_index(const BatchGather& g, int64_t step, int b) {
+  // The CPU throws on a negative step; here it would start the Feistel cycle walk outside [0, n),
+  // where it need not end. Only a corrupted counter gets here: clamp rather than hang.
+  step = step < 0 ? 0 : step;
   const int64_t per_epoch = g.num_images / g.batch;
   const int64_t epoch = step / per_epoch;
   const int64_t pos = (step % per_epoch) * g.batch + b;
@@ -183,9 +186,8 @@ __device__ __forceinline__ uint32_t gather_index(const BatchGather& g, int64_t s
 }
 
 // One block per batch row: thread 0 walks the permutation, all threads copy and scale the image.
-// out = fma(u8, scale, shift): one rounding, which is what the CPU backend's
-// `T(src) * scale + shift` compiles to with -march=native on any FMA machine (GCC contracts it in
-// GNU mode). Bit-for-bit equality with the CPU rests on that; the test checks it.
+// out = fma(u8, scale, shift): one rounding, as the CPU backend's explicit std::fma, so both
+// backends agree bit for bit (the test checks it).
 __global__ void gather_batch_kernel(BatchGather g, const uint8_t* images, const int64_t* step, float* out,
                                     bool vec) {
   __shared__ uint32_t idx;

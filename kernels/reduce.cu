@@ -31,7 +31,7 @@ __global__ void colsum_dact_kernel(int64_t rows, int channels, int64_t rows_per_
       const int64_t i = r * channels + c;
       float g = dy[i];
       if (kind != Act::None) {
-        g *= act_grad_from_y(y[i], kind, slope);
+        g = act_backward(g, y[i], kind, slope);
         dy[i] = g;
       }
       sum += g;

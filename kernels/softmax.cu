@@ -87,9 +87,8 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32)
 
 // partials: [gridDim.x][2] (loss, correct) or null when no sum is wanted.
 __global__ void __launch_bounds__(kRowsPerBlock * 32)
-    softmax_ce_kernel(int64_t n, int classes, const float* __restrict__ logits,
-                      const int32_t* __restrict__ labels, float grad_over_n, float* __restrict__ dlogits,
-                      double* __restrict__ partials) {
+    softmax_ce_kernel(int64_t n, int classes, const float* logits, const int32_t* __restrict__ labels,
+                      float grad_over_n, float* dlogits, double* __restrict__ partials) {
   __shared__ double sh[kRowsPerBlock][2];
   const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
   const int64_t warps = int64_t(gridDim.x) * kRowsPerBlock;
@@ -98,6 +97,7 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32)
     const float* l = logits + row * classes;
     const int label = labels[row];
     const bool valid = label >= 0 && label < classes;
+    const float l_label = valid ? l[label] : 0.0f;  // read before dl[] is written (dl may alias l)
     float m = -INFINITY;
     int arg = INT_MAX;
     for (int j = lane; j < classes; j += 32) {
@@ -120,7 +120,9 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32)
       }
     }
     if (valid) {
-      acc_loss += double(m + logf(s) - l[label]);
+      // (m - l_label) first and in double: for a confident row, log(s) is far below the spacing
+      // of floats near m and would be lost in m + log(s) (the CPU sums in double too).
+      acc_loss += (double(m) - double(l_label)) + double(logf(s));
       acc_correct += arg == label ? 1.0 : 0.0;
     }
   }

@@ -51,8 +51,9 @@ DeviceDataset::DeviceDataset(const Exec& ex, const Dataset& data, int batch, uin
   };
 }
 
-TrainedGan load_trained(Exec& ex, const std::string& run_or_checkpoint) {
+TrainedGan load_trained(const Exec& ex, const std::string& run_or_checkpoint) {
   TrainedGan t;
+  t.ex = ex;
   t.checkpoint = run_or_checkpoint;
   if (dir_exists(run_or_checkpoint)) {
     t.checkpoint = latest_checkpoint(run_or_checkpoint);
@@ -64,9 +65,9 @@ TrainedGan load_trained(Exec& ex, const std::string& run_or_checkpoint) {
   }
   t.cfg = checkpoint_config(t.checkpoint);
   t.image = checkpoint_image(t.checkpoint);
-  t.session = make_session(t.cfg, t.image.with_batch(t.cfg.batch), t.cfg.batch, ex);
-  t.session.gan->initialize(ex);
-  load_checkpoint(ex, *t.session.gan, t.checkpoint);
+  t.session = make_session(t.cfg, t.image.with_batch(t.cfg.batch), t.cfg.batch, t.ex);
+  t.session.gan->initialize(t.ex);
+  load_checkpoint(t.ex, *t.session.gan, t.checkpoint);
   return t;
 }
 

@@ -172,7 +172,7 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     const bool checkpoint_now = last || (cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0);
     const bool sample_now = last || (cfg.sample_every > 0 && done % cfg.sample_every == 0);
     const bool eval_now = evaluator && (last || done % cfg.eval_every == 0);
-    if (!(last || checkpoint_now || eval_now || done % cfg.log_every == 0)) continue;
+    if (!(last || checkpoint_now || sample_now || eval_now || done % cfg.log_every == 0)) continue;
 
     // A log point: read the sums (this waits for the device), check for divergence, report.
     const GanMetrics m = gan.read_metrics(ex);

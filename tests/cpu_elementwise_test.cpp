@@ -78,6 +78,54 @@ TEST(CpuActivation, BackwardMatchesFiniteDifferences) {
   }
 }
 
+// A dead ReLU unit (y = 0) passes a zero gradient even when its dy is inf or NaN, as PyTorch's
+// threshold_backward does: each backward with the activation fused (elementwise, the linear
+// layer's bias sum, batch norm) must stay finite. The CUDA twins are held to the same outputs.
+TEST(CpuActivation, DeadReluUnitsPassZeroForNonFiniteGradients) {
+  CpuEnv env;
+  const Activation relu{Act::ReLU, 0.0};
+  auto poison_dead = [](const std::vector<double>& y, std::vector<double> dy) {
+    for (size_t i = 0; i < y.size(); ++i)
+      if (y[i] == 0.0) dy[i] = i % 2 ? HUGE_VAL : std::nan("");
+    return dy;
+  };
+  auto all_finite = [](const std::vector<double>& v) {
+    for (double e : v)
+      if (!std::isfinite(e)) return false;
+    return true;
+  };
+  const int batch = 40, in = 9, out = 13;
+  const auto x = randn(size_t(batch) * in, 41), w = randn(size_t(out) * in, 42), b = randn(size_t(out), 43);
+  std::vector<double> y(size_t(batch) * out);
+  ops::linear_forward<double>(env.ex, LinearDims{batch, in, out}, x.data(), w.data(), b.data(), y.data(),
+                              relu);
+  auto dy = poison_dead(y, randn(y.size(), 44));
+  ASSERT_FALSE(all_finite(dy)) << "the test needs dead units";
+  std::vector<double> dact(y.size());
+  ops::activation_backward<double>(env.ex, int64_t(y.size()), y.data(), dy.data(), dact.data(), false, relu);
+  EXPECT_TRUE(all_finite(dact)) << "activation backward";
+  for (size_t i = 0; i < y.size(); ++i)
+    if (y[i] == 0.0) EXPECT_EQ(dact[i], 0.0);
+
+  std::vector<double> dx(x.size()), dw(w.size()), db(b.size());
+  auto dyl = dy;
+  ops::linear_backward<double>(env.ex, LinearDims{batch, in, out}, x.data(), w.data(), y.data(), dyl.data(),
+                               dx.data(), false, dw.data(), db.data(), relu);
+  EXPECT_TRUE(all_finite(dx) && all_finite(dw) && all_finite(db)) << "linear backward";
+
+  const BatchNormDims bn{batch, out};
+  const size_t C = out;
+  std::vector<double> gamma(C, 1.2), beta(C, 0.1), rm(C, 0.0), rv(C, 1.0), sm(C), si(C), ybn(y.size());
+  const auto xbn = randn(y.size(), 46);
+  ops::batchnorm_forward<double>(env.ex, bn, BatchNormMode::Train, xbn.data(), gamma.data(), beta.data(),
+                                 rm.data(), rv.data(), sm.data(), si.data(), ybn.data(), relu);
+  auto dybn = poison_dead(ybn, randn(y.size(), 45));
+  std::vector<double> dxbn(y.size()), dg(C), dbt(C);
+  ops::batchnorm_backward<double>(env.ex, bn, xbn.data(), gamma.data(), sm.data(), si.data(), ybn.data(),
+                                  dybn.data(), dxbn.data(), false, dg.data(), dbt.data(), relu);
+  EXPECT_TRUE(all_finite(dxbn) && all_finite(dg) && all_finite(dbt)) << "batch norm backward";
+}
+
 TEST(CpuDropout, KeepsElementsByTheirUniformDrawAndScales) {
   CpuEnv env;
   const int64_t n = 100000, step = 17;

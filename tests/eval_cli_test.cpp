@@ -200,5 +200,18 @@ TEST_F(EvalCliOnARun, CompareWritesOnePictureAndTableRowPerNoiseSet) {
   }
 }
 
+// Two different models under one backend: each loaded GAN keeps its own workspace (dcgan's
+// convolutions need one, mlp's none), whichever was loaded last.
+TEST_F(EvalCliOnARun, CompareRunsOfDifferentModels) {
+  const std::string dcgan = temp("compare_dcgan");
+  expect(run("train --preset dcgan --backend cpu --data mnist --batch 16 --steps 2 --out " + dcgan +
+             " --set log.sample_every=0 --set log.eval_every=0"),
+         0, {});
+  const std::string out = temp("compare_models");
+  expect(run("compare " + dcgan + " " + dir_ + " --sets 1 --per-set 3 --backend cpu --out " + out), 0,
+         {"distinct classes"});
+  EXPECT_TRUE(file_exists(out + "/set_00.png"));
+}
+
 }  // namespace
 }  // namespace gancu

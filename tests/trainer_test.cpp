@@ -119,6 +119,18 @@ TEST(Trainer, RunFolderHoldsConfigMetricsSamplesAndCheckpoints) {
   EXPECT_THROW(run_training(small_config(6), dir, false), UsageError);
 }
 
+// A grid is written every sample_every steps even where no log or checkpoint step falls.
+TEST(Trainer, SampleGridsFollowSampleEveryOnItsOwn) {
+  const std::string dir = temp_dir("sample_every");
+  Config cfg = small_config(6);
+  cfg.sample_every = 5;
+  cfg.checkpoint_every = 4;
+  run_training(cfg, dir, false);
+  EXPECT_TRUE(file_exists(dir + "/samples/step_000005.png")) << "the grid of step 5 is missing";
+  EXPECT_TRUE(file_exists(dir + "/samples/step_000006.png")) << "the last step's grid is missing";
+  EXPECT_FALSE(file_exists(dir + "/samples/step_000004.png"));
+}
+
 TEST(Trainer, ResumeGivesExactlyTheParametersOfAnUninterruptedRun) {
   const std::string whole = temp_dir("whole"), parts = temp_dir("parts");
   run_training(small_config(8), whole, false);

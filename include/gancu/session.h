@@ -49,11 +49,15 @@ struct TrainedGan {
   Config cfg;
   Shape image;  // batch 0
   std::string checkpoint;
+  // The Exec to run this GAN on: a copy of the one it was loaded with (same device, stream and
+  // handles) that holds this session's workspace, so that several loaded GANs can share a backend.
+  // Declared before the session, so that it outlives the session's arena.
+  Exec ex;
   GanSession session;
 };
 // `run_or_checkpoint`: a run folder (its newest checkpoint) or a checkpoint file. Missing folder,
 // no checkpoint, unreadable file: RuntimeError naming it.
-TrainedGan load_trained(Exec& ex, const std::string& run_or_checkpoint);
+TrainedGan load_trained(const Exec& ex, const std::string& run_or_checkpoint);
 // n samples [n, image] on the host, floats in [-1, 1], from the latent vectors of fixed-noise set
 // `set_id` of `seed` (gancu sample uses set 1; the training grid set 0).
 std::vector<float> draw_samples(const Exec& ex, Gan& gan, int64_t n, uint64_t seed, uint64_t set_id);

@@ -74,7 +74,7 @@ void add_compare(CLI::App& app) {
       nlohmann::json entry = {{"set", s}};
       for (size_t g = 0; g < gans.size(); ++g) {
         Buffer<float> images(ex, size_t(n) * im.per_sample());
-        gans[g].session.gan->generate(ex, z.data(), n, images.data());
+        gans[g].session.gan->generate(gans[g].ex, z.data(), n, images.data());
         const std::vector<uint8_t> px = float_to_u8(images.download());
         rows.insert(rows.end(), px.begin(), px.end());
         const std::vector<int> classes = judge.classify(px.data(), n);

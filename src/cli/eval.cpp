@@ -36,7 +36,7 @@ void add_eval(CLI::App& app) {
     if (!f->run.empty()) {
       TrainedGan t = load_trained(ex, f->run);
       what = t.checkpoint;
-      const std::vector<float> samples = draw_samples(ex, *t.session.gan, f->n, t.cfg.seed, 1);
+      const std::vector<float> samples = draw_samples(t.ex, *t.session.gan, f->n, t.cfg.seed, 1);
       r = evaluator_for(ex, t.cfg.data, t.image, f->classifier)->evaluate_generated(samples.data(), f->n);
     } else {
       if (f->classifier.empty())

@@ -51,7 +51,7 @@ void add_sample(CLI::App& app) {
       // A generator of 2-d points: its samples are coordinates, not pixels.
       if (!ends_with(f->out, ".csv"))
         usage_error("--out: ", t.cfg.data, " generators draw 2-d points; write them to FILE.csv");
-      const std::vector<float> points = draw_samples(ex, *t.session.gan, n, seed, 1);
+      const std::vector<float> points = draw_samples(t.ex, *t.session.gan, n, seed, 1);
       std::string csv = "x,y\n";
       char line[64];
       for (int64_t i = 0; i < n; ++i) {
@@ -64,7 +64,7 @@ void add_sample(CLI::App& app) {
     }
     if (ends_with(f->out, ".csv"))
       usage_error("--out: CSV is for generators of 2-d points; ", t.cfg.data, " generators draw images");
-    const std::vector<uint8_t> pixels = float_to_u8(draw_samples(ex, *t.session.gan, n, seed, 1));
+    const std::vector<uint8_t> pixels = float_to_u8(draw_samples(t.ex, *t.session.gan, n, seed, 1));
     const std::string& ckpt = t.checkpoint;
 
     if (ends_with(f->out, ".idx") || ends_with(f->out, ".idx.gz")) {
