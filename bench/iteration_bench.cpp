@@ -33,7 +33,8 @@ void BM_Iteration(benchmark::State& state, const char* preset, Backend backend) 
   const Gan::RealSource& real = device_data.source();
   StepGraph graph(ex, cfg.cuda_graph);
   const auto step = [&] { graph.run([&] { s.gan->train_step(ex, real); }); };
-  step();
+  step();  // a graph's warm-up (direct run)
+  step();  // and its capture: neither is timed
   if (!s.gan->read_metrics(ex).finite()) {
     state.SkipWithError("the first iteration gave non-finite losses");
     return;

@@ -132,6 +132,13 @@ bool cuda_available(std::string* why) {
     if (count == 0) return fail("no CUDA device present");
     cudaFuncAttributes attr{};
     const cudaError_t k = cudaFuncGetAttributes(&attr, cuda::probe_kernel);
+    if (k != cudaSuccess && k != cudaErrorNoKernelImageForDevice && k != cudaErrorInvalidDeviceFunction &&
+        k != cudaErrorUnsupportedPtxVersion) {
+      // Not a missing architecture: a busy exclusive-mode GPU, a failed context creation...
+      (void)cudaGetLastError();
+      return fail(std::string("the CUDA device cannot be used (") + cudaGetErrorName(k) + ": " +
+                  cudaGetErrorString(k) + ")");
+    }
     if (k != cudaSuccess) {
       (void)cudaGetLastError();
       cudaDeviceProp prop{};

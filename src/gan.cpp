@@ -104,7 +104,9 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
     D.backward(ex, nullptr, false, true);
     phase("d_fake");
     opt_d_->step(ex, D.params(), D.grads());
-    ops::increment_counter<float>(ex, data_step_counter());
+    // The last D step's data step stays until G's backward: G's dropout masks are drawn from it,
+    // in the forward above and again in the backward below.
+    if (k + 1 < cfg_.d_steps) ops::increment_counter<float>(ex, data_step_counter());
     phase("d_optim");
   }
 
@@ -116,6 +118,7 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
                               metrics_ + kDFakeG);
   D.backward(ex, G.output_grad(), false, false);
   G.backward(ex, nullptr, false, true);
+  ops::increment_counter<float>(ex, data_step_counter());
   phase("g_backward");
   opt_g_->step(ex, G.params(), G.grads());
   ops::increment_counter<float>(ex, step_counter());

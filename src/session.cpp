@@ -18,7 +18,19 @@ Exec open_backend(const std::string& requested, int threads, const std::string& 
   } else if (requested != "cpu") {
     usage_error("--backend: expected auto, cpu or cuda, got '", requested, "'");
   }
-  Exec ex = backend == Backend::CUDA ? Exec::cuda(0) : Exec::cpu(threads);
+  Exec ex;
+  if (backend == Backend::CUDA) {
+    try {
+      ex = Exec::cuda(0);
+    } catch (const RuntimeError& e) {
+      // The device answered the probe but could not be set up (memory full, a cuDNN library
+      // missing): auto still has the CPU; an explicit --backend cuda fails with the reason.
+      if (requested != "auto") throw;
+      why = e.what();
+      backend = Backend::CPU;
+    }
+  }
+  if (backend == Backend::CPU) ex = Exec::cpu(threads);
   ex.set_tf32(math == "tf32");
   if (backend == Backend::CUDA)
     log << "gancu: backend cuda" << (requested == "auto" ? " (a GPU is present)" : "") << "\n";
