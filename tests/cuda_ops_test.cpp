@@ -296,6 +296,29 @@ TEST_F(CudaOps, ConvTranspose2dForwardBackward) {
   }
 }
 
+// A convolution and the transposed convolution of the same dims share one cached plan (the
+// descriptors are the same, the passes are read the other way): both, in one context, in both
+// orders of first use.
+TEST_F(CudaOps, ConvAndTransposedConvShareAPlan) {
+  const ConvDims conv = ConvDims::conv(64, 14, 14, 64, 128, 4, 4, 2, 1);       // dcgan D
+  const ConvDims convt = ConvDims::transposed(64, 7, 7, 128, 64, 4, 4, 2, 1);  // dcgan G, same dims
+  ASSERT_EQ(conv.h, convt.h);
+  ASSERT_EQ(conv.p, convt.p);
+  ASSERT_EQ(conv.k, convt.k);
+  uint32_t seed = 900;
+  plan_conv(conv, false);
+  plan_conv(convt, true);
+  for (int variant = 0; variant < 3; ++variant) {
+    conv_round(cpu_, gpu_, conv, false, Act::ReLU, variant, seed++, kGemm);
+    conv_round(cpu_, gpu_, convt, true, Act::ReLU, variant, seed++, kGemm);
+  }
+  Exec other = Exec::cuda(0);  // a fresh context: the transposed one first
+  std::swap(gpu_, other);
+  gpu_.set_workspace(gpu_ws_.data(), gpu_ws_.size() * sizeof(float));
+  conv_round(cpu_, gpu_, convt, true, Act::Tanh, 0, seed++, kGemm);
+  conv_round(cpu_, gpu_, conv, false, Act::Tanh, 0, seed++, kGemm);
+}
+
 TEST_F(CudaOps, ConvTf32) {
   gpu_.set_tf32(true);
   const ConvDims d = ConvDims::conv(64, 14, 14, 64, 128, 4, 4, 2, 1);
