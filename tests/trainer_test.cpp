@@ -131,6 +131,44 @@ TEST(Trainer, SampleGridsFollowSampleEveryOnItsOwn) {
   EXPECT_FALSE(file_exists(dir + "/samples/step_000004.png"));
 }
 
+// A generator with dropout: the gradients of the generator step are those of the masks its
+// forward drew. Recomputed here op by op from the generator's parameters before the step, the
+// noise it used and data step 0; the backward must give the same bits.
+TEST(Trainer, GeneratorDropoutUsesTheForwardMasksInTheBackward) {
+  const Config cfg = load_config(
+      "mlp", "",
+      {{"data.name", "synthetic:8x8x1:256", "test"},
+       {"model.z_dim", "8", "test"},
+       {"model.generator",
+        R"(["linear out=32", "relu", "dropout p=0.5", "linear out=64", "tanh", "reshape h=8 w=8 c=1"])",
+        "test"},
+       {"model.discriminator", R"(["flatten", "linear out=16", "lrelu", "linear out=1"])", "test"},
+       {"train.batch", "16", "test"},
+       {"train.d_steps", "1", "test"}});
+  Exec ex = Exec::cpu(1);
+  GanSession s = make_session(cfg, Shape::image(16, 8, 8, 1), 16, ex);
+  Gan& gan = *s.gan;
+  gan.initialize(ex);
+  const DeviceDataset data(ex, make_synthetic_dataset(8, 8, 1, 256, 1), 16, 1);
+  Network<float>& G = gan.generator();
+  Network<float>& D = gan.discriminator();
+  const std::vector<float> g_params(G.params(), G.params() + G.param_count());
+  gan.train_step(ex, data.source());
+  const std::vector<float> g_grads(G.grads(), G.grads() + G.param_count());
+
+  // The generator step again: G as before the step, D as after its update (the G step's D).
+  std::copy(g_params.begin(), g_params.end(), G.params());
+  const int64_t step0 = 0;
+  G.forward(ex, gan.noise_buffer(), 16, BatchNormMode::Train, &step0, cfg.seed);
+  D.forward(ex, G.output(), 16, BatchNormMode::Train, &step0, cfg.seed);
+  ops::bce_with_logits<float>(ex, 16, D.output(), 1.0f, 1.0f, D.output_grad(), nullptr, nullptr);
+  D.backward(ex, G.output_grad(), false, false);
+  ops::fill<float>(ex, G.param_count(), G.grads(), 0.0f);
+  G.backward(ex, nullptr, false, true);
+  const std::vector<float> expected(G.grads(), G.grads() + G.param_count());
+  EXPECT_EQ(g_grads, expected) << "the generator's backward drew other dropout masks than its forward";
+}
+
 TEST(Trainer, ResumeGivesExactlyTheParametersOfAnUninterruptedRun) {
   const std::string whole = temp_dir("whole"), parts = temp_dir("parts");
   run_training(small_config(8), whole, false);
