@@ -233,6 +233,7 @@ void heuristics(CudaContext& ctx, const ConvPlan& p, size_t limit, Chosen& f, Ch
 }
 
 std::string describe(const char* name, const Chosen& c) {
+  if (c.algo < 0) return "none within the workspace";
   char buf[128];
   if (c.ms >= 0.0f)
     std::snprintf(buf, sizeof(buf), "%s (%.3f ms, %zu B%s)", name, double(c.ms), c.memory,
@@ -273,12 +274,9 @@ std::shared_ptr<ConvPlan> get_plan(const Exec& ex, const ConvDims& d, bool measu
   plan->has_fwd = f.algo >= 0;
   plan->has_bwd_data = bd.algo >= 0;
   plan->has_bwd_filter = bf.algo >= 0;
-  f.algo = std::max(f.algo, 0);
-  bd.algo = std::max(bd.algo, 0);
-  bf.algo = std::max(bf.algo, 0);
-  plan->fwd = cudnnConvolutionFwdAlgo_t(f.algo);
-  plan->bwd_data = cudnnConvolutionBwdDataAlgo_t(bd.algo);
-  plan->bwd_filter = cudnnConvolutionBwdFilterAlgo_t(bf.algo);
+  plan->fwd = cudnnConvolutionFwdAlgo_t(std::max(f.algo, 0));  // 0 for a missing pass: never run
+  plan->bwd_data = cudnnConvolutionBwdDataAlgo_t(std::max(bd.algo, 0));
+  plan->bwd_filter = cudnnConvolutionBwdFilterAlgo_t(std::max(bf.algo, 0));
   plan->fwd_ws = f.memory;
   plan->bwd_data_ws = bd.memory;
   plan->bwd_filter_ws = bf.memory;
@@ -294,13 +292,13 @@ std::shared_ptr<ConvPlan> get_plan(const Exec& ex, const ConvDims& d, bool measu
   return plan;
 }
 
-// The three cuDNN passes on plan descriptors. `beta` 0 overwrites, 1 accumulates.
 // A pass the plan has no algorithm for (see ConvPlan::has_fwd).
 [[noreturn]] void no_algorithm(const Exec& ex, const ConvPlan& p, const char* pass) {
   runtime_error("cuDNN has no ", pass, " algorithm for the convolution ", p.name, " within the ",
                 ex.workspace_bytes(), " bytes of workspace planned (a shape first seen after planning)");
 }
 
+// The three cuDNN passes on plan descriptors. `beta` 0 overwrites, 1 accumulates.
 void run_fwd(const Exec& ex, const ConvPlan& p, const float* in, const float* w, float beta, float* out) {
   if (!p.has_fwd) no_algorithm(ex, p, "forward");
   CudaContext& ctx = context(ex);
