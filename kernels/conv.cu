@@ -283,11 +283,9 @@ std::shared_ptr<ConvPlan> get_plan(const Exec& ex, const ConvDims& d, bool measu
   GANCU_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv_fwd, f.math));
   GANCU_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv_bwd_data, bd.math));
   GANCU_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv_bwd_filter, bf.math));
-  std::fprintf(stderr,
-               "gancu: conv %dx%dx%dx%d * %dx%dx%dx%d s%d p%d%s: fwd %s, bwd_data %s, bwd_filter %s\n", d.n,
-               d.h, d.w, d.c, d.k, d.r, d.s, d.c, d.stride, d.pad, tf32 ? " tf32" : "",
-               describe(fwd_name(f.algo), f).c_str(), describe(bwd_data_name(bd.algo), bd).c_str(),
-               describe(bwd_filter_name(bf.algo), bf).c_str());
+  std::fprintf(stderr, "gancu: conv %s%s: fwd %s, bwd_data %s, bwd_filter %s\n", plan->name.c_str(),
+               tf32 ? " tf32" : "", describe(fwd_name(f.algo), f).c_str(),
+               describe(bwd_data_name(bd.algo), bd).c_str(), describe(bwd_filter_name(bf.algo), bf).c_str());
   ctx.conv_plans.emplace(key, plan);
   return plan;
 }
