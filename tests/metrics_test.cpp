@@ -14,7 +14,7 @@
 #include "gancu/exec.h"
 #include "gancu/memory.h"
 #include "gancu/mixture.h"
-#include "metrics_internal.h"
+#include "metrics/metrics_internal.h"
 
 namespace gancu {
 namespace {

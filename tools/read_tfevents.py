@@ -6,7 +6,7 @@
    "images":  {TAG: [{"step", "wall_time", "height", "width", "png_hex"}, ...]}}
 
 It loads the events with TensorBoard's own loader (EventAccumulator), the code behind
-`tensorboard --logdir`, so it checks gancu's writer (src/tensorboard.cpp) against the reader users
+`tensorboard --logdir`, so it checks gancu's writer (src/io/tensorboard.cpp) against the reader users
 meet, and shows what a run logged without starting a server. Needs the tensorboard package, which
 tools/setup_tensorboard.sh installs into build/tensorboard-venv:
 
