@@ -103,4 +103,60 @@ struct Mixture2D {
   uint64_t seed = 0;
 };
 
+// ---- GAN objectives ----------------------------------------------------------------------------
+
+// One adversarial loss term over a batch of n critic outputs l (logits or scores), mean over the
+// batch, multiplied by `scale`:
+//   BCE            f(l) = softplus(l) - t l                (t: the target probability, 1 real, 0 fake,
+//                                                           1 - s with one-sided label smoothing)
+//   LeastSquares   f(l) = (l - t)^2 / 2                    (LSGAN: t = 1 real, 0 fake, 1 for G)
+//   Hinge          f(l) = max(0, 1 - t l)                  (t = +1 real, -1 fake)
+//   Linear         f(l) = -t l                             (WGAN: t = +1 "score high", -1 "score low")
+// The original minimax generator loss log(1 - sigmoid(l)) is BCE with t = 0 and scale = -1.
+enum class LossKind : uint8_t { BCE, LeastSquares, Hinge, Linear };
+
+struct LossTerm {
+  LossKind kind = LossKind::BCE;
+  float target = 1.0f;
+  float scale = 1.0f;
+};
+
+// How a gradient penalty turns the per-sample input gradients g_i = d D(x_i) / d x_i into a
+// number (weight w, batch B):
+//   TwoSided   P = w mean_i (||g_i|| - 1)^2     WGAN-GP, DRAGAN
+//   Squared    P = w mean_i ||g_i||^2           R1 (w = gamma / 2, times the lazy interval)
+enum class PenaltyKind : uint8_t { TwoSided, Squared };
+
+// RMSprop as PyTorch's torch.optim.RMSprop (not centered, no momentum): g += weight_decay p;
+// v = alpha v + (1 - alpha) g^2; p -= lr g / (sqrt(v) + eps).
+struct RmspropHyper {
+  float lr = 5e-5f, alpha = 0.99f, eps = 1e-8f, weight_decay = 0.0f;
+};
+
+// ---- Layer norm --------------------------------------------------------------------------------
+
+// Layer normalization over all `cols` values of each of `rows` samples (PyTorch's GroupNorm with
+// one group, which for features [n, c] is LayerNorm(c)), with a per-channel affine: the value at
+// column j belongs to channel j % channels (NHWC). Biased variance, as PyTorch.
+struct LayerNormDims {
+  int64_t rows = 0;  // samples
+  int64_t cols = 0;  // h * w * c per sample
+  int channels = 0;  // c; cols % channels == 0
+  float eps = 1e-5f;
+};
+
+// ---- Concatenation -----------------------------------------------------------------------------
+
+// One input of a concatenation along channels: the input has `src_channels` channels per
+// position and goes to channels [offset, offset + src_channels) of the output, which has
+// `dst_channels` per position and `positions` = h * w positions per sample (1 for features).
+// With `broadcast`, the input is a feature vector per sample ([samples, src_channels]) repeated
+// at every position (a label embedding appended to an image as constant channel maps).
+struct ConcatPart {
+  int64_t samples = 0;
+  int64_t positions = 1;
+  int src_channels = 0, dst_channels = 0, offset = 0;
+  bool broadcast = false;
+};
+
 }  // namespace gancu

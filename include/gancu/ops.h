@@ -188,6 +188,90 @@ void bce_with_logits(const Exec& ex, int64_t n, const T* logits, float target, f
   GANCU_DISPATCH(bce_with_logits, n, logits, target, grad_scale, dlogits, loss_sum, prob_sum);
 }
 
+// One adversarial loss term (op_types.h, LossTerm) over n critic outputs, fused with its
+// gradient:
+//   loss = scale * mean_i f(l_i)
+//   dlogits_i = scale * f'(l_i) / n                                 (written; skipped when null)
+//   *loss_sum += loss; *score_sum += mean_i s(l_i)                    (each skipped when null)
+// where s(l) = sigmoid(l) for BCE (D's probability) and s(l) = l for the other kinds (the raw
+// critic score). f' of the hinge at its kink is taken as 0 (as PyTorch's relu backward).
+template <class T>
+void gan_loss(const Exec& ex, const LossTerm& term, int64_t n, const T* logits, T* dlogits, T* loss_sum,
+              T* score_sum) {
+  GANCU_DISPATCH(gan_loss, term, n, logits, dlogits, loss_sum, score_sum);
+}
+
+// BEGAN's reconstruction loss of an auto-encoder discriminator: L = mean |recon - x| over all
+// batch * per_sample values. The term enters the objective as s * L with s = scale, times *k when
+// k is not null (the equilibrium variable k_t in device memory, for D's fake term).
+//   drecon = s * sign(recon - x) / N                        (written; skipped when null)
+//   dx = -s * sign(recon - x) / N   (written, or added when accumulate_dx; skipped when null)
+//   *loss_out = L (overwritten), *loss_sum += L             (each skipped when null; unscaled)
+// sign(0) = 0, as PyTorch's abs backward.
+template <class T>
+void l1_reconstruction_loss(const Exec& ex, int64_t batch, int64_t per_sample, const T* x, const T* recon,
+                            float scale, const T* k, T* drecon, T* dx, bool accumulate_dx, T* loss_out,
+                            T* loss_sum) {
+  GANCU_DISPATCH(l1_reconstruction_loss, batch, per_sample, x, recon, scale, k, drecon, dx, accumulate_dx,
+                 loss_out, loss_sum);
+}
+
+// BEGAN's equilibrium update from one D step's losses (device scalars written by
+// l1_reconstruction_loss): d = gamma * L_real - L_fake;
+//   *k = clamp(*k + lambda_k * d, 0, 1);  *convergence_sum += L_real + |d|   (skipped when null)
+template <class T>
+void began_update(const Exec& ex, T* k, const T* loss_real, const T* loss_fake, float gamma, float lambda_k,
+                  T* convergence_sum) {
+  GANCU_DISPATCH(began_update, k, loss_real, loss_fake, gamma, lambda_k, convergence_sum);
+}
+
+// ---- Gradient penalties -------------------------------------------------------------------------
+
+// WGAN-GP's points between real and fake samples: per sample i, eps_i = element i of Philox stream
+// (seed, stream, *step), uniform in [0, 1);
+//   out[i, :] = eps_i * a[i, :] + (1 - eps_i) * b[i, :];   eps_out[i] = eps_i (skipped when null).
+template <class T>
+void interpolate_samples(const Exec& ex, int64_t batch, int64_t per_sample, const T* a, const T* b, T* out,
+                         T* eps_out, uint64_t seed, uint32_t stream, const int64_t* step) {
+  GANCU_DISPATCH(interpolate_samples, batch, per_sample, a, b, out, eps_out, seed, stream, step);
+}
+
+// DRAGAN's points near the real samples (Kodali et al. 2017, their code): sigma = the standard
+// deviation of all batch * per_sample values of x (unbiased, as torch.std); per sample i
+// alpha_i = element i of Philox stream (seed, stream, *step) and per value j of the batch
+// u_j = element batch + j of the same stream, both uniform in [0, 1);
+//   out[i, j] = x[i, j] + (1 - alpha_i) * spread * sigma * u_ij
+// (spread = 0.5 in the paper). alpha_out [batch] and u_out [batch, per_sample] receive the draws
+// (each skipped when null).
+template <class T>
+void perturb_samples(const Exec& ex, int64_t batch, int64_t per_sample, const T* x, float spread, T* out,
+                     T* alpha_out, T* u_out, uint64_t seed, uint32_t stream, const int64_t* step) {
+  GANCU_DISPATCH(perturb_samples, batch, per_sample, x, spread, out, alpha_out, u_out, seed, stream, step);
+}
+
+// A gradient penalty (op_types.h, PenaltyKind) of the per-sample input gradients g [batch,
+// per_sample], with its gradient v = dP/dg [batch, per_sample] (written):
+//   TwoSided: v_i = w * 2 (||g_i|| - 1) / ||g_i|| * g_i / batch   (0 where ||g_i|| = 0)
+//   Squared:  v_i = w * 2 g_i / batch
+//   *penalty_sum += P;  *norm_sum += mean_i ||g_i||   (each skipped when null)
+// v is the tangent that the forward-mode pass pushes through D (network.h, jvp).
+template <class T>
+void gradient_penalty(const Exec& ex, PenaltyKind kind, int64_t batch, int64_t per_sample, const T* g,
+                      float weight, T* v, T* penalty_sum, T* norm_sum) {
+  GANCU_DISPATCH(gradient_penalty, kind, batch, per_sample, g, weight, v, penalty_sum, norm_sum);
+}
+
+// The second-order part of an activation's tangent backward. With z the pre-activation,
+// y = act(z), the tangent ty = act'(z) tz, and the adjoints dy (of y; null means 0) and dty (of ty):
+//   dz = act'(z) dy + act''(z) tz dty = act'(y) dy + r(y) ty dty
+// with r = act'' / act' as a function of y: tanh -2y, sigmoid 1 - 2y, the piecewise-linear ones 0.
+// (The tangent's own adjoint, act'(z) dty, is activation_backward on dty.) dz is written.
+template <class T>
+void activation_second_order(const Exec& ex, int64_t n, const T* y, const T* ty, const T* dty, const T* dy,
+                             T* dz, Activation act) {
+  GANCU_DISPATCH(activation_second_order, n, y, ty, dty, dy, dz, act);
+}
+
 // ---- Optimizers: one launch over a whole flat parameter buffer -------------------------------
 
 // Adam (PyTorch's formulation, L2 weight decay added to the gradient). *t is the optimizer's step
@@ -202,6 +286,19 @@ void adam_step(const Exec& ex, int64_t n, T* param, const T* grad, T* m, T* v, c
 template <class T>
 void sgd_step(const Exec& ex, int64_t n, T* param, const T* grad, T* momentum_buf, const SgdHyper& h) {
   GANCU_DISPATCH(sgd_step, n, param, grad, momentum_buf, h);
+}
+
+// RMSprop (op_types.h, RmspropHyper): one launch over the flat buffer; *t counts the steps
+// (incremented, for checkpoints; RMSprop has no bias correction).
+template <class T>
+void rmsprop_step(const Exec& ex, int64_t n, T* param, const T* grad, T* sq_avg, const RmspropHyper& h,
+                  int64_t* t) {
+  GANCU_DISPATCH(rmsprop_step, n, param, grad, sq_avg, h, t);
+}
+// x = min(max(x, lo), hi) elementwise: WGAN's weight clipping after each critic step.
+template <class T>
+void clamp_values(const Exec& ex, int64_t n, T* x, float lo, float hi) {
+  GANCU_DISPATCH(clamp_values, n, x, lo, hi);
 }
 
 // ---- Data and noise -------------------------------------------------------------------------
@@ -256,6 +353,73 @@ void avgpool2d_forward(const Exec& ex, const PoolDims& d, const T* x, T* y) {
 template <class T>
 void avgpool2d_backward(const Exec& ex, const PoolDims& d, const T* dy, T* dx, bool accumulate_dx) {
   GANCU_DISPATCH(avgpool2d_backward, d, dy, dx, accumulate_dx);
+}
+
+// The tangent of max pooling: ty at each window = tx at the position that the forward's max came
+// from (the first maximum, as maxpool2d_backward routes it). Its adjoint is maxpool2d_backward.
+template <class T>
+void maxpool2d_jvp(const Exec& ex, const PoolDims& d, const T* x, const T* y, const T* tx, T* ty) {
+  GANCU_DISPATCH(maxpool2d_jvp, d, x, y, tx, ty);
+}
+
+// ---- Layer norm (op_types.h, LayerNormDims) -----------------------------------------------------
+
+// xhat = (x - mean) * invstd per row; y = act(gamma[c] * xhat + beta[c]). save_mean and
+// save_invstd ([rows]) receive the row statistics for the passes below.
+template <class T>
+void layernorm_forward(const Exec& ex, const LayerNormDims& d, const T* x, const T* gamma, const T* beta,
+                       T* save_mean, T* save_invstd, T* y, Activation act) {
+  GANCU_DISPATCH(layernorm_forward, d, x, gamma, beta, save_mean, save_invstd, y, act);
+}
+// The backward of the forward above (dy may be overwritten; dgamma, dbeta accumulate).
+template <class T>
+void layernorm_backward(const Exec& ex, const LayerNormDims& d, const T* x, const T* gamma,
+                        const T* save_mean, const T* save_invstd, const T* y, T* dy, T* dx,
+                        bool accumulate_dx, T* dgamma, T* dbeta, Activation act) {
+  GANCU_DISPATCH(layernorm_backward, d, x, gamma, save_mean, save_invstd, y, dy, dx, accumulate_dx, dgamma,
+                 dbeta, act);
+}
+// The forward-mode derivative along the tangent tx ([rows, cols]), at the point of the last
+// forward: with r = invstd, txhat = r (tx - mean(tx) - xhat mean(xhat tx)) per row,
+// ty = act'(z) gamma[c] txhat (no beta: a tangent has no offset).
+template <class T>
+void layernorm_jvp(const Exec& ex, const LayerNormDims& d, const T* x, const T* gamma, const T* save_mean,
+                   const T* save_invstd, const T* y, const T* tx, T* ty, Activation act) {
+  GANCU_DISPATCH(layernorm_jvp, d, x, gamma, save_mean, save_invstd, y, tx, ty, act);
+}
+// The backward of layernorm_jvp's computation: from the adjoints dty (of ty; may be overwritten)
+// and dy (of y, from later layers; null means 0), the adjoint of the tangent dtx, the adjoint of
+// the primal input dx (the second-order terms, through gamma, xhat and invstd; skipped when
+// null), and the parameter gradients (accumulated) of both paths:
+//   dgamma[c] += sum (dtz * txhat + dz * xhat),  dbeta[c] += sum dz
+// with dtz = act'(z) dty and dz = act'(z) dy + r(y) ty dty (activation_second_order).
+// dtx and dx are written, or added with accumulate_dtx / accumulate_dx.
+template <class T>
+void layernorm_jvp_backward(const Exec& ex, const LayerNormDims& d, const T* x, const T* gamma,
+                            const T* save_mean, const T* save_invstd, const T* y, const T* tx, const T* ty,
+                            T* dty, const T* dy, T* dtx, bool accumulate_dtx, T* dx, bool accumulate_dx,
+                            T* dgamma, T* dbeta, Activation act) {
+  GANCU_DISPATCH(layernorm_jvp_backward, d, x, gamma, save_mean, save_invstd, y, tx, ty, dty, dy, dtx,
+                 accumulate_dtx, dx, accumulate_dx, dgamma, dbeta, act);
+}
+
+// ---- Concatenation and sums (op_types.h, ConcatPart) --------------------------------------------
+
+// Copies one input into its channels of the concatenated output y (the other channels untouched).
+template <class T>
+void concat_forward(const Exec& ex, const ConcatPart& part, const T* x, T* y) {
+  GANCU_DISPATCH(concat_forward, part, x, y);
+}
+// The gradient of that input: its channels of dy (summed over the positions when broadcast);
+// written, or added when accumulate_dx.
+template <class T>
+void concat_backward(const Exec& ex, const ConcatPart& part, const T* dy, T* dx, bool accumulate_dx) {
+  GANCU_DISPATCH(concat_backward, part, dy, dx, accumulate_dx);
+}
+// y = a + b elementwise (y may alias a or b).
+template <class T>
+void add(const Exec& ex, int64_t n, const T* a, const T* b, T* y) {
+  GANCU_DISPATCH(add, n, a, b, y);
 }
 
 // ---- Classification -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ enum RngStream : uint32_t {
   kStreamData = 4,        // data-set order (keyed per epoch)
   kStreamFixedNoise = 5,  // the fixed noise set of the sample grids
   kStreamMixture = 6,     // the 2-d Gaussian mixture data sets
+  kStreamPenalty = 7,     // the points of a gradient penalty (WGAN-GP interpolation, DRAGAN perturbation)
   kStreamDropout = 64,    // + layer index
 };
 
