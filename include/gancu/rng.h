@@ -30,8 +30,10 @@ enum RngStream : uint32_t {
   kStreamFixedNoise = 5,  // the fixed noise set of the sample grids
   kStreamMixture = 6,     // the 2-d Gaussian mixture data sets
   kStreamPenalty = 7,     // the points of a gradient penalty (WGAN-GP interpolation, DRAGAN perturbation)
-  kStreamDropout = 64,    // + layer index
+  kStreamDropout = 64,    // + layer index + pass * kDropoutPassStride
 };
+// Layers per pass in the dropout streams: far more strings than any network has.
+constexpr uint32_t kDropoutPassStride = 1u << 16;
 
 struct Philox4 {
   uint32_t v[4];

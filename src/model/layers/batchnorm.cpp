@@ -39,6 +39,11 @@ class BatchNormLayer final : public Layer<T> {
     return true;
   }
 
+  std::string tangent_refusal() const override {
+    return "batch norm normalizes each sample with statistics of the whole batch, so a sample's "
+           "output depends on the others and the per-sample input gradients of a gradient penalty "
+           "do not exist; use \"ln\" (layer norm) in this network";
+  }
   void forward(const Exec& ex, const LayerIO<T>& io) const override {
     ops::batchnorm_forward<T>(ex, dims(io), io.mode, io.x, io.params[0], io.params[1], io.states[0],
                               io.states[1], io.scratch[0], io.scratch[1], io.y, act_);

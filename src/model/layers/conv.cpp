@@ -72,8 +72,32 @@ class ConvLayer final : public Layer<T> {
     else
       ops::conv2d_backward<T>(ex, d, io.x, io.params[0], io.y, io.dy, io.dx, io.accumulate_dx, dw, db, act_);
   }
+  bool second_order() const override { return is_smooth(act_); }
+  void jvp(const Exec& ex, const LayerIO<T>& io) const override {
+    const ConvDims d = at_batch(io.batch);
+    affine_jvp<T>(ex, io, out_count(d), act_, [&](const T* x, T* y) {
+      if (transposed_)
+        ops::conv_transpose2d_forward<T>(ex, d, x, io.params[0], nullptr, y, Activation{});
+      else
+        ops::conv2d_forward<T>(ex, d, x, io.params[0], nullptr, y, Activation{});
+    });
+  }
+  void jvp_backward(const Exec& ex, const LayerIO<T>& io) const override {
+    const ConvDims d = at_batch(io.batch);
+    affine_jvp_backward<T>(ex, io, out_count(d), act_,
+                           [&](const T* x, T* dy, T* dx, bool acc, bool bias, Activation a) {
+                             T* db = bias && bias_ ? io.grads[1] : nullptr;
+                             if (transposed_)
+                               ops::conv_transpose2d_backward<T>(ex, d, x, io.params[0], io.y, dy, dx, acc,
+                                                                 io.grads[0], db, a);
+                             else
+                               ops::conv2d_backward<T>(ex, d, x, io.params[0], io.y, dy, dx, acc, io.grads[0],
+                                                       db, a);
+                           });
+  }
 
  private:
+  int64_t out_count(const ConvDims& d) const { return transposed_ ? d.x_elems() : d.y_elems(); }
   ConvDims at_batch(int batch) const {
     ConvDims d = d_;
     d.n = batch;

@@ -26,6 +26,22 @@ class ActivationLayer final : public Layer<T> {
       ops::activation_backward<T>(ex, io.batch * shape_.per_sample(), io.y, io.dy, io.dx, io.accumulate_dx,
                                   act_);
   }
+  bool second_order() const override { return is_smooth(act_); }
+  // ty = act'(x) tx, the derivative read from y.
+  void jvp(const Exec& ex, const LayerIO<T>& io) const override {
+    ops::activation_backward<T>(ex, io.batch * shape_.per_sample(), io.y, io.tx, io.ty, false, act_);
+  }
+  // dx = act'(x) dy + r(y) ty dty (its input is the pre-activation); dtx = act'(x) dty.
+  void jvp_backward(const Exec& ex, const LayerIO<T>& io) const override {
+    const int64_t n = io.batch * shape_.per_sample();
+    if (is_smooth(act_) && io.dty) {
+      ops::activation_second_order<T>(ex, n, io.y, io.ty, io.dty, io.dy_zero ? nullptr : io.dy, io.dy, act_);
+      ops::activation_backward<T>(ex, n, io.y, io.dy, io.dx, io.accumulate_dx, Activation{});
+    } else if (!io.dy_zero) {
+      ops::activation_backward<T>(ex, n, io.y, io.dy, io.dx, io.accumulate_dx, act_);
+    }
+    if (io.dty) ops::activation_backward<T>(ex, n, io.y, io.dty, io.dtx, io.accumulate_dtx, act_);
+  }
 
  private:
   Activation act_;
@@ -46,15 +62,34 @@ class DropoutLayer final : public Layer<T> {
     if (io.mode == BatchNormMode::Eval)  // inference: dropout is the identity
       ops::activation_forward<T>(ex, n, io.x, io.y, Activation{});
     else
-      ops::dropout_forward<T>(ex, n, io.x, io.y, p_, io.seed, stream_, io.step);
+      ops::dropout_forward<T>(ex, n, io.x, io.y, p_, io.seed, stream(io), io.step);
   }
   void backward(const Exec& ex, const LayerIO<T>& io) const override {
     if (io.dx)
       ops::dropout_backward<T>(ex, io.batch * shape_.per_sample(), io.dy, io.dx, io.accumulate_dx, p_,
-                               io.seed, stream_, io.step);
+                               io.seed, stream(io), io.step);
+  }
+  // Dropout is linear with the forward's mask: the tangent and both adjoints use the same mask.
+  void jvp(const Exec& ex, const LayerIO<T>& io) const override {
+    const int64_t n = io.batch * shape_.per_sample();
+    if (io.mode == BatchNormMode::Eval)
+      ops::activation_forward<T>(ex, n, io.tx, io.ty, Activation{});
+    else
+      ops::dropout_forward<T>(ex, n, io.tx, io.ty, p_, io.seed, stream(io), io.step);
+  }
+  void jvp_backward(const Exec& ex, const LayerIO<T>& io) const override {
+    const int64_t n = io.batch * shape_.per_sample();
+    if (!io.dy_zero && io.dx)
+      ops::dropout_backward<T>(ex, n, io.dy, io.dx, io.accumulate_dx, p_, io.seed, stream(io), io.step);
+    if (io.dty && io.dtx)
+      ops::dropout_backward<T>(ex, n, io.dty, io.dtx, io.accumulate_dtx, p_, io.seed, stream(io), io.step);
   }
 
  private:
+  // Each pass of the network over one step (D on the real batch, on the fakes, in the G step)
+  // draws its own mask.
+  uint32_t stream(const LayerIO<T>& io) const { return stream_ + io.pass * kDropoutPassStride; }
+
   float p_;
   uint32_t stream_;
   Shape shape_;

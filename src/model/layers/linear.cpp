@@ -43,6 +43,20 @@ class LinearLayer final : public Layer<T> {
     ops::linear_backward<T>(ex, dims(io), io.x, io.params[0], io.y, io.dy, io.dx, io.accumulate_dx, dw, db,
                             act_);
   }
+  bool second_order() const override { return is_smooth(act_); }
+  void jvp(const Exec& ex, const LayerIO<T>& io) const override {
+    affine_jvp<T>(ex, io, int64_t(io.batch) * out_, act_, [&](const T* x, T* y) {
+      ops::linear_forward<T>(ex, dims(io), x, io.params[0], nullptr, y, Activation{});
+    });
+  }
+  void jvp_backward(const Exec& ex, const LayerIO<T>& io) const override {
+    affine_jvp_backward<T>(ex, io, int64_t(io.batch) * out_, act_,
+                           [&](const T* x, T* dy, T* dx, bool acc, bool bias, Activation a) {
+                             T* db = bias && bias_ ? io.grads[1] : nullptr;
+                             ops::linear_backward<T>(ex, dims(io), x, io.params[0], io.y, dy, dx, acc,
+                                                     io.grads[0], db, a);
+                           });
+  }
 
  private:
   LinearDims dims(const LayerIO<T>& io) const { return {io.batch, in_, out_}; }

@@ -43,6 +43,27 @@ class PoolLayer final : public Layer<T> {
     else
       ops::avgpool2d_backward<T>(ex, d, io.dy, io.dx, io.accumulate_dx);
   }
+  // Both poolings are linear in x for a fixed choice of maxima: the tangent follows the forward's
+  // choice, and both adjoints are the ordinary backward (max pooling finds its maxima from x, y).
+  void jvp(const Exec& ex, const LayerIO<T>& io) const override {
+    const PoolDims d = at_batch(io.batch);
+    if (max_)
+      ops::maxpool2d_jvp<T>(ex, d, io.x, io.y, io.tx, io.ty);
+    else
+      ops::avgpool2d_forward<T>(ex, d, io.tx, io.ty);
+  }
+  void jvp_backward(const Exec& ex, const LayerIO<T>& io) const override {
+    const PoolDims d = at_batch(io.batch);
+    const auto back = [&](const T* dy, T* dx, bool acc) {
+      if (!dx) return;
+      if (max_)
+        ops::maxpool2d_backward<T>(ex, d, io.x, io.y, dy, dx, acc);
+      else
+        ops::avgpool2d_backward<T>(ex, d, dy, dx, acc);
+    };
+    if (!io.dy_zero) back(io.dy, io.dx, io.accumulate_dx);
+    if (io.dty) back(io.dty, io.dtx, io.accumulate_dtx);
+  }
 
  private:
   PoolDims at_batch(int batch) const {

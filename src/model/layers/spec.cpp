@@ -1,5 +1,6 @@
 #include "gancu/layer_spec.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <set>
 #include <sstream>
@@ -26,8 +27,40 @@ const std::map<std::string, std::vector<std::string>>& known_keys() {
       {"flatten", {}},
       {"maxpool", {"k", "s", "p"}},
       {"avgpool", {"k", "s", "p"}},
+      {"ln", {"eps"}},
+      {"concat", {}},
+      {"add", {}},
   };
   return keys;
+}
+
+bool valid_name(const std::string& name) {
+  if (name.empty() || !(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+  return true;
+}
+
+// name=NAME and in=A,B: names start with a letter or '_' and hold letters, digits, '_' and '-'.
+void parse_graph_key(LayerSpec& spec, const std::string& key, const std::string& value,
+                     const std::string& where) {
+  if (key == "name") {
+    if (!spec.name.empty()) usage_error(where, ": \"", spec.text, "\": 'name' given twice");
+    if (!valid_name(value))
+      usage_error(where, ": \"", spec.text, "\": '", value,
+                  "' is not a valid name (a letter or '_', then letters, digits, '_' or '-')");
+    spec.name = value;
+    return;
+  }
+  if (!spec.inputs.empty()) usage_error(where, ": \"", spec.text, "\": 'in' given twice");
+  std::stringstream list(value);
+  for (std::string item; std::getline(list, item, ',');) {
+    if (!valid_name(item))
+      usage_error(where, ": \"", spec.text, "\": in= lists '", item, "', which is not a valid name");
+    spec.inputs.push_back(item);
+  }
+  if (spec.inputs.empty() || value.back() == ',')
+    usage_error(where, ": \"", spec.text, "\": in= needs names separated by commas");
 }
 
 std::string kinds_list() {
@@ -63,11 +96,15 @@ LayerSpec parse_layer_spec(const std::string& text, const std::string& where) {
     } else {
       key = token.substr(0, eq);
       value = token.substr(eq + 1);
-      bool ok = false;
+      bool ok = key == "name" || key == "in";
       for (const auto& k : keys) ok = ok || k == key;
       if (!ok) usage_error(where, ": \"", text, "\": ", spec.kind, " has no argument '", key, "'");
     }
     if (value.empty()) usage_error(where, ": \"", text, "\": '", key, "' has no value");
+    if (key == "name" || key == "in") {
+      parse_graph_key(spec, key, value, where);
+      continue;
+    }
     if (!spec.args.emplace(key, value).second)
       usage_error(where, ": \"", text, "\": '", key, "' given twice");
   }
