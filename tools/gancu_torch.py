@@ -1,9 +1,10 @@
 """PyTorch peer of gancu: the same presets, the same networks, the same training iteration.
 
-gancu's presets (configs/presets/*.toml) describe G and D as lists of layer specs. This module
-builds those networks as `torch.nn.Sequential` (one module per spec, so state-dict keys are
-"<index>.weight", the names gancu exports as "G.<index>.weight" / "D.<index>.weight"), trains
-them with the iteration gancu runs, and reads/writes gancu's safetensors checkpoints. The scripts
+gancu's presets (configs/presets/*.toml) describe G and D as lists of layer strings. This module
+builds those networks (gancu_graph.py: one module per string, registered under its index, so
+state-dict keys are "<index>.weight", the names gancu exports as "G.<index>.weight" /
+"D.<index>.weight"; strings may name their outputs and read named inputs), trains them with the
+iteration gancu runs, and reads/writes gancu's safetensors checkpoints. The scripts
 beside it (bench_pytorch.py, train_pytorch.py, bench_compare.py, dump_reference.py) are thin
 command lines over it.
 
@@ -39,12 +40,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The layer strings and the network graph (re-exported: callers use gancu_torch.build_network ...).
+from gancu_graph import (LAYER_KEYS, POOL_KINDS, Add, Concat, ConfigError, FlattenNHWC,  # noqa: E402,F401
+                         GraphNetwork, ReshapeNHWC, build_network, count_params, init_network, parse_layer,
+                         parse_layer_string, shape_str)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRESET_DIR = REPO_ROOT / "configs" / "presets"
-
-
-class ConfigError(Exception):
-    """A config, preset, layer spec or data problem; the message names the file or field."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -167,196 +170,10 @@ def validate_config(cfg: dict) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Layer specs: "kind key=value ..."; a bare first value fills the kind's first key.
+# Models: G and D from the config's layer strings (gancu_graph.py).
 # ----------------------------------------------------------------------------------------------
 
-_REQUIRED = object()
-
-# kind -> ordered (key, type, default); the first key is the one a bare value fills.
-LAYER_KEYS: dict[str, list[tuple[str, type, object]]] = {
-    "linear": [("out", int, _REQUIRED), ("bias", bool, True)],
-    "conv": [("out", int, _REQUIRED), ("k", int, _REQUIRED), ("s", int, 1), ("p", int, 0), ("bias", bool, True)],
-    "convT": [("out", int, _REQUIRED), ("k", int, _REQUIRED), ("s", int, 1), ("p", int, 0), ("bias", bool, True)],
-    "bn": [("momentum", float, 0.1), ("eps", float, 1e-5)],
-    "relu": [],
-    "lrelu": [("slope", float, 0.2)],
-    "tanh": [],
-    "sigmoid": [],
-    "dropout": [("p", float, 0.5)],
-    "reshape": [("h", int, _REQUIRED), ("w", int, _REQUIRED), ("c", int, _REQUIRED)],
-    "flatten": [],
-    # s = None: the stride defaults to the kernel size (filled in by parse_layer)
-    "maxpool": [("k", int, _REQUIRED), ("s", int, None), ("p", int, 0)],
-    "avgpool": [("k", int, _REQUIRED), ("s", int, None), ("p", int, 0)],
-}
-POOL_KINDS = ("maxpool", "avgpool")
-
-
-def _convert(text: str, kind: type, where: str):
-    if kind is bool:
-        if text in ("true", "false"):
-            return text == "true"
-        raise ConfigError(f"{where}: expected true or false, got '{text}'")
-    try:
-        return kind(text)
-    except ValueError:
-        raise ConfigError(f"{where}: expected {'an integer' if kind is int else 'a number'}, got '{text}'") from None
-
-
-def parse_layer(spec: str, where: str = "layer") -> tuple[str, dict]:
-    words = spec.split()
-    if not words:
-        raise ConfigError(f"{where}: empty layer spec")
-    kind = words[0]
-    if kind not in LAYER_KEYS:
-        raise ConfigError(f"{where}: '{spec}': unknown layer '{kind}' (known: {', '.join(LAYER_KEYS)})")
-    keys = LAYER_KEYS[kind]
-    names = [k for k, _, _ in keys]
-    params: dict = {}
-    for i, word in enumerate(words[1:]):
-        if "=" in word:
-            key, text = word.split("=", 1)
-        elif i == 0 and keys:
-            key, text = keys[0][0], word
-        else:
-            raise ConfigError(f"{where}: '{spec}': '{word}' is not key=value")
-        if key not in names:
-            raise ConfigError(f"{where}: '{spec}': {kind} has no key '{key}'"
-                              + (f" (keys: {', '.join(names)})" if names else ""))
-        if key in params:
-            raise ConfigError(f"{where}: '{spec}': '{key}' given twice")
-        params[key] = _convert(text, dict((k, t) for k, t, _ in keys)[key], f"{where}: '{spec}': {key}")
-    for key, _, default in keys:
-        if key not in params:
-            if default is _REQUIRED:
-                raise ConfigError(f"{where}: '{spec}': {kind} needs {key}=")
-            params[key] = default
-    if kind in POOL_KINDS and params["s"] is None:
-        params["s"] = params["k"]
-    for key in ("out", "k", "s", "h", "w", "c"):
-        if key in params and params[key] < 1:
-            raise ConfigError(f"{where}: '{spec}': {key} must be >= 1")
-    if "p" in params and kind in ("conv", "convT") + POOL_KINDS and params["p"] < 0:
-        raise ConfigError(f"{where}: '{spec}': p must be >= 0")
-    if kind in POOL_KINDS and 2 * params["p"] > params["k"]:
-        raise ConfigError(f"{where}: '{spec}': padding {params['p']} is more than half the kernel {params['k']}")
-    if kind == "dropout" and not 0.0 <= params["p"] < 1.0:
-        raise ConfigError(f"{where}: '{spec}': p must be in [0, 1)")
-    return kind, params
-
-
-class ReshapeNHWC(nn.Module):
-    """Features [N, H*W*C] in NHWC order -> NCHW image [N, C, H, W] (a view, no copy)."""
-
-    def __init__(self, h: int, w: int, c: int):
-        super().__init__()
-        self.h, self.w, self.c = h, w, c
-
-    def forward(self, x):
-        return x.view(x.shape[0], self.h, self.w, self.c).permute(0, 3, 1, 2)
-
-    def extra_repr(self):
-        return f"h={self.h}, w={self.w}, c={self.c} (features in NHWC order)"
-
-
-class FlattenNHWC(nn.Module):
-    """NCHW image -> features [N, H*W*C] in NHWC order."""
-
-    def forward(self, x):
-        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
-
-
-# A shape is ("features", F) or ("image", C, H, W); the batch dimension is left out.
-def shape_str(shape) -> str:
-    return f"[{shape[1]}]" if shape[0] == "features" else f"[{shape[2]}x{shape[3]}x{shape[1]}] (HxWxC)"
-
-
-def build_network(specs: list[str], in_shape: tuple, name: str) -> tuple[nn.Sequential, tuple, list[tuple[str, dict]]]:
-    """One module per spec, in order. Returns (network, output shape, parsed specs)."""
-    modules, parsed = [], []
-    shape = in_shape
-    for i, spec in enumerate(specs):
-        where = f"model.{name}[{i}]"
-        kind, p = parse_layer(spec, where)
-        parsed.append((kind, p))
-        if kind == "linear":
-            if shape[0] != "features":
-                raise ConfigError(f"{where}: '{spec}': linear needs features, got an image {shape_str(shape)}; add 'flatten'")
-            modules.append(nn.Linear(shape[1], p["out"], bias=p["bias"]))
-            shape = ("features", p["out"])
-        elif kind in ("conv", "convT"):
-            if shape[0] != "image":
-                raise ConfigError(f"{where}: '{spec}': {kind} needs an image, got features {shape_str(shape)}; add 'reshape'")
-            _, c, h, w = shape
-            k, s, pad = p["k"], p["s"], p["p"]
-            if kind == "conv":
-                if h + 2 * pad < k or w + 2 * pad < k:
-                    raise ConfigError(f"{where}: '{spec}': a {k}x{k} kernel does not fit {h}x{w} padded by {pad}")
-                modules.append(nn.Conv2d(c, p["out"], k, stride=s, padding=pad, bias=p["bias"]))
-                shape = ("image", p["out"], (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1)
-            else:
-                oh, ow = (h - 1) * s - 2 * pad + k, (w - 1) * s - 2 * pad + k
-                if oh < 1 or ow < 1:
-                    raise ConfigError(f"{where}: '{spec}': output would be {oh}x{ow}")
-                modules.append(nn.ConvTranspose2d(c, p["out"], k, stride=s, padding=pad, bias=p["bias"]))
-                shape = ("image", p["out"], oh, ow)
-        elif kind == "bn":
-            bn = nn.BatchNorm1d if shape[0] == "features" else nn.BatchNorm2d
-            modules.append(bn(shape[1], eps=p["eps"], momentum=p["momentum"]))
-        elif kind == "relu":
-            modules.append(nn.ReLU())
-        elif kind == "lrelu":
-            modules.append(nn.LeakyReLU(p["slope"]))
-        elif kind == "tanh":
-            modules.append(nn.Tanh())
-        elif kind == "sigmoid":
-            modules.append(nn.Sigmoid())
-        elif kind == "dropout":
-            modules.append(nn.Dropout(p["p"]))
-        elif kind == "reshape":
-            n = shape[1] if shape[0] == "features" else shape[1] * shape[2] * shape[3]
-            if shape[0] != "features" or n != p["h"] * p["w"] * p["c"]:
-                raise ConfigError(f"{where}: '{spec}': needs features of size {p['h'] * p['w'] * p['c']}, got {shape_str(shape)}")
-            modules.append(ReshapeNHWC(p["h"], p["w"], p["c"]))
-            shape = ("image", p["c"], p["h"], p["w"])
-        elif kind == "flatten":
-            if shape[0] != "image":
-                raise ConfigError(f"{where}: '{spec}': flatten needs an image, got features {shape_str(shape)}")
-            modules.append(FlattenNHWC())
-            shape = ("features", shape[1] * shape[2] * shape[3])
-        elif kind in POOL_KINDS:
-            # gancu pools NHWC images; here they are NCHW, which pools the same windows.
-            if shape[0] != "image":
-                raise ConfigError(f"{where}: '{spec}': {kind} needs an image, got features {shape_str(shape)}; add 'reshape'")
-            _, c, h, w = shape
-            k, s, pad = p["k"], p["s"], p["p"]
-            if h + 2 * pad < k or w + 2 * pad < k:
-                raise ConfigError(f"{where}: '{spec}': a {k}x{k} window does not fit {h}x{w} padded by {pad}")
-            if kind == "maxpool":
-                modules.append(nn.MaxPool2d(k, stride=s, padding=pad))
-            else:  # gancu divides by k*k, padding counted as zeros
-                modules.append(nn.AvgPool2d(k, stride=s, padding=pad, count_include_pad=True))
-            shape = ("image", c, (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1)
-    return nn.Sequential(*modules), shape, parsed
-
-
-def init_network(net: nn.Module, scheme: str) -> None:
-    """dcgan: conv/convT/linear weights N(0, 0.02), biases 0; batch-norm weight N(1, 0.02), bias 0.
-    pytorch: leave PyTorch's default init (drawn when the modules were built) as it is."""
-    if scheme == "pytorch":
-        return
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-                m.weight.normal_(0.0, 0.02)
-                if m.bias is not None:
-                    m.bias.zero_()
-            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                m.weight.normal_(1.0, 0.02)
-                m.bias.zero_()
-
-
-def build_models(cfg: dict, seed: int | None = None) -> tuple[nn.Sequential, nn.Sequential, tuple]:
+def build_models(cfg: dict, seed: int | None = None) -> tuple[GraphNetwork, GraphNetwork, tuple]:
     """G and D on the CPU, initialized from the seed (torch's global RNG, so not gancu's numbers).
     Returns (G, D, sample shape): (C, H, W) for an image generator, (F,) for a point generator
     (the 2-d mixture presets)."""
@@ -370,10 +187,6 @@ def build_models(cfg: dict, seed: int | None = None) -> tuple[nn.Sequential, nn.
     init_network(G, scheme)
     init_network(D, scheme)
     return G, D, tuple(g_out[1:])
-
-
-def count_params(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
 
 
 # ----------------------------------------------------------------------------------------------
