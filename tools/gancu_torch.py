@@ -4,9 +4,9 @@ gancu's presets (configs/presets/*.toml) describe G and D as lists of layer stri
 builds those networks (gancu_graph.py: one module per string, registered under its index, so
 state-dict keys are "<index>.weight", the names gancu exports as "G.<index>.weight" /
 "D.<index>.weight"; strings may name their outputs and read named inputs), trains them with the
-iteration gancu runs, and reads/writes gancu's safetensors checkpoints. The scripts
-beside it (bench_pytorch.py, train_pytorch.py, bench_compare.py, dump_reference.py) are thin
-command lines over it.
+iteration gancu runs for every objective of `train.loss` (gancu_objectives.py), and reads/writes
+gancu's safetensors checkpoints. The scripts beside it (bench_pytorch.py, train_pytorch.py,
+bench_compare.py, step_reference.py, dump_reference.py) are thin command lines over it.
 
 Works with torch 1.13 and 2.x (torch.compile is feature-detected by the callers). Needs numpy;
 PIL only for writing sample grids. Python 3.11+ (tomllib).
@@ -15,12 +15,15 @@ Conventions that must match gancu (see DESIGN.md):
   * gancu keeps images NHWC. `reshape h= w= c=` reads features [N, H*W*C] in NHWC order and
     `flatten` writes them in NHWC order; inside PyTorch the images are NCHW.
   * Real images: uint8 -> float32 as `u * float32(2/255) - 1`.
-  * BCE iteration (train_step): D on the real batch (forward+backward), D on the detached fake
-    batch (forward+backward, its own batch-norm statistics), Adam step of D; then D on the SAME
-    fake batch (G is not re-run) with target 1, backward into G, Adam step of G. D's parameters
-    are frozen (requires_grad=False) during the G step, so their gradients are not computed;
-    D's batch-norm running statistics are still updated by that third pass (PyTorch's train-mode
-    behaviour).
+  * The iteration (Trainer.train_step): train.d_steps D steps, each: G(z) (with gradients only
+    in the last D step), D on the real batch (forward+backward), D on the detached fake batch
+    (forward+backward, its own batch-norm statistics), the penalty where the objective has one
+    (wgan-gp, dragan: a D call of its own at the penalty's points; r1: on the real pass), the
+    optimizer step of D, then wgan's clipping or BEGAN's k update. Then the G step: D on the SAME
+    fake batch of the last D step (G is not re-run), backward into G, optimizer step of G. D's
+    parameters are frozen (requires_grad=False) during the G step, so their gradients are not
+    computed; D's batch-norm running statistics are still updated by that pass (PyTorch's
+    train-mode behaviour).
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gancu_graph import (LAYER_KEYS, POOL_KINDS, Add, Concat, ConfigError, FlattenNHWC,  # noqa: E402,F401
                          GraphNetwork, ReshapeNHWC, build_network, count_params, init_network, parse_layer,
                          parse_layer_string, shape_str)
+from gancu_objectives import (DRAW_NAMES, OBJECTIVE_DEFAULTS, OBJECTIVES, Objective,  # noqa: E402,F401
+                               began_update, draw_penalty_inputs, gradient_penalty, r1_real_pass,
+                               reconstruction_loss)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRESET_DIR = REPO_ROOT / "configs" / "presets"
@@ -143,13 +149,17 @@ def _get(cfg: dict, dotted: str, kind, default=None):
     return v
 
 
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
 def validate_config(cfg: dict) -> None:
     src = cfg.get("_source", "config")
-    if _get(cfg, "train.loss", str) != "bce":
-        raise ConfigError(f"{src}: train.loss = {cfg['train']['loss']!r}: only 'bce' is implemented here")
-    for key in ("train.batch", "train.steps", "train.d_steps", "model.z_dim"):
+    objective_from_config(cfg)
+    for key in ("train.batch", "train.d_steps", "model.z_dim"):
         if _get(cfg, key, int) < 1:
             raise ConfigError(f"{src}: {key} must be >= 1")
+    if _get(cfg, "train.steps", int) < 0:
+        raise ConfigError(f"{src}: train.steps must be >= 0")
     _get(cfg, "train.seed", int)
     ls = _get(cfg, "train.label_smoothing", float, 0.0)
     if not 0.0 <= ls < 1.0:
@@ -159,14 +169,56 @@ def validate_config(cfg: dict) -> None:
     if _get(cfg, "model.init", str) not in ("dcgan", "pytorch"):
         raise ConfigError(f"{src}: model.init must be 'dcgan' or 'pytorch'")
     for net in ("g", "d"):
-        if _get(cfg, f"optim.{net}.name", str) != "adam":
-            raise ConfigError(f"{src}: optim.{net}.name: only 'adam' is implemented here")
-        for k in ("lr", "beta1", "beta2"):
-            _get(cfg, f"optim.{net}.{k}", float)
+        optimizer_settings(cfg, net)
     for net in ("generator", "discriminator"):
         specs = cfg.get("model", {}).get(net)
         if not isinstance(specs, list) or not specs or not all(isinstance(s, str) for s in specs):
             raise ConfigError(f"{src}: model.{net} must be a non-empty array of layer strings")
+
+
+def objective_from_config(cfg: dict) -> Objective:
+    """train.loss and its train.* settings (defaults: gancu_objectives.OBJECTIVE_DEFAULTS), checked."""
+    src = cfg.get("_source", "config")
+    settings = {key: _get(cfg, f"train.{key}", type(default), default) for key, default in OBJECTIVE_DEFAULTS.items()}
+    obj = Objective(loss=_get(cfg, "train.loss", str),
+                    real_target=1.0 - _get(cfg, "train.label_smoothing", float, 0.0), **settings)
+    for key, what in obj.problems():
+        raise ConfigError(f"{src}: train.{key} = {getattr(obj, key)!r}: {what}")
+    return obj
+
+
+def optimizer_settings(cfg: dict, net: str) -> dict:
+    """optim.{net}.*: name (adam, rmsprop, sgd), lr, and the chosen optimizer's keys with gancu's
+    defaults: adam beta1, beta2 (required), eps 1e-8, weight_decay 0; rmsprop alpha 0.99, eps 1e-8,
+    weight_decay 0 (no momentum, not centered); sgd momentum 0, weight_decay 0."""
+    src, sec = cfg.get("_source", "config"), f"optim.{net}"
+    name = _get(cfg, f"{sec}.name", str)
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"{src}: {sec}.name = {name!r}: expected one of {', '.join(OPTIMIZERS)}")
+    o = {"name": name, "lr": _get(cfg, f"{sec}.lr", float), "weight_decay": _get(cfg, f"{sec}.weight_decay", float, 0.0)}
+    if name == "adam":
+        o.update(beta1=_get(cfg, f"{sec}.beta1", float), beta2=_get(cfg, f"{sec}.beta2", float),
+                 eps=_get(cfg, f"{sec}.eps", float, 1e-8))
+    elif name == "rmsprop":
+        o.update(alpha=_get(cfg, f"{sec}.alpha", float, 0.99), eps=_get(cfg, f"{sec}.eps", float, 1e-8))
+    else:
+        o.update(momentum=_get(cfg, f"{sec}.momentum", float, 0.0))
+    for key, v in o.items():
+        if key != "name" and not (v >= 0 and math.isfinite(v)):
+            raise ConfigError(f"{src}: {sec}.{key} = {v!r}: must be >= 0")
+    return o
+
+
+def make_optimizer(params, o: dict) -> torch.optim.Optimizer:
+    """The torch optimizer of optimizer_settings(...): Adam with L2 weight decay added to the
+    gradient (as gancu), RMSprop (not centered, no momentum), or SGD (no dampening, not Nesterov)."""
+    if o["name"] == "adam":
+        return torch.optim.Adam(params, lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"],
+                                weight_decay=o["weight_decay"])
+    if o["name"] == "rmsprop":
+        return torch.optim.RMSprop(params, lr=o["lr"], alpha=o["alpha"], eps=o["eps"],
+                                   weight_decay=o["weight_decay"], momentum=0.0, centered=False)
+    return torch.optim.SGD(params, lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -176,13 +228,24 @@ def validate_config(cfg: dict) -> None:
 def build_models(cfg: dict, seed: int | None = None) -> tuple[GraphNetwork, GraphNetwork, tuple]:
     """G and D on the CPU, initialized from the seed (torch's global RNG, so not gancu's numbers).
     Returns (G, D, sample shape): (C, H, W) for an image generator, (F,) for a point generator
-    (the 2-d mixture presets)."""
+    (the 2-d mixture presets). D ends in one logit per sample, or for began in a reconstruction
+    of the sample; a critic with a gradient penalty may not hold batch norm."""
+    src = cfg.get("_source", "config")
     z_dim = _get(cfg, "model.z_dim", int)
+    obj = objective_from_config(cfg)
     torch.manual_seed(_get(cfg, "train.seed", int) if seed is None else seed)
     G, g_out, _ = build_network(cfg["model"]["generator"], ("features", z_dim), "generator")
-    D, d_out, _ = build_network(cfg["model"]["discriminator"], g_out, "discriminator")
-    if d_out != ("features", 1):
-        raise ConfigError(f"{cfg['_source']}: model.discriminator must end in one logit per image, ends in {shape_str(d_out)}")
+    D, d_out, d_parsed = build_network(cfg["model"]["discriminator"], g_out, "discriminator")
+    if obj.autoencoder and d_out != g_out:
+        raise ConfigError(f"{src}: train.loss = 'began' needs an auto-encoder discriminator whose output has the "
+                          f"generator's shape {shape_str(g_out)}; model.discriminator ends in {shape_str(d_out)}")
+    if not obj.autoencoder and d_out != ("features", 1):
+        raise ConfigError(f"{src}: model.discriminator must end in one logit per image, ends in {shape_str(d_out)}")
+    if obj.penalized:
+        for i, (kind, _) in enumerate(d_parsed):
+            if kind == "bn":
+                raise ConfigError(f"{src}: model.discriminator[{i}]: batch norm in a critic with a gradient penalty "
+                                  f"(train.loss = '{obj.loss}') mixes the samples' gradients; use 'ln' (layer norm)")
     scheme = _get(cfg, "model.init", str)
     init_network(G, scheme)
     init_network(D, scheme)
@@ -317,10 +380,11 @@ def nhwc_to_nchw_u8(images: np.ndarray, device) -> torch.Tensor:
 
 @dataclass(eq=False)
 class Trainer:
-    """G, D, their Adam optimizers, the data on the device, noise and data-order generators.
+    """G, D, their optimizers, the objective, the data on the device, noise and data-order generators.
 
     `images` is uint8 [N, H, W, C] (numpy); it is uploaded once as NCHW uint8 and each step gathers
     its batch through a per-epoch permutation and normalizes it (as gancu does on its device).
+    `dtype` is the networks' and the step's floating type (float64 for tight comparisons).
     """
     cfg: dict
     device: torch.device
@@ -328,10 +392,11 @@ class Trainer:
     G: nn.Module | None = None
     D: nn.Module | None = None
     seed: int | None = None
+    dtype: torch.dtype = torch.float32
     batch: int = 0
     z_dim: int = 0
     image_shape: tuple = ()
-    step_count: int = 0
+    step_count: int = 0  # iterations done; D step k of iteration s is D step s * d_steps + k of the run
     _epoch_perm: torch.Tensor | None = field(default=None, repr=False)
     _epoch_pos: int = 0
 
@@ -340,28 +405,25 @@ class Trainer:
         self.device = torch.device(self.device)
         self.seed = _get(cfg, "train.seed", int) if self.seed is None else self.seed
         G, D, self.image_shape = build_models(cfg, self.seed)
-        self.G_eager = self.G = G.to(self.device)
-        self.D_eager = self.D = D.to(self.device)
+        self.G_eager = self.G = G.to(self.device, self.dtype)
+        self.D_eager = self.D = D.to(self.device, self.dtype)
         self.batch = _get(cfg, "train.batch", int)
         self.d_steps = _get(cfg, "train.d_steps", int)
         self.z_dim = _get(cfg, "model.z_dim", int)
         self.latent = _get(cfg, "model.latent", str)
-        self.real_target_value = 1.0 - _get(cfg, "train.label_smoothing", float, 0.0)
-
-        def adam(net, which):
-            o = cfg["optim"][which]
-            return torch.optim.Adam(net.parameters(), lr=float(o["lr"]),
-                                    betas=(float(o["beta1"]), float(o["beta2"])), eps=1e-8)
-        self.opt_g = adam(self.G, "g")
-        self.opt_d = adam(self.D, "d")
+        self.objective = objective_from_config(cfg)
+        self.began_k = torch.tensor(self.objective.began_k0, dtype=self.dtype, device=self.device)
+        self.opt_g = make_optimizer(self.G.parameters(), optimizer_settings(cfg, "g"))
+        self.opt_d = make_optimizer(self.D.parameters(), optimizer_settings(cfg, "d"))
         self.noise_gen = torch.Generator(device=self.device)
         self.noise_gen.manual_seed(self.seed + 1000003)
         self.data_gen = torch.Generator(device=self.device)
         self.data_gen.manual_seed(self.seed + 2000003)
+        self.penalty_gen = torch.Generator(device=self.device)
+        self.penalty_gen.manual_seed(self.seed + 3000017)
         self.data = None
         if self.images is not None:
             self.set_images(self.images)
-        self._targets = {}
         self._mark_step = None
 
     def set_images(self, images: np.ndarray):
@@ -381,37 +443,40 @@ class Trainer:
 
     def noise(self, n: int) -> torch.Tensor:
         if self.latent == "normal":
-            return torch.randn(n, self.z_dim, generator=self.noise_gen, device=self.device)
-        return torch.rand(n, self.z_dim, generator=self.noise_gen, device=self.device) * 2.0 - 1.0
+            z = torch.randn(n, self.z_dim, generator=self.noise_gen, device=self.device)
+        else:
+            z = torch.rand(n, self.z_dim, generator=self.noise_gen, device=self.device) * 2.0 - 1.0
+        return z.to(self.dtype)
 
     def next_real(self) -> torch.Tensor:
-        """The next real batch, float32 NCHW in [-1, 1]. The last partial batch of an epoch is dropped."""
+        """The next real batch, NCHW in [-1, 1] (normalized in float32, as gancu). The last partial
+        batch of an epoch is dropped."""
         n = self.data.shape[0]
         if self._epoch_perm is None or self._epoch_pos + self.batch > n:
             self._epoch_perm = torch.randperm(n, generator=self.data_gen, device=self.device)
             self._epoch_pos = 0
         idx = self._epoch_perm[self._epoch_pos:self._epoch_pos + self.batch]
         self._epoch_pos += self.batch
-        return normalize_u8(self.data.index_select(0, idx))
-
-    def _target(self, value: float, like: torch.Tensor) -> torch.Tensor:
-        """A constant BCE target shaped and typed like the logits `like` (cached)."""
-        key = (value, tuple(like.shape), like.dtype)
-        if key not in self._targets:
-            self._targets[key] = torch.full(like.shape, value, dtype=like.dtype, device=self.device)
-        return self._targets[key]
+        return normalize_u8(self.data.index_select(0, idx)).to(self.dtype)
 
     def train_step(self, real: list[torch.Tensor] | None = None, noise: list[torch.Tensor] | None = None,
-                   record: dict | None = None) -> dict:
+                   draws: list[dict] | None = None, record: dict | None = None) -> dict:
         """One iteration: d_steps discriminator steps, then one generator step on the fake batch of
-        the last D step. `real` / `noise` (one tensor per D step, NCHW float / [B, z_dim]) replace
-        the drawn ones. `record`, when given, receives the intermediate tensors and gradients (for
-        dump_reference.py). Returns 0-d tensors (no host sync): loss_d, loss_g, d_x, d_g_z."""
-        G, D = self.G, self.D
-        bce = F.binary_cross_entropy_with_logits
+        the last D step (G is not re-run). `real`, `noise` and `draws` (one item per D step: an NCHW
+        image batch or [B, F] points; [B, z_dim]; a dict of the penalty's draws, eps [B] for
+        wgan-gp, alpha [B] and u shaped like the real batch for dragan) replace the drawn ones.
+        `record`, when given, receives grad_D (D's gradients of the last D step, before its
+        optimizer step) and grad_G (G's gradients), by parameter name.
+
+        Returns 0-d tensors (no host sync), of the last D step where not said otherwise: loss_d
+        (with the penalty), loss_g; d_x, d_g_z (D's mean verdict on the real and the fake batch:
+        probabilities for the BCE objectives, raw scores otherwise); penalty and grad_norm (mean
+        input-gradient norm) where that step computed a penalty; k (after its update) and
+        convergence for began."""
+        G, D, obj = self.G, self.D, self.objective
         if self._mark_step is not None:
             self._mark_step()
-        fake = None
+        fake, m = None, {}
         for k in range(self.d_steps):
             x = real[k] if real is not None else self.next_real()
             z = noise[k] if noise is not None else self.noise(x.shape[0])
@@ -419,45 +484,91 @@ class Trainer:
             with torch.set_grad_enabled(last):  # only the last D step's fake feeds the G step
                 fake = G(z)
             self.opt_d.zero_grad(set_to_none=True)
-            out_real = D(x)
-            loss_real = bce(out_real, self._target(self.real_target_value, out_real))
-            loss_real.backward()
-            # Metrics are taken at once: a compiled D's outputs may live in a CUDA-graph pool
-            # that its next call reuses.
-            with torch.no_grad():
-                d_x = torch.sigmoid(out_real).mean()
-            out_fake = D(fake.detach())
-            loss_fake = bce(out_fake, self._target(0.0, out_fake))
-            loss_fake.backward()
-            with torch.no_grad():
-                d_g_z = torch.sigmoid(out_fake).mean()
-                loss_d = loss_real.detach() + loss_fake.detach()
+            if obj.autoencoder:
+                m, losses = self._began_d_step(x, fake.detach())
+            else:
+                penalize = obj.penalizes_d_step(self.step_count * self.d_steps + k)
+                step_draws = {}
+                if penalize and obj.loss in DRAW_NAMES:
+                    step_draws = draws[k] if draws is not None else draw_penalty_inputs(obj, x, self.penalty_gen)
+                m = self._d_step(x, fake.detach(), step_draws, penalize)
             if record is not None and last:
-                record.update(x=x.detach().clone(), z=z.detach().clone(), fake=fake.detach().clone(),
-                              d_real=out_real.detach().clone(), d_fake=out_fake.detach().clone(),
-                              loss_d_real=loss_real.detach().clone(), loss_d_fake=loss_fake.detach().clone(),
-                              grad_D={n: p.grad.detach().clone() for n, p in self.D_eager.named_parameters()})
+                record["grad_D"] = _gradients(self.D_eager)
             self.opt_d.step()
+            if obj.loss == "wgan":
+                with torch.no_grad():
+                    for p in self.D_eager.parameters():
+                        p.clamp_(-obj.clip, obj.clip)
+            if obj.autoencoder:
+                with torch.no_grad():
+                    self.began_k, m["convergence"] = began_update(self.began_k, *losses, obj.began_gamma,
+                                                                  obj.began_lambda_k)
+                m["k"] = self.began_k
 
         self.opt_g.zero_grad(set_to_none=True)
         for p in self.D_eager.parameters():
             p.requires_grad_(False)
         try:
-            if record is not None:
-                fake.retain_grad()
-            out_g = D(fake)
-            loss_g = bce(out_g, self._target(1.0, out_g))
+            if obj.autoencoder:
+                loss_g = reconstruction_loss(D, fake)  # reaches fake through D and directly
+            else:
+                loss_g = obj.g_loss(D(fake))
             loss_g.backward()
         finally:
             for p in self.D_eager.parameters():
                 p.requires_grad_(True)
         if record is not None:
-            record.update(d_fake_g=out_g.detach().clone(), loss_g=loss_g.detach().clone(),
-                          grad_fake=fake.grad.detach().clone(),
-                          grad_G={n: p.grad.detach().clone() for n, p in self.G_eager.named_parameters()})
+            record["grad_G"] = _gradients(self.G_eager)
         self.opt_g.step()
         self.step_count += 1
-        return {"loss_d": loss_d, "loss_g": loss_g.detach(), "d_x": d_x, "d_g_z": d_g_z}
+        return {"loss_d": m.pop("loss_d"), "loss_g": loss_g.detach(), **m}
+
+    def _d_step(self, x: torch.Tensor, fake: torch.Tensor, draws: dict, penalize: bool) -> dict:
+        """Gradients of one D step (not began): the real pass, the fake pass, the penalty's D call
+        (wgan-gp, dragan) or R1 on the real pass, each backward as soon as its loss is known.
+        Metrics are taken at once: a compiled D's outputs may live in a CUDA-graph pool that its
+        next call reuses."""
+        D, obj = self.D, self.objective
+        m = {}
+        r1 = penalize and obj.loss == "r1"
+        if r1:
+            out_real, pen, norm = r1_real_pass(obj, D, x)
+            loss_real = obj.d_real_loss(out_real)
+            (loss_real + pen).backward()
+        else:
+            out_real = D(x)
+            loss_real = obj.d_real_loss(out_real)
+            loss_real.backward()
+        with torch.no_grad():
+            m["d_x"] = obj.score(out_real)
+        out_fake = D(fake)
+        loss_fake = obj.d_fake_loss(out_fake)
+        loss_fake.backward()
+        with torch.no_grad():
+            m["d_g_z"] = obj.score(out_fake)
+        if penalize and not r1:
+            pen, norm = gradient_penalty(obj, D, x, fake, draws)
+            pen.backward()
+        m["loss_d"] = loss_real.detach() + loss_fake.detach()
+        if penalize:
+            m["penalty"], m["grad_norm"] = pen.detach(), norm
+            m["loss_d"] = m["loss_d"] + m["penalty"]
+        return m
+
+    def _began_d_step(self, x: torch.Tensor, fake: torch.Tensor) -> tuple[dict, tuple]:
+        """Gradients of BEGAN's D loss L(x) - k L(fake); returns the metrics and (L(x), L(fake))."""
+        l_real = reconstruction_loss(self.D, x)
+        l_real.backward()
+        l_fake = reconstruction_loss(self.D, fake)
+        (-self.began_k * l_fake).backward()
+        l_real, l_fake = l_real.detach(), l_fake.detach()
+        return {"loss_d": l_real - self.began_k * l_fake}, (l_real, l_fake)
+
+
+def _gradients(net: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of a network's parameter gradients by name (zeros where a parameter got none)."""
+    return {n: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+            for n, p in net.named_parameters()}
 
 
 # ----------------------------------------------------------------------------------------------
