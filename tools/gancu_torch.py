@@ -85,6 +85,21 @@ def _parse_set_value(text: str):
         return text
 
 
+# optim.g.* / optim.d.* keys that a config may leave out, with gancu's defaults.
+OPTIMIZER_DEFAULTS = {"eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "alpha": 0.99}
+
+
+def optional_key_default(key: str):
+    """The default of a key that configs may leave out (the objectives' train.* settings, the
+    optimizers' eps, weight_decay, momentum, alpha), or None."""
+    section, _, name = key.rpartition(".")
+    if section == "train" and name in OBJECTIVE_DEFAULTS:
+        return OBJECTIVE_DEFAULTS[name]
+    if section in ("optim.g", "optim.d"):
+        return OPTIMIZER_DEFAULTS.get(name)
+    return None
+
+
 def apply_set(cfg: dict, assignment: str) -> None:
     """Applies one `section.key=value` (any depth) to cfg in place, checking the value's type."""
     if "=" not in assignment:
@@ -102,8 +117,9 @@ def apply_set(cfg: dict, assignment: str) -> None:
             raise ConfigError(f"--set {assignment}: '{part}' is a value, not a section")
         node = child
     last = parts[-1]
-    if last in node:
-        old = node[last]
+    known = optional_key_default(key)
+    if last in node or known is not None:
+        old = node[last] if last in node else known
         if isinstance(old, dict):
             raise ConfigError(f"--set {assignment}: '{key}' is a section, not a value")
         if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
@@ -195,14 +211,10 @@ def optimizer_settings(cfg: dict, net: str) -> dict:
     name = _get(cfg, f"{sec}.name", str)
     if name not in OPTIMIZERS:
         raise ConfigError(f"{src}: {sec}.name = {name!r}: expected one of {', '.join(OPTIMIZERS)}")
-    o = {"name": name, "lr": _get(cfg, f"{sec}.lr", float), "weight_decay": _get(cfg, f"{sec}.weight_decay", float, 0.0)}
-    if name == "adam":
-        o.update(beta1=_get(cfg, f"{sec}.beta1", float), beta2=_get(cfg, f"{sec}.beta2", float),
-                 eps=_get(cfg, f"{sec}.eps", float, 1e-8))
-    elif name == "rmsprop":
-        o.update(alpha=_get(cfg, f"{sec}.alpha", float, 0.99), eps=_get(cfg, f"{sec}.eps", float, 1e-8))
-    else:
-        o.update(momentum=_get(cfg, f"{sec}.momentum", float, 0.0))
+    keys = {"adam": ("beta1", "beta2", "eps"), "rmsprop": ("alpha", "eps"), "sgd": ("momentum",)}[name]
+    o = {"name": name, "lr": _get(cfg, f"{sec}.lr", float)}
+    for key in keys + ("weight_decay",):
+        o[key] = _get(cfg, f"{sec}.{key}", float, OPTIMIZER_DEFAULTS.get(key))  # beta1, beta2: required
     for key, v in o.items():
         if key != "name" and not (v >= 0 and math.isfinite(v)):
             raise ConfigError(f"{src}: {sec}.{key} = {v!r}: must be >= 0")

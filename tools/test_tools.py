@@ -358,6 +358,14 @@ class Objectives(unittest.TestCase):
         self.assertEqual(gt.began_update(torch.tensor(0.9), torch.tensor(1.0), torch.tensor(0.0), 0.5, 1.0)[0].item(), 1.0)
 
     def test_config_checks(self):
+        err = io.StringIO()
+        with redirect_stderr(err):  # keys a preset may leave out: known, typed by their defaults, no note
+            cfg = gt.load_config("mlp", ["train.clip=1", "train.r1_interval=4", "optim.d.alpha=0.9"])
+        self.assertEqual(err.getvalue(), "")
+        self.assertEqual((cfg["train"]["clip"], type(cfg["train"]["clip"])), (1.0, float))
+        self.assertEqual(gt.objective_from_config(cfg).r1_interval, 4)
+        with self.assertRaises(gt.ConfigError):
+            gt.load_config("mlp", ["train.r1_interval=1.5"])
         with self.assertRaises(gt.ConfigError) as cm:
             gt.load_config("mlp", ["train.loss=wasserstein"])
         self.assertIn("wgan-gp", str(cm.exception))  # lists the valid ones
