@@ -9,6 +9,14 @@ with at least impl, preset, backend, batch, threads, images_per_s, ms_per_iter, 
 then prints a Markdown table (ratio = gancu images/s / PyTorch images/s, so > 1 means gancu is
 faster) and writes every raw JSON line to --raw.
 
+Config keys: --set KEY=VALUE goes to both sides for every run. --variant LABEL:KEY=VALUE,...
+(repeatable) runs every preset and batch once per variant, with those keys set on both sides,
+and adds a variant column: e.g. the penalized and the plain iteration of the same networks.
+
+Example (a gradient penalty against the same iteration without it; ms/iter are in --raw):
+  /usr/bin/python3 tools/bench_compare.py --preset wgan-gp --batch 64 256 --threads 2 \
+      --variant wgan-gp:train.loss=wgan-gp --variant plain:train.loss=wgan,train.clip=1e9
+
 Example (what docs/benchmarks/cpu.md is made from):
   /usr/bin/python3 tools/bench_compare.py --preset mlp dcgan dcgan32 --batch 64 256 --threads 2 \\
       --raw docs/benchmarks/cpu.jsonl --out docs/benchmarks/cpu_table.md
@@ -92,6 +100,10 @@ def main(argv=None):
     ap.add_argument("--gancu-arg", action="append", default=[], help="extra argument for gancu bench (repeatable)")
     ap.add_argument("--python", default=sys.executable, help="Python with torch for bench_pytorch.py")
     ap.add_argument("--pytorch-arg", action="append", default=[], help="extra argument for bench_pytorch.py (repeatable)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for both gancu and PyTorch (repeatable)")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VALUE,...",
+                    help="one row group per variant, with these overrides on both sides (repeatable)")
     ap.add_argument("--raw", default=None, help="write every JSON line (gancu and PyTorch) to this file")
     ap.add_argument("--out", default=None, help="also write the Markdown (header and table) to this file")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per command")
@@ -105,6 +117,18 @@ def main(argv=None):
     if args.threads < 1:
         print("bench_compare: --threads must be >= 1", file=sys.stderr)
         return 2
+    variants = []  # (label, overrides)
+    for v in args.variant:
+        label, sep, sets = v.partition(":")
+        if not sep or not label or not sets or not all("=" in kv for kv in sets.split(",")):
+            print(f"bench_compare: --variant {v}: expected LABEL:KEY=VALUE[,KEY=VALUE...]", file=sys.stderr)
+            return 2
+        variants.append((label, sets.split(",")))
+    if any(a.count("=") < 1 for a in args.set):
+        print("bench_compare: --set expects KEY=VALUE", file=sys.stderr)
+        return 2
+    labels = [label for label, _ in variants]
+    variants = variants or [("", [])]
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads))
@@ -116,24 +140,28 @@ def main(argv=None):
     torch_res: dict = {}
     errors = []
 
-    for preset in args.preset:
+    for preset, (label, variant_sets) in ((p, v) for p in args.preset for v in variants):
+        sets = [a for kv in args.set + variant_sets for a in ("--set", kv)]
+        what = f"{preset}{f' ({label})' if label else ''}"
         for batch in args.batch:
             cmd = [str(gancu), "bench", "--preset", preset, "--backend", args.backend, "--batch", str(batch),
-                   "--steps", str(args.steps), "--json", *args.gancu_arg]
+                   "--steps", str(args.steps), "--json", *sets, *args.gancu_arg]
             try:
-                recs = [r for r in parse_json_lines(run(cmd, env, args.timeout, f"gancu bench {preset} batch {batch}"))
+                recs = [r for r in parse_json_lines(run(cmd, env, args.timeout, f"gancu bench {what} batch {batch}"))
                         if r.get("impl") == "gancu"]
                 if not recs:
-                    raise RuntimeError(f"gancu bench {preset} batch {batch}: printed no JSON object with impl=gancu")
+                    raise RuntimeError(f"gancu bench {what} batch {batch}: printed no JSON object with impl=gancu")
                 rec = recs[-1]
                 missing = [k for k in ("images_per_s", "ms_per_iter", "batch") if k not in rec]
                 if missing:
-                    raise RuntimeError(f"gancu bench {preset} batch {batch}: JSON lacks {', '.join(missing)}")
+                    raise RuntimeError(f"gancu bench {what} batch {batch}: JSON lacks {', '.join(missing)}")
                 if rec.get("threads") not in (None, args.threads) and args.backend == "cpu":
                     print(f"warning: gancu reports {rec['threads']} threads, asked for {args.threads}", file=sys.stderr)
                 rec.setdefault("command", " ".join(cmd))
+                if label:
+                    rec["variant"] = label
                 raw.append(rec)
-                gancu_res[(preset, batch)] = rec
+                gancu_res[(preset, label, batch)] = rec
             except RuntimeError as e:
                 errors.append(str(e))
                 print(f"error: {e}", file=sys.stderr)
@@ -141,9 +169,9 @@ def main(argv=None):
         cmd = [args.python, str(TOOLS / "bench_pytorch.py"), "--preset", preset, "--device", args.backend,
                "--batch", *map(str, args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--repeats", str(args.repeats), "--threads", str(args.threads), "--json",
-               *(["--compile"] if args.compile else []), *args.pytorch_arg]
+               *(["--compile"] if args.compile else []), *sets, *args.pytorch_arg]
         try:
-            out = run(cmd, torch_env, args.timeout * max(1, len(args.batch)), f"bench_pytorch {preset}")
+            out = run(cmd, torch_env, args.timeout * max(1, len(args.batch)), f"bench_pytorch {what}")
         except CommandFailed as e:
             # bench_pytorch exits 1 when a compiled run failed but still prints every record.
             out = e.stdout
@@ -152,8 +180,10 @@ def main(argv=None):
         for rec in parse_json_lines(out):
             if rec.get("impl") == "pytorch":
                 rec.setdefault("command", " ".join(cmd))
+                if label:
+                    rec["variant"] = label
                 raw.append(rec)
-                torch_res[(preset, rec["batch"], rec["mode"])] = rec
+                torch_res[(preset, label, rec["batch"], rec["mode"])] = rec
 
     if args.raw:
         Path(args.raw).parent.mkdir(parents=True, exist_ok=True)
@@ -170,18 +200,19 @@ def main(argv=None):
         "Command: `" + " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]) + "`",
         "",
     ]
-    header = ["preset", "batch", "gancu img/s", "PyTorch eager img/s", "ratio"]
+    header = ["preset"] + (["variant"] if labels else []) + ["batch", "gancu img/s", "PyTorch eager img/s", "ratio"]
     if args.compile:
         header += ["PyTorch compiled img/s", "ratio"]
     lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|")
-    for preset in args.preset:
+    left = 3 if labels else 2
+    lines.append("|" + "|".join(["---"] * left + ["---:"] * (len(header) - left)) + "|")
+    for preset, (label, _) in ((p, v) for p in args.preset for v in variants):
         for batch in args.batch:
-            g = gancu_res.get((preset, batch))
-            e = torch_res.get((preset, batch, "eager"))
-            row = [preset, str(batch), fmt_rate(g), fmt_rate(e), fmt_ratio(g, e)]
+            g = gancu_res.get((preset, label, batch))
+            e = torch_res.get((preset, label, batch, "eager"))
+            row = [preset] + ([label] if labels else []) + [str(batch), fmt_rate(g), fmt_rate(e), fmt_ratio(g, e)]
             if args.compile:
-                c = torch_res.get((preset, batch, "compile"))
+                c = torch_res.get((preset, label, batch, "compile"))
                 row += [fmt_rate(c), fmt_ratio(g, c)]
             lines.append("| " + " | ".join(row) + " |")
     lines.append("")

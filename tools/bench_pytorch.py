@@ -2,8 +2,13 @@
 """Times gancu's training iteration in PyTorch: the PyTorch side of docs/benchmarks.
 
 One iteration = train.d_steps discriminator steps + one generator step, exactly
-gancu_torch.Trainer.train_step (batch gather from an on-device uint8 pool and normalization,
-noise, G forward, D real/fake forward+backward, Adam on D, D forward+backward into G, Adam on G).
+gancu_torch.Trainer.train_step for the config's train.loss (batch gather from an on-device uint8
+pool and normalization, noise, G forward, D real/fake forward+backward, the objective's penalty
+where it has one (wgan-gp, dragan: double backward through torch.autograd.grad; r1 on the real
+pass), D's optimizer step and clipping (wgan), D forward+backward into G, G's optimizer step).
+Any objective and optimizer of the config (--set train.loss=wgan-gp, --set optim.d.name=rmsprop);
+the JSON records train.loss as "loss" and the overrides as "set". torch.compile cannot double
+backward through a compiled D: with a penalty the compiled mode reports a failure.
 images/s = batch / (seconds per iteration). Timing: `--warmup` iterations, then `--repeats`
 runs of `--steps` iterations each; the median run is reported. On CUDA each run is timed with
 CUDA events and synchronized; on the CPU with perf_counter. Before timing, one iteration's losses
@@ -24,6 +29,7 @@ affected. The JSON records torch_blas and blas_threads.
 
 Examples:
   /usr/bin/python3 tools/bench_pytorch.py --preset mlp dcgan --device cpu --batch 64 --threads 2
+  /usr/bin/python3 tools/bench_pytorch.py --preset mlp --set train.loss=wgan-gp --batch 64 256 --threads 2
   python3 tools/bench_pytorch.py --preset dcgan --device cuda --batch 64 256 1024 --compile --json
 """
 
@@ -120,6 +126,9 @@ def bench_one(preset, batch, mode, args, device, threads):
     sets = list(args.set) + ([f"train.batch={batch}"] if batch is not None else [])
     cfg = gt.load_config(preset, sets)
     rec["batch"] = batch = cfg["train"]["batch"]
+    rec["loss"] = cfg["train"]["loss"]
+    if args.set:
+        rec["set"] = list(args.set)
     rec["d_steps"] = cfg["train"]["d_steps"]
     if mode == "compile" and not gt.compile_available():
         rec["status"] = f"unavailable: torch {torch.__version__} has no torch.compile"

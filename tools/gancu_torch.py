@@ -1,11 +1,12 @@
 """PyTorch peer of gancu: the same presets, the same networks, the same training iteration.
 
-gancu's presets (configs/presets/*.toml) describe G and D as lists of layer specs. This module
-builds those networks as `torch.nn.Sequential` (one module per spec, so state-dict keys are
-"<index>.weight", the names gancu exports as "G.<index>.weight" / "D.<index>.weight"), trains
-them with the iteration gancu runs, and reads/writes gancu's safetensors checkpoints. The scripts
-beside it (bench_pytorch.py, train_pytorch.py, bench_compare.py, dump_reference.py) are thin
-command lines over it.
+gancu's presets (configs/presets/*.toml) describe G and D as lists of layer strings. This module
+builds those networks (gancu_graph.py: one module per string, registered under its index, so
+state-dict keys are "<index>.weight", the names gancu exports as "G.<index>.weight" /
+"D.<index>.weight"; strings may name their outputs and read named inputs), trains them with the
+iteration gancu runs for every objective of `train.loss` (gancu_objectives.py), and reads/writes
+gancu's safetensors checkpoints. The scripts beside it (bench_pytorch.py, train_pytorch.py,
+bench_compare.py, step_reference.py, dump_reference.py) are thin command lines over it.
 
 Works with torch 1.13 and 2.x (torch.compile is feature-detected by the callers). Needs numpy;
 PIL only for writing sample grids. Python 3.11+ (tomllib).
@@ -14,12 +15,15 @@ Conventions that must match gancu (see DESIGN.md):
   * gancu keeps images NHWC. `reshape h= w= c=` reads features [N, H*W*C] in NHWC order and
     `flatten` writes them in NHWC order; inside PyTorch the images are NCHW.
   * Real images: uint8 -> float32 as `u * float32(2/255) - 1`.
-  * BCE iteration (train_step): D on the real batch (forward+backward), D on the detached fake
-    batch (forward+backward, its own batch-norm statistics), Adam step of D; then D on the SAME
-    fake batch (G is not re-run) with target 1, backward into G, Adam step of G. D's parameters
-    are frozen (requires_grad=False) during the G step, so their gradients are not computed;
-    D's batch-norm running statistics are still updated by that third pass (PyTorch's train-mode
-    behaviour).
+  * The iteration (Trainer.train_step): train.d_steps D steps, each: G(z) (with gradients only
+    in the last D step), D on the real batch (forward+backward), D on the detached fake batch
+    (forward+backward, its own batch-norm statistics), the penalty where the objective has one
+    (wgan-gp, dragan: a D call of its own at the penalty's points; r1: on the real pass), the
+    optimizer step of D, then wgan's clipping or BEGAN's k update. Then the G step: D on the SAME
+    fake batch of the last D step (G is not re-run), backward into G, optimizer step of G. D's
+    parameters are frozen (requires_grad=False) during the G step, so their gradients are not
+    computed; D's batch-norm running statistics are still updated by that pass (PyTorch's
+    train-mode behaviour).
 """
 
 from __future__ import annotations
@@ -37,14 +41,18 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The layer strings and the network graph (re-exported: callers use gancu_torch.build_network ...).
+from gancu_graph import (LAYER_KEYS, POOL_KINDS, Add, Concat, ConfigError, FlattenNHWC,  # noqa: E402,F401
+                         GraphNetwork, ReshapeNHWC, build_network, count_params, init_network, parse_layer,
+                         parse_layer_string, shape_str)
+from gancu_objectives import (DRAW_NAMES, OBJECTIVE_DEFAULTS, OBJECTIVES, Objective,  # noqa: E402,F401
+                               began_update, draw_penalty_inputs, gradient_penalty, r1_real_pass,
+                               reconstruction_loss)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRESET_DIR = REPO_ROOT / "configs" / "presets"
-
-
-class ConfigError(Exception):
-    """A config, preset, layer spec or data problem; the message names the file or field."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -76,6 +84,21 @@ def _parse_set_value(text: str):
         return text
 
 
+# optim.g.* / optim.d.* keys that a config may leave out, with gancu's defaults.
+OPTIMIZER_DEFAULTS = {"eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "alpha": 0.99}
+
+
+def optional_key_default(key: str):
+    """The default of a key that configs may leave out (the objectives' train.* settings, the
+    optimizers' eps, weight_decay, momentum, alpha), or None."""
+    section, _, name = key.rpartition(".")
+    if section == "train" and name in OBJECTIVE_DEFAULTS:
+        return OBJECTIVE_DEFAULTS[name]
+    if section in ("optim.g", "optim.d"):
+        return OPTIMIZER_DEFAULTS.get(name)
+    return None
+
+
 def apply_set(cfg: dict, assignment: str) -> None:
     """Applies one `section.key=value` (any depth) to cfg in place, checking the value's type."""
     if "=" not in assignment:
@@ -93,8 +116,9 @@ def apply_set(cfg: dict, assignment: str) -> None:
             raise ConfigError(f"--set {assignment}: '{part}' is a value, not a section")
         node = child
     last = parts[-1]
-    if last in node:
-        old = node[last]
+    known = optional_key_default(key)
+    if last in node or known is not None:
+        old = node[last] if last in node else known
         if isinstance(old, dict):
             raise ConfigError(f"--set {assignment}: '{key}' is a section, not a value")
         if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
@@ -140,13 +164,17 @@ def _get(cfg: dict, dotted: str, kind, default=None):
     return v
 
 
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
 def validate_config(cfg: dict) -> None:
     src = cfg.get("_source", "config")
-    if _get(cfg, "train.loss", str) != "bce":
-        raise ConfigError(f"{src}: train.loss = {cfg['train']['loss']!r}: only 'bce' is implemented here")
-    for key in ("train.batch", "train.steps", "train.d_steps", "model.z_dim"):
+    objective_from_config(cfg)
+    for key in ("train.batch", "train.d_steps", "model.z_dim"):
         if _get(cfg, key, int) < 1:
             raise ConfigError(f"{src}: {key} must be >= 1")
+    if _get(cfg, "train.steps", int) < 0:
+        raise ConfigError(f"{src}: train.steps must be >= 0")
     _get(cfg, "train.seed", int)
     ls = _get(cfg, "train.label_smoothing", float, 0.0)
     if not 0.0 <= ls < 1.0:
@@ -156,224 +184,83 @@ def validate_config(cfg: dict) -> None:
     if _get(cfg, "model.init", str) not in ("dcgan", "pytorch"):
         raise ConfigError(f"{src}: model.init must be 'dcgan' or 'pytorch'")
     for net in ("g", "d"):
-        if _get(cfg, f"optim.{net}.name", str) != "adam":
-            raise ConfigError(f"{src}: optim.{net}.name: only 'adam' is implemented here")
-        for k in ("lr", "beta1", "beta2"):
-            _get(cfg, f"optim.{net}.{k}", float)
+        optimizer_settings(cfg, net)
     for net in ("generator", "discriminator"):
         specs = cfg.get("model", {}).get(net)
         if not isinstance(specs, list) or not specs or not all(isinstance(s, str) for s in specs):
             raise ConfigError(f"{src}: model.{net} must be a non-empty array of layer strings")
 
 
+def objective_from_config(cfg: dict) -> Objective:
+    """train.loss and its train.* settings (defaults: gancu_objectives.OBJECTIVE_DEFAULTS), checked."""
+    src = cfg.get("_source", "config")
+    settings = {key: _get(cfg, f"train.{key}", type(default), default) for key, default in OBJECTIVE_DEFAULTS.items()}
+    obj = Objective(loss=_get(cfg, "train.loss", str),
+                    real_target=1.0 - _get(cfg, "train.label_smoothing", float, 0.0), **settings)
+    for key, what in obj.problems():
+        raise ConfigError(f"{src}: train.{key} = {getattr(obj, key)!r}: {what}")
+    return obj
+
+
+def optimizer_settings(cfg: dict, net: str) -> dict:
+    """optim.{net}.*: name (adam, rmsprop, sgd), lr, and the chosen optimizer's keys with gancu's
+    defaults: adam beta1, beta2 (required), eps 1e-8, weight_decay 0; rmsprop alpha 0.99, eps 1e-8,
+    weight_decay 0 (no momentum, not centered); sgd momentum 0, weight_decay 0."""
+    src, sec = cfg.get("_source", "config"), f"optim.{net}"
+    name = _get(cfg, f"{sec}.name", str)
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"{src}: {sec}.name = {name!r}: expected one of {', '.join(OPTIMIZERS)}")
+    keys = {"adam": ("beta1", "beta2", "eps"), "rmsprop": ("alpha", "eps"), "sgd": ("momentum",)}[name]
+    o = {"name": name, "lr": _get(cfg, f"{sec}.lr", float)}
+    for key in keys + ("weight_decay",):
+        o[key] = _get(cfg, f"{sec}.{key}", float, OPTIMIZER_DEFAULTS.get(key))  # beta1, beta2: required
+    for key, v in o.items():
+        if key != "name" and not (v >= 0 and math.isfinite(v)):
+            raise ConfigError(f"{src}: {sec}.{key} = {v!r}: must be >= 0")
+    return o
+
+
+def make_optimizer(params, o: dict) -> torch.optim.Optimizer:
+    """The torch optimizer of optimizer_settings(...): Adam with L2 weight decay added to the
+    gradient (as gancu), RMSprop (not centered, no momentum), or SGD (no dampening, not Nesterov)."""
+    if o["name"] == "adam":
+        return torch.optim.Adam(params, lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=o["eps"],
+                                weight_decay=o["weight_decay"])
+    if o["name"] == "rmsprop":
+        return torch.optim.RMSprop(params, lr=o["lr"], alpha=o["alpha"], eps=o["eps"],
+                                   weight_decay=o["weight_decay"], momentum=0.0, centered=False)
+    return torch.optim.SGD(params, lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"])
+
+
 # ----------------------------------------------------------------------------------------------
-# Layer specs: "kind key=value ..."; a bare first value fills the kind's first key.
+# Models: G and D from the config's layer strings (gancu_graph.py).
 # ----------------------------------------------------------------------------------------------
 
-_REQUIRED = object()
-
-# kind -> ordered (key, type, default); the first key is the one a bare value fills.
-LAYER_KEYS: dict[str, list[tuple[str, type, object]]] = {
-    "linear": [("out", int, _REQUIRED), ("bias", bool, True)],
-    "conv": [("out", int, _REQUIRED), ("k", int, _REQUIRED), ("s", int, 1), ("p", int, 0), ("bias", bool, True)],
-    "convT": [("out", int, _REQUIRED), ("k", int, _REQUIRED), ("s", int, 1), ("p", int, 0), ("bias", bool, True)],
-    "bn": [("momentum", float, 0.1), ("eps", float, 1e-5)],
-    "relu": [],
-    "lrelu": [("slope", float, 0.2)],
-    "tanh": [],
-    "sigmoid": [],
-    "dropout": [("p", float, 0.5)],
-    "reshape": [("h", int, _REQUIRED), ("w", int, _REQUIRED), ("c", int, _REQUIRED)],
-    "flatten": [],
-    # s = None: the stride defaults to the kernel size (filled in by parse_layer)
-    "maxpool": [("k", int, _REQUIRED), ("s", int, None), ("p", int, 0)],
-    "avgpool": [("k", int, _REQUIRED), ("s", int, None), ("p", int, 0)],
-}
-POOL_KINDS = ("maxpool", "avgpool")
-
-
-def _convert(text: str, kind: type, where: str):
-    if kind is bool:
-        if text in ("true", "false"):
-            return text == "true"
-        raise ConfigError(f"{where}: expected true or false, got '{text}'")
-    try:
-        return kind(text)
-    except ValueError:
-        raise ConfigError(f"{where}: expected {'an integer' if kind is int else 'a number'}, got '{text}'") from None
-
-
-def parse_layer(spec: str, where: str = "layer") -> tuple[str, dict]:
-    words = spec.split()
-    if not words:
-        raise ConfigError(f"{where}: empty layer spec")
-    kind = words[0]
-    if kind not in LAYER_KEYS:
-        raise ConfigError(f"{where}: '{spec}': unknown layer '{kind}' (known: {', '.join(LAYER_KEYS)})")
-    keys = LAYER_KEYS[kind]
-    names = [k for k, _, _ in keys]
-    params: dict = {}
-    for i, word in enumerate(words[1:]):
-        if "=" in word:
-            key, text = word.split("=", 1)
-        elif i == 0 and keys:
-            key, text = keys[0][0], word
-        else:
-            raise ConfigError(f"{where}: '{spec}': '{word}' is not key=value")
-        if key not in names:
-            raise ConfigError(f"{where}: '{spec}': {kind} has no key '{key}'"
-                              + (f" (keys: {', '.join(names)})" if names else ""))
-        if key in params:
-            raise ConfigError(f"{where}: '{spec}': '{key}' given twice")
-        params[key] = _convert(text, dict((k, t) for k, t, _ in keys)[key], f"{where}: '{spec}': {key}")
-    for key, _, default in keys:
-        if key not in params:
-            if default is _REQUIRED:
-                raise ConfigError(f"{where}: '{spec}': {kind} needs {key}=")
-            params[key] = default
-    if kind in POOL_KINDS and params["s"] is None:
-        params["s"] = params["k"]
-    for key in ("out", "k", "s", "h", "w", "c"):
-        if key in params and params[key] < 1:
-            raise ConfigError(f"{where}: '{spec}': {key} must be >= 1")
-    if "p" in params and kind in ("conv", "convT") + POOL_KINDS and params["p"] < 0:
-        raise ConfigError(f"{where}: '{spec}': p must be >= 0")
-    if kind in POOL_KINDS and 2 * params["p"] > params["k"]:
-        raise ConfigError(f"{where}: '{spec}': padding {params['p']} is more than half the kernel {params['k']}")
-    if kind == "dropout" and not 0.0 <= params["p"] < 1.0:
-        raise ConfigError(f"{where}: '{spec}': p must be in [0, 1)")
-    return kind, params
-
-
-class ReshapeNHWC(nn.Module):
-    """Features [N, H*W*C] in NHWC order -> NCHW image [N, C, H, W] (a view, no copy)."""
-
-    def __init__(self, h: int, w: int, c: int):
-        super().__init__()
-        self.h, self.w, self.c = h, w, c
-
-    def forward(self, x):
-        return x.view(x.shape[0], self.h, self.w, self.c).permute(0, 3, 1, 2)
-
-    def extra_repr(self):
-        return f"h={self.h}, w={self.w}, c={self.c} (features in NHWC order)"
-
-
-class FlattenNHWC(nn.Module):
-    """NCHW image -> features [N, H*W*C] in NHWC order."""
-
-    def forward(self, x):
-        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
-
-
-# A shape is ("features", F) or ("image", C, H, W); the batch dimension is left out.
-def shape_str(shape) -> str:
-    return f"[{shape[1]}]" if shape[0] == "features" else f"[{shape[2]}x{shape[3]}x{shape[1]}] (HxWxC)"
-
-
-def build_network(specs: list[str], in_shape: tuple, name: str) -> tuple[nn.Sequential, tuple, list[tuple[str, dict]]]:
-    """One module per spec, in order. Returns (network, output shape, parsed specs)."""
-    modules, parsed = [], []
-    shape = in_shape
-    for i, spec in enumerate(specs):
-        where = f"model.{name}[{i}]"
-        kind, p = parse_layer(spec, where)
-        parsed.append((kind, p))
-        if kind == "linear":
-            if shape[0] != "features":
-                raise ConfigError(f"{where}: '{spec}': linear needs features, got an image {shape_str(shape)}; add 'flatten'")
-            modules.append(nn.Linear(shape[1], p["out"], bias=p["bias"]))
-            shape = ("features", p["out"])
-        elif kind in ("conv", "convT"):
-            if shape[0] != "image":
-                raise ConfigError(f"{where}: '{spec}': {kind} needs an image, got features {shape_str(shape)}; add 'reshape'")
-            _, c, h, w = shape
-            k, s, pad = p["k"], p["s"], p["p"]
-            if kind == "conv":
-                if h + 2 * pad < k or w + 2 * pad < k:
-                    raise ConfigError(f"{where}: '{spec}': a {k}x{k} kernel does not fit {h}x{w} padded by {pad}")
-                modules.append(nn.Conv2d(c, p["out"], k, stride=s, padding=pad, bias=p["bias"]))
-                shape = ("image", p["out"], (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1)
-            else:
-                oh, ow = (h - 1) * s - 2 * pad + k, (w - 1) * s - 2 * pad + k
-                if oh < 1 or ow < 1:
-                    raise ConfigError(f"{where}: '{spec}': output would be {oh}x{ow}")
-                modules.append(nn.ConvTranspose2d(c, p["out"], k, stride=s, padding=pad, bias=p["bias"]))
-                shape = ("image", p["out"], oh, ow)
-        elif kind == "bn":
-            bn = nn.BatchNorm1d if shape[0] == "features" else nn.BatchNorm2d
-            modules.append(bn(shape[1], eps=p["eps"], momentum=p["momentum"]))
-        elif kind == "relu":
-            modules.append(nn.ReLU())
-        elif kind == "lrelu":
-            modules.append(nn.LeakyReLU(p["slope"]))
-        elif kind == "tanh":
-            modules.append(nn.Tanh())
-        elif kind == "sigmoid":
-            modules.append(nn.Sigmoid())
-        elif kind == "dropout":
-            modules.append(nn.Dropout(p["p"]))
-        elif kind == "reshape":
-            n = shape[1] if shape[0] == "features" else shape[1] * shape[2] * shape[3]
-            if shape[0] != "features" or n != p["h"] * p["w"] * p["c"]:
-                raise ConfigError(f"{where}: '{spec}': needs features of size {p['h'] * p['w'] * p['c']}, got {shape_str(shape)}")
-            modules.append(ReshapeNHWC(p["h"], p["w"], p["c"]))
-            shape = ("image", p["c"], p["h"], p["w"])
-        elif kind == "flatten":
-            if shape[0] != "image":
-                raise ConfigError(f"{where}: '{spec}': flatten needs an image, got features {shape_str(shape)}")
-            modules.append(FlattenNHWC())
-            shape = ("features", shape[1] * shape[2] * shape[3])
-        elif kind in POOL_KINDS:
-            # gancu pools NHWC images; here they are NCHW, which pools the same windows.
-            if shape[0] != "image":
-                raise ConfigError(f"{where}: '{spec}': {kind} needs an image, got features {shape_str(shape)}; add 'reshape'")
-            _, c, h, w = shape
-            k, s, pad = p["k"], p["s"], p["p"]
-            if h + 2 * pad < k or w + 2 * pad < k:
-                raise ConfigError(f"{where}: '{spec}': a {k}x{k} window does not fit {h}x{w} padded by {pad}")
-            if kind == "maxpool":
-                modules.append(nn.MaxPool2d(k, stride=s, padding=pad))
-            else:  # gancu divides by k*k, padding counted as zeros
-                modules.append(nn.AvgPool2d(k, stride=s, padding=pad, count_include_pad=True))
-            shape = ("image", c, (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1)
-    return nn.Sequential(*modules), shape, parsed
-
-
-def init_network(net: nn.Module, scheme: str) -> None:
-    """dcgan: conv/convT/linear weights N(0, 0.02), biases 0; batch-norm weight N(1, 0.02), bias 0.
-    pytorch: leave PyTorch's default init (drawn when the modules were built) as it is."""
-    if scheme == "pytorch":
-        return
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-                m.weight.normal_(0.0, 0.02)
-                if m.bias is not None:
-                    m.bias.zero_()
-            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                m.weight.normal_(1.0, 0.02)
-                m.bias.zero_()
-
-
-def build_models(cfg: dict, seed: int | None = None) -> tuple[nn.Sequential, nn.Sequential, tuple]:
+def build_models(cfg: dict, seed: int | None = None) -> tuple[GraphNetwork, GraphNetwork, tuple]:
     """G and D on the CPU, initialized from the seed (torch's global RNG, so not gancu's numbers).
     Returns (G, D, sample shape): (C, H, W) for an image generator, (F,) for a point generator
-    (the 2-d mixture presets)."""
+    (the 2-d mixture presets). D ends in one logit per sample, or for began in a reconstruction
+    of the sample; a critic with a gradient penalty may not hold batch norm."""
+    src = cfg.get("_source", "config")
     z_dim = _get(cfg, "model.z_dim", int)
+    obj = objective_from_config(cfg)
     torch.manual_seed(_get(cfg, "train.seed", int) if seed is None else seed)
     G, g_out, _ = build_network(cfg["model"]["generator"], ("features", z_dim), "generator")
-    D, d_out, _ = build_network(cfg["model"]["discriminator"], g_out, "discriminator")
-    if d_out != ("features", 1):
-        raise ConfigError(f"{cfg['_source']}: model.discriminator must end in one logit per image, ends in {shape_str(d_out)}")
+    D, d_out, d_parsed = build_network(cfg["model"]["discriminator"], g_out, "discriminator")
+    if obj.autoencoder and d_out != g_out:
+        raise ConfigError(f"{src}: train.loss = 'began' needs an auto-encoder discriminator whose output has the "
+                          f"generator's shape {shape_str(g_out)}; model.discriminator ends in {shape_str(d_out)}")
+    if not obj.autoencoder and d_out != ("features", 1):
+        raise ConfigError(f"{src}: model.discriminator must end in one logit per image, ends in {shape_str(d_out)}")
+    if obj.penalized:
+        for i, (kind, _) in enumerate(d_parsed):
+            if kind == "bn":
+                raise ConfigError(f"{src}: model.discriminator[{i}]: batch norm in a critic with a gradient penalty "
+                                  f"(train.loss = '{obj.loss}') mixes the samples' gradients; use 'ln' (layer norm)")
     scheme = _get(cfg, "model.init", str)
     init_network(G, scheme)
     init_network(D, scheme)
     return G, D, tuple(g_out[1:])
-
-
-def count_params(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -504,10 +391,11 @@ def nhwc_to_nchw_u8(images: np.ndarray, device) -> torch.Tensor:
 
 @dataclass(eq=False)
 class Trainer:
-    """G, D, their Adam optimizers, the data on the device, noise and data-order generators.
+    """G, D, their optimizers, the objective, the data on the device, noise and data-order generators.
 
     `images` is uint8 [N, H, W, C] (numpy); it is uploaded once as NCHW uint8 and each step gathers
     its batch through a per-epoch permutation and normalizes it (as gancu does on its device).
+    `dtype` is the networks' and the step's floating type (float64 for tight comparisons).
     """
     cfg: dict
     device: torch.device
@@ -515,10 +403,11 @@ class Trainer:
     G: nn.Module | None = None
     D: nn.Module | None = None
     seed: int | None = None
+    dtype: torch.dtype = torch.float32
     batch: int = 0
     z_dim: int = 0
     image_shape: tuple = ()
-    step_count: int = 0
+    step_count: int = 0  # iterations done; D step k of iteration s is D step s * d_steps + k of the run
     _epoch_perm: torch.Tensor | None = field(default=None, repr=False)
     _epoch_pos: int = 0
 
@@ -527,28 +416,25 @@ class Trainer:
         self.device = torch.device(self.device)
         self.seed = _get(cfg, "train.seed", int) if self.seed is None else self.seed
         G, D, self.image_shape = build_models(cfg, self.seed)
-        self.G_eager = self.G = G.to(self.device)
-        self.D_eager = self.D = D.to(self.device)
+        self.G_eager = self.G = G.to(self.device, self.dtype)
+        self.D_eager = self.D = D.to(self.device, self.dtype)
         self.batch = _get(cfg, "train.batch", int)
         self.d_steps = _get(cfg, "train.d_steps", int)
         self.z_dim = _get(cfg, "model.z_dim", int)
         self.latent = _get(cfg, "model.latent", str)
-        self.real_target_value = 1.0 - _get(cfg, "train.label_smoothing", float, 0.0)
-
-        def adam(net, which):
-            o = cfg["optim"][which]
-            return torch.optim.Adam(net.parameters(), lr=float(o["lr"]),
-                                    betas=(float(o["beta1"]), float(o["beta2"])), eps=1e-8)
-        self.opt_g = adam(self.G, "g")
-        self.opt_d = adam(self.D, "d")
+        self.objective = objective_from_config(cfg)
+        self.began_k = torch.tensor(self.objective.began_k0, dtype=self.dtype, device=self.device)
+        self.opt_g = make_optimizer(self.G.parameters(), optimizer_settings(cfg, "g"))
+        self.opt_d = make_optimizer(self.D.parameters(), optimizer_settings(cfg, "d"))
         self.noise_gen = torch.Generator(device=self.device)
         self.noise_gen.manual_seed(self.seed + 1000003)
         self.data_gen = torch.Generator(device=self.device)
         self.data_gen.manual_seed(self.seed + 2000003)
+        self.penalty_gen = torch.Generator(device=self.device)
+        self.penalty_gen.manual_seed(self.seed + 3000017)
         self.data = None
         if self.images is not None:
             self.set_images(self.images)
-        self._targets = {}
         self._mark_step = None
 
     def set_images(self, images: np.ndarray):
@@ -568,37 +454,40 @@ class Trainer:
 
     def noise(self, n: int) -> torch.Tensor:
         if self.latent == "normal":
-            return torch.randn(n, self.z_dim, generator=self.noise_gen, device=self.device)
-        return torch.rand(n, self.z_dim, generator=self.noise_gen, device=self.device) * 2.0 - 1.0
+            z = torch.randn(n, self.z_dim, generator=self.noise_gen, device=self.device)
+        else:
+            z = torch.rand(n, self.z_dim, generator=self.noise_gen, device=self.device) * 2.0 - 1.0
+        return z.to(self.dtype)
 
     def next_real(self) -> torch.Tensor:
-        """The next real batch, float32 NCHW in [-1, 1]. The last partial batch of an epoch is dropped."""
+        """The next real batch, NCHW in [-1, 1] (normalized in float32, as gancu). The last partial
+        batch of an epoch is dropped."""
         n = self.data.shape[0]
         if self._epoch_perm is None or self._epoch_pos + self.batch > n:
             self._epoch_perm = torch.randperm(n, generator=self.data_gen, device=self.device)
             self._epoch_pos = 0
         idx = self._epoch_perm[self._epoch_pos:self._epoch_pos + self.batch]
         self._epoch_pos += self.batch
-        return normalize_u8(self.data.index_select(0, idx))
-
-    def _target(self, value: float, like: torch.Tensor) -> torch.Tensor:
-        """A constant BCE target shaped and typed like the logits `like` (cached)."""
-        key = (value, tuple(like.shape), like.dtype)
-        if key not in self._targets:
-            self._targets[key] = torch.full(like.shape, value, dtype=like.dtype, device=self.device)
-        return self._targets[key]
+        return normalize_u8(self.data.index_select(0, idx)).to(self.dtype)
 
     def train_step(self, real: list[torch.Tensor] | None = None, noise: list[torch.Tensor] | None = None,
-                   record: dict | None = None) -> dict:
+                   draws: list[dict] | None = None, record: dict | None = None) -> dict:
         """One iteration: d_steps discriminator steps, then one generator step on the fake batch of
-        the last D step. `real` / `noise` (one tensor per D step, NCHW float / [B, z_dim]) replace
-        the drawn ones. `record`, when given, receives the intermediate tensors and gradients (for
-        dump_reference.py). Returns 0-d tensors (no host sync): loss_d, loss_g, d_x, d_g_z."""
-        G, D = self.G, self.D
-        bce = F.binary_cross_entropy_with_logits
+        the last D step (G is not re-run). `real`, `noise` and `draws` (one item per D step: an NCHW
+        image batch or [B, F] points; [B, z_dim]; a dict of the penalty's draws, eps [B] for
+        wgan-gp, alpha [B] and u shaped like the real batch for dragan) replace the drawn ones.
+        `record`, when given, receives grad_D (D's gradients of the last D step, before its
+        optimizer step) and grad_G (G's gradients), by parameter name.
+
+        Returns 0-d tensors (no host sync), of the last D step where not said otherwise: loss_d
+        (with the penalty), loss_g; d_x, d_g_z (D's mean verdict on the real and the fake batch:
+        probabilities for the BCE objectives, raw scores otherwise); penalty and grad_norm (mean
+        input-gradient norm) where that step computed a penalty; k (after its update) and
+        convergence for began."""
+        G, D, obj = self.G, self.D, self.objective
         if self._mark_step is not None:
             self._mark_step()
-        fake = None
+        fake, m = None, {}
         for k in range(self.d_steps):
             x = real[k] if real is not None else self.next_real()
             z = noise[k] if noise is not None else self.noise(x.shape[0])
@@ -606,45 +495,91 @@ class Trainer:
             with torch.set_grad_enabled(last):  # only the last D step's fake feeds the G step
                 fake = G(z)
             self.opt_d.zero_grad(set_to_none=True)
-            out_real = D(x)
-            loss_real = bce(out_real, self._target(self.real_target_value, out_real))
-            loss_real.backward()
-            # Metrics are taken at once: a compiled D's outputs may live in a CUDA-graph pool
-            # that its next call reuses.
-            with torch.no_grad():
-                d_x = torch.sigmoid(out_real).mean()
-            out_fake = D(fake.detach())
-            loss_fake = bce(out_fake, self._target(0.0, out_fake))
-            loss_fake.backward()
-            with torch.no_grad():
-                d_g_z = torch.sigmoid(out_fake).mean()
-                loss_d = loss_real.detach() + loss_fake.detach()
+            if obj.autoencoder:
+                m, losses = self._began_d_step(x, fake.detach())
+            else:
+                penalize = obj.penalizes_d_step(self.step_count * self.d_steps + k)
+                step_draws = {}
+                if penalize and obj.loss in DRAW_NAMES:
+                    step_draws = draws[k] if draws is not None else draw_penalty_inputs(obj, x, self.penalty_gen)
+                m = self._d_step(x, fake.detach(), step_draws, penalize)
             if record is not None and last:
-                record.update(x=x.detach().clone(), z=z.detach().clone(), fake=fake.detach().clone(),
-                              d_real=out_real.detach().clone(), d_fake=out_fake.detach().clone(),
-                              loss_d_real=loss_real.detach().clone(), loss_d_fake=loss_fake.detach().clone(),
-                              grad_D={n: p.grad.detach().clone() for n, p in self.D_eager.named_parameters()})
+                record["grad_D"] = _gradients(self.D_eager)
             self.opt_d.step()
+            if obj.loss == "wgan":
+                with torch.no_grad():
+                    for p in self.D_eager.parameters():
+                        p.clamp_(-obj.clip, obj.clip)
+            if obj.autoencoder:
+                with torch.no_grad():
+                    self.began_k, m["convergence"] = began_update(self.began_k, *losses, obj.began_gamma,
+                                                                  obj.began_lambda_k)
+                m["k"] = self.began_k
 
         self.opt_g.zero_grad(set_to_none=True)
         for p in self.D_eager.parameters():
             p.requires_grad_(False)
         try:
-            if record is not None:
-                fake.retain_grad()
-            out_g = D(fake)
-            loss_g = bce(out_g, self._target(1.0, out_g))
+            if obj.autoencoder:
+                loss_g = reconstruction_loss(D, fake)  # reaches fake through D and directly
+            else:
+                loss_g = obj.g_loss(D(fake))
             loss_g.backward()
         finally:
             for p in self.D_eager.parameters():
                 p.requires_grad_(True)
         if record is not None:
-            record.update(d_fake_g=out_g.detach().clone(), loss_g=loss_g.detach().clone(),
-                          grad_fake=fake.grad.detach().clone(),
-                          grad_G={n: p.grad.detach().clone() for n, p in self.G_eager.named_parameters()})
+            record["grad_G"] = _gradients(self.G_eager)
         self.opt_g.step()
         self.step_count += 1
-        return {"loss_d": loss_d, "loss_g": loss_g.detach(), "d_x": d_x, "d_g_z": d_g_z}
+        return {"loss_d": m.pop("loss_d"), "loss_g": loss_g.detach(), **m}
+
+    def _d_step(self, x: torch.Tensor, fake: torch.Tensor, draws: dict, penalize: bool) -> dict:
+        """Gradients of one D step (not began): the real pass, the fake pass, the penalty's D call
+        (wgan-gp, dragan) or R1 on the real pass, each backward as soon as its loss is known.
+        Metrics are taken at once: a compiled D's outputs may live in a CUDA-graph pool that its
+        next call reuses."""
+        D, obj = self.D, self.objective
+        m = {}
+        r1 = penalize and obj.loss == "r1"
+        if r1:
+            out_real, pen, norm = r1_real_pass(obj, D, x)
+            loss_real = obj.d_real_loss(out_real)
+            (loss_real + pen).backward()
+        else:
+            out_real = D(x)
+            loss_real = obj.d_real_loss(out_real)
+            loss_real.backward()
+        with torch.no_grad():
+            m["d_x"] = obj.score(out_real)
+        out_fake = D(fake)
+        loss_fake = obj.d_fake_loss(out_fake)
+        loss_fake.backward()
+        with torch.no_grad():
+            m["d_g_z"] = obj.score(out_fake)
+        if penalize and not r1:
+            pen, norm = gradient_penalty(obj, D, x, fake, draws)
+            pen.backward()
+        m["loss_d"] = loss_real.detach() + loss_fake.detach()
+        if penalize:
+            m["penalty"], m["grad_norm"] = pen.detach(), norm
+            m["loss_d"] = m["loss_d"] + m["penalty"]
+        return m
+
+    def _began_d_step(self, x: torch.Tensor, fake: torch.Tensor) -> tuple[dict, tuple]:
+        """Gradients of BEGAN's D loss L(x) - k L(fake); returns the metrics and (L(x), L(fake))."""
+        l_real = reconstruction_loss(self.D, x)
+        l_real.backward()
+        l_fake = reconstruction_loss(self.D, fake)
+        (-self.began_k * l_fake).backward()
+        l_real, l_fake = l_real.detach(), l_fake.detach()
+        return {"loss_d": l_real - self.began_k * l_fake}, (l_real, l_fake)
+
+
+def _gradients(net: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of a network's parameter gradients by name (zeros where a parameter got none)."""
+    return {n: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+            for n, p in net.named_parameters()}
 
 
 # ----------------------------------------------------------------------------------------------

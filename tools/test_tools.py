@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Self-checks of the PyTorch peer (tools/gancu_torch.py and dump_reference.py). About 20 s on a
-laptop CPU. Run: /usr/bin/python3 tools/test_tools.py [-v]
+"""Self-checks of the PyTorch peer (tools/gancu_torch.py, gancu_graph.py, gancu_objectives.py,
+step_reference.py). About 20 s on a laptop CPU. Run: /usr/bin/python3 tools/test_tools.py [-v]
 
 The parameter counts below were worked out by hand from the presets; gancu checks its own
 counts against the same numbers.
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gancu_objectives as go  # noqa: E402
 import gancu_torch as gt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -143,7 +144,7 @@ class Config(unittest.TestCase):
         self.assertIsInstance(cfg["optim"]["d"]["lr"], float)
         self.assertEqual(cfg["model"]["latent"], "uniform")
         self.assertEqual(cfg["model"]["init"], "pytorch")
-        for bad in (["train.batch=abc"], ["train.batch=1.5"], ["train=3"], ["train.batch"], ["train.loss=wgan"],
+        for bad in (["train.batch=abc"], ["train.batch=1.5"], ["train=3"], ["train.batch"], ["train.loss=wasserstein"],
                     ["model.latent=gaussian"], ["train.batch=0"]):
             with self.assertRaises(gt.ConfigError, msg=str(bad)):
                 gt.load_config("dcgan", bad)
@@ -230,84 +231,481 @@ class Files(unittest.TestCase):
         np.testing.assert_array_equal(gt.normalize_u8(u).numpy(), want)
 
 
-def assert_rel(test, a, b, name, bound=1e-5):
-    """||a - b|| / ||b|| <= bound: a recomputation sums in another order, so elements that are
-    nearly zero differ relatively more; fp32 bound 1e-5 (observed: about 5e-7)."""
-    a, b = a.detach().double(), b.detach().double()
-    test.assertEqual(tuple(a.shape), tuple(b.shape), name)
-    err = ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
-    test.assertLessEqual(err, bound, f"{name}: relative error {err:.3g}")
+class Graph(unittest.TestCase):
+    """name=, in=, concat, add and ln against the same network written out in torch by hand."""
+
+    def test_image_graph_matches_hand_written_torch(self):
+        specs = ["conv out=3 k=3 p=1 name=a", "lrelu 0.1 name=h", "conv out=3 k=3 p=1 in=input name=b",
+                 "add in=h,b name=s", "concat in=s,labels,a name=cat", "ln eps=1e-4", "flatten name=feat", "linear 2"]
+        net, shape, parsed = gt.build_network(specs, ("image", 2, 5, 6), "D", {"labels": ("features", 4)})
+        self.assertEqual(shape, ("features", 2))
+        self.assertEqual([k for k, _ in parsed], ["conv", "lrelu", "conv", "add", "concat", "ln", "flatten", "linear"])
+        self.assertEqual(list(net.state_dict()), ["0.weight", "0.bias", "2.weight", "2.bias", "5.weight", "5.bias",
+                                                  "7.weight", "7.bias"])
+        self.assertEqual(tuple(net[5].weight.shape), (10,))  # 3 + 4 + 3 channels
+        self.assertEqual(tuple(net[7].weight.shape), (2, 10 * 5 * 6))
+        with torch.no_grad():  # not the default init, so that a swapped weight and bias would show
+            net[5].weight.normal_()
+            net[5].bias.normal_()
+        x, labels = torch.randn(3, 2, 5, 6, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+        net.double()
+        out, taps = net(x, want=["feat", "cat", "labels"], labels=labels)
+
+        p = dict(net.named_parameters())
+        a = F.conv2d(x, p["0.weight"], p["0.bias"], padding=1)
+        h = torch.where(a > 0, a, 0.1 * a)
+        b = F.conv2d(x, p["2.weight"], p["2.bias"], padding=1)
+        cat = torch.cat([h + b, labels.view(3, 4, 1, 1).expand(3, 4, 5, 6), a], dim=1)
+        mu = cat.mean(dim=(1, 2, 3), keepdim=True)
+        var = ((cat - mu) ** 2).mean(dim=(1, 2, 3), keepdim=True)  # biased
+        ln = (cat - mu) / torch.sqrt(var + 1e-4) * p["5.weight"].view(1, -1, 1, 1) + p["5.bias"].view(1, -1, 1, 1)
+        feat = ln.permute(0, 2, 3, 1).reshape(3, -1)  # NHWC order
+        want = feat @ p["7.weight"].T + p["7.bias"]
+        torch.testing.assert_close(taps["cat"], cat, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(taps["feat"], feat, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(out, want, rtol=1e-12, atol=1e-12)
+        self.assertIs(taps["labels"], labels)
+        torch.testing.assert_close(net(x, labels=labels), want, rtol=1e-12, atol=1e-12)
+
+    def test_feature_graph_matches_hand_written_torch(self):
+        specs = ["linear 3 name=a", "tanh name=t", "concat in=input,t name=c", "ln", "linear 3 name=d", "add in=a,d,a"]
+        net, shape, _ = gt.build_network(specs, ("features", 2), "G")
+        self.assertEqual(shape, ("features", 3))
+        self.assertEqual(tuple(net[3].weight.shape), (5,))
+        net.double()
+        with torch.no_grad():
+            net[3].weight.normal_()
+            net[3].bias.normal_()
+        z = torch.randn(4, 2, dtype=torch.float64)
+        p = dict(net.named_parameters())
+        a = z @ p["0.weight"].T + p["0.bias"]
+        c = torch.cat([z, torch.tanh(a)], dim=1)
+        mu, var = c.mean(1, keepdim=True), c.var(1, unbiased=False, keepdim=True)
+        ln = (c - mu) / torch.sqrt(var + 1e-5) * p["3.weight"] + p["3.bias"]
+        d = ln @ p["4.weight"].T + p["4.bias"]
+        torch.testing.assert_close(net(z), a + d + a, rtol=1e-12, atol=1e-12)
+
+    def test_chains_keep_their_modules(self):
+        net, _, _ = gt.build_network(["linear 4", "ln", "lrelu", "linear 1"], ("features", 3), "D")
+        self.assertIsInstance(net[1], torch.nn.LayerNorm)
+        self.assertEqual(gt.count_params(net), (3 * 4 + 4) + 2 * 4 + (4 + 1))
+        self.assertEqual(len(net), 4)
+        img, _, _ = gt.build_network(["conv out=3 k=3", "ln eps=0.01"], ("image", 1, 5, 5), "D")
+        self.assertIsInstance(img[1], torch.nn.GroupNorm)
+        self.assertEqual((img[1].num_groups, img[1].eps), (1, 0.01))
+
+    def test_errors(self):
+        img = ("image", 1, 6, 6)
+        for specs, needle in (
+                (["relu in=nosuch"], "unknown input 'nosuch'"),
+                (["relu name=a", "relu name=a"], "given once"),
+                (["relu name=input"], "given once"),
+                (["relu in=b", "relu name=b"], "defined later"),
+                (["conv out=2 k=3 name=c", "concat in=c,input"], "images of one size"),
+                (["conv out=2 k=3 p=1 name=c", "add in=c,input"], "one shape"),
+                (["concat in=input"], "2 or more"),
+                (["add"], "2 or more"),
+                (["relu in=input,input"], "one input"),
+                (["relu name=1x"], "letters"),
+                (["relu in=input in=input"], "twice"),
+                (["ln momentum=0.1"], "no key"),
+                (["ln eps=0"], "eps")):
+            with self.assertRaises(gt.ConfigError, msg=str(specs)) as cm:
+                gt.build_network(specs, img, "D")
+            self.assertIn(needle, str(cm.exception))
+            self.assertIn("model.D[", str(cm.exception))
+        net, _, _ = gt.build_network(["concat in=input,labels"], img, "D", {"labels": ("features", 3)})
+        with self.assertRaises(ValueError):  # a declared input that forward is not given
+            net(torch.randn(2, 1, 6, 6))
+        with self.assertRaises(ValueError):
+            net(torch.randn(2, 1, 6, 6), labels=torch.randn(2, 3), other=torch.randn(2, 3))
+        with self.assertRaises(ValueError):
+            net(torch.randn(2, 1, 6, 6), want=["nosuch"], labels=torch.randn(2, 3))
 
 
-class WholeStep(unittest.TestCase):
-    """dump_reference.py's tensors recomputed independently of Trainer.train_step."""
+def _softplus(v):
+    return np.logaddexp(0.0, v)
 
-    def check_dump(self, preset, batch=4):
-        import dump_reference
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / "ref.safetensors"
-            with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-                rc = dump_reference.main(["--preset", preset, "--batch", str(batch), "--data", "synthetic", "--out", str(path)])
-            self.assertEqual(rc, 0)
-            t = {k: torch.from_numpy(v) for k, v in gt.read_safetensors(path)[0].items()}
-        cfg = gt.load_config(preset)
 
-        def nets(prefix):
-            G, D, _ = gt.build_models(cfg)
-            gt.apply_checkpoint(G, D, {k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)})
-            return G, D
+class Objectives(unittest.TestCase):
+    """Each objective's loss terms against its formula written in numpy."""
 
-        G0, D0 = nets("init.")
-        _, D1 = nets("updated.")
-        for p in D1.parameters():  # D1's parameters are D's after its Adam step
-            p.requires_grad_(False)
-        x = t["input.x"].permute(0, 3, 1, 2)
-        np.testing.assert_array_equal(x.numpy(), gt.normalize_u8(t["input.x_u8"].permute(0, 3, 1, 2)).numpy())
-        z = t["input.z"]
-        fake = G0(z)
-        assert_rel(self, fake.permute(0, 2, 3, 1), t["out.fake"], "out.fake")
+    def test_losses(self):
+        rng = np.random.default_rng(4)
+        lr, lf, lg = (rng.standard_normal((6, 1)) * 2 for _ in range(3))
+        bce = lambda v, t: float(np.mean(_softplus(v) - t * v))  # noqa: E731
+        want = {  # loss: (D's real term, D's fake term, G's loss)
+            "bce": (bce(lr, 0.9), bce(lf, 0.0), bce(lg, 1.0)),
+            "bce-minimax": (bce(lr, 0.9), bce(lf, 0.0), -bce(lg, 0.0)),
+            "lsgan": (0.5 * np.mean((lr - 1) ** 2), 0.5 * np.mean(lf ** 2), 0.5 * np.mean((lg - 1) ** 2)),
+            "hinge": (np.mean(np.maximum(0, 1 - lr)), np.mean(np.maximum(0, 1 + lf)), -np.mean(lg)),
+            "wgan": (-np.mean(lr), np.mean(lf), -np.mean(lg)),
+            "wgan-gp": (-np.mean(lr), np.mean(lf), -np.mean(lg)),
+            "dragan": (bce(lr, 0.9), bce(lf, 0.0), bce(lg, 1.0)),
+            "r1": (bce(lr, 0.9), bce(lf, 0.0), bce(lg, 1.0)),
+        }
+        t = lambda a: torch.from_numpy(a)  # noqa: E731
+        for loss, (wr, wf, wg) in want.items():
+            obj = gt.Objective(loss, real_target=0.9)
+            got = (obj.d_real_loss(t(lr)).item(), obj.d_fake_loss(t(lf)).item(), obj.g_loss(t(lg)).item())
+            np.testing.assert_allclose(got, (wr, wf, wg), rtol=1e-12, err_msg=loss)
 
-        # D step: two separate passes, gradients summed.
-        bce = F.binary_cross_entropy_with_logits
-        d_real = D0(x)
-        lr = bce(d_real, torch.ones_like(d_real))
-        lr.backward()
-        d_fake = D0(fake.detach())
-        lf = bce(d_fake, torch.zeros_like(d_fake))
-        lf.backward()
-        assert_rel(self, d_real, t["out.d_real"], "out.d_real")
-        assert_rel(self, d_fake, t["out.d_fake"], "out.d_fake")
-        self.assertAlmostEqual((lr + lf).item(), t["loss.d"].item(), places=5)
-        for n, p in D0.named_parameters():
-            assert_rel(self, p.grad, t[f"grad.D.{n}"], f"grad.D.{n}")
+    def test_began_update(self):
+        k, m = gt.began_update(torch.tensor(0.3), torch.tensor(0.2), torch.tensor(0.05), 0.5, 0.1)
+        self.assertAlmostEqual(k.item(), 0.3 + 0.1 * (0.5 * 0.2 - 0.05), places=7)
+        self.assertAlmostEqual(m.item(), 0.2 + abs(0.5 * 0.2 - 0.05), places=7)
+        self.assertEqual(gt.began_update(torch.tensor(0.0), torch.tensor(0.1), torch.tensor(1.0), 0.5, 1.0)[0].item(), 0.0)
+        self.assertEqual(gt.began_update(torch.tensor(0.9), torch.tensor(1.0), torch.tensor(0.0), 0.5, 1.0)[0].item(), 1.0)
 
-        # G step: D after its update, on G(z) with the same parameters, target 1.
-        fake.retain_grad()
-        out_g = D1(fake)
-        lg = bce(out_g, torch.ones_like(out_g))
-        lg.backward()
-        assert_rel(self, out_g, t["out.d_fake_g"], "out.d_fake_g")
-        self.assertAlmostEqual(lg.item(), t["loss.g"].item(), places=5)
-        assert_rel(self, fake.grad.permute(0, 2, 3, 1), t["grad.fake"], "grad.fake")
-        for n, p in G0.named_parameters():
-            assert_rel(self, p.grad, t[f"grad.G.{n}"], f"grad.G.{n}")
+    def test_config_checks(self):
+        err = io.StringIO()
+        with redirect_stderr(err):  # keys a preset may leave out: known, typed by their defaults, no note
+            cfg = gt.load_config("mlp", ["train.clip=1", "train.r1_interval=4", "optim.d.alpha=0.9"])
+        self.assertEqual(err.getvalue(), "")
+        self.assertEqual((cfg["train"]["clip"], type(cfg["train"]["clip"])), (1.0, float))
+        self.assertEqual(gt.objective_from_config(cfg).r1_interval, 4)
+        with self.assertRaises(gt.ConfigError):
+            gt.load_config("mlp", ["train.r1_interval=1.5"])
+        with self.assertRaises(gt.ConfigError) as cm:
+            gt.load_config("mlp", ["train.loss=wasserstein"])
+        self.assertIn("wgan-gp", str(cm.exception))  # lists the valid ones
+        for sets, needle in ((["train.loss=wgan", "train.clip=0.0"], "train.clip"),
+                             (["train.loss=r1", "train.r1_interval=0"], "train.r1_interval"),
+                             (["train.loss=began", "train.began_k0=1.5"], "train.began_k0"),
+                             (["optim.d.name=adagrad"], "optim.d.name")):
+            with redirect_stderr(io.StringIO()), self.assertRaises(gt.ConfigError, msg=str(sets)) as cm:
+                gt.load_config("mlp", sets)
+            self.assertIn(needle, str(cm.exception))
+        for loss in go.PENALIZED:  # dcgan's D holds batch norm at index 3
+            with self.assertRaises(gt.ConfigError, msg=loss) as cm:
+                gt.build_models(gt.load_config("dcgan", [f"train.loss={loss}"]))
+            self.assertIn("model.discriminator[3]", str(cm.exception))
+            self.assertIn("'ln'", str(cm.exception))
+        with self.assertRaises(gt.ConfigError) as cm:  # a logit is no reconstruction
+            gt.build_models(gt.load_config("mlp", ["train.loss=began"]))
+        self.assertIn("auto-encoder", str(cm.exception))
 
-        # Adam, first step: m = (1-b1) g, v = (1-b2) g^2; bias correction leaves
-        # update = lr * g / (|g| + eps) (up to rounding).
-        for net, which in (("G", "g"), ("D", "d")):
-            o = cfg["optim"][which]
-            for n in (k[len(f"grad.{net}."):] for k in t if k.startswith(f"grad.{net}.")):
-                g = t[f"grad.{net}.{n}"].double()
-                torch.testing.assert_close(t[f"adam.{net}.{n}.m"].double(), (1 - o["beta1"]) * g, rtol=1e-5, atol=1e-12)
-                torch.testing.assert_close(t[f"adam.{net}.{n}.v"].double(), (1 - o["beta2"]) * g * g, rtol=1e-4, atol=1e-15)
-                want = t[f"init.{net}.{n}"].double() - o["lr"] * g / (g.abs() + 1e-8)
-                torch.testing.assert_close(t[f"updated.{net}.{n}"].double(), want, rtol=1e-5, atol=1e-7, msg=f"{net}.{n}")
+    def test_optimizers(self):
+        with redirect_stderr(io.StringIO()):
+            cfg = gt.load_config("mlp", ["optim.d.name=rmsprop", "optim.d.alpha=0.9", "optim.g.name=sgd",
+                                         "optim.g.momentum=0.5", "optim.d.eps=1e-6"])
+        tr = gt.Trainer(cfg, "cpu")
+        self.assertIsInstance(tr.opt_d, torch.optim.RMSprop)
+        self.assertEqual({k: tr.opt_d.defaults[k] for k in ("alpha", "eps", "momentum", "centered")},
+                         {"alpha": 0.9, "eps": 1e-6, "momentum": 0.0, "centered": False})
+        self.assertIsInstance(tr.opt_g, torch.optim.SGD)
+        self.assertEqual(tr.opt_g.defaults["momentum"], 0.5)
 
-    def test_mlp(self):
-        self.check_dump("mlp")
 
-    def test_dcgan(self):
-        self.check_dump("dcgan")
+def _finite_difference_check(test, fn, params, h=1e-6, bound=1e-6):
+    """The gradient of fn() (a 0-d tensor) with respect to params, by autograd, against central
+    finite differences; relative error ||autograd - fd|| / ||fd|| <= bound (float64)."""
+    # A parameter the value does not depend on (the critic's last bias, for an input gradient)
+    # gets no gradient: zero, which the differences must confirm.
+    got = [torch.zeros_like(p) if g is None else g
+           for g, p in zip(torch.autograd.grad(fn(), params, allow_unused=True), params)]
+    fd = []
+    for p in params:
+        flat = p.detach().view(-1)  # shares p's storage: writes move the parameter
+        g = torch.empty_like(flat)
+        for i in range(flat.numel()):
+            old = flat[i].item()
+            flat[i] = old + h
+            plus = fn().item()
+            flat[i] = old - h
+            minus = fn().item()
+            flat[i] = old
+            g[i] = (plus - minus) / (2 * h)
+        fd.append(g.view_as(p))
+    got, fd = torch.cat([g.reshape(-1) for g in got]), torch.cat([g.reshape(-1) for g in fd])
+    err = ((got - fd).norm() / fd.norm()).item()
+    test.assertLessEqual(err, bound, f"relative error {err:.3g}")
+    test.assertGreater(fd.norm().item(), 0.0)
+    return err
+
+
+class Penalties(unittest.TestCase):
+    """The peer's penalties (double backward through torch.autograd.grad) are themselves right:
+    their gradients with respect to D's parameters equal finite differences of their values, and
+    their values are the formulas on critics whose input gradients are known."""
+
+    def setUp(self):
+        torch.manual_seed(7)
+
+    def objective(self, loss):
+        return gt.Objective(loss, gp_weight=3.0, r1_gamma=4.0, r1_interval=3, dragan_spread=0.7)
+
+    def test_gradients_match_finite_differences(self):
+        # Smooth layers (tanh, layer norm) so that second derivatives matter; lrelu's kinks are
+        # not crossed by a 1e-6 step at random points.
+        cases = (("image", ["conv out=2 k=3 p=1", "ln", "tanh", "conv out=2 k=3 s=2 p=1 name=c", "lrelu 0.2 name=l",
+                            "add in=c,l", "flatten", "linear 1"], ("image", 1, 4, 4)),
+                 ("points", ["linear 5", "tanh", "linear 4", "ln", "lrelu 0.2", "linear 1"], ("features", 2)))
+        for what, specs, shape in cases:
+            D, _, _ = gt.build_network(specs, shape, "D")
+            D.double()
+            with torch.no_grad():
+                for p in D.parameters():  # O(1) parameters: penalties far from their minimum
+                    p.normal_(0.0, 0.7)
+            x = torch.randn(3, *shape[1:], dtype=torch.float64)
+            fake = torch.randn(3, *shape[1:], dtype=torch.float64)
+            draws = {"eps": torch.rand(3, dtype=torch.float64), "alpha": torch.rand(3, dtype=torch.float64),
+                     "u": torch.rand(x.shape, dtype=torch.float64)}
+            params = list(D.parameters())
+            for loss in ("wgan-gp", "dragan", "r1"):
+                with self.subTest(what=what, loss=loss):
+                    obj = self.objective(loss)
+                    _finite_difference_check(self, lambda: go.penalty(obj, D, x, fake, draws)[0], params)
+
+    def test_values_on_linear_critics(self):
+        """D(v) = w . v + b has input gradient w at every point."""
+        for shape, specs in ((("features", 3), ["linear 1"]), (("image", 2, 3, 3), ["flatten", "linear 1"])):
+            D, _, _ = gt.build_network(specs, shape, "D")
+            D.double()
+            w = D[len(specs) - 1].weight.detach()
+            norm = w.norm().item()
+            x = torch.randn(5, *shape[1:], dtype=torch.float64)
+            fake = torch.randn_like(x)
+            draws = {"eps": torch.rand(5, dtype=torch.float64), "alpha": torch.rand(5, dtype=torch.float64),
+                     "u": torch.rand(x.shape, dtype=torch.float64)}
+            for loss, want in (("wgan-gp", 3.0 * (norm - 1) ** 2), ("dragan", 3.0 * (norm - 1) ** 2),
+                               ("r1", 4.0 / 2 * 3 * norm ** 2)):
+                pen, gn = go.penalty(self.objective(loss), D, x, fake, draws)
+                self.assertAlmostEqual(pen.item(), want, places=10, msg=f"{loss} {shape}")
+                self.assertAlmostEqual(gn.item(), norm, places=10, msg=f"{loss} {shape}")
+
+    def test_penalty_points(self):
+        x, fake = torch.randn(4, 2, 3, 3, dtype=torch.float64), torch.randn(4, 2, 3, 3, dtype=torch.float64)
+        eps = torch.tensor([0.0, 1.0, 0.25, 0.5], dtype=torch.float64)
+        xi = go.interpolate(x, fake, eps).numpy()
+        xn, fn = x.numpy(), fake.numpy()
+        for i, e in enumerate(eps.tolist()):
+            np.testing.assert_allclose(xi[i], e * xn[i] + (1 - e) * fn[i], rtol=1e-14, atol=1e-14)
+        alpha, u = torch.rand(4, dtype=torch.float64), torch.rand(x.shape, dtype=torch.float64)
+        xp = go.perturb(x, alpha, u, 0.5).numpy()
+        sigma = xn.std(ddof=1)  # unbiased, over the whole batch
+        for i, a in enumerate(alpha.tolist()):
+            np.testing.assert_allclose(xp[i], xn[i] + (1 - a) * 0.5 * sigma * u.numpy()[i], rtol=1e-13, atol=1e-14)
+
+
+# A tiny image GAN for step_reference.py: G makes 4x4x1 images; D uses the graph (names, add) and ln.
+_TINY_D = ('["conv out=4 k=3 s=2 p=1", "lrelu 0.2 name=h", "conv out=4 k=3 p=1 name=r", "add in=h,r", "ln", '
+           '"lrelu 0.2", "flatten", "linear out=1"]')
+_TINY_AUTOENCODER = '["conv out=4 k=3 p=1", "lrelu 0.2", "conv out=1 k=3 p=1"]'
+
+
+def _tiny_config(loss, d_steps=2, discriminator=_TINY_D, generator='["linear out=16", "tanh", "reshape h=4 w=4 c=1"]',
+                 z_dim=3, r1_interval=2):
+    d_opt = 'name = "rmsprop"\nlr = 5e-5\nalpha = 0.99\neps = 1e-8' if loss == "wgan" else \
+        'name = "adam"\nlr = 1e-3\nbeta1 = 0.5\nbeta2 = 0.999\neps = 1e-8'
+    return f"""
+[data]
+name = "synthetic"
+[model]
+z_dim = {z_dim}
+latent = "normal"
+init = "dcgan"
+generator = {generator}
+discriminator = {discriminator}
+[train]
+loss = "{loss}"
+batch = 4
+steps = 1
+d_steps = {d_steps}
+label_smoothing = 0.0
+seed = 3
+gp_weight = 10.0
+clip = 0.01
+r1_gamma = 10.0
+r1_interval = {r1_interval}
+dragan_spread = 0.5
+began_gamma = 0.5
+began_lambda_k = 0.5
+began_k0 = 0.0
+[optim.g]
+name = "sgd"
+lr = 0.1
+momentum = 0.0
+weight_decay = 0.0
+[optim.d]
+{d_opt}
+weight_decay = 0.0
+"""
+
+
+class StepReference(unittest.TestCase):
+    """tools/step_reference.py: its interface, for every objective, and what the objectives promise."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = Path(self.tmp.name)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def prepare(self, loss, d_steps=2, step=0, k0=None, points=False, **kw):
+        """Writes config, init and inputs; returns (cfg, G, D, inputs) with G and D at the init."""
+        if points:
+            kw.update(generator='["linear out=8", "tanh", "linear out=2"]', z_dim=2,
+                      discriminator='["linear out=8", "tanh", "ln", "linear out=1"]')
+        (self.dir / "config.toml").write_text(_tiny_config(loss, d_steps, **kw))
+        cfg = gt.load_config(str(self.dir / "config.toml"))
+        G, D, sample = gt.build_models(cfg, seed=11)
+        init = gt.checkpoint_state(G, D)
+        if k0 is not None:
+            init["objective.k"] = torch.tensor([k0])
+        gt.write_safetensors(self.dir / "init.safetensors", init)
+        rng = np.random.default_rng(5)
+        x_shape = (4, 2) if points else (4, 4, 4, 1)
+        inputs = {"step": np.array([step], np.int64)}
+        for k in range(d_steps):
+            inputs[f"x.{k}"] = rng.uniform(-1, 1, x_shape).astype(np.float32)
+            inputs[f"z.{k}"] = rng.standard_normal((4, cfg["model"]["z_dim"])).astype(np.float32)
+            inputs[f"eps.{k}"] = rng.random(4).astype(np.float32)
+            inputs[f"alpha.{k}"] = rng.random(4).astype(np.float32)
+            inputs[f"u.{k}"] = rng.random(x_shape).astype(np.float32)
+        gt.write_safetensors(self.dir / "inputs.safetensors", inputs)
+        return cfg, G, D, inputs
+
+    def run_main(self, *extra, expect=0):
+        import step_reference
+        argv = ["--config", str(self.dir / "config.toml"), "--init", str(self.dir / "init.safetensors"),
+                "--inputs", str(self.dir / "inputs.safetensors"), "--out", str(self.dir / "out.safetensors"), *extra]
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            rc = step_reference.main(argv)
+        self.assertEqual(rc, expect, err.getvalue())
+        if expect != 0:
+            return err.getvalue()
+        self.assertEqual(len(out.getvalue().strip().splitlines()), 1, out.getvalue())
+        return {k: torch.from_numpy(v) for k, v in gt.read_safetensors(self.dir / "out.safetensors")[0].items()}
+
+    def test_every_objective_writes_the_documented_tensors(self):
+        for loss in gt.OBJECTIVES:
+            for float64 in (False, True):
+                with self.subTest(loss=loss, float64=float64):
+                    disc = _TINY_AUTOENCODER if loss == "began" else _TINY_D
+                    _, G, D, _ = self.prepare(loss, discriminator=disc, r1_interval=1)
+                    out = self.run_main(*(["--float64"] if float64 else []))
+                    names = {f"updated.{k}" for k in gt.checkpoint_state(G, D)}
+                    names |= {f"grad.G.{n}" for n, _ in G.named_parameters()} | {f"grad.D.{n}" for n, _ in D.named_parameters()}
+                    names |= {"loss.d", "loss.g"}
+                    if loss in ("wgan-gp", "dragan", "r1"):
+                        names |= {"penalty", "grad_norm"}
+                    if loss == "began":
+                        names |= {"k", "convergence"}
+                    self.assertEqual(set(out), names)
+                    for n, v in out.items():
+                        self.assertEqual(v.dtype, torch.float64 if float64 else torch.float32, n)
+                        self.assertTrue(torch.isfinite(v).all(), n)
+                        if n.startswith(("loss.", "penalty", "grad_norm", "k", "convergence")):
+                            self.assertEqual(tuple(v.shape), (1,), n)
+                    for n, p in G.named_parameters():
+                        self.assertEqual(out[f"grad.G.{n}"].shape, p.shape)
+                        self.assertFalse(torch.equal(out[f"updated.G.{n}"], p.detach()), f"G.{n} did not move")
+                    for n, p in D.named_parameters():
+                        self.assertEqual(out[f"grad.D.{n}"].shape, p.shape)
+                    # (a critic's last bias gets no gradient from wgan's or hinge's balanced terms)
+                    self.assertGreater(sum(out[f"grad.D.{n}"].norm().item() for n, _ in D.named_parameters()), 0.0)
+
+    def test_points(self):
+        _, G, D, _ = self.prepare("wgan-gp", points=True)
+        out = self.run_main("--float64")
+        self.assertEqual(tuple(out["updated.G.2.weight"].shape), (2, 8))
+        self.assertGreater(out["penalty"].item(), 0.0)
+
+    def test_losses_follow_the_formulas(self):
+        """d_steps 1, no penalty: loss.d from D at the init on x and G(z); loss.g from the updated D
+        on the same G(z) (G is not re-run); SGD moves G by -lr grad."""
+        bce = lambda v, t: float(np.mean(_softplus(v) - t * v))  # noqa: E731
+        formulas = {
+            "bce": (lambda r, f: bce(r, 1) + bce(f, 0), lambda g: bce(g, 1)),
+            "bce-minimax": (lambda r, f: bce(r, 1) + bce(f, 0), lambda g: -bce(g, 0)),
+            "lsgan": (lambda r, f: 0.5 * np.mean((r - 1) ** 2) + 0.5 * np.mean(f ** 2), lambda g: 0.5 * np.mean((g - 1) ** 2)),
+            "hinge": (lambda r, f: np.mean(np.maximum(0, 1 - r)) + np.mean(np.maximum(0, 1 + f)), lambda g: -np.mean(g)),
+            "wgan": (lambda r, f: -np.mean(r) + np.mean(f), lambda g: -np.mean(g)),
+        }
+        for loss, (fd, fg) in formulas.items():
+            with self.subTest(loss=loss):
+                cfg, G, D, inputs = self.prepare(loss, d_steps=1)
+                out = self.run_main("--float64")
+                G.double()
+                D.double()
+                x = torch.from_numpy(inputs["x.0"]).double().permute(0, 3, 1, 2)
+                fake = G(torch.from_numpy(inputs["z.0"]).double())
+                with torch.no_grad():
+                    want_d = fd(D(x).numpy(), D(fake).numpy())
+                    G1, D1, _ = gt.build_models(cfg)
+                    gt.apply_checkpoint(G1.double(), D1.double(),
+                                        {k[len("updated."):]: v for k, v in out.items() if k.startswith("updated.")})
+                    want_g = fg(D1(fake).numpy())
+                self.assertAlmostEqual(out["loss.d"].item(), want_d, places=10)
+                self.assertAlmostEqual(out["loss.g"].item(), want_g, places=10)
+                for n, p in G.named_parameters():  # SGD, lr 0.1
+                    torch.testing.assert_close(out[f"updated.G.{n}"], p.detach() - 0.1 * out[f"grad.G.{n}"],
+                                               rtol=1e-12, atol=1e-14)
+
+    def test_wgan_clips_every_parameter(self):
+        _, _, D, _ = self.prepare("wgan")
+        out = self.run_main()
+        clipped = 0
+        for n, p in D.named_parameters():
+            v = out[f"updated.D.{n}"]
+            self.assertLessEqual(v.abs().max().item(), 0.01, n)
+            clipped += int((v.abs() == np.float32(0.01)).sum())
+        self.assertGreater(clipped, 0)  # the init N(0, 0.02) exceeds the bound: clamping happened
+        self.assertGreater(max(p.detach().abs().max().item() for p in D.parameters()), 0.01)
+
+    def test_began_moves_k(self):
+        for k0 in (0.3, 0.0, None):
+            with self.subTest(k0=k0):
+                _, G, D, inputs = self.prepare("began", d_steps=1, k0=k0, discriminator=_TINY_AUTOENCODER)
+                out = self.run_main("--float64")
+                G.double()
+                D.double()
+                x = torch.from_numpy(inputs["x.0"]).double().permute(0, 3, 1, 2)
+                fake = G(torch.from_numpy(inputs["z.0"]).double()).detach()
+                start = 0.0 if k0 is None else float(np.float32(k0))  # began_k0 = 0 in the config; k is stored as f32
+                lr_t, lf_t = (D(x) - x).abs().mean(), (D(fake) - fake).abs().mean()
+                names, params = zip(*D.named_parameters())
+                for n, g in zip(names, torch.autograd.grad(lr_t - start * lf_t, params)):
+                    torch.testing.assert_close(out[f"grad.D.{n}"], g, rtol=1e-10, atol=1e-13, msg=f"grad.D.{n}")
+                l_real, l_fake = lr_t.item(), lf_t.item()
+                balance = 0.5 * l_real - l_fake
+                self.assertAlmostEqual(out["k"].item(), min(max(start + 0.5 * balance, 0.0), 1.0), places=12)
+                self.assertAlmostEqual(out["convergence"].item(), l_real + abs(balance), places=12)
+                self.assertAlmostEqual(out["loss.d"].item(), l_real - start * l_fake, places=12)
+                if k0 == 0.3:
+                    self.assertNotEqual(out["k"].item(), k0)
+
+    def test_r1_interval_counts_d_steps(self):
+        # r1_interval 2: D step s * d_steps + k is penalized when even; the last D step is reported.
+        for d_steps, step, penalized in ((1, 0, True), (1, 1, False), (1, 4, True), (2, 0, False), (2, 5, False),
+                                         (3, 0, True), (3, 1, False), (3, 2, True)):
+            with self.subTest(d_steps=d_steps, step=step):
+                self.prepare("r1", d_steps=d_steps, step=step)
+                out = self.run_main("--float64")
+                self.assertEqual("penalty" in out, penalized)
+                self.assertEqual("grad_norm" in out, penalized)
+
+    def test_bad_input(self):
+        _, _, _, inputs = self.prepare("dragan")
+        gt.write_safetensors(self.dir / "inputs.safetensors", {k: v for k, v in inputs.items() if k != "u.1"})
+        self.assertIn("u.1", self.run_main(expect=2))
+        bad = dict(inputs, **{"z.0": inputs["z.0"][:, :2]})
+        gt.write_safetensors(self.dir / "inputs.safetensors", bad)
+        self.assertIn("z.0", self.run_main(expect=2))
+        gt.write_safetensors(self.dir / "inputs.safetensors", inputs)
+        gt.write_safetensors(self.dir / "init.safetensors", {})
+        self.assertIn("no tensor G.", self.run_main(expect=2))
+        # The command line as the C++ test calls it.
+        import subprocess
+        run = subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "step_reference.py"),
+                              "--config", str(self.dir / "config.toml"), "--init", str(self.dir / "nosuch.safetensors"),
+                              "--inputs", str(self.dir / "inputs.safetensors"), "--out", str(self.dir / "o.safetensors")],
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(run.returncode, 2, run.stderr)
+        self.assertIn("nosuch.safetensors", run.stderr)
 
 
 class Training(unittest.TestCase):

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Trains a gancu preset in PyTorch, to put PyTorch's samples beside gancu's in docs/.
 
-Same networks, init scheme, data normalization, iteration and Adam settings as gancu
-(gancu_torch.Trainer). The random numbers are torch's, not gancu's Philox streams, so runs agree
+Same networks, init scheme, data normalization, iteration, objective and optimizer settings as
+gancu (gancu_torch.Trainer). The random numbers are torch's, not gancu's Philox streams, so runs agree
 in distribution, not bit for bit.
 
 Writes into --out:
-  metrics.jsonl                one object per log step: step, loss_d, loss_g, d_x, d_g_z, elapsed_s
-                               (d_x, d_g_z: mean sigmoid of D on the real and on the fake batch of
-                               the step's last D step, before D's update)
+  metrics.jsonl                one object per log step: step, loss_d, loss_g, elapsed_s and the
+                               objective's metrics (gancu_torch.Trainer.train_step): d_x, d_g_z
+                               (D's mean verdict on the real and on the fake batch of the step's
+                               last D step, before D's update: sigmoid for the BCE objectives, the
+                               raw score otherwise), penalty and grad_norm, k and convergence (began)
   samples/step_NNNNNN.png      fixed-noise grids every log.sample_every steps
   samples_final.png            the fixed-noise grid after the last step (log.grid images, 8 per row,
                                2-pixel padding)
@@ -34,6 +36,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gancu_torch as gt  # noqa: E402
 import torch  # noqa: E402
+
+
+LOG_NAMES = {"d_x": "D(x)", "d_g_z": "D(G(z))"}
 
 
 def main(argv=None):
@@ -121,8 +126,8 @@ def main(argv=None):
                 mf.write(json.dumps(rec) + "\n")
                 mf.flush()
                 rate = step * trainer.batch / max(rec["elapsed_s"], 1e-9)
-                print(f"step {step:6d}/{steps}  loss_d {rec['loss_d']:.4f}  loss_g {rec['loss_g']:.4f}  "
-                      f"D(x) {rec['d_x']:.3f}  D(G(z)) {rec['d_g_z']:.3f}  {rate:.0f} img/s", flush=True)
+                shown = "  ".join(f"{LOG_NAMES.get(k, k)} {rec[k]:.4g}" for k in m)
+                print(f"step {step:6d}/{steps}  {shown}  {rate:.0f} img/s", flush=True)
             if sample_every and step % sample_every == 0:
                 samples(out / "samples" / f"step_{step:06d}.png")
     os.replace(metrics_tmp, out / "metrics.jsonl")
