@@ -54,7 +54,8 @@ struct Projection {
   std::vector<int> ids;
   std::vector<std::vector<double>> r;
   Projection(const GraphNet& g, const std::vector<int>& values) : ids(values) {
-    for (size_t k = 0; k < ids.size(); ++k) r.push_back(test::randn(size_t(g.net.value_shape(ids[k]).numel()), 40 + k));
+    for (size_t k = 0; k < ids.size(); ++k)
+      r.push_back(test::randn(size_t(g.net.value_shape(ids[k]).numel()), 40 + k));
   }
   double operator()(GraphNet& g) const {
     g.forward();
@@ -93,13 +94,17 @@ void expect_gradients_match(GraphNet& g, const Projection& loss) {
 // output `h` is read three times (a concat with the labels as constant maps, a second branch,
 // and a tap), the two branches summed, two heads.
 const std::vector<std::string> kBranchy = {
-    "conv out=3 k=3 p=1", "lrelu slope=0.2 name=h",       // 0, 1 (fused): h
-    "concat in=h,labels",                                 // 2: 3 + 3 channels
-    "conv out=4 k=3 s=2 p=1", "tanh name=t",              // 3, 4 (fused)
-    "conv out=4 k=3 s=2 p=1 in=h", "sigmoid name=s",      // 5, 6 (fused): a branch from h
-    "add in=t,s", "flatten name=flat",                    // 7, 8
-    "linear out=2 name=aux",                              // 9: a second head
-    "linear out=1 in=flat",                               // 10: the output
+    "conv out=3 k=3 p=1",
+    "lrelu slope=0.2 name=h",  // 0, 1 (fused): h
+    "concat in=h,labels",      // 2: 3 + 3 channels
+    "conv out=4 k=3 s=2 p=1",
+    "tanh name=t",  // 3, 4 (fused)
+    "conv out=4 k=3 s=2 p=1 in=h",
+    "sigmoid name=s",  // 5, 6 (fused): a branch from h
+    "add in=t,s",
+    "flatten name=flat",      // 7, 8
+    "linear out=2 name=aux",  // 9: a second head
+    "linear out=1 in=flat",   // 10: the output
 };
 std::vector<NetworkInput> branchy_inputs() {
   return {{"input", Shape::image(3, 4, 4, 2)}, {"labels", Shape::features(3, 3)}};
@@ -128,7 +133,8 @@ TEST(Graph, AHeadWithoutALossGetsNoGradient) {
 }
 
 TEST(Graph, ConcatBroadcastsFeaturesAsConstantMaps) {
-  GraphNet g({"concat in=input,labels"}, {{"input", Shape::image(2, 3, 3, 1)}, {"labels", Shape::features(2, 2)}});
+  GraphNet g({"concat in=input,labels"},
+             {{"input", Shape::image(2, 3, 3, 1)}, {"labels", Shape::features(2, 2)}});
   g.forward();
   const std::vector<double> out = g.value(g.net.output_id());
   ASSERT_EQ(out.size(), size_t(2 * 9 * 3));
@@ -188,7 +194,8 @@ struct TangentCase {
 std::vector<TangentCase> tangent_cases() {
   const Shape img = Shape::image(3, 6, 6, 2);
   return {
-      {"critic: conv+lrelu, linear", {"conv out=3 k=4 s=2 p=1", "lrelu slope=0.2", "flatten", "linear out=1"},
+      {"critic: conv+lrelu, linear",
+       {"conv out=3 k=4 s=2 p=1", "lrelu slope=0.2", "flatten", "linear out=1"},
        {{"input", img}}},
       {"smooth: conv+tanh, unfused sigmoid, linear+tanh",
        {"conv out=3 k=3 s=1 p=1", "tanh", "flatten", "sigmoid", "linear out=4", "tanh", "linear out=1"},
@@ -197,7 +204,8 @@ std::vector<TangentCase> tangent_cases() {
        {"conv out=3 k=3 p=1", "relu", "maxpool k=3 s=2 p=1", "dropout p=0.3", "avgpool k=2 s=1", "flatten",
         "linear out=1"},
        {{"input", img}}},
-      {"transposed conv", {"convT out=2 k=4 s=2 p=1", "lrelu", "conv out=1 k=3 s=2", "flatten", "linear out=1"},
+      {"transposed conv",
+       {"convT out=2 k=4 s=2 p=1", "lrelu", "conv out=1 k=3 s=2", "flatten", "linear out=1"},
        {{"input", img}}},
       {"graph with labels", kBranchy, branchy_inputs()},
   };
@@ -270,10 +278,12 @@ TEST(Graph, JvpBackwardGivesTheParameterGradientOfTheDirectionalDerivative) {
 }
 
 TEST(Graph, TheTangentPassRefusesBatchNorm) {
-  Network<float> n("D", 2, {"conv out=4 k=4 s=2 p=1", "lrelu", "conv out=8 k=4 s=2 p=1", "bn", "lrelu", "flatten",
-                            "linear out=1"},
-                   "model.discriminator", Shape::image(2, 8, 8, 1), InitScheme::DCGAN);
-  EXPECT_NE(n.tangent_refusal().find("layer 3 (batchnorm2d 8 +act)"), std::string::npos) << n.tangent_refusal();
+  Network<float> n(
+      "D", 2,
+      {"conv out=4 k=4 s=2 p=1", "lrelu", "conv out=8 k=4 s=2 p=1", "bn", "lrelu", "flatten", "linear out=1"},
+      "model.discriminator", Shape::image(2, 8, 8, 1), InitScheme::DCGAN);
+  EXPECT_NE(n.tangent_refusal().find("layer 3 (batchnorm2d 8 +act)"), std::string::npos)
+      << n.tangent_refusal();
   try {
     n.enable_tangents();
     ADD_FAILURE() << "batch norm accepted";

@@ -161,7 +161,8 @@ TEST(Trainer, GeneratorDropoutUsesTheForwardMasksInTheBackward) {
   const int64_t step0 = 0;
   G.forward(ex, gan.noise_buffer(), 16, BatchNormMode::Train, &step0, cfg.seed);
   D.forward(ex, G.output(), 16, BatchNormMode::Train, &step0, cfg.seed);
-  ops::bce_with_logits<float>(ex, 16, D.output(), 1.0f, 1.0f, D.output_grad(), nullptr, nullptr);
+  ops::gan_loss<float>(ex, LossTerm{LossKind::BCE, 1.0f, 1.0f}, 16, D.output(), D.output_grad(), nullptr,
+                       nullptr);
   D.backward(ex, G.output_grad(), false, false);
   ops::fill<float>(ex, G.param_count(), G.grads(), 0.0f);
   G.backward(ex, nullptr, false, true);
@@ -199,9 +200,10 @@ void expect_no_allocation_in_loop(const Config& cfg, Shape image) {
   const DeviceDataset device_data(ex, make_synthetic_dataset(image.h, image.w, image.c, 4 * cfg.batch, 1),
                                   cfg.batch, 1);
   const Gan::RealSource& real = device_data.source();
-  s.gan->train_step(ex, real);  // first step outside the count (lazy one-time set-up may allocate)
+  // First step outside the count (lazy one-time set-up may allocate).
+  s.gan->train_step(ex, real, nullptr, s.gan->penalty_steps(0));
   const uint64_t host_before = g_host_allocations.load(), backend_before = allocation_count();
-  for (int i = 0; i < 3; ++i) s.gan->train_step(ex, real);
+  for (int i = 1; i < 4; ++i) s.gan->train_step(ex, real, nullptr, s.gan->penalty_steps(i));
   EXPECT_EQ(g_host_allocations.load() - host_before, 0u) << "heap allocations inside the training loop";
   EXPECT_EQ(allocation_count() - backend_before, 0u) << "backend allocations inside the training loop";
   EXPECT_EQ(s.gan->read_step(ex), 4);
@@ -211,6 +213,57 @@ TEST(Trainer, TrainingStepAllocatesNothing) {
   expect_no_allocation_in_loop(small_config(1), Shape::image(16, 8, 8, 1));
   expect_no_allocation_in_loop(load_config("dcgan", "", {}), Shape::image(64, 28, 28, 1));
   expect_no_allocation_in_loop(load_config("mlp", "", {}), Shape::image(64, 28, 28, 1));
+  // The objectives: a gradient penalty's tangent pass, BEGAN's auto-encoder, a lazy R1 iteration.
+  const std::vector<ConfigOverride> small = {{"train.batch", "8", "test"}};
+  for (const char* preset : {"wgan-gp", "dragan", "r1", "began", "wgan"})
+    expect_no_allocation_in_loop(load_config(preset, "", small), Shape::image(8, 28, 28, 1));
+}
+
+// D runs several times per data step (on the real batch, on the fakes, in the G step, at a
+// penalty's points): each pass draws its own dropout mask, keyed by the data step, and its
+// backward uses the mask of its own forward.
+TEST(Trainer, EachPassOfTheDiscriminatorDrawsItsOwnDropoutMask) {
+  const Config cfg = load_config_text(
+      "", "test",
+      {{"data.name", "synthetic:4x4x1:64", "test"},
+       {"model.z_dim", "4", "test"},
+       {"model.generator", R"(["linear out=16", "tanh", "reshape h=4 w=4 c=1"])", "test"},
+       {"model.discriminator", R"(["flatten", "dropout p=0.5 name=dropped", "linear out=1"])", "test"},
+       {"train.batch", "8", "test"},
+       {"train.d_steps", "2", "test"}});
+  Exec ex = Exec::cpu(1);
+  GanSession s = make_session(cfg, Shape::image(8, 4, 4, 1), 8, ex);
+  Gan& gan = *s.gan;
+  gan.initialize(ex);
+  const DeviceDataset data(ex, make_synthetic_dataset(4, 4, 1, 64, 1), 8, 1);
+  Network<float>& D = gan.discriminator();
+  const int dropped = D.value_id("dropped");
+  const auto mask = [&] {
+    const float* v = D.value_data(dropped);
+    std::vector<bool> m(8 * 16);
+    for (size_t i = 0; i < m.size(); ++i) m[i] = v[i] == 0.0f;
+    return m;
+  };
+  std::vector<std::vector<bool>> masks;  // per pass, in order, over two iterations
+  std::vector<bool> g_step_mask;
+  const PhaseHook hook = [&](const char* phase) {
+    const std::string p = phase;
+    if (p == "d_real" || p == "d_fake") masks.push_back(mask());
+    if (p == "g_backward") {
+      g_step_mask = mask();
+      masks.push_back(g_step_mask);
+      // The G step's backward used its forward's mask: no gradient reaches a dropped input.
+      const float* dfake = gan.generator().output_grad();
+      for (size_t i = 0; i < g_step_mask.size(); ++i)
+        if (g_step_mask[i]) EXPECT_EQ(dfake[i], 0.0f) << "element " << i;
+    }
+  };
+  gan.train_step(ex, data.source(), hook);
+  gan.train_step(ex, data.source(), hook);
+  ASSERT_EQ(masks.size(), 10u);  // 2 x (2 D steps x (real, fake) + the G step)
+  for (size_t a = 0; a < masks.size(); ++a)
+    for (size_t b = a + 1; b < masks.size(); ++b)
+      EXPECT_NE(masks[a], masks[b]) << "passes " << a << " and " << b;
 }
 
 TEST(Trainer, DivergenceStopsWithAMessageAndKeepsTheLastGoodCheckpoint) {

@@ -30,12 +30,20 @@ struct Config {
   std::vector<std::string> generator, discriminator;
 
   // [train]
-  std::string loss = "bce";
+  std::string loss = "bce";  // objective.h lists the objectives
   int batch = 64;
   int64_t steps = 1000;
   int d_steps = 1;
   float label_smoothing = 0.0f;
   uint64_t seed = 1;
+  float gp_weight = 10.0f;     // wgan-gp, dragan: lambda
+  float clip = 0.01f;          // wgan: the critic's weights are clipped to [-clip, clip]
+  float r1_gamma = 10.0f;      // r1: gamma / 2 ||grad D(x)||^2
+  int r1_interval = 1;         // r1: lazy regularization, every r1_interval-th D step (weighted by it)
+  float dragan_spread = 0.5f;  // dragan: the noise's scale, in standard deviations of the real batch
+  float began_gamma = 0.5f;    // began: the diversity ratio
+  float began_lambda_k = 0.001f;
+  float began_k0 = 0.0f;
 
   // [optim.g], [optim.d]
   OptimConfig optim_g, optim_d;

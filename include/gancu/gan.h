@@ -15,15 +15,23 @@
 #include "gancu/config.h"
 #include "gancu/memory.h"
 #include "gancu/network.h"
+#include "gancu/objective.h"
 #include "gancu/optim.h"
 
 namespace gancu {
 
-// Loss and D-output averages over the iterations since the last read.
+// Loss and D-output averages over the iterations since the last read. What d_real / d_fake mean
+// depends on the objective (Objective::output_kind): D's mean probability for the BCE
+// objectives, the critic's mean score for the others, the reconstruction loss L for BEGAN.
 struct GanMetrics {
   int64_t iterations = 0;
-  double loss_d = 0, loss_g = 0;  // D: BCE on real + BCE on fake; G: non-saturating BCE
-  double d_real = 0, d_fake = 0;  // mean sigmoid(D(x)), mean sigmoid(D(G(z))) during the D steps
+  double loss_d = 0, loss_g = 0;  // D's adversarial loss per D step (without the penalty); G's per G step
+  double d_real = 0, d_fake = 0;  // during the D steps
+  bool has_penalty = false;       // penalty and grad_norm: per penalized D step
+  double penalty = 0, grad_norm = 0;
+  bool is_began = false;  // k (at the read) and the convergence measure M (mean per D step)
+  double k = 0, convergence = 0;
+  std::string output_kind = "prob";
   bool finite() const;
 };
 
@@ -38,14 +46,23 @@ class Gan {
   Gan(const Config& cfg, Shape image, int batch);
   ~Gan();
 
+  // Keep the penalty's random draws of the last D step readable (tests that replay a step in
+  // PyTorch). Before plan().
+  void record_penalty_draws() { record_draws_ = true; }
   void plan(ArenaPlan& plan, const Exec& ex);
   void bind(const Arena& arena);
   // Initial parameters, zeroed optimizer state, counters and metric sums.
   void initialize(const Exec& ex);
 
   // One training iteration on the device: cfg.d_steps discriminator steps, then one generator
-  // step, then the step counter advances.
-  void train_step(const Exec& ex, const RealSource& real, const PhaseHook& hook = nullptr);
+  // step, then the step counter advances. `penalty_steps` is penalty_steps(step) for the
+  // iteration's step: which of its D steps run a lazy penalty (R1 with r1_interval > 1). It is
+  // the one thing that differs between iterations on the host side, so a trainer captures one
+  // CUDA graph per value; kEveryDStep where the objective has no lazy penalty.
+  static constexpr uint32_t kEveryDStep = ~0u;
+  void train_step(const Exec& ex, const RealSource& real, const PhaseHook& hook = nullptr,
+                  uint32_t penalty_steps = kEveryDStep);
+  uint32_t penalty_steps(int64_t step) const;
 
   // Reads the metric sums and resets them (synchronizes with the device).
   GanMetrics read_metrics(const Exec& ex);
@@ -64,6 +81,7 @@ class Gan {
   Network<float>& discriminator() { return *d_; }
   Optimizer<float>& optim_g() { return *opt_g_; }
   Optimizer<float>& optim_d() { return *opt_d_; }
+  Objective& objective() { return *objective_; }
   const Config& config() const { return cfg_; }
   Shape image() const { return image_; }
   int batch() const { return batch_; }
@@ -82,12 +100,13 @@ class Gan {
   int batch_;
   std::unique_ptr<Network<float>> g_, d_;
   std::unique_ptr<Optimizer<float>> opt_g_, opt_d_;
+  std::unique_ptr<Objective> objective_;
+  bool record_draws_ = false;
   Slot real_slot_, z_slot_, counters_slot_, metrics_slot_;
   float* real_ = nullptr;
   float* z_ = nullptr;
   int64_t* counters_ = nullptr;
   float* metrics_ = nullptr;
-  static constexpr int kMetricSums = 5;
   std::unique_ptr<HostBuffer<float>> metrics_host_;  // page-locked: read every log_every steps
   int64_t metrics_base_step_ = 0;
 };

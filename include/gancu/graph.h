@@ -6,7 +6,9 @@
 // debugging), run() simply calls the body.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 
 #include "gancu/exec.h"
@@ -32,6 +34,24 @@ class StepGraph {
   const Exec* ex_;
   bool enabled_;
   std::unique_ptr<Impl> impl_;
+};
+
+// One StepGraph per variant of the iteration. An iteration's host-side shape can differ from step
+// to step (Gan::penalty_steps: which D steps run a lazy penalty); each variant is captured once
+// and replayed whenever it comes round. Most runs have a single variant.
+class StepGraphs {
+ public:
+  StepGraphs(const Exec& ex, bool enabled) : ex_(&ex), enabled_(enabled) {}
+  void run(uint32_t variant, const std::function<void()>& body) {
+    auto& g = graphs_[variant];
+    if (!g) g = std::make_unique<StepGraph>(*ex_, enabled_);
+    g->run(body);
+  }
+
+ private:
+  const Exec* ex_;
+  bool enabled_;
+  std::map<uint32_t, std::unique_ptr<StepGraph>> graphs_;
 };
 
 }  // namespace gancu

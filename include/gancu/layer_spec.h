@@ -1,8 +1,8 @@
 // The text form of a layer, as written in presets and configs: `kind key=value ...`, e.g.
 // "conv out=64 k=4 s=2 p=1 bias=false". A bare first value fills the layer's first key
-// ("lrelu 0.2" is "lrelu slope=0.2"). Any kind also takes `name=` and `in=` (network.h). tools/gancu_torch.py reads the same strings to build the
-// PyTorch peer, so the grammar lives in one place per language and is documented in
-// docs/config.md.
+// ("lrelu 0.2" is "lrelu slope=0.2"). Any kind also takes `name=` and `in=` (network.h). tools/gancu_torch.py
+// reads the same strings to build the PyTorch peer, so the grammar lives in one place per language and is
+// documented in docs/config.md.
 #pragma once
 
 #include <map>

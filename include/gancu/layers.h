@@ -66,7 +66,7 @@ struct LayerIO {
   T* dy = nullptr;       // gradient of y (backward; may be overwritten); primal adjoint (jvp_backward)
   T* dx = nullptr;       // gradient of x (null: not wanted)
   bool accumulate_dx = false;
-  bool param_grads = true;  // false: only dx is wanted (generator step through D)
+  bool param_grads = true;   // false: only dx is wanted (generator step through D)
   std::vector<const T*> xs;  // every input, in the order of in= (multi-input layers)
   std::vector<T*> dxs;       // their gradients (null: not wanted)
   std::vector<char> accumulate_dxs;

@@ -1,5 +1,6 @@
 // Optimizers over a network's flat parameter buffer: one op launch per step, state planned into
-// the arena (Adam: m, v and the step count t; SGD: the momentum buffer).
+// the arena (Adam: m, v and the step count t; SGD: the momentum buffer; RMSprop: the running
+// mean of squared gradients).
 #pragma once
 
 #include <string>
@@ -11,8 +12,9 @@
 namespace gancu {
 
 struct OptimConfig {
-  std::string name = "adam";  // adam | sgd
+  std::string name = "adam";  // adam | sgd | rmsprop
   float lr = 2e-4f, beta1 = 0.5f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f, momentum = 0.0f;
+  float alpha = 0.99f;  // rmsprop's smoothing constant
 };
 
 template <class T>
@@ -24,7 +26,8 @@ class Optimizer {
   void reset(const Exec& ex);  // zero state
   void step(const Exec& ex, T* params, const T* grads);
 
-  // Checkpointed state: [m | v] for Adam, [momentum] for SGD, and the step count.
+  // Checkpointed state: [m | v] for Adam, [momentum] for SGD, [square average] for RMSprop, and
+  // the step count.
   T* state() const { return state_; }
   int64_t state_count() const;
   int64_t* step_count() const { return t_; }

@@ -19,12 +19,14 @@ namespace gancu {
 // `log` says which and why. "cuda" without a GPU is a RuntimeError.
 Exec open_backend(const std::string& requested, int threads, const std::string& math, std::ostream& log);
 
-// A Gan with its arena, bound and ready (parameters not yet initialized).
+// A Gan with its arena, bound and ready (parameters not yet initialized). `record_penalty_draws`
+// keeps the penalty's draws readable (Gan::record_penalty_draws).
 struct GanSession {
   std::unique_ptr<Gan> gan;
   Arena arena;
 };
-GanSession make_session(const Config& cfg, Shape image, int batch, Exec& ex);
+GanSession make_session(const Config& cfg, Shape image, int batch, Exec& ex,
+                        bool record_penalty_draws = false);
 
 // The image shape (batch 0) that the config's generator produces.
 Shape generator_image(const Config& cfg);

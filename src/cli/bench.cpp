@@ -49,13 +49,20 @@ void add_bench(CLI::App& app) {
     const Gan::RealSource& real = device_data.source();
 
     using Clock = std::chrono::steady_clock;
-    StepGraph graph(ex, cfg.cuda_graph);
-    // A graph's first run is its warm-up and the second its capture: never timed.
-    const int64_t untimed = cfg.cuda_graph ? std::max<int64_t>(warmup, 2) : warmup;
-    for (int64_t i = 0; i < untimed; ++i) graph.run([&] { gan.train_step(ex, real); });
+    StepGraphs graphs(ex, cfg.cuda_graph);
+    int64_t step = 0;
+    const auto iterate = [&] {
+      const uint32_t variant = gan.penalty_steps(step++);
+      graphs.run(variant, [&] { gan.train_step(ex, real, nullptr, variant); });
+    };
+    // A graph's first run is its warm-up and the second its capture: never timed. A lazy penalty
+    // has several variants of the iteration; each is captured within its first runs.
+    const int64_t variants = gan.objective().penalty() ? gan.objective().penalty_interval() : 1;
+    const int64_t untimed = cfg.cuda_graph ? std::max<int64_t>(warmup, 2 * variants) : warmup;
+    for (int64_t i = 0; i < untimed; ++i) iterate();
     ex.synchronize();
     const auto t0 = Clock::now();
-    for (int64_t i = 0; i < cfg.steps; ++i) graph.run([&] { gan.train_step(ex, real); });
+    for (int64_t i = 0; i < cfg.steps; ++i) iterate();
     ex.synchronize();
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     const double ms_per_iter = 1e3 * seconds / double(cfg.steps);
@@ -78,7 +85,7 @@ void add_bench(CLI::App& app) {
     for (int64_t i = 0; i < phase_iters; ++i) {
       ex.synchronize();
       last = Clock::now();
-      gan.train_step(ex, real, hook);
+      gan.train_step(ex, real, hook, gan.penalty_steps(step++));
     }
     for (auto& p : phases) p.second /= double(phase_iters);
 
@@ -91,6 +98,7 @@ void add_bench(CLI::App& app) {
                           {"steps", cfg.steps},
                           {"warmup", warmup},
                           {"d_steps", cfg.d_steps},
+                          {"loss", cfg.loss},
                           {"cuda_graph", ex.on_cuda() && cfg.cuda_graph},
                           {"math", cfg.math},
                           {"images_per_s", images_per_s},
@@ -101,9 +109,9 @@ void add_bench(CLI::App& app) {
       j["phases_ms"] = ph;
       std::cout << j.dump() << "\n";
     } else {
-      std::printf("gancu bench: %s on %s, batch %d, %lld steps (%lld warm-up), %d threads\n",
-                  cfg.preset.c_str(), backend_name(ex.backend()), cfg.batch, (long long)cfg.steps,
-                  (long long)warmup, ex.threads());
+      std::printf("gancu bench: %s (%s) on %s, batch %d, %lld steps (%lld warm-up), %d threads\n",
+                  cfg.preset.c_str(), cfg.loss.c_str(), backend_name(ex.backend()), cfg.batch,
+                  (long long)cfg.steps, (long long)warmup, ex.threads());
       std::printf("  %.3f ms per iteration, %.1f images/s\n", ms_per_iter, images_per_s);
       std::printf("  phases (synchronized, ms per iteration):\n");
       for (const auto& p : phases) std::printf("    %-12s %9.3f\n", p.first.c_str(), p.second);

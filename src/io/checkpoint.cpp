@@ -133,6 +133,8 @@ void save_checkpoint(const Exec& ex, Gan& gan, const std::string& path) {
     const auto t = download(ex, opt->step_count(), 1);
     tensors[opt->name() + ".t"] = make_tensor<int64_t>({}, t.data());
   }
+  for (const auto& [name, value] : gan.objective().state())
+    tensors[name] = make_tensor<float>({1}, download(ex, value, 1).data());
   const auto counters = download(ex, gan.step_counter(), 2);
   tensors["trainer.step"] = make_tensor<int64_t>({}, &counters[0]);
   tensors["trainer.data_step"] = make_tensor<int64_t>({}, &counters[1]);
@@ -155,6 +157,10 @@ void load_checkpoint(const Exec& ex, Gan& gan, const std::string& path) {
     copy_to_device(ex, opt->state(), state.data(), state.size() * sizeof(float));
     const auto t = values_of<int64_t>(f, opt->name() + ".t", {}, path);
     copy_to_device(ex, opt->step_count(), t.data(), sizeof(int64_t));
+  }
+  for (const auto& [name, value] : gan.objective().state()) {
+    const auto v = values_of<float>(f, name, {1}, path);
+    copy_to_device(ex, value, v.data(), sizeof(float));
   }
   const int64_t counters[2] = {values_of<int64_t>(f, "trainer.step", {}, path)[0],
                                values_of<int64_t>(f, "trainer.data_step", {}, path)[0]};

@@ -29,9 +29,9 @@ std::string join_names(const std::map<std::string, int>& names) {
 template <class T>
 struct Network<T>::Node {
   std::unique_ptr<Layer<T>> layer;
-  int index = 0;        // position in the layer strings
-  std::vector<int> in;  // value ids read
-  int out = 0;          // value id written
+  int index = 0;                                                   // position in the layer strings
+  std::vector<int> in;                                             // value ids read
+  int out = 0;                                                     // value id written
   std::vector<int> param_tensors, state_tensors, counter_tensors;  // into tensors_
   std::vector<int64_t> scratch_counts;
   std::vector<Slot> scratch_slots;
@@ -39,13 +39,13 @@ struct Network<T>::Node {
 };
 
 template <class T>
-Network<T>::Network(std::string name, int id, const std::vector<std::string>& layers, const std::string& where,
-                    Shape input, InitScheme init)
+Network<T>::Network(std::string name, int id, const std::vector<std::string>& layers,
+                    const std::string& where, Shape input, InitScheme init)
     : Network(std::move(name), id, layers, where, std::vector<NetworkInput>{{"input", input}}, init) {}
 
 template <class T>
-Network<T>::Network(std::string name, int id, const std::vector<std::string>& layers, const std::string& where,
-                    const std::vector<NetworkInput>& inputs, InitScheme init)
+Network<T>::Network(std::string name, int id, const std::vector<std::string>& layers,
+                    const std::string& where, const std::vector<NetworkInput>& inputs, InitScheme init)
     : name_(std::move(name)), id_(id) {
   GANCU_CHECK(!inputs.empty() && inputs[0].name == "input", name_, ": the main input must come first");
   if (layers.empty()) usage_error(where, ": a network needs at least one layer");
@@ -59,7 +59,7 @@ Network<T>::Network(std::string name, int id, const std::vector<std::string>& la
   inputs_ = int(values_.size());
   ext_data_.assign(size_t(inputs_), nullptr);
 
-  int previous = 0;           // the value the next string reads by default
+  int previous = 0;            // the value the next string reads by default
   bool previous_named = true;  // an activation fuses only into an unnamed, directly preceding layer
   for (size_t i = 0; i < layers.size(); ++i) {
     const std::string at = detail::concat(where, "[", i, "]");
@@ -172,7 +172,8 @@ void Network<T>::plan(ArenaPlan& plan, const Exec& ex) {
       data_slots_[size_t(node->out)] = plan.add_array<T>(ArenaKind::Activations, what, count);
       grad_slots_[size_t(node->out)] = plan.add_array<T>(ArenaKind::Activations, what + ".grad", count);
       if (tangents_) {
-        tangent_slots_[size_t(node->out)] = plan.add_array<T>(ArenaKind::Activations, what + ".tangent", count);
+        tangent_slots_[size_t(node->out)] =
+            plan.add_array<T>(ArenaKind::Activations, what + ".tangent", count);
         if (second_order_)
           adjoint_slots_[size_t(node->out)] =
               plan.add_array<T>(ArenaKind::Activations, what + ".adjoint", count);
@@ -471,7 +472,8 @@ int64_t Network<T>::trainable_count() const {
 template <class T>
 std::string Network<T>::summary() const {
   std::string s = detail::concat(name_, ": input ", values_[0].shape.str());
-  for (int v = 1; v < inputs_; ++v) s += detail::concat(", ", values_[size_t(v)].name, " ", values_[size_t(v)].shape.str());
+  for (int v = 1; v < inputs_; ++v)
+    s += detail::concat(", ", values_[size_t(v)].name, " ", values_[size_t(v)].shape.str());
   s += "\n";
   char line[320];
   for (size_t i = 0; i < nodes_.size(); ++i) {

@@ -11,13 +11,14 @@ namespace gancu {
 template <class T>
 Optimizer<T>::Optimizer(std::string name, const OptimConfig& cfg, int64_t count)
     : name_(std::move(name)), cfg_(cfg), count_(count) {
-  if (cfg.name != "adam" && cfg.name != "sgd")
-    usage_error(name_, ".name: expected \"adam\" or \"sgd\", got \"", cfg.name, "\"");
+  if (cfg.name != "adam" && cfg.name != "sgd" && cfg.name != "rmsprop")
+    usage_error(name_, ".name: expected \"adam\", \"sgd\" or \"rmsprop\", got \"", cfg.name, "\"");
 }
 
 template <class T>
 int64_t Optimizer<T>::state_count() const {
   if (cfg_.name == "adam") return 2 * count_;
+  if (cfg_.name == "rmsprop") return count_;
   return cfg_.momentum != 0.0f ? count_ : 0;
 }
 
@@ -45,6 +46,9 @@ void Optimizer<T>::step(const Exec& ex, T* params, const T* grads) {
   if (cfg_.name == "adam") {
     const AdamHyper h{cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay};
     ops::adam_step<T>(ex, count_, params, grads, state_, state_ + count_, h, t_);
+  } else if (cfg_.name == "rmsprop") {
+    const RmspropHyper h{cfg_.lr, cfg_.alpha, cfg_.eps, cfg_.weight_decay};
+    ops::rmsprop_step<T>(ex, count_, params, grads, state_, h, t_);
   } else {
     const SgdHyper h{cfg_.lr, cfg_.momentum, cfg_.weight_decay};
     ops::sgd_step<T>(ex, count_, params, grads, cfg_.momentum != 0.0f ? state_ : nullptr, h);

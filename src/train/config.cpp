@@ -5,6 +5,7 @@
 #include <toml.hpp>
 
 #include "gancu/check.h"
+#include "gancu/objective.h"
 
 namespace gancu {
 
@@ -36,6 +37,14 @@ steps = 1000
 d_steps = 1
 label_smoothing = 0.0
 seed = 1
+gp_weight = 10.0
+clip = 0.01
+r1_gamma = 10.0
+r1_interval = 1
+dragan_spread = 0.5
+began_gamma = 0.5
+began_lambda_k = 0.001
+began_k0 = 0.0
 
 [optim.g]
 name = "adam"
@@ -45,6 +54,7 @@ beta2 = 0.999
 eps = 1e-8
 weight_decay = 0.0
 momentum = 0.0
+alpha = 0.99
 
 [optim.d]
 name = "adam"
@@ -54,6 +64,7 @@ beta2 = 0.999
 eps = 1e-8
 weight_decay = 0.0
 momentum = 0.0
+alpha = 0.99
 
 [log]
 log_every = 50
@@ -198,13 +209,14 @@ struct Reader {
   }
   OptimConfig optim(const std::string& section) const {
     OptimConfig o;
-    o.name = choice(section + ".name", {"adam", "sgd"});
+    o.name = choice(section + ".name", {"adam", "sgd", "rmsprop"});
     o.lr = number(section + ".lr", 0.0, 10.0, true);
     o.beta1 = number(section + ".beta1", 0.0, 1.0, false, true);
     o.beta2 = number(section + ".beta2", 0.0, 1.0, false, true);
     o.eps = number(section + ".eps", 0.0, 1.0, true);
     o.weight_decay = number(section + ".weight_decay", 0.0, 1.0);
     o.momentum = number(section + ".momentum", 0.0, 1.0, false, true);
+    o.alpha = number(section + ".alpha", 0.0, 1.0, false, true);
     return o;
   }
 };
@@ -227,12 +239,20 @@ Config to_config(const Toml& root, const Sources& sources) {
     r.fail("model.generator", "is empty: a preset or config must define the generator");
   if (c.discriminator.empty()) r.fail("model.discriminator", "is empty: a preset or config must define it");
 
-  c.loss = r.choice("train.loss", {"bce"});
+  c.loss = r.choice("train.loss", objective_names());
   c.batch = int(r.integer("train.batch", 1, 1 << 20));
   c.steps = r.integer("train.steps", 0, int64_t(1) << 40);
   c.d_steps = int(r.integer("train.d_steps", 1, 100));
   c.label_smoothing = r.number("train.label_smoothing", 0.0, 0.5, false, true);
   c.seed = uint64_t(r.integer("train.seed", 0, INT64_MAX));
+  c.gp_weight = r.number("train.gp_weight", 0.0, 1e6);
+  c.clip = r.number("train.clip", 0.0, 1e9);
+  c.r1_gamma = r.number("train.r1_gamma", 0.0, 1e6);
+  c.r1_interval = int(r.integer("train.r1_interval", 1, 1 << 20));
+  c.dragan_spread = r.number("train.dragan_spread", 0.0, 100.0);
+  c.began_gamma = r.number("train.began_gamma", 0.0, 1.0, true);
+  c.began_lambda_k = r.number("train.began_lambda_k", 0.0, 1.0);
+  c.began_k0 = r.number("train.began_k0", 0.0, 1.0);
 
   c.optim_g = r.optim("optim.g");
   c.optim_d = r.optim("optim.d");

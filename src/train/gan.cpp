@@ -10,12 +10,13 @@
 namespace gancu {
 
 namespace {
-// The metric sums, in device memory.
-enum MetricSum { kLossD, kLossG, kDReal, kDFake, kDFakeG };
+// The passes of D over one data step, each with its own dropout masks.
+enum DPass : uint32_t { kPassReal = 0, kPassFake = 1, kPassGeneratorStep = 2, kPassPenalty = 3 };
 }  // namespace
 
 bool GanMetrics::finite() const {
-  return std::isfinite(loss_d) && std::isfinite(loss_g) && std::isfinite(d_real) && std::isfinite(d_fake);
+  return std::isfinite(loss_d) && std::isfinite(loss_g) && std::isfinite(d_real) && std::isfinite(d_fake) &&
+         std::isfinite(penalty) && std::isfinite(grad_norm) && std::isfinite(k) && std::isfinite(convergence);
 }
 
 Gan::Gan(const Config& cfg, Shape image, int batch)
@@ -26,9 +27,7 @@ Gan::Gan(const Config& cfg, Shape image, int batch)
     usage_error("model.generator: produces ", g_->output_shape().str(), " images but the data set has ",
                 image_.str(), " (check the last layers, or --data)");
   d_ = std::make_unique<Network<float>>("D", 2, cfg.discriminator, "model.discriminator", image_, cfg.init);
-  if (d_->output_shape() != Shape::features(batch, 1))
-    usage_error("model.discriminator: must end in one logit per image, but produces ",
-                d_->output_shape().str());
+  objective_ = Objective::make(cfg, *g_, *d_, image_);
   opt_g_ = std::make_unique<Optimizer<float>>("optim.g", cfg.optim_g, g_->param_count());
   opt_d_ = std::make_unique<Optimizer<float>>("optim.d", cfg.optim_d, d_->param_count());
 }
@@ -40,6 +39,7 @@ void Gan::plan(ArenaPlan& plan, const Exec& ex) {
   d_->plan(plan, ex);
   opt_g_->plan(plan);
   opt_d_->plan(plan);
+  objective_->plan(plan, record_draws_);
   real_slot_ = plan.add_array<float>(ArenaKind::Activations, "real batch", size_t(image_.numel()));
   z_slot_ = plan.add_array<float>(ArenaKind::Activations, "latent batch", size_t(batch_) * cfg_.z_dim);
   counters_slot_ = plan.add_array<int64_t>(ArenaKind::State, "step counters", 3);
@@ -51,6 +51,7 @@ void Gan::bind(const Arena& arena) {
   d_->bind(arena);
   opt_g_->bind(arena);
   opt_d_->bind(arena);
+  objective_->bind(arena);
   real_ = arena.get<float>(real_slot_);
   z_ = arena.get<float>(z_slot_);
   counters_ = arena.get<int64_t>(counters_slot_);
@@ -63,6 +64,7 @@ void Gan::initialize(const Exec& ex) {
   d_->initialize(ex, cfg_.seed);
   opt_g_->reset(ex);
   opt_d_->reset(ex);
+  objective_->initialize(ex);
   const int64_t zeros[3] = {0, 0, 0};
   copy_to_device(ex, counters_, zeros, sizeof zeros);
   restart_metrics(ex);
@@ -73,37 +75,56 @@ void Gan::restart_metrics(const Exec& ex) {
   metrics_base_step_ = read_step(ex);
 }
 
-void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& hook) {
+uint32_t Gan::penalty_steps(int64_t step) const {
+  const int interval = objective_->penalty_interval();
+  if (!objective_->penalty() || interval == 1) return kEveryDStep;
+  uint32_t mask = 0;
+  for (int k = 0; k < cfg_.d_steps; ++k)
+    if ((step * cfg_.d_steps + k) % interval == 0) mask |= 1u << k;
+  return mask;
+}
+
+void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& hook, uint32_t penalty_steps) {
   Network<float>& G = *g_;
   Network<float>& D = *d_;
+  Objective& objective = *objective_;
+  GradientPenalty<float>* penalty = objective.penalty();
+  GANCU_CHECK(!penalty || objective.penalty_interval() == 1 || penalty_steps != kEveryDStep,
+              "train_step: a lazy penalty (r1_interval > 1) needs the iteration's penalty_steps(step)");
   const int B = batch_;
-  const float real_target = 1.0f - cfg_.label_smoothing;
   const auto phase = [&](const char* name) {
     if (hook) hook(name);
   };
 
   // Discriminator steps: each sees a new real batch and new noise, both keyed by the data step.
   // D runs twice (real, then fake) with batch statistics per pass, and its parameter gradients
-  // sum over both passes, as in the PyTorch reference loop.
+  // sum over both passes (and the penalty), as in the PyTorch reference loop.
   for (int k = 0; k < cfg_.d_steps; ++k) {
+    const bool penalized = penalty && (penalty_steps >> k & 1u);
     ops::fill<float>(ex, D.param_count(), D.grads(), 0.0f);
     real(ex, real_, data_step_counter());
     phase("data");
-    D.forward(ex, real_, B, BatchNormMode::Train, data_step_counter(), cfg_.seed);
-    ops::bce_with_logits<float>(ex, B, D.output(), real_target, 1.0f, D.output_grad(), metrics_ + kLossD,
-                                metrics_ + kDReal);
+    D.forward(ex, real_, B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassReal);
+    objective.d_real(ex, D, real_, metrics_);
     D.backward(ex, nullptr, false, true);
+    if (penalized && penalty->at() == GradientPenalty<float>::At::Real)  // R1: at D's real pass
+      penalty->apply(ex, D, real_, nullptr, data_step_counter(), cfg_.seed, kPassReal, metrics_ + kSumPenalty,
+                     metrics_ + kSumGradNorm);
     phase("d_real");
     ops::fill_noise<float>(ex, int64_t(B) * cfg_.z_dim, z_, cfg_.latent, cfg_.seed, kStreamNoiseD,
                            data_step_counter());
     G.forward(ex, z_, B, BatchNormMode::Train, data_step_counter(), cfg_.seed);
     phase("g_forward");
-    D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), cfg_.seed);
-    ops::bce_with_logits<float>(ex, B, D.output(), 0.0f, 1.0f, D.output_grad(), metrics_ + kLossD,
-                                metrics_ + kDFake);
+    D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassFake);
+    objective.d_fake(ex, D, G.output(), metrics_);
     D.backward(ex, nullptr, false, true);
+    if (penalized &&
+        penalty->at() != GradientPenalty<float>::At::Real)  // WGAN-GP, DRAGAN: points of their own
+      penalty->apply(ex, D, real_, G.output(), data_step_counter(), cfg_.seed, kPassPenalty,
+                     metrics_ + kSumPenalty, metrics_ + kSumGradNorm);
     phase("d_fake");
     opt_d_->step(ex, D.params(), D.grads());
+    objective.after_d_step(ex, D, metrics_);
     // The last D step's data step stays until G's backward: G's dropout masks are drawn from it,
     // in the forward above and again in the backward below.
     if (k + 1 < cfg_.d_steps) ops::increment_counter<float>(ex, data_step_counter());
@@ -111,12 +132,11 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
   }
 
   // Generator step on the fake batch of the last D step (G is not re-run), through the updated
-  // D: non-saturating loss, target 1. D's parameter gradients are not needed here.
+  // D. D's parameter gradients are not needed here.
   ops::fill<float>(ex, G.param_count(), G.grads(), 0.0f);
-  D.forward(ex, G.output(), B, BatchNormMode::Train, step_counter(), cfg_.seed);
-  ops::bce_with_logits<float>(ex, B, D.output(), 1.0f, 1.0f, D.output_grad(), metrics_ + kLossG,
-                              metrics_ + kDFakeG);
-  D.backward(ex, G.output_grad(), false, false);
+  D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassGeneratorStep);
+  const bool direct = objective.g_loss(ex, D, G.output(), G.output_grad(), metrics_);
+  D.backward(ex, G.output_grad(), direct, false);
   G.backward(ex, nullptr, false, true);
   ops::increment_counter<float>(ex, data_step_counter());
   phase("g_backward");
@@ -139,12 +159,28 @@ GanMetrics Gan::read_metrics(const Exec& ex) {
   GanMetrics m;
   m.iterations = step - metrics_base_step_;
   metrics_base_step_ = step;
+  m.output_kind = objective_->output_kind();
+  m.has_penalty = objective_->penalty() != nullptr;
+  m.is_began = m.output_kind == "recon";
+  if (m.is_began) {
+    float k = 0;
+    copy_to_host(ex, &k, objective_->state()[0].second, sizeof k);
+    m.k = k;
+  }
   if (m.iterations <= 0) return m;
   const double d_steps = double(m.iterations) * cfg_.d_steps;
-  m.loss_d = sums[kLossD] / d_steps;
-  m.loss_g = sums[kLossG] / double(m.iterations);
-  m.d_real = sums[kDReal] / d_steps;
-  m.d_fake = sums[kDFake] / d_steps;
+  m.loss_g = sums[kSumLossG] / double(m.iterations);
+  m.d_real = sums[kSumDReal] / d_steps;
+  m.d_fake = sums[kSumDFake] / d_steps;
+  // The penalty runs on every D step, or on every r1_interval-th one.
+  const double penalized = std::max(1.0, d_steps / double(objective_->penalty_interval()));
+  m.penalty = sums[kSumPenalty] / penalized;
+  m.grad_norm = sums[kSumGradNorm] / penalized;
+  m.loss_d = sums[kSumLossD] / d_steps;
+  if (m.is_began) {
+    m.convergence = sums[kSumConvergence] / d_steps;
+    m.loss_d = m.d_real - m.k * m.d_fake;  // from the window's means (documented in objectives.md)
+  }
   return m;
 }
 

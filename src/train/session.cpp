@@ -40,9 +40,10 @@ Exec open_backend(const std::string& requested, int threads, const std::string& 
   return ex;
 }
 
-GanSession make_session(const Config& cfg, Shape image, int batch, Exec& ex) {
+GanSession make_session(const Config& cfg, Shape image, int batch, Exec& ex, bool record_penalty_draws) {
   GanSession s;
   s.gan = std::make_unique<Gan>(cfg, image, batch);
+  if (record_penalty_draws) s.gan->record_penalty_draws();
   ArenaPlan plan;
   s.gan->plan(plan, ex);
   s.arena = Arena(ex.backend(), std::move(plan));

@@ -37,6 +37,13 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+// 4 significant digits, compact ("0.0123", "12.35", "1.2e-05").
+std::string format_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
 std::string samples_path(const std::string& dir, int64_t step) {
   char name[48];
   std::snprintf(name, sizeof name, "/samples/step_%06lld.png", (long long)step);
@@ -161,12 +168,13 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   } closer{metrics_file};
 
   TrainResult result;
-  StepGraph graph(ex, cfg.cuda_graph);
+  StepGraphs graphs(ex, cfg.cuda_graph);
   const auto run_start = Clock::now();
   auto window_start = run_start;
   int64_t window_first = start;
   for (int64_t step = start; step < cfg.steps; ++step) {
-    graph.run([&] { gan.train_step(ex, real); });
+    const uint32_t variant = gan.penalty_steps(step);
+    graphs.run(variant, [&] { gan.train_step(ex, real, nullptr, variant); });
     const int64_t done = step + 1;
     const bool last = done == cfg.steps;
     const bool checkpoint_now = last || (cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0);
@@ -180,7 +188,10 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     const double window = std::chrono::duration<double>(now - window_start).count();
     const double steps_per_s = double(done - window_first) / std::max(window, 1e-9);
     window_first = done;
-    if (!m.finite()) stop_diverged(dir, done, detail::concat("loss D ", m.loss_d, ", loss G ", m.loss_g));
+    if (!m.finite())
+      stop_diverged(dir, done,
+                    detail::concat("loss D ", m.loss_d, ", loss G ", m.loss_g,
+                                   m.has_penalty ? detail::concat(", penalty ", m.penalty) : std::string()));
     const double elapsed = std::chrono::duration<double>(now - run_start).count();
     nlohmann::json line = {{"step", done},
                            {"loss_d", m.loss_d},
@@ -190,6 +201,20 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
                            {"steps_per_s", steps_per_s},
                            {"images_per_s", steps_per_s * cfg.batch},
                            {"time_s", elapsed}};
+    // What the objective adds: the penalty and the gradient norm it holds near 1 (or 0); BEGAN's
+    // equilibrium variable and convergence measure.
+    std::string objective_text;
+    if (m.has_penalty) {
+      line["penalty"] = m.penalty;
+      line["grad_norm"] = m.grad_norm;
+      objective_text +=
+          detail::concat(" | GP ", format_number(m.penalty), " |grad| ", format_number(m.grad_norm));
+    }
+    if (m.is_began) {
+      line["k"] = m.k;
+      line["convergence"] = m.convergence;
+      objective_text += detail::concat(" | k ", format_number(m.k), " M ", format_number(m.convergence));
+    }
     std::string eval_text;
     if (eval_now) {
       const std::vector<float> samples = draw_samples(ex, gan, cfg.eval_samples, cfg.seed, 2);
@@ -210,19 +235,32 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     if (std::fwrite(text.data(), 1, text.size(), metrics_file) != text.size() ||
         std::fflush(metrics_file) != 0)
       runtime_error(dir, "/metrics.jsonl: write failed: ", std::strerror(errno));
-    char progress[512];
-    std::snprintf(
-        progress, sizeof progress,
-        "step %lld/%lld | %.2f steps/s | %.0f img/s | loss D %.4f G %.4f | D(x) %.3f D(G(z)) %.3f | "
-        "left %s%s\n",
-        (long long)done, (long long)cfg.steps, steps_per_s, steps_per_s * cfg.batch, m.loss_d, m.loss_g,
-        m.d_real, m.d_fake, format_duration(double(cfg.steps - done) / std::max(steps_per_s, 1e-9)).c_str(),
-        eval_text.c_str());
+    // D's outputs: probabilities (BCE), a critic's scores, or BEGAN's reconstruction losses.
+    const char* outputs = m.output_kind == "prob"    ? "D(x) %.3f D(G(z)) %.3f"
+                          : m.output_kind == "score" ? "critic x %.3f G(z) %.3f"
+                                                     : "L(x) %.4f L(G(z)) %.4f";
+    char output_text[96];
+    std::snprintf(output_text, sizeof output_text, outputs, m.d_real, m.d_fake);
+    char progress[640];
+    std::snprintf(progress, sizeof progress,
+                  "step %lld/%lld | %.2f steps/s | %.0f img/s | loss D %.4f G %.4f | %s%s | left %s%s\n",
+                  (long long)done, (long long)cfg.steps, steps_per_s, steps_per_s * cfg.batch, m.loss_d,
+                  m.loss_g, output_text, objective_text.c_str(),
+                  format_duration(double(cfg.steps - done) / std::max(steps_per_s, 1e-9)).c_str(),
+                  eval_text.c_str());
     log << progress << std::flush;
     tb.add_scalar("loss/d", done, m.loss_d);
     tb.add_scalar("loss/g", done, m.loss_g);
     tb.add_scalar("d/real", done, m.d_real);
     tb.add_scalar("d/fake", done, m.d_fake);
+    if (m.has_penalty) {
+      tb.add_scalar("penalty/value", done, m.penalty);
+      tb.add_scalar("penalty/grad_norm", done, m.grad_norm);
+    }
+    if (m.is_began) {
+      tb.add_scalar("began/k", done, m.k);
+      tb.add_scalar("began/convergence", done, m.convergence);
+    }
     tb.add_scalar("perf/images_per_s", done, steps_per_s * cfg.batch);
 
     if (sample_now) {

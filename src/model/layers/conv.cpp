@@ -84,16 +84,14 @@ class ConvLayer final : public Layer<T> {
   }
   void jvp_backward(const Exec& ex, const LayerIO<T>& io) const override {
     const ConvDims d = at_batch(io.batch);
-    affine_jvp_backward<T>(ex, io, out_count(d), act_,
-                           [&](const T* x, T* dy, T* dx, bool acc, bool bias, Activation a) {
-                             T* db = bias && bias_ ? io.grads[1] : nullptr;
-                             if (transposed_)
-                               ops::conv_transpose2d_backward<T>(ex, d, x, io.params[0], io.y, dy, dx, acc,
-                                                                 io.grads[0], db, a);
-                             else
-                               ops::conv2d_backward<T>(ex, d, x, io.params[0], io.y, dy, dx, acc, io.grads[0],
-                                                       db, a);
-                           });
+    affine_jvp_backward<T>(
+        ex, io, out_count(d), act_, [&](const T* x, T* dy, T* dx, bool acc, bool bias, Activation a) {
+          T* db = bias && bias_ ? io.grads[1] : nullptr;
+          if (transposed_)
+            ops::conv_transpose2d_backward<T>(ex, d, x, io.params[0], io.y, dy, dx, acc, io.grads[0], db, a);
+          else
+            ops::conv2d_backward<T>(ex, d, x, io.params[0], io.y, dy, dx, acc, io.grads[0], db, a);
+        });
   }
 
  private:

@@ -27,7 +27,8 @@ class JoinLayer final : public Layer<T> {
 
   void forward(const Exec& ex, const LayerIO<T>& io) const override {
     if (concat_) {
-      for (size_t k = 0; k < parts_.size(); ++k) ops::concat_forward<T>(ex, part(k, io.batch), io.xs[k], io.y);
+      for (size_t k = 0; k < parts_.size(); ++k)
+        ops::concat_forward<T>(ex, part(k, io.batch), io.xs[k], io.y);
       return;
     }
     const int64_t n = io.batch * out_.per_sample();
@@ -35,7 +36,8 @@ class JoinLayer final : public Layer<T> {
     for (size_t k = 2; k < io.xs.size(); ++k) ops::add<T>(ex, n, io.y, io.xs[k], io.y);
   }
   void backward(const Exec& ex, const LayerIO<T>& io) const override {
-    for (size_t k = 0; k < parts_.size(); ++k) pass_back(ex, io.batch, k, io.dy, io.dxs[k], io.accumulate_dxs[k]);
+    for (size_t k = 0; k < parts_.size(); ++k)
+      pass_back(ex, io.batch, k, io.dy, io.dxs[k], io.accumulate_dxs[k]);
   }
 
   void jvp(const Exec& ex, const LayerIO<T>& io) const override {
@@ -74,7 +76,8 @@ class JoinLayer final : public Layer<T> {
     for (const Shape& s : in) {
       if (s.is_features()) continue;
       if (image && (s.h != h || s.w != w))
-        usage_error(where_, ": concat of images of different sizes (", h, "x", w, " and ", s.h, "x", s.w, ")");
+        usage_error(where_, ": concat of images of different sizes (", h, "x", w, " and ", s.h, "x", s.w,
+                    ")");
       h = s.h;
       w = s.w;
       image = true;

@@ -41,7 +41,9 @@ InitRule bias_init(InitScheme scheme, int64_t fan_in);
 
 // An activation whose derivative depends on its input: its tangent backward has second-order
 // terms (ops.h, activation_second_order).
-inline bool is_smooth(const Activation& a) { return a.kind == Act::Tanh || a.kind == Act::Sigmoid; }
+inline bool is_smooth(const Activation& a) {
+  return a.kind == Act::Tanh || a.kind == Act::Sigmoid;
+}
 
 // The tangent pass of a layer y = act(f(x; w) + b) whose f is linear in x (linear, conv, convT).
 // `linear_part(x, y)` writes f(x; w) without bias and activation; `backward(x, dy, dx, acc, bias,

@@ -36,14 +36,14 @@ class LayerNormLayer final : public Layer<T> {
   bool second_order() const override { return true; }
 
   void forward(const Exec& ex, const LayerIO<T>& io) const override {
-    ops::layernorm_forward<T>(ex, dims(io), io.x, io.params[0], io.params[1], io.scratch[0], io.scratch[1], io.y,
-                              act_);
+    ops::layernorm_forward<T>(ex, dims(io), io.x, io.params[0], io.params[1], io.scratch[0], io.scratch[1],
+                              io.y, act_);
   }
   void backward(const Exec& ex, const LayerIO<T>& io) const override {
     T* dgamma = io.param_grads ? io.grads[0] : nullptr;
     T* dbeta = io.param_grads ? io.grads[1] : nullptr;
-    ops::layernorm_backward<T>(ex, dims(io), io.x, io.params[0], io.scratch[0], io.scratch[1], io.y, io.dy, io.dx,
-                               io.accumulate_dx, dgamma, dbeta, act_);
+    ops::layernorm_backward<T>(ex, dims(io), io.x, io.params[0], io.scratch[0], io.scratch[1], io.y, io.dy,
+                               io.dx, io.accumulate_dx, dgamma, dbeta, act_);
   }
   void jvp(const Exec& ex, const LayerIO<T>& io) const override {
     ops::layernorm_jvp<T>(ex, dims(io), io.x, io.params[0], io.scratch[0], io.scratch[1], io.y, io.tx, io.ty,
@@ -54,9 +54,10 @@ class LayerNormLayer final : public Layer<T> {
       backward(ex, io);
       return;
     }
-    ops::layernorm_jvp_backward<T>(ex, dims(io), io.x, io.params[0], io.scratch[0], io.scratch[1], io.y, io.tx,
-                                   io.ty, io.dty, io.dy_zero ? nullptr : io.dy, io.dtx, io.accumulate_dtx, io.dx,
-                                   io.accumulate_dx, io.grads[0], io.grads[1], act_);
+    ops::layernorm_jvp_backward<T>(ex, dims(io), io.x, io.params[0], io.scratch[0], io.scratch[1], io.y,
+                                   io.tx, io.ty, io.dty, io.dy_zero ? nullptr : io.dy, io.dtx,
+                                   io.accumulate_dtx, io.dx, io.accumulate_dx, io.grads[0], io.grads[1],
+                                   act_);
   }
 
  private:

@@ -1,11 +1,10 @@
-#include "gancu/layer_spec.h"
-
 #include <cctype>
 #include <cstdlib>
 #include <set>
 #include <sstream>
 
 #include "gancu/check.h"
+#include "gancu/layer_spec.h"
 
 namespace gancu {
 
@@ -37,18 +36,19 @@ const std::map<std::string, std::vector<std::string>>& known_keys() {
 bool valid_name(const std::string& name) {
   if (name.empty() || !(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
   for (char c : name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
   return true;
 }
 
-// name=NAME and in=A,B: names start with a letter or '_' and hold letters, digits, '_' and '-'.
+// name=NAME and in=A,B: names start with a letter or '_' and hold letters, digits and '_' (as the
+// PyTorch peer's parser).
 void parse_graph_key(LayerSpec& spec, const std::string& key, const std::string& value,
                      const std::string& where) {
   if (key == "name") {
     if (!spec.name.empty()) usage_error(where, ": \"", spec.text, "\": 'name' given twice");
     if (!valid_name(value))
       usage_error(where, ": \"", spec.text, "\": '", value,
-                  "' is not a valid name (a letter or '_', then letters, digits, '_' or '-')");
+                  "' is not a valid name (a letter or '_', then letters, digits or '_')");
     spec.name = value;
     return;
   }
