@@ -22,6 +22,10 @@ namespace {
 
 constexpr double kGradTol = 1e-4;
 constexpr double kUpdateTol = 1e-4;
+// Adam's first step divides each gradient element by its own magnitude (lr g / (|g| + eps)), so its
+// update carries the relative error of each element instead of the tensor's; an element whose
+// gradient is a sum that cancels has a relative float32 error up to ~1e-3.
+constexpr double kAdamUpdateTol = 2e-3;
 
 // A small convolutional GAN on 8x8 images. The critic has no batch norm (penalties refuse it) but
 // layer norm and a smooth activation, so that the penalties' second-order terms are exercised.
@@ -64,6 +68,7 @@ Config tiny(const std::string& loss, std::vector<std::string> sets = {}) {
 }
 
 void expect_matches_pytorch(const Config& cfg, bool compare_loss_d = true) {
+  const double update_tol = cfg.optim_g.name == "adam" || cfg.optim_d.name == "adam" ? kAdamUpdateTol : kUpdateTol;
   Exec ex = Exec::cpu();
   const test::StepComparison c = test::compare_step_with_pytorch(ex, cfg);
   ASSERT_FALSE(c.update_error.empty());
@@ -74,7 +79,7 @@ void expect_matches_pytorch(const Config& cfg, bool compare_loss_d = true) {
     if (verbose) std::printf("  grad   %-18s %.3e\n", name.c_str(), err);
   }
   for (const auto& [name, err] : c.update_error) {
-    EXPECT_LT(err, kUpdateTol) << "update of " << name;
+    EXPECT_LT(err, update_tol) << "update of " << name;
     if (verbose) std::printf("  update %-18s %.3e\n", name.c_str(), err);
   }
   std::printf("%-12s worst gradient error %.2e (%s), worst update error %.2e (%s)\n", cfg.loss.c_str(),
@@ -149,24 +154,24 @@ TEST(ObjectiveStep, DcganPresetMatchesPyTorch) {
 }  // namespace gancu
 namespace gancu {
 namespace {
-TEST(ObjectiveStepTmp, A) {
-  expect_matches_pytorch(
-      tiny("wgan",
-           {"data.name=ring8", "model.z_dim=2", "train.clip=100",
-            R"(model.generator=["linear out=16", "lrelu", "linear out=2"])",
-            R"(model.discriminator=["linear out=16", "lrelu", "linear out=16", "lrelu", "linear out=1"])"}));
+
+// The same comparison on the CUDA backend (with the graph of the iteration off: the hook reads
+// buffers between phases), for the objectives whose kernels differ most from the plain GAN:
+// the penalties (interpolation, perturbation, the tangent pass), lazy R1, clipping, BEGAN.
+TEST(ObjectiveStepCuda, PenaltiesClippingAndBeganMatchPyTorch) {
+  std::string why;
+  if (!cuda_available(&why)) GTEST_SKIP() << why;
+  for (const Config& cfg : {tiny("wgan-gp"), tiny("dragan"), tiny("r1", {"train.r1_interval=2", "train.d_steps=3"}),
+                            tiny("wgan", {kBatchNormD, "train.clip=0.05", "optim.d.name=rmsprop"}),
+                            tiny("began", {kBeganD, "train.began_k0=0.3"})}) {
+    SCOPED_TRACE(cfg.loss);
+    Exec ex = Exec::cuda(0);
+    const test::StepComparison c = test::compare_step_with_pytorch(ex, cfg);
+    ASSERT_FALSE(c.grad_error.empty());
+    for (const auto& [name, err] : c.grad_error) EXPECT_LT(err, kGradTol) << "gradient of " << name;
+    for (const auto& [name, err] : c.update_error) EXPECT_LT(err, kUpdateTol) << "update of " << name;
+  }
 }
-TEST(ObjectiveStepTmp, B) {
-  expect_matches_pytorch(tiny(
-      "wgan-gp",
-      {"data.name=ring8", "model.z_dim=2", R"(model.generator=["linear out=16", "lrelu", "linear out=2"])",
-       R"(model.discriminator=["linear out=16", "lrelu", "linear out=16", "lrelu", "linear out=1"])"}));
-}
-TEST(ObjectiveStepTmp, C) {
-  expect_matches_pytorch(tiny(
-      "bce",
-      {"data.name=ring8", "model.z_dim=2", R"(model.generator=["linear out=16", "lrelu", "linear out=2"])",
-       R"(model.discriminator=["linear out=16", "lrelu", "linear out=16", "tanh", "linear out=1"])"}));
-}
+
 }  // namespace
 }  // namespace gancu
