@@ -90,8 +90,8 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
     real(ex, real_, data_step_counter());
     phase("data");
     D.forward(ex, real_, B, BatchNormMode::Train, data_step_counter(), cfg_.seed);
-    ops::bce_with_logits<float>(ex, B, D.output(), real_target, 1.0f, D.output_grad(), metrics_ + kLossD,
-                                metrics_ + kDReal);
+    ops::gan_loss<float>(ex, LossTerm{LossKind::BCE, real_target, 1.0f}, B, D.output(), D.output_grad(),
+                         metrics_ + kLossD, metrics_ + kDReal);
     D.backward(ex, nullptr, false, true);
     phase("d_real");
     ops::fill_noise<float>(ex, int64_t(B) * cfg_.z_dim, z_, cfg_.latent, cfg_.seed, kStreamNoiseD,
@@ -99,8 +99,8 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
     G.forward(ex, z_, B, BatchNormMode::Train, data_step_counter(), cfg_.seed);
     phase("g_forward");
     D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), cfg_.seed);
-    ops::bce_with_logits<float>(ex, B, D.output(), 0.0f, 1.0f, D.output_grad(), metrics_ + kLossD,
-                                metrics_ + kDFake);
+    ops::gan_loss<float>(ex, LossTerm{LossKind::BCE, 0.0f, 1.0f}, B, D.output(), D.output_grad(),
+                         metrics_ + kLossD, metrics_ + kDFake);
     D.backward(ex, nullptr, false, true);
     phase("d_fake");
     opt_d_->step(ex, D.params(), D.grads());
@@ -114,8 +114,8 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
   // D: non-saturating loss, target 1. D's parameter gradients are not needed here.
   ops::fill<float>(ex, G.param_count(), G.grads(), 0.0f);
   D.forward(ex, G.output(), B, BatchNormMode::Train, step_counter(), cfg_.seed);
-  ops::bce_with_logits<float>(ex, B, D.output(), 1.0f, 1.0f, D.output_grad(), metrics_ + kLossG,
-                              metrics_ + kDFakeG);
+  ops::gan_loss<float>(ex, LossTerm{LossKind::BCE, 1.0f, 1.0f}, B, D.output(), D.output_grad(),
+                       metrics_ + kLossG, metrics_ + kDFakeG);
   D.backward(ex, G.output_grad(), false, false);
   G.backward(ex, nullptr, false, true);
   ops::increment_counter<float>(ex, data_step_counter());
