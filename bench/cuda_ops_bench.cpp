@@ -1,5 +1,5 @@
 // Google Benchmark of the CUDA backend's own kernels (those that are not cuBLAS or cuDNN):
-// bce_with_logits, adam_step over 3.6M parameters, batch norm forward and backward at the dcgan
+// gan_loss, adam_step over 3.6M parameters, batch norm forward and backward at the dcgan
 // shapes, gather_batch, fill_noise, the bias + activation epilogue, and pairwise_sq_distances
 // (cuBLAS GEMM + the norm and epilogue kernels, the k-NN metrics' hot spot).
 //
@@ -126,24 +126,23 @@ class GpuCase {
   size_t flush_bytes_ = 0;
 };
 
-// bce_with_logits over n logits. Bytes: 4n read (logits) + 4n written (dlogits).
-void BM_Bce(benchmark::State& state) {
+// gan_loss (BCE, target 1) over n logits. Bytes: 4n read (logits) + 4n written (dlogits).
+void BM_GanLoss(benchmark::State& state) {
   GpuCase g;
   if (!g.init(state)) return;
   const int64_t n = state.range(0);
+  const LossTerm term{LossKind::BCE, 1.0f, 1.0f};
   const auto logits = random_vec(size_t(n), 1, -8.0f, 8.0f);
   std::vector<float> dl(static_cast<size_t>(n)), sums(2, 0.0f);
   Buffer<float> gl(g.ex(), logits), gdl(g.ex(), size_t(n)), gs(g.ex(), sums);
   const Exec cpu = Exec::cpu();
-  ops::bce_with_logits<float>(cpu, n, logits.data(), 1.0f, 1.0f, dl.data(), &sums[0], &sums[1]);
-  ops::bce_with_logits<float>(g.ex(), n, gl.data(), 1.0f, 1.0f, gdl.data(), gs.data(), gs.data() + 1);
-  if (!g.check(state, std::max(rel_error(gdl.download(), dl), rel_error(gs.download(), sums)), 1e-5, "bce"))
+  ops::gan_loss<float>(cpu, term, n, logits.data(), dl.data(), &sums[0], &sums[1]);
+  ops::gan_loss<float>(g.ex(), term, n, gl.data(), gdl.data(), gs.data(), gs.data() + 1);
+  if (!g.check(state, std::max(rel_error(gdl.download(), dl), rel_error(gs.download(), sums)), 1e-5,
+               "gan_loss"))
     return;
   g.time(
-      state,
-      [&] {
-        ops::bce_with_logits<float>(g.ex(), n, gl.data(), 1.0f, 1.0f, gdl.data(), gs.data(), gs.data() + 1);
-      },
+      state, [&] { ops::gan_loss<float>(g.ex(), term, n, gl.data(), gdl.data(), gs.data(), gs.data() + 1); },
       8.0 * double(n));
 }
 
@@ -338,7 +337,7 @@ void BM_PairwiseSqDistances(benchmark::State& state) {
   void fn(benchmark::State& state) {                                       \
     state.SkipWithError("no CUDA device: built without the CUDA backend"); \
   }
-GANCU_NO_CUDA_CASE(BM_Bce)
+GANCU_NO_CUDA_CASE(BM_GanLoss)
 GANCU_NO_CUDA_CASE(BM_Adam)
 GANCU_NO_CUDA_CASE(BM_BatchNormForward)
 GANCU_NO_CUDA_CASE(BM_BatchNormBackward)
@@ -351,7 +350,7 @@ GANCU_NO_CUDA_CASE(BM_PairwiseSqDistances)
 
 #endif
 
-GANCU_GPU_BENCH(BM_Bce)->Name("cuda/bce_with_logits")->Arg(64)->Arg(65536);
+GANCU_GPU_BENCH(BM_GanLoss)->Name("cuda/gan_loss")->Arg(64)->Arg(65536);
 GANCU_GPU_BENCH(BM_Adam)->Name("cuda/adam_step")->Arg(3600000);
 GANCU_GPU_BENCH(BM_BatchNormForward)->Name("cuda/batchnorm_forward")->DenseRange(0, 3);
 GANCU_GPU_BENCH(BM_BatchNormBackward)->Name("cuda/batchnorm_backward")->DenseRange(0, 3);

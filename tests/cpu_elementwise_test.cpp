@@ -1,5 +1,8 @@
-// CPU activation, dropout and the small utilities.
+// CPU activation (with the second-order part of its tangent's backward), dropout and the small
+// utilities.
 #include <gtest/gtest.h>
+
+#include <string>
 
 #include "cpu_test_util.h"
 #include "gancu/ops.h"
@@ -76,6 +79,50 @@ TEST(CpuActivation, BackwardMatchesFiniteDifferences) {
     EXPECT_LT(rel_err(acc, add(dx0, dx)), 1e-15) << "accumulate_dx adds";
     ops::activation_backward<double>(env.ex, int64_t(n), y.data(), R.data(), nullptr, false, act);  // no-op
   }
+}
+
+// The second-order part of a tangent's backward: with y = act(z) and ty = act'(z) tz, dz must be
+// the derivative with respect to z of <dy, act(z)> + <dty, act'(z) tz> (central differences in z;
+// act'(z) is taken as the op's own activation_backward of act(z)). Also without dy, and in place.
+TEST(CpuActivation, SecondOrderIsTheDerivativeOfTheTangentsPairing) {
+  CpuEnv env;
+  const size_t n = 301;
+  for (const Activation& act : all_activations())
+    for (bool with_dy : {true, false}) {
+      SCOPED_TRACE(std::string(act_name(act.kind)) + (with_dy ? " with dy" : " without dy"));
+      auto z = randn(n, 15, 2.0);
+      for (double& v : z)
+        if (std::abs(v) < 1e-3) v = 0.5;  // off the relu kink
+      const auto tz = randn(n, 16), dy = randn(n, 17), dty = randn(n, 18);
+      auto tangent_at = [&](const std::vector<double>& y) {
+        std::vector<double> ty(n);
+        ops::activation_backward<double>(env.ex, int64_t(n), y.data(), tz.data(), ty.data(), false, act);
+        return ty;
+      };
+      auto pairing = [&] {
+        std::vector<double> y(n);
+        ops::activation_forward<double>(env.ex, int64_t(n), z.data(), y.data(), act);
+        return (with_dy ? dot(dy, y) : 0.0) + dot(dty, tangent_at(y));
+      };
+      std::vector<double> y(n), dz(n, NAN);
+      ops::activation_forward<double>(env.ex, int64_t(n), z.data(), y.data(), act);
+      const auto ty = tangent_at(y);
+      ops::activation_second_order<double>(env.ex, int64_t(n), y.data(), ty.data(), dty.data(),
+                                           with_dy ? dy.data() : nullptr, dz.data(), act);
+      const auto fd = numeric_grad(z, pairing);
+      if (!with_dy && (act.kind == Act::None || act.kind == Act::ReLU || act.kind == Act::LeakyReLU)) {
+        EXPECT_EQ(dz, std::vector<double>(n, 0.0)) << "piecewise linear: no second-order term";
+        EXPECT_LT(dot(fd, fd), 1e-12);
+        continue;
+      }
+      EXPECT_LT(rel_err(dz, fd), kGradTol);
+      if (with_dy) {  // dz may overwrite dy
+        auto inplace = dy;
+        ops::activation_second_order<double>(env.ex, int64_t(n), y.data(), ty.data(), dty.data(),
+                                             inplace.data(), inplace.data(), act);
+        EXPECT_EQ(inplace, dz);
+      }
+    }
 }
 
 // A dead ReLU unit (y = 0) passes a zero gradient even when its dy is inf or NaN, as PyTorch's
@@ -180,7 +227,7 @@ TEST(CpuDropout, BackwardMatchesFiniteDifferencesWithTheSameMask) {
   EXPECT_LT(rel_err(acc, add(dx0, dx)), 1e-15);
 }
 
-TEST(CpuUtil, FillAddIntoAndCounter) {
+TEST(CpuUtil, FillAddIntoAddAndCounter) {
   CpuEnv env;
   std::vector<float> a(70001, 1.0f);
   ops::fill<float>(env.ex, int64_t(a.size()), a.data(), 2.5f);
@@ -188,6 +235,11 @@ TEST(CpuUtil, FillAddIntoAndCounter) {
   const auto src = cast<float>(randn(a.size(), 1));
   ops::add_into<float>(env.ex, int64_t(a.size()), src.data(), a.data());
   for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], 2.5f + src[i]);
+  std::vector<float> sum(a.size());
+  ops::add<float>(env.ex, int64_t(a.size()), a.data(), src.data(), sum.data());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(sum[i], a[i] + src[i]);
+  ops::add<float>(env.ex, int64_t(a.size()), a.data(), src.data(), a.data());  // y aliases a
+  EXPECT_EQ(a, sum);
   int64_t counter = 41;
   ops::increment_counter(env.ex, &counter);
   ops::increment_counter(env.ex, &counter);

@@ -1,7 +1,8 @@
 // CPU max and average pooling: forward against direct loops over several shapes (k 1/2/3, stride
 // 1/2/3, padding 0/1, odd sizes, overlapping windows), backward against finite differences in
 // double, max pooling's first-position rule on ties against a serial scatter reference, NaN
-// propagation, and the dx accumulation rules.
+// propagation, and the dx accumulation rules; max pooling's tangent (jvp) against directional
+// finite differences and as the adjoint of its backward.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -206,6 +207,62 @@ TEST(CpuPool, MaxBackwardRoutesTiesToTheFirstPosition) {
   ops::maxpool2d_backward<float>(env.ex, d, x.data(), y.data(), dy.data(), dx.data(), false);
   const std::vector<float> want = {1, 2, 0, 0, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   EXPECT_EQ(dx, want);
+}
+
+// The tangent of max pooling: away from ties the pool is linear near x, so the jvp along tx equals
+// the central difference (y(x + e tx) - y(x - e tx)) / 2e; and it is the adjoint of the backward:
+// <dty, jvp(tx)> = <backward(dty), tx>.
+TEST(CpuPool, MaxJvpIsTheDirectionalDerivativeAndTheBackwardsAdjoint) {
+  CpuEnv env;
+  uint64_t seed = 300;
+  for (const PoolDims& d : kShapes) {
+    SCOPED_TRACE(name(d));
+    const size_t nx = size_t(d.n) * d.h * d.w * d.c, ny = size_t(d.n) * d.p * d.q * d.c;
+    const auto x = distinct_values(nx, seed++);
+    const auto tx = randn(nx, seed++), dty = randn(ny, seed++);
+    std::vector<double> y(ny), ty(ny, NAN), up(ny), down(ny), dx(nx);
+    ops::maxpool2d_forward<double>(env.ex, d, x.data(), y.data());
+    ops::maxpool2d_jvp<double>(env.ex, d, x.data(), y.data(), tx.data(), ty.data());
+    std::vector<double> xp(nx), xm(nx);
+    for (size_t i = 0; i < nx; ++i) {
+      xp[i] = x[i] + kFdEps * tx[i];
+      xm[i] = x[i] - kFdEps * tx[i];
+    }
+    ops::maxpool2d_forward<double>(env.ex, d, xp.data(), up.data());
+    ops::maxpool2d_forward<double>(env.ex, d, xm.data(), down.data());
+    std::vector<double> fd(ny);
+    for (size_t i = 0; i < ny; ++i) fd[i] = (up[i] - down[i]) / (2 * kFdEps);
+    EXPECT_LT(rel_err(ty, fd), kGradTol);
+    ops::maxpool2d_backward<double>(env.ex, d, x.data(), y.data(), dty.data(), dx.data(), false);
+    EXPECT_NEAR(dot(dty, ty), dot(dx, tx), 1e-12 * (1 + std::abs(dot(dx, tx))));
+  }
+}
+
+// On ties the tangent comes from the first maximum, the position backward routes dy to: the
+// adjoint identity then holds with ties and NaN too.
+TEST(CpuPool, MaxJvpTakesTheFirstMaximumOnTiesAndNaN) {
+  CpuEnv env;
+  std::mt19937 gen(6);
+  for (const PoolDims& d : kShapes) {
+    const size_t nx = size_t(d.n) * d.h * d.w * d.c, ny = size_t(d.n) * d.p * d.q * d.c;
+    std::vector<double> x(nx);
+    for (double& v : x) v = double(int(gen() % 3));
+    x[nx / 2] = NAN;
+    const auto tx = randn(nx, 8), dty = randn(ny, 9);
+    std::vector<double> y(ny), ty(ny), dx(nx);
+    ops::maxpool2d_forward<double>(env.ex, d, x.data(), y.data());
+    ops::maxpool2d_jvp<double>(env.ex, d, x.data(), y.data(), tx.data(), ty.data());
+    ops::maxpool2d_backward<double>(env.ex, d, x.data(), y.data(), dty.data(), dx.data(), false);
+    EXPECT_NEAR(dot(dty, ty), dot(dx, tx), 1e-12 * (1 + std::abs(dot(dx, tx)))) << name(d);
+    for (double v : ty) ASSERT_TRUE(std::isfinite(v)) << name(d);
+  }
+  // A constant image, 3x3 windows with stride 1: each window takes its top-left tap's tangent.
+  const PoolDims d = PoolDims::make(1, 4, 4, 1, 3, 1, 0);
+  std::vector<float> x(16, 1.0f), tx(16), y(4), ty(4);
+  std::iota(tx.begin(), tx.end(), 0.0f);
+  ops::maxpool2d_forward<float>(env.ex, d, x.data(), y.data());
+  ops::maxpool2d_jvp<float>(env.ex, d, x.data(), y.data(), tx.data(), ty.data());
+  EXPECT_EQ(ty, (std::vector<float>{0, 1, 4, 5}));
 }
 
 TEST(CpuPool, MaxPropagatesNaN) {

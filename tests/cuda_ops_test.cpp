@@ -9,7 +9,7 @@
 //
 // Bounds (fp32):
 //   kElementwise 1e-5  activations, dropout, fill, add_into, bias/act epilogues, optimizers, loss
-//   kReduction   1e-5  bce sums, bias-gradient sums
+//   kReduction   1e-5  gan_loss sums, bias-gradient sums
 //   kGemm        1e-4  gemm, linear, conv, transposed conv, batch norm (different summation orders)
 //   kTf32        5e-3  the same with TF32 tensor-core math (10-bit mantissa inputs)
 //   fill_noise: uniform and gather bit-for-bit; normal within 1e-5 (libm vs CUDA logf/sinf).
@@ -642,25 +642,37 @@ TEST_F(CudaOps, FillAddIntoIncrement) {
 
 // ---- loss ------------------------------------------------------------------------------------
 
-TEST_F(CudaOps, BceWithLogits) {
+// Every kind with the targets it is used with; scale 0.5 and -1 (the minimax G loss).
+TEST_F(CudaOps, GanLoss) {
+  struct Case {
+    LossKind kind;
+    float target;
+  } cases[] = {{LossKind::BCE, 1.0f},          {LossKind::BCE, 0.0f},          {LossKind::BCE, 0.9f},
+               {LossKind::LeastSquares, 1.0f}, {LossKind::LeastSquares, 0.0f}, {LossKind::Hinge, 1.0f},
+               {LossKind::Hinge, -1.0f},       {LossKind::Linear, 1.0f},       {LossKind::Linear, -1.0f}};
   uint32_t seed = 4000;
   for (int64_t n : {int64_t(1), int64_t(64), int64_t(1000), int64_t(65536)})
-    for (float target : {1.0f, 0.0f, 0.9f})
-      for (bool with_grad : {true, false}) {
-        const auto logits = random_vec(size_t(n), seed++, -30.0f, 30.0f);  // saturated tails too
-        std::vector<float> dl(static_cast<size_t>(n));
-        std::vector<float> sums = random_vec(2, seed++);
-        auto gl = up(logits), gs = up(sums);
-        auto gdl = poisoned(size_t(n));
-        ops::bce_with_logits<float>(cpu_, n, logits.data(), target, 0.5f, with_grad ? dl.data() : nullptr,
-                                    &sums[0], &sums[1]);
-        ops::bce_with_logits<float>(gpu_, n, gl.data(), target, 0.5f, with_grad ? gdl.data() : nullptr,
-                                    gs.data(), gs.data() + 1);
-        if (with_grad) EXPECT_REL(gdl.download(), dl, kElementwise, "bce dlogits n=" << n << " t=" << target);
-        const auto gsh = gs.download();
-        EXPECT_REL(std::vector<float>{gsh[0]}, std::vector<float>{sums[0]}, kReduction, "bce loss n=" << n);
-        EXPECT_REL(std::vector<float>{gsh[1]}, std::vector<float>{sums[1]}, kReduction, "bce prob n=" << n);
-      }
+    for (const Case& c : cases)
+      for (float scale : {0.5f, -1.0f})
+        for (bool with_grad : {true, false}) {
+          const LossTerm term{c.kind, c.target, scale};
+          const auto logits = random_vec(size_t(n), seed++, -30.0f, 30.0f);  // saturated tails too
+          std::vector<float> dl(static_cast<size_t>(n));
+          std::vector<float> sums = random_vec(2, seed++);
+          auto gl = up(logits), gs = up(sums);
+          auto gdl = poisoned(size_t(n));
+          ops::gan_loss<float>(cpu_, term, n, logits.data(), with_grad ? dl.data() : nullptr, &sums[0],
+                               &sums[1]);
+          ops::gan_loss<float>(gpu_, term, n, gl.data(), with_grad ? gdl.data() : nullptr, gs.data(),
+                               gs.data() + 1);
+          const std::string what = "gan_loss kind " + std::to_string(int(c.kind)) +
+                                   " t=" + std::to_string(c.target) + " scale=" + std::to_string(scale) +
+                                   " n=" + std::to_string(n);
+          if (with_grad) EXPECT_REL(gdl.download(), dl, kElementwise, what << " dlogits");
+          const auto gsh = gs.download();
+          EXPECT_REL(std::vector<float>{gsh[0]}, std::vector<float>{sums[0]}, kReduction, what << " loss");
+          EXPECT_REL(std::vector<float>{gsh[1]}, std::vector<float>{sums[1]}, kReduction, what << " score");
+        }
 }
 
 // ---- optimizers ------------------------------------------------------------------------------

@@ -175,19 +175,6 @@ void dropout_backward(const Exec& ex, int64_t n, const T* dy, T* dx, bool accumu
 
 // ---- Losses ---------------------------------------------------------------------------------
 
-// Binary cross-entropy with logits against a constant target t (1 for real, 0 for fake, 0.9 for
-// one-sided label smoothing), fused with its gradient, in one pass over the n logits:
-//   loss = mean_i [max(l,0) - l t + log(1 + exp(-|l|))]
-//   dlogits_i = grad_scale * (sigmoid(l_i) - t) / n          (written; skipped when null)
-//   *loss_sum += loss, *prob_sum += mean_i sigmoid(l_i)     (each skipped when null)
-// The sums live in device memory and are read by the host only every log_every steps. The
-// generator's non-saturating loss is this op on D(G(z)) with t = 1.
-template <class T>
-void bce_with_logits(const Exec& ex, int64_t n, const T* logits, float target, float grad_scale, T* dlogits,
-                     T* loss_sum, T* prob_sum) {
-  GANCU_DISPATCH(bce_with_logits, n, logits, target, grad_scale, dlogits, loss_sum, prob_sum);
-}
-
 // One adversarial loss term (op_types.h, LossTerm) over n critic outputs, fused with its
 // gradient:
 //   loss = scale * mean_i f(l_i)
@@ -195,6 +182,8 @@ void bce_with_logits(const Exec& ex, int64_t n, const T* logits, float target, f
 //   *loss_sum += loss; *score_sum += mean_i s(l_i)                    (each skipped when null)
 // where s(l) = sigmoid(l) for BCE (D's probability) and s(l) = l for the other kinds (the raw
 // critic score). f' of the hinge at its kink is taken as 0 (as PyTorch's relu backward).
+// The sums live in device memory and are read by the host only every log_every steps. The
+// non-saturating generator loss is BCE on D(G(z)) with t = 1.
 template <class T>
 void gan_loss(const Exec& ex, const LossTerm& term, int64_t n, const T* logits, T* dlogits, T* loss_sum,
               T* score_sum) {

@@ -1,4 +1,5 @@
-// Standalone activation ops on the CPU (the fused ones share activation_math.h).
+// Standalone activation ops on the CPU (the fused ones share activation_math.h), and the
+// second-order part of an activation's tangent backward (ops.h, activation_second_order).
 #include "cpu/activation_math.h"
 #include "gancu/ops.h"
 
@@ -18,9 +19,23 @@ void activation_backward(const Exec&, int64_t n, const T* y, const T* dy, T* dx,
   });
 }
 
-#define GANCU_INSTANTIATE(T)                                                           \
-  template void activation_forward<T>(const Exec&, int64_t, const T*, T*, Activation); \
-  template void activation_backward<T>(const Exec&, int64_t, const T*, const T*, T*, bool, Activation);
+template <class T>
+void activation_second_order(const Exec&, int64_t n, const T* y, const T* ty, const T* dty, const T* dy,
+                             T* dz, Activation act) {
+  // One expression per element (dz may alias any input).
+  parallel_blocks(n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const T first = dy ? act_backward_one(dy[i], y[i], act) : T(0);
+      dz[i] = act_is_smooth(act.kind) ? first + act_curvature(y[i], act.kind) * ty[i] * dty[i] : first;
+    }
+  });
+}
+
+#define GANCU_INSTANTIATE(T)                                                                                 \
+  template void activation_forward<T>(const Exec&, int64_t, const T*, T*, Activation);                       \
+  template void activation_backward<T>(const Exec&, int64_t, const T*, const T*, T*, bool, Activation);      \
+  template void activation_second_order<T>(const Exec&, int64_t, const T*, const T*, const T*, const T*, T*, \
+                                           Activation);
 GANCU_INSTANTIATE(float)
 GANCU_INSTANTIATE(double)
 #undef GANCU_INSTANTIATE

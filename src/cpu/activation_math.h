@@ -150,6 +150,36 @@ inline void act_backward_array(int64_t n, const T* y, const T* g, T* dst, bool a
   }
 }
 
+// g * act'(y) for one value: the same selects and products as act_backward_array.
+template <class T>
+inline T act_backward_one(T g, T y, Activation act) {
+  switch (act.kind) {
+    case Act::ReLU:
+      return y > T(0) ? g : T(0);
+    case Act::LeakyReLU:
+      return y > T(0) ? g : T(act.slope) * g;
+    case Act::Tanh:
+      return g * (T(1) - y * y);
+    case Act::Sigmoid:
+      return g * (y * (T(1) - y));
+    default:
+      return g;
+  }
+}
+
+// act''(z) / act'(z) as a function of y = act(z): tanh -2y, sigmoid 1 - 2y, 0 for the
+// piecewise-linear ones. The second-order term of a tangent's backward is this times ty dty.
+template <class T>
+inline T act_curvature(T y, Act kind) {
+  if (kind == Act::Tanh) return T(-2) * y;
+  if (kind == Act::Sigmoid) return T(1) - T(2) * y;
+  return T(0);
+}
+
+inline bool act_is_smooth(Act kind) {
+  return kind == Act::Tanh || kind == Act::Sigmoid;
+}
+
 // Elementwise work over n values split into blocks for OpenMP. Small arrays stay serial: a
 // parallel region costs a few microseconds.
 template <class F>

@@ -1,4 +1,5 @@
-// Optimizer steps on the CPU: one pass over a whole flat parameter buffer.
+// Optimizer steps on the CPU: one pass over a whole flat parameter buffer. Also WGAN's weight
+// clipping (clamp_values), applied to the same buffer after the step.
 #include <cmath>
 
 #include "cpu/activation_math.h"
@@ -48,9 +49,38 @@ void sgd_step(const Exec&, int64_t n, T* param, const T* grad, T* momentum_buf, 
   });
 }
 
-#define GANCU_INSTANTIATE(T)                                                                          \
-  template void adam_step<T>(const Exec&, int64_t, T*, const T*, T*, T*, const AdamHyper&, int64_t*); \
-  template void sgd_step<T>(const Exec&, int64_t, T*, const T*, T*, const SgdHyper&);
+template <class T>
+void rmsprop_step(const Exec&, int64_t n, T* param, const T* grad, T* sq_avg, const RmspropHyper& h,
+                  int64_t* t) {
+  *t += 1;
+  // PyTorch's torch.optim.RMSprop (foreach=False, not centered, no momentum).
+  const T lr = T(h.lr), alpha = T(h.alpha), eps = T(h.eps), wd = T(h.weight_decay);
+  parallel_blocks(n, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) {
+      const T g = grad[i] + wd * param[i];
+      const T v = alpha * sq_avg[i] + (T(1) - alpha) * g * g;
+      sq_avg[i] = v;
+      param[i] -= lr * (g / (std::sqrt(v) + eps));
+    }
+  });
+}
+
+template <class T>
+void clamp_values(const Exec&, int64_t n, T* x, float lo, float hi) {
+  const T a = T(lo), b = T(hi);
+  parallel_blocks(n, [&](int64_t i0, int64_t i1) {
+  // Selects, not std::min/max or fmin/fmax: a NaN stays NaN (as torch.clamp), on both backends.
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) x[i] = x[i] < a ? a : (x[i] > b ? b : x[i]);
+  });
+}
+
+#define GANCU_INSTANTIATE(T)                                                                            \
+  template void adam_step<T>(const Exec&, int64_t, T*, const T*, T*, T*, const AdamHyper&, int64_t*);   \
+  template void sgd_step<T>(const Exec&, int64_t, T*, const T*, T*, const SgdHyper&);                   \
+  template void rmsprop_step<T>(const Exec&, int64_t, T*, const T*, T*, const RmspropHyper&, int64_t*); \
+  template void clamp_values<T>(const Exec&, int64_t, T*, float, float);
 GANCU_INSTANTIATE(float)
 GANCU_INSTANTIATE(double)
 #undef GANCU_INSTANTIATE

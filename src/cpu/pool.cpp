@@ -10,6 +10,10 @@
 // the first position of that window (row-major) whose value equals the window's output y. Max
 // pooling propagates NaN (as PyTorch): a window holding a NaN outputs NaN, and its gradient goes
 // to its first NaN.
+//
+// The tangent of max pooling (maxpool2d_jvp) follows the same rule forward: each output takes the
+// tangent of its window's first position that holds the output value (0 if none does, which only
+// a y that is not this x's maximum can cause).
 #include <algorithm>
 
 #include "cpu/parallel.h"
@@ -45,6 +49,37 @@ void for_rows(int64_t rows, int64_t row_work, F&& f) {
   for (int64_t r = 0; r < rows; ++r) f(r);
 }
 
+// One output position's window: its valid taps [r0, r1) x [s0, s1) and the offsets (of channel 0)
+// of its output and of its taps.
+struct Window {
+  int64_t out;   // y[n, p, q, 0]
+  int64_t base;  // x[n, h0, w0, 0], h0 and w0 possibly in the padding: only valid taps are read
+  int64_t row_stride, pixel_stride;
+  int r0, r1, s0, s1;
+  int64_t tap(int r, int s) const { return base + r * row_stride + s * pixel_stride; }
+};
+
+// f(window) for every output position, in parallel over the output rows (n, p).
+template <class F>
+void for_each_window(const PoolDims& d, F&& f) {
+  const int64_t C = d.c;
+  for_rows(int64_t(d.n) * d.p, int64_t(d.q) * C * d.k * d.k, [&](int64_t row) {
+    const int n = int(row / d.p), p = int(row % d.p);
+    const int h0 = p * d.stride - d.pad;
+    Window win;
+    win.row_stride = int64_t(d.w) * C;
+    win.pixel_stride = C;
+    window_range(h0, d.k, d.h, win.r0, win.r1);
+    for (int q = 0; q < d.q; ++q) {
+      const int w0 = q * d.stride - d.pad;
+      window_range(w0, d.k, d.w, win.s0, win.s1);
+      win.out = (row * d.q + q) * C;
+      win.base = ((int64_t(n) * d.h + h0) * d.w + w0) * C;
+      f(win);
+    }
+  });
+}
+
 void check_dims(const PoolDims& d, const char* what) {
   // pad <= k / 2 (PoolDims::make): every window holds at least one pixel.
   GANCU_CHECK(d.k >= 1 && d.stride >= 1 && d.pad >= 0 && d.p >= 1 && d.q >= 1 && 2 * d.pad <= d.k, what,
@@ -57,30 +92,21 @@ template <class T>
 void maxpool2d_forward(const Exec&, const PoolDims& d, const T* x, T* y) {
   check_dims(d, "maxpool2d_forward");
   const int64_t C = d.c;
-  for_rows(int64_t(d.n) * d.p, int64_t(d.q) * C * d.k * d.k, [&](int64_t row) {
-    const int n = int(row / d.p), p = int(row % d.p);
-    const int h0 = p * d.stride - d.pad;
-    int r0, r1;
-    window_range(h0, d.k, d.h, r0, r1);
-    for (int q = 0; q < d.q; ++q) {
-      const int w0 = q * d.stride - d.pad;
-      int s0, s1;
-      window_range(w0, d.k, d.w, s0, s1);
-      T* yo = y + ((int64_t(n) * d.p + p) * d.q + q) * C;
-      bool first = true;
-      for (int r = r0; r < r1; ++r)
-        for (int s = s0; s < s1; ++s) {
-          const T* xi = x + ((int64_t(n) * d.h + h0 + r) * d.w + w0 + s) * C;
-          if (first) {
-            std::copy(xi, xi + C, yo);
-            first = false;
-            continue;
-          }
-          // Strictly greater: the first position holding the max wins; a NaN, once there, stays.
-#pragma omp simd
-          for (int64_t c = 0; c < C; ++c) yo[c] = (xi[c] > yo[c] || xi[c] != xi[c]) ? xi[c] : yo[c];
+  for_each_window(d, [&](const Window& win) {
+    T* yo = y + win.out;
+    bool first = true;
+    for (int r = win.r0; r < win.r1; ++r)
+      for (int s = win.s0; s < win.s1; ++s) {
+        const T* xi = x + win.tap(r, s);
+        if (first) {
+          std::copy(xi, xi + C, yo);
+          first = false;
+          continue;
         }
-    }
+        // Strictly greater: the first position holding the max wins; a NaN, once there, stays.
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) yo[c] = (xi[c] > yo[c] || xi[c] != xi[c]) ? xi[c] : yo[c];
+      }
   });
 }
 
@@ -137,30 +163,43 @@ void maxpool2d_backward(const Exec&, const PoolDims& d, const T* x, const T* y, 
 }
 
 template <class T>
+void maxpool2d_jvp(const Exec&, const PoolDims& d, const T* x, const T* y, const T* tx, T* ty) {
+  check_dims(d, "maxpool2d_jvp");
+  for_each_window(d, [&](const Window& win) {
+    for (int64_t c = 0; c < d.c; ++c) {
+      // The first tap (row-major) that holds the window's output: where backward routes dy.
+      T t = T(0);
+      bool found = false;
+      for (int r = win.r0; r < win.r1 && !found; ++r)
+        for (int s = win.s0; s < win.s1; ++s) {
+          const int64_t i = win.tap(r, s) + c;
+          if (same_value(x[i], y[win.out + c])) {
+            t = tx[i];
+            found = true;
+            break;
+          }
+        }
+      ty[win.out + c] = t;
+    }
+  });
+}
+
+template <class T>
 void avgpool2d_forward(const Exec&, const PoolDims& d, const T* x, T* y) {
   check_dims(d, "avgpool2d_forward");
   const int64_t C = d.c;
   const T area = T(d.k * d.k);  // count_include_pad: padding counts as zeros
-  for_rows(int64_t(d.n) * d.p, int64_t(d.q) * C * d.k * d.k, [&](int64_t row) {
-    const int n = int(row / d.p), p = int(row % d.p);
-    const int h0 = p * d.stride - d.pad;
-    int r0, r1;
-    window_range(h0, d.k, d.h, r0, r1);
-    for (int q = 0; q < d.q; ++q) {
-      const int w0 = q * d.stride - d.pad;
-      int s0, s1;
-      window_range(w0, d.k, d.w, s0, s1);
-      T* yo = y + ((int64_t(n) * d.p + p) * d.q + q) * C;
-      std::fill(yo, yo + C, T(0));
-      for (int r = r0; r < r1; ++r)
-        for (int s = s0; s < s1; ++s) {
-          const T* xi = x + ((int64_t(n) * d.h + h0 + r) * d.w + w0 + s) * C;
+  for_each_window(d, [&](const Window& win) {
+    T* yo = y + win.out;
+    std::fill(yo, yo + C, T(0));
+    for (int r = win.r0; r < win.r1; ++r)
+      for (int s = win.s0; s < win.s1; ++s) {
+        const T* xi = x + win.tap(r, s);
 #pragma omp simd
-          for (int64_t c = 0; c < C; ++c) yo[c] += xi[c];
-        }
+        for (int64_t c = 0; c < C; ++c) yo[c] += xi[c];
+      }
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) yo[c] /= area;
-    }
+    for (int64_t c = 0; c < C; ++c) yo[c] /= area;
   });
 }
 
@@ -192,6 +231,7 @@ void avgpool2d_backward(const Exec&, const PoolDims& d, const T* dy, T* dx, bool
 #define GANCU_INSTANTIATE(T)                                                                                 \
   template void maxpool2d_forward<T>(const Exec&, const PoolDims&, const T*, T*);                            \
   template void maxpool2d_backward<T>(const Exec&, const PoolDims&, const T*, const T*, const T*, T*, bool); \
+  template void maxpool2d_jvp<T>(const Exec&, const PoolDims&, const T*, const T*, const T*, T*);            \
   template void avgpool2d_forward<T>(const Exec&, const PoolDims&, const T*, T*);                            \
   template void avgpool2d_backward<T>(const Exec&, const PoolDims&, const T*, T*, bool);
 GANCU_INSTANTIATE(float)
