@@ -190,7 +190,14 @@ TEST(Network, ParameterCountsMatchThePyTorchPeer) {
                {"dcgan32", Shape::image(2, 32, 32, 3), 1076611, 663361},
                {"stacked-mnist", Shape::image(2, 28, 28, 3), 1936963, 140737},
                {"ring8", Shape::features(2, 2), 67074, 66817},
-               {"grid25", Shape::features(2, 2), 67074, 66817}};
+               {"grid25", Shape::features(2, 2), 67074, 66817},
+               {"wgan-gp", Shape::image(2, 28, 28, 1), 1935809, 138561},
+               {"wgan", Shape::image(2, 28, 28, 1), 1935809, 138689},
+               {"lsgan", Shape::image(2, 28, 28, 1), 1935809, 138689},
+               {"hinge", Shape::image(2, 28, 28, 1), 1935809, 138689},
+               {"dragan", Shape::image(2, 28, 28, 1), 1935809, 138561},
+               {"r1", Shape::image(2, 28, 28, 1), 1935809, 138561},
+               {"began", Shape::image(2, 28, 28, 1), 1935809, 471297}};
   for (const auto& c : cases) {
     const Config cfg = load_config(c.preset, "", {});
     const Network<float> g("G", 1, cfg.generator, "g", Shape::features(2, cfg.z_dim), cfg.init);
