@@ -36,7 +36,22 @@ TEST(Config, PresetsResolveToTheirDocumentedSettings) {
   EXPECT_EQ(c.generator.front(), "linear out=12544 bias=false");
   EXPECT_EQ(load_config("mlp", "", {}).init, InitScheme::PyTorch);
   EXPECT_EQ(preset_names(),
-            (std::vector<std::string>{"dcgan", "dcgan32", "grid25", "mlp", "ring8", "stacked-mnist"}));
+            (std::vector<std::string>{"began", "dcgan", "dcgan32", "dragan", "grid25", "hinge", "lsgan", "mlp", "r1",
+                                      "ring8", "stacked-mnist", "wgan", "wgan-gp"}));
+  // The objectives' presets: the settings of their papers (docs/objectives.md).
+  const Config gp = load_config("wgan-gp", "", {});
+  EXPECT_EQ(gp.loss, "wgan-gp");
+  EXPECT_EQ(gp.d_steps, 5);
+  EXPECT_FLOAT_EQ(gp.gp_weight, 10.0f);
+  EXPECT_FLOAT_EQ(gp.optim_d.lr, 1e-4f);
+  EXPECT_FLOAT_EQ(gp.optim_d.beta1, 0.0f);
+  EXPECT_FLOAT_EQ(gp.optim_d.beta2, 0.9f);
+  EXPECT_EQ(gp.data, "mnist");
+  const Config w = load_config("wgan", "", {});
+  EXPECT_EQ(w.optim_d.name, "rmsprop");
+  EXPECT_FLOAT_EQ(w.clip, 0.01f);
+  EXPECT_FLOAT_EQ(w.optim_d.lr, 5e-5f);
+  for (const char* name : {"lsgan", "hinge", "dragan", "r1", "began"}) EXPECT_EQ(load_config(name, "", {}).loss, name);
 }
 
 TEST(Config, OverridesApplyInOrderAndTheResolvedTomlRoundTrips) {
