@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Trains every objective on the 2-d mode-collapse benchmarks (ring8, grid25), several seeds each,
+evaluates each run with `gancu eval --json`, and writes the table of docs/objectives.md.
+
+    /usr/bin/python3 tools/objective_study.py --out runs/objectives --seeds 1 2 3 \\
+        --table docs/objectives/mixtures.md [--data ring8 grid25] [--loss wgan-gp ...] [--jobs 2]
+
+Each run is `gancu train --preset DATA --seed S --set train.loss=LOSS <the objective's settings>`
+(the settings of each objective below: those of its paper where they transfer to a small MLP, the
+preset's otherwise), into OUT/DATA/LOSS/seedS; a run whose evaluation already exists is not
+trained again, so the study can be interrupted and resumed. The evaluation files are copied to
+docs/objectives/ beside the table, which has the mean and the spread (min-max) over the seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# The settings of each objective on the point presets (their MLP networks and batch 256). The
+# critic-step count, optimizers and penalty weights follow the papers (WGAN: RMSprop 5e-5, 5
+# critic steps, clipping 0.01; WGAN-GP: Adam 1e-4 betas (0, 0.9), 5 critic steps, lambda 10;
+# DRAGAN: Adam 1e-4 betas (0.5, 0.9)); BEGAN's discriminator is an auto-encoder of the points.
+OBJECTIVES: dict[str, list[str]] = {
+    "bce": [],
+    "bce-minimax": [],
+    "lsgan": [],
+    "hinge": [],
+    "wgan": ["train.d_steps=5", "train.clip=0.01", "optim.d.name=rmsprop", "optim.d.lr=5e-5",
+             "optim.g.name=rmsprop", "optim.g.lr=5e-5"],
+    "wgan-gp": ["train.d_steps=5", "train.gp_weight=10", "optim.d.lr=1e-4", "optim.d.beta1=0", "optim.d.beta2=0.9",
+                "optim.g.lr=1e-4", "optim.g.beta1=0", "optim.g.beta2=0.9"],
+    "dragan": ["train.gp_weight=10", "optim.d.lr=1e-4", "optim.d.beta2=0.9", "optim.g.lr=1e-4", "optim.g.beta2=0.9"],
+    "r1": ["train.r1_gamma=1"],
+    "began": ['model.discriminator=["linear out=256", "lrelu slope=0.2", "linear out=256", "lrelu slope=0.2", '
+              '"linear out=2"]', "optim.d.lr=1e-4", "optim.g.lr=1e-4"],
+}
+
+
+def run_one(gancu: Path, out: Path, data: str, loss: str, seed: int, threads: int) -> dict:
+    run = out / data / loss / f"seed{seed}"
+    evaluation = run / "eval.json"
+    if evaluation.is_file():
+        return json.loads(evaluation.read_text())
+    if run.exists():
+        shutil.rmtree(run)
+    cmd = [str(gancu), "train", "--preset", data, "--seed", str(seed), "--backend", "cpu", "--threads", str(threads),
+           "--out", str(run), "--set", f"train.loss={loss}"]
+    for s in OBJECTIVES[loss]:
+        cmd += ["--set", s]
+    log = run.parent / f"seed{seed}.log"
+    run.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as f:
+        f.write(" ".join(cmd) + "\n")
+        f.flush()
+        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        return {"failed": f"exit {rc}, see {log}"}
+    r = subprocess.run([str(gancu), "eval", "--run", str(run), "--json", "--backend", "cpu", "--threads",
+                        str(threads)], capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"failed": f"eval exit {r.returncode}: {r.stderr.strip()[-200:]}"}
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    result["command"] = " ".join(cmd)
+    evaluation.write_text(json.dumps(result) + "\n")
+    return result
+
+
+def spread(values: list[float], fmt: str) -> str:
+    if not values:
+        return "-"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return fmt.format(mean)
+    return f"{fmt.format(mean)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gancu", default=str(REPO / "build" / "gancu"))
+    ap.add_argument("--out", default="runs/objectives")
+    ap.add_argument("--data", nargs="+", default=["ring8", "grid25"])
+    ap.add_argument("--loss", nargs="+", default=list(OBJECTIVES))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    ap.add_argument("--jobs", type=int, default=1, help="runs at once (each on --threads threads)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--table", default=None, help="write the markdown table here (and the evaluations beside it)")
+    args = ap.parse_args(argv)
+    gancu, out = Path(args.gancu), Path(args.out)
+    for loss in args.loss:
+        if loss not in OBJECTIVES:
+            print(f"objective_study: unknown objective {loss} (known: {', '.join(OBJECTIVES)})", file=sys.stderr)
+            return 2
+    jobs = [(d, l, s) for d in args.data for l in args.loss for s in args.seeds]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(lambda j: run_one(gancu, out, *j, args.threads), jobs))
+    by = {}
+    for (d, l, s), r in zip(jobs, results):
+        by.setdefault((d, l), []).append((s, r))
+
+    lines = ["| data | objective | seeds | modes | high quality | failed |", "|---|---|---|---|---|---|"]
+    for d in args.data:
+        for l in args.loss:
+            runs = by[(d, l)]
+            ok = [r for _, r in runs if "failed" not in r]
+            modes = [float(r["eval/modes"]) for r in ok]
+            total = ok[0]["eval/modes_total"] if ok else 0
+            hq = [100.0 * r["eval/high_quality"] for r in ok]
+            failed = ", ".join(f"seed {s}: {r['failed']}" for s, r in runs if "failed" in r)
+            lines.append(f"| {d} | {l} | {len(runs)} | {spread(modes, '{:.1f}')} / {total} | "
+                         f"{spread(hq, '{:.0f}')}% | {failed or '-'} |")
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if args.table:
+        table_path = Path(args.table)
+        table_path.parent.mkdir(parents=True, exist_ok=True)
+        table_path.write_text(table)
+        for (d, l, s), r in zip(jobs, results):
+            if "failed" not in r:
+                (table_path.parent / f"{d}-{l}-seed{s}.eval.json").write_text(json.dumps(r) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
