@@ -24,6 +24,7 @@
 
 #include <type_traits>
 
+#include "channel_sums.cuh"
 #include "common.cuh"
 #include "cuda_context.h"
 #include "gancu/check.h"
@@ -168,48 +169,22 @@ __global__ void bn_apply_kernel(uint32_t n, uint32_t channels, const float* x, c
 
 // ---- Backward ------------------------------------------------------------------------------------
 
-// partials layout: [split][2][channels] = sum dy, sum dy (x - mean). dy gets act'(y) in place.
-__global__ void bn_bwd_reduce_kernel(int64_t rows, int channels, int64_t rows_per_split, const float* x,
-                                     const float* mean, const float* y, float* dy, Act kind, float slope,
-                                     float* partials) {
-  extern __shared__ float sh[];  // 2 x [blockDim.y][blockDim.x]
-  const int nthreads = blockDim.x * blockDim.y;
-  float* sh_a = sh;
-  float* sh_b = sh + nthreads;
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  const int64_t r0 = int64_t(blockIdx.y) * rows_per_split;
-  const int64_t r1 = min(rows, r0 + rows_per_split);
-  float sa = 0.0f, sb = 0.0f;
-  if (c < channels) {
-    const float mc = mean[c];
-    for (int64_t r = r0 + threadIdx.y; r < r1; r += blockDim.y) {
-      const int64_t i = r * channels + c;
-      float g = dy[i];
-      if (kind != Act::None) {
-        g = act_backward(g, y[i], kind, slope);
-        dy[i] = g;
-      }
-      sa += g;
-      sb += g * (x[i] - mc);
+// The backward's sums: a = sum dy, b = sum dy (x - mean); dy gets act'(y) in place.
+struct BnBackwardTerm {
+  const float *x, *mean, *y;
+  float* dy;
+  Act kind;
+  float slope;
+  __device__ __forceinline__ void operator()(int64_t i, int64_t, int c, float& a, float& b) const {
+    float g = dy[i];
+    if (kind != Act::None) {
+      g = act_backward(g, y[i], kind, slope);
+      dy[i] = g;
     }
+    a += g;
+    b += g * (x[i] - mean[c]);
   }
-  const int t = threadIdx.y * blockDim.x + threadIdx.x;
-  sh_a[t] = sa;
-  sh_b[t] = sb;
-  __syncthreads();
-  for (int s = blockDim.y / 2; s > 0; s >>= 1) {
-    if (threadIdx.y < s) {
-      sh_a[t] += sh_a[t + s * blockDim.x];
-      sh_b[t] += sh_b[t + s * blockDim.x];
-    }
-    __syncthreads();
-  }
-  if (threadIdx.y == 0 && c < channels) {
-    float* p = partials + int64_t(blockIdx.y) * 2 * channels;
-    p[c] = sh_a[threadIdx.x];
-    p[channels + c] = sh_b[threadIdx.x];
-  }
-}
+};
 
 // One thread per channel: parameter gradients and the dx coefficients a, b, e ([3][C] in coef).
 __global__ void bn_bwd_finalize_kernel(int channels, int splits, const float* partials, int64_t count,
@@ -306,9 +281,9 @@ void batchnorm_backward(const Exec& ex, const BatchNormDims& d, const T* x, cons
               " channels exceed the reduction scratch");
   float* partials = scratch_partials(ctx);
   float* coef = scratch_results(ctx);  // a, b, e: [3][C]
-  bn_bwd_reduce_kernel<<<dim3(g.col_tiles, g.splits), dim3(g.tile_c, g.rows_per_iter),
-                         2 * kThreads * sizeof(float), ctx.stream>>>(rows, C, g.rows_per_split, x, save_mean,
-                                                                     y, dy, act.kind, act.slope, partials);
+  channel_pair_sums_kernel<BnBackwardTerm><<<dim3(g.col_tiles, g.splits), dim3(g.tile_c, g.rows_per_iter),
+                                             2 * kThreads * sizeof(float), ctx.stream>>>(
+      rows, C, g.rows_per_split, BnBackwardTerm{x, save_mean, y, dy, act.kind, act.slope}, partials);
   GANCU_CUDA_CHECK_LAUNCH();
   bn_bwd_finalize_kernel<<<(C + kThreads - 1) / kThreads, kThreads, 0, ctx.stream>>>(
       C, g.splits, partials, rows, gamma, save_invstd, dgamma, dbeta, coef);

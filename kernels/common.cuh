@@ -55,6 +55,64 @@ __device__ __forceinline__ float act_backward(float dy, float y, Act kind, float
   }
 }
 
+// act''(z) / act'(z) as a function of y = act(z): tanh -2y, sigmoid 1 - 2y, 0 for the
+// piecewise-linear ones (the second-order term of a tangent's backward is this times ty dty).
+__device__ __forceinline__ float act_curvature(float y, Act kind) {
+  if (kind == Act::Tanh) return -2.0f * y;
+  if (kind == Act::Sigmoid) return 1.0f - 2.0f * y;
+  return 0.0f;
+}
+
+__host__ __device__ __forceinline__ bool act_is_smooth(Act kind) {
+  return kind == Act::Tanh || kind == Act::Sigmoid;
+}
+
+// K sums over the block, each by the same fixed shared-memory tree: v[k] holds this thread's
+// value on entry and the block's sum on return, in every thread. blockDim.x is a power of two;
+// `sh` holds K * blockDim.x doubles. Contains barriers: every thread of the block must call it.
+template <int K>
+__device__ __forceinline__ void block_sums(double (&v)[K], double* sh) {
+  const int t = threadIdx.x, n = blockDim.x;
+  for (int k = 0; k < K; ++k) sh[k * n + t] = v[k];
+  __syncthreads();
+  for (int s = n / 2; s > 0; s >>= 1) {
+    if (t < s)
+      for (int k = 0; k < K; ++k) sh[k * n + t] += sh[k * n + t + s];
+    __syncthreads();
+  }
+  for (int k = 0; k < K; ++k) v[k] = sh[k * n];
+  __syncthreads();  // every thread has read the sums: sh may be reused
+}
+
+// ---- Two-stage sums over a flat array (losses, the spread of a batch) ----------------------------
+// Stage 1: `sum_blocks(n)` blocks of kSumThreads threads; block b reduces its own contiguous
+// range (sum_range) and writes K double partials [b][K]. Stage 2: one block of kSumThreads adds
+// the partials in block order (sum_partials). The block count depends on n only, never on the
+// device, so the order of the additions and the result do too.
+constexpr int kSumThreads = 256;
+constexpr int kMaxSumBlocks = 1024;
+
+inline int sum_blocks(int64_t n) {
+  const int64_t per_block = int64_t(kSumThreads) * 8;
+  return int(std::max<int64_t>(1, std::min<int64_t>(kMaxSumBlocks, (n + per_block - 1) / per_block)));
+}
+
+// This block's range [i0, i1) of the n values.
+__device__ __forceinline__ void sum_range(int64_t n, int64_t& i0, int64_t& i1) {
+  const int64_t chunk = (n + gridDim.x - 1) / gridDim.x;
+  i0 = min(n, int64_t(blockIdx.x) * chunk);
+  i1 = min(n, i0 + chunk);
+}
+
+// Stage 2: v[k] = the sum over `blocks` partials [b][K], in every thread. `sh` as block_sums.
+template <int K>
+__device__ __forceinline__ void sum_partials(int blocks, const double* partials, double (&v)[K], double* sh) {
+  for (int k = 0; k < K; ++k) v[k] = 0.0;
+  for (int b = threadIdx.x; b < blocks; b += blockDim.x)
+    for (int k = 0; k < K; ++k) v[k] += partials[int64_t(b) * K + k];
+  block_sums<K>(v, sh);
+}
+
 // Blocks for a grid-stride loop over `work` items: enough to fill the device a few times over,
 // never more than the work needs.
 inline int grid_for(int64_t work, const CudaContext& ctx, int threads = kThreads) {

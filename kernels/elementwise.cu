@@ -1,5 +1,6 @@
-// Elementwise ops of the CUDA backend: activation forward/backward, dropout (Philox mask,
-// redrawn in backward), fill, add_into, increment_counter, the bias + activation epilogue of the
+// Elementwise ops of the CUDA backend: activation forward/backward and the second-order part of
+// an activation's tangent backward, dropout (Philox mask, redrawn in backward), fill, add_into,
+// add, increment_counter, the bias + activation epilogue of the
 // layers, fill_noise, and the on-device batch gather (uint8 -> float through the epoch's Feistel
 // permutation).
 //
@@ -105,6 +106,12 @@ struct AddIntoOp {
   __device__ float operator()(int64_t, float s, float, float o) const { return o + s; }
 };
 
+struct AddOp {
+  static constexpr bool kReadA = true, kReadB = true;
+  __device__ bool reads_out() const { return false; }
+  __device__ float operator()(int64_t, float a, float b, float) const { return a + b; }
+};
+
 // Inverted dropout. The mask of element i is philox_uniform(seed, stream, step, i) >= p, drawn
 // again in backward; forward and backward read the same step.
 struct DropoutOp {
@@ -157,6 +164,18 @@ __global__ void bias_act_kernel(uint32_t n, uint32_t channels, const float* b, f
     float v = y[i];
     if (b) v += b[i % channels];
     y[i] = act_forward(v, kind, slope);
+  }
+}
+
+// dz = act'(y) dy + curvature(y) ty dty (dy null: 0). Four inputs: not a map_kernel.
+__global__ void act_second_order_kernel(int64_t n, const float* y, const float* ty, const float* dty,
+                                        const float* dy, float* dz, Act kind, float slope) {
+  const bool smooth = act_is_smooth(kind);
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const float yi = y[i];
+    const float first = dy ? act_backward(dy[i], yi, kind, slope) : 0.0f;
+    dz[i] = smooth ? first + act_curvature(yi, kind) * ty[i] * dty[i] : first;
   }
 }
 
@@ -291,6 +310,23 @@ void add_into(const Exec& ex, int64_t n, const T* src, T* dst) {
 }
 
 template <class T>
+void add(const Exec& ex, int64_t n, const T* a, const T* b, T* y) {
+  static_assert(std::is_same_v<T, float>);
+  launch_map(ex, n, a, b, y, AddOp{});
+}
+
+template <class T>
+void activation_second_order(const Exec& ex, int64_t n, const T* y, const T* ty, const T* dty, const T* dy,
+                             T* dz, Activation act) {
+  static_assert(std::is_same_v<T, float>);
+  if (n <= 0) return;
+  CudaContext& ctx = context(ex);
+  act_second_order_kernel<<<grid_for(n, ctx), kThreads, 0, ctx.stream>>>(n, y, ty, dty, dy, dz, act.kind,
+                                                                         act.slope);
+  GANCU_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
 void increment_counter(const Exec& ex, int64_t* counter) {
   increment_kernel<<<1, 1, 0, stream_of(ex)>>>(counter);
   GANCU_CUDA_CHECK_LAUNCH();
@@ -336,6 +372,9 @@ template void dropout_backward<float>(const Exec&, int64_t, const float*, float*
                                       uint32_t, const int64_t*);
 template void fill<float>(const Exec&, int64_t, float*, float);
 template void add_into<float>(const Exec&, int64_t, const float*, float*);
+template void add<float>(const Exec&, int64_t, const float*, const float*, float*);
+template void activation_second_order<float>(const Exec&, int64_t, const float*, const float*, const float*,
+                                             const float*, float*, Activation);
 template void increment_counter<float>(const Exec&, int64_t*);
 template void fill_noise<float>(const Exec&, int64_t, float*, NoiseKind, uint64_t, uint32_t, const int64_t*);
 template void gather_batch<float>(const Exec&, const BatchGather&, const uint8_t*, const int64_t*, float*);

@@ -1,9 +1,15 @@
-// Optimizers of the CUDA backend: Adam and SGD (PyTorch's formulations, see ops.h), each one
-// launch over a whole flat parameter buffer.
+// Optimizers of the CUDA backend: Adam, SGD and RMSprop (PyTorch's formulations, see ops.h), each
+// one launch over a whole flat parameter buffer; and WGAN's weight clipping (clamp_values) over the
+// same buffer.
 //
 // Why fused: an optimizer step is pure memory traffic (Adam reads p, g, m, v and writes p, m, v:
 // 28 bytes per parameter); one pass over all parameters of a network, float4-vectorized where the
 // four buffers are 16-byte aligned (scalar tail), instead of a launch per tensor.
+//
+// RMSprop's step count is only counted (no bias correction): thread 0 of the update kernel
+// increments it, since no thread of that kernel reads it. clamp_values selects (v < lo ? lo :
+// v > hi ? hi : v) instead of fminf/fmaxf, which would turn a NaN into a bound: NaN stays NaN, as
+// on the CPU and in torch.clamp.
 //
 // Adam's step count t lives in device memory so that a captured graph replays correctly: the
 // update kernel reads t and uses t + 1 for the bias corrections (computed in double, as the CPU
@@ -107,6 +113,31 @@ __global__ void sgd_kernel(int64_t n, float* param, const float* grad, float* bu
     sgd_one(h.lr, h.momentum, h.weight_decay, use_mom, param[i], grad[i], use_mom ? buf + i : &unused[0]);
 }
 
+// One thread per parameter, no float4 path (Adam's): RMSprop is WGAN's optimizer, whose critics
+// have a few million parameters; worth adding only if a profile shows the difference.
+__global__ void rmsprop_kernel(int64_t n, float* param, const float* grad, float* sq_avg, RmspropHyper h,
+                               int64_t* t) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  const int64_t tid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (tid == 0) *t += 1;
+  for (int64_t i = tid; i < n; i += stride) {
+    float p = param[i];
+    const float g = grad[i] + h.weight_decay * p;
+    const float v = h.alpha * sq_avg[i] + (1.0f - h.alpha) * g * g;
+    sq_avg[i] = v;
+    p -= h.lr * (g / (sqrtf(v) + h.eps));
+    param[i] = p;
+  }
+}
+
+__global__ void clamp_kernel(int64_t n, float* x, float lo, float hi) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const float v = x[i];
+    x[i] = v < lo ? lo : (v > hi ? hi : v);
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -137,8 +168,30 @@ void sgd_step(const Exec& ex, int64_t n, T* param, const T* grad, T* momentum_bu
   GANCU_CUDA_CHECK_LAUNCH();
 }
 
+template <class T>
+void rmsprop_step(const Exec& ex, int64_t n, T* param, const T* grad, T* sq_avg, const RmspropHyper& h,
+                  int64_t* t) {
+  static_assert(std::is_same_v<T, float>);
+  CudaContext& ctx = context(ex);
+  const int64_t m = std::max<int64_t>(n, 0);  // n <= 0: one thread still counts the step
+  rmsprop_kernel<<<grid_for(m, ctx), kThreads, 0, ctx.stream>>>(m, param, grad, sq_avg, h, t);
+  GANCU_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void clamp_values(const Exec& ex, int64_t n, T* x, float lo, float hi) {
+  static_assert(std::is_same_v<T, float>);
+  if (n <= 0) return;
+  CudaContext& ctx = context(ex);
+  clamp_kernel<<<grid_for(n, ctx), kThreads, 0, ctx.stream>>>(n, x, lo, hi);
+  GANCU_CUDA_CHECK_LAUNCH();
+}
+
 template void adam_step<float>(const Exec&, int64_t, float*, const float*, float*, float*, const AdamHyper&,
                                int64_t*);
 template void sgd_step<float>(const Exec&, int64_t, float*, const float*, float*, const SgdHyper&);
+template void rmsprop_step<float>(const Exec&, int64_t, float*, const float*, float*, const RmspropHyper&,
+                                  int64_t*);
+template void clamp_values<float>(const Exec&, int64_t, float*, float, float);
 
 }  // namespace gancu::cuda

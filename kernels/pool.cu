@@ -12,6 +12,9 @@
 // window (row-major) does; that rereads up to k*k - 1 taps per covering window, which is cheap at
 // the pooling sizes of the presets (k <= 3) and costs no index buffer or extra launch.
 //
+// The tangent of max pooling (maxpool2d_jvp) is a forward-shaped kernel: each output takes the
+// tangent of its window's first tap that holds the output value, the rule backward routes by.
+//
 // Not fused with anything: pooling is a separate layer, and its neighbours (conv + activation)
 // already carry their own epilogues. NaN: max pooling propagates it (as PyTorch) and routes the
 // gradient to the window's first NaN. Limits: tensors of fewer than 2^63 elements; PoolDims as
@@ -40,28 +43,72 @@ __device__ __forceinline__ void covering(int i, int k, int stride, int pad, int 
   last = min(out - 1, hi / stride);
 }
 
+// The window of output element i (n, p, q, c): its valid taps [r0, r1) x [s0, s1) and the
+// offset of tap (r, s).
+struct OutputWindow {
+  int64_t base, row_stride;  // x[n, h0, w0, c]: h0, w0 may lie in the padding (only valid taps are read)
+  int c_stride;
+  int r0, r1, s0, s1;
+  __device__ __forceinline__ int64_t tap(int r, int s) const {
+    return base + r * row_stride + int64_t(s) * c_stride;
+  }
+};
+
+__device__ __forceinline__ OutputWindow output_window(const PoolDims& d, int64_t i) {
+  const int c = int(i % d.c);
+  int64_t rest = i / d.c;
+  const int q = int(rest % d.q);
+  rest /= d.q;
+  const int p = int(rest % d.p);
+  const int n = int(rest / d.p);
+  const int h0 = p * d.stride - d.pad, w0 = q * d.stride - d.pad;
+  return OutputWindow{((int64_t(n) * d.h + h0) * d.w + w0) * d.c + c,
+                      int64_t(d.w) * d.c,
+                      d.c,
+                      max(0, -h0),
+                      min(d.k, d.h - h0),
+                      max(0, -w0),
+                      min(d.k, d.w - w0)};
+}
+
 __global__ void maxpool_forward_kernel(PoolDims d, const float* __restrict__ x, float* __restrict__ y) {
   const int64_t total = int64_t(d.n) * d.p * d.q * d.c;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int c = int(i % d.c);
-    int64_t rest = i / d.c;
-    const int q = int(rest % d.q);
-    rest /= d.q;
-    const int p = int(rest % d.p);
-    const int n = int(rest / d.p);
-    const int h0 = p * d.stride - d.pad, w0 = q * d.stride - d.pad;
-    const int r0 = max(0, -h0), r1 = min(d.k, d.h - h0);
-    const int s0 = max(0, -w0), s1 = min(d.k, d.w - w0);
+    const OutputWindow win = output_window(d, i);
     float best = 0.0f;
     bool first = true;
-    for (int r = r0; r < r1; ++r)
-      for (int s = s0; s < s1; ++s) {
-        const float v = x[((int64_t(n) * d.h + h0 + r) * d.w + w0 + s) * d.c + c];
+    for (int r = win.r0; r < win.r1; ++r)
+      for (int s = win.s0; s < win.s1; ++s) {
+        const float v = x[win.tap(r, s)];
         if (first || v > best || v != v) best = v;  // first max wins; a NaN, once there, stays
         if (first) first = false;
       }
     y[i] = best;
+  }
+}
+
+// ty at each output = tx at the first tap (row-major) that holds the output: where backward
+// routes dy. One thread per output element, as the forward.
+__global__ void maxpool_jvp_kernel(PoolDims d, const float* __restrict__ x, const float* __restrict__ y,
+                                   const float* __restrict__ tx, float* __restrict__ ty) {
+  const int64_t total = int64_t(d.n) * d.p * d.q * d.c;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const OutputWindow win = output_window(d, i);
+    const float yo = y[i];
+    float t = 0.0f;
+    bool found = false;
+    for (int r = win.r0; r < win.r1 && !found; ++r)
+      for (int s = win.s0; s < win.s1; ++s) {
+        const int64_t j = win.tap(r, s);
+        if (same_value(x[j], yo)) {
+          t = tx[j];
+          found = true;
+          break;
+        }
+      }
+    ty[i] = t;
   }
 }
 
@@ -113,18 +160,10 @@ __global__ void avgpool_forward_kernel(PoolDims d, const float* __restrict__ x, 
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   const float area = float(d.k * d.k);  // count_include_pad
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int c = int(i % d.c);
-    int64_t rest = i / d.c;
-    const int q = int(rest % d.q);
-    rest /= d.q;
-    const int p = int(rest % d.p);
-    const int n = int(rest / d.p);
-    const int h0 = p * d.stride - d.pad, w0 = q * d.stride - d.pad;
-    const int r0 = max(0, -h0), r1 = min(d.k, d.h - h0);
-    const int s0 = max(0, -w0), s1 = min(d.k, d.w - w0);
+    const OutputWindow win = output_window(d, i);
     float sum = 0.0f;
-    for (int r = r0; r < r1; ++r)
-      for (int s = s0; s < s1; ++s) sum += x[((int64_t(n) * d.h + h0 + r) * d.w + w0 + s) * d.c + c];
+    for (int r = win.r0; r < win.r1; ++r)
+      for (int s = win.s0; s < win.s1; ++s) sum += x[win.tap(r, s)];
     y[i] = sum / area;
   }
 }
@@ -189,6 +228,17 @@ void maxpool2d_backward(const Exec& ex, const PoolDims& d, const T* x, const T* 
 }
 
 template <class T>
+void maxpool2d_jvp(const Exec& ex, const PoolDims& d, const T* x, const T* y, const T* tx, T* ty) {
+  static_assert(std::is_same_v<T, float>);
+  check_dims(d, "maxpool2d_jvp");
+  const int64_t total = out_elems(d);
+  if (total <= 0) return;
+  CudaContext& ctx = context(ex);
+  maxpool_jvp_kernel<<<grid_for(total, ctx), kThreads, 0, ctx.stream>>>(d, x, y, tx, ty);
+  GANCU_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
 void avgpool2d_forward(const Exec& ex, const PoolDims& d, const T* x, T* y) {
   static_assert(std::is_same_v<T, float>);
   check_dims(d, "avgpool2d_forward");
@@ -213,6 +263,8 @@ void avgpool2d_backward(const Exec& ex, const PoolDims& d, const T* dy, T* dx, b
 template void maxpool2d_forward<float>(const Exec&, const PoolDims&, const float*, float*);
 template void maxpool2d_backward<float>(const Exec&, const PoolDims&, const float*, const float*,
                                         const float*, float*, bool);
+template void maxpool2d_jvp<float>(const Exec&, const PoolDims&, const float*, const float*, const float*,
+                                   float*);
 template void avgpool2d_forward<float>(const Exec&, const PoolDims&, const float*, float*);
 template void avgpool2d_backward<float>(const Exec&, const PoolDims&, const float*, float*, bool);
 

@@ -18,6 +18,14 @@
 //   probabilities and dlogits (fp32 vs double row sums on the CPU), kReduction for the loss, the
 //   correct count exactly. pairwise_sq_distances: kGemm (kTf32 with TF32). sample_mixture: 1e-5
 //   (libm vs CUDA logf/sinf/cosf, as fill_noise).
+//   gan_loss, l1_reconstruction_loss: kElementwise for the gradients, kReduction for the sums;
+//   began_update kElementwise. interpolate_samples: the draws bit for bit, the points within 1 ulp
+//   (both compute one __fmaf_rn / std::fma of the same numbers: they should be equal).
+//   perturb_samples: the draws bit for bit, the points kElementwise (sigma is a sum in another
+//   order). gradient_penalty: v kElementwise, sums kReduction. activation_second_order,
+//   rmsprop_step: kElementwise. clamp_values, maxpool2d_jvp, concat, add: bit for bit (selects,
+//   copies, and the same float additions in the same order). Layer norm (all four ops): kGemm
+//   (row and channel sums in other orders, the jvp backward's cancellations).
 //
 // Every test skips itself (GTEST_SKIP, via the fixture) where cuda_available() says no.
 #include <gtest/gtest.h>
@@ -28,6 +36,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gancu/exec.h"
@@ -64,6 +73,25 @@ double rel_error(const std::vector<float>& gpu, const std::vector<float>& cpu) {
     den += double(cpu[i]) * double(cpu[i]);
   }
   return den > 0.0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+// The largest distance in units in the last place between two float vectors (0 where both are
+// NaN; a huge number where only one is).
+int64_t max_ulp(const std::vector<float>& a, const std::vector<float>& b) {
+  auto key = [](float f) {
+    int32_t i;
+    std::memcpy(&i, &f, sizeof i);
+    return i >= 0 ? int64_t(i) : -int64_t(i & 0x7fffffff);  // monotone in f; +0 and -0 both 0
+  };
+  int64_t worst = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    if (std::isnan(a[i]) || std::isnan(b[i])) {
+      if (!(std::isnan(a[i]) && std::isnan(b[i]))) return std::numeric_limits<int64_t>::max();
+      continue;
+    }
+    worst = std::max(worst, std::abs(key(a[i]) - key(b[i])));
+  }
+  return worst;
 }
 
 #define EXPECT_REL(gpu, cpu, tol, what)                                                       \
@@ -640,6 +668,21 @@ TEST_F(CudaOps, FillAddIntoIncrement) {
   EXPECT_EQ(counter.download()[0], 44);
 }
 
+TEST_F(CudaOps, Add) {
+  uint32_t seed = 3800;
+  for (int64_t n : {int64_t(1), int64_t(13), int64_t(100003)})
+    for (int offset : {0, 1}) {
+      const auto a = random_vec(size_t(n + offset), seed++), b = random_vec(size_t(n + offset), seed++);
+      std::vector<float> y(size_t(n + offset), 0.0f);
+      auto ga = up(a), gb = up(b), gy = up(y);
+      ops::add<float>(cpu_, n, a.data() + offset, b.data() + offset, y.data() + offset);
+      ops::add<float>(gpu_, n, ga.data() + offset, gb.data() + offset, gy.data() + offset);
+      EXPECT_EQ(max_ulp(gy.download(), y), 0) << "add n=" << n << " offset=" << offset;
+      ops::add<float>(gpu_, n, ga.data() + offset, gb.data() + offset, ga.data() + offset);  // y aliases a
+      EXPECT_EQ(max_ulp(ga.download(), y), 0) << "add in place n=" << n;
+    }
+}
+
 // ---- loss ------------------------------------------------------------------------------------
 
 // Every kind with the targets it is used with; scale 0.5 and -1 (the minimax G loss).
@@ -673,6 +716,53 @@ TEST_F(CudaOps, GanLoss) {
           EXPECT_REL(std::vector<float>{gsh[0]}, std::vector<float>{sums[0]}, kReduction, what << " loss");
           EXPECT_REL(std::vector<float>{gsh[1]}, std::vector<float>{sums[1]}, kReduction, what << " score");
         }
+}
+
+TEST_F(CudaOps, L1ReconstructionLossAndBeganUpdate) {
+  struct Case {
+    int64_t batch, per;
+  } cases[] = {{1, 1}, {7, 13}, {64, 784}, {64, 64 * 64 * 3}};
+  uint32_t seed = 4500;
+  for (const Case& c : first_shapes(std::vector<Case>(std::begin(cases), std::end(cases))))
+    for (bool with_k : {false, true})
+      for (bool acc : {false, true}) {
+        const size_t n = size_t(c.batch * c.per);
+        const auto x = random_vec(n, seed++);
+        auto recon = random_vec(n, seed++);
+        recon[0] = x[0];  // sign(0) = 0
+        const std::vector<float> k = {0.37f};
+        auto drecon = random_vec(n, seed++), dx = random_vec(n, seed++), sums = random_vec(2, seed++);
+        auto gx = up(x), gr = up(recon), gk = up(k), gs = up(sums);
+        auto gdr = poisoned(n), gdx = out_buf(dx, acc);
+        ops::l1_reconstruction_loss<float>(cpu_, c.batch, c.per, x.data(), recon.data(), -1.5f,
+                                           with_k ? k.data() : nullptr, drecon.data(), dx.data(), acc,
+                                           &sums[0], &sums[1]);
+        ops::l1_reconstruction_loss<float>(gpu_, c.batch, c.per, gx.data(), gr.data(), -1.5f,
+                                           with_k ? gk.data() : nullptr, gdr.data(), gdx.data(), acc,
+                                           gs.data(), gs.data() + 1);
+        const std::string what = "l1 " + std::to_string(c.batch) + "x" + std::to_string(c.per) +
+                                 " k=" + std::to_string(with_k) + " acc=" + std::to_string(acc);
+        EXPECT_REL(gdr.download(), drecon, kElementwise, what << " drecon");
+        EXPECT_REL(gdx.download(), dx, kElementwise, what << " dx");
+        const auto gsh = gs.download();
+        EXPECT_REL(std::vector<float>{gsh[0]}, std::vector<float>{sums[0]}, kReduction, what << " loss_out");
+        EXPECT_REL(std::vector<float>{gsh[1]}, std::vector<float>{sums[1]}, kReduction, what << " loss_sum");
+        // The loss alone.
+        auto gl = poisoned(1);
+        ops::l1_reconstruction_loss<float>(gpu_, c.batch, c.per, gx.data(), gr.data(), 1.0f, nullptr, nullptr,
+                                           nullptr, false, gl.data(), nullptr);
+        EXPECT_REL(gl.download(), std::vector<float>{sums[0]}, kReduction, what << " loss alone");
+      }
+  // BEGAN's k: inside, clamped at 0 and at 1; with and without the convergence sum.
+  for (float fake : {0.05f, 12.0f, -30.0f})
+    for (bool with_sum : {true, false}) {
+      std::vector<float> st = {0.5f, 0.2f, fake, 1.0f};  // k, L_real, L_fake, convergence
+      auto g = up(st);
+      ops::began_update<float>(cpu_, &st[0], &st[1], &st[2], 0.5f, 0.05f, with_sum ? &st[3] : nullptr);
+      ops::began_update<float>(gpu_, g.data(), g.data() + 1, g.data() + 2, 0.5f, 0.05f,
+                               with_sum ? g.data() + 3 : nullptr);
+      EXPECT_REL(g.download(), st, kElementwise, "began_update fake loss " << fake);
+    }
 }
 
 // ---- optimizers ------------------------------------------------------------------------------
@@ -725,6 +815,48 @@ TEST_F(CudaOps, Sgd) {
         EXPECT_REL(gp.download(), p, kElementwise, "sgd param momentum=" << momentum << " wd=" << wd);
         if (momentum != 0.0f) EXPECT_REL(gb.download(), buf, kElementwise, "sgd momentum buffer");
       }
+}
+
+TEST_F(CudaOps, Rmsprop) {
+  uint32_t seed = 6500;
+  for (int64_t n : {int64_t(3), int64_t(1000003)})
+    for (int offset : {0, 1})  // offset 1: buffers that are not 16-byte aligned
+      for (float wd : {0.0f, 0.01f}) {
+        RmspropHyper h;
+        h.lr = 1e-3f;
+        h.weight_decay = wd;
+        auto p = random_vec(size_t(n + offset), seed++),
+             sq = random_vec(size_t(n + offset), seed++, 0.0f, 0.01f);
+        auto gp = up(p), gsq = up(sq);
+        int64_t t = 5;
+        Buffer<int64_t> gt(gpu_, std::vector<int64_t>{5});
+        for (int it = 0; it < 3; ++it) {
+          const auto g = random_vec(size_t(n + offset), seed++);
+          auto gg = up(g);
+          ops::rmsprop_step<float>(cpu_, n, p.data() + offset, g.data() + offset, sq.data() + offset, h, &t);
+          ops::rmsprop_step<float>(gpu_, n, gp.data() + offset, gg.data() + offset, gsq.data() + offset, h,
+                                   gt.data());
+        }
+        EXPECT_EQ(gt.download()[0], t);
+        EXPECT_REL(gp.download(), p, kElementwise,
+                   "rmsprop param n=" << n << " offset=" << offset << " wd=" << wd);
+        EXPECT_REL(gsq.download(), sq, kElementwise, "rmsprop sq_avg");
+      }
+  Buffer<int64_t> gt(gpu_, std::vector<int64_t>{0});
+  ops::rmsprop_step<float>(gpu_, 0, nullptr, nullptr, nullptr, RmspropHyper{}, gt.data());
+  EXPECT_EQ(gt.download()[0], 1) << "an empty buffer still counts the step";
+}
+
+TEST_F(CudaOps, ClampValues) {
+  uint32_t seed = 6700;
+  for (int64_t n : {int64_t(7), int64_t(100003)}) {
+    auto x = random_vec(size_t(n), seed++, -0.1f, 0.1f);
+    x[1] = kNaN;
+    auto gx = up(x);
+    ops::clamp_values<float>(cpu_, n, x.data(), -0.01f, 0.01f);
+    ops::clamp_values<float>(gpu_, n, gx.data(), -0.01f, 0.01f);
+    EXPECT_EQ(max_ulp(gx.download(), x), 0) << "clamp n=" << n << " (NaN stays NaN on both)";
+  }
 }
 
 // ---- noise and data ----------------------------------------------------------------------------
@@ -848,6 +980,25 @@ TEST_F(CudaOps, AvgPoolForwardBackward) {
       ops::avgpool2d_backward<float>(cpu_, d, dy.data(), dx.data(), acc);
       ops::avgpool2d_backward<float>(gpu_, d, gdy.data(), gdx.data(), acc);
       EXPECT_REL(gdx.download(), dx, kElementwise, what << " dx");
+    }
+}
+
+TEST_F(CudaOps, MaxPoolJvp) {
+  uint32_t seed = 7700;
+  for (const auto& d : first_shapes(pool_shapes()))
+    for (bool ties : {false, true}) {
+      const size_t nx = size_t(d.n) * d.h * d.w * d.c, ny = size_t(d.n) * d.p * d.q * d.c;
+      auto x = random_vec(nx, seed++, -2.0f, 2.0f);
+      if (ties)
+        for (float& v : x) v = std::round(v);
+      const auto tx = random_vec(nx, seed++);
+      std::vector<float> y(ny), ty(ny);
+      ops::maxpool2d_forward<float>(cpu_, d, x.data(), y.data());
+      ops::maxpool2d_jvp<float>(cpu_, d, x.data(), y.data(), tx.data(), ty.data());
+      auto gx = up(x), gy = up(y), gtx = up(tx);
+      auto gty = poisoned(ny);
+      ops::maxpool2d_jvp<float>(gpu_, d, gx.data(), gy.data(), gtx.data(), gty.data());
+      EXPECT_REL(gty.download(), ty, 0.0, "maxpool jvp " << pool_name(d) << (ties ? " ties" : ""));
     }
 }
 
@@ -1050,6 +1201,347 @@ TEST_F(CudaOps, EvaluationOpsReplayInAGraph) {
       const auto da = a->download(), db = b->download();
       ASSERT_EQ(std::memcmp(da.data(), db.data(), da.size() * sizeof(float)), 0) << "iteration " << i;
     }
+  }
+}
+
+// ---- gradient penalties and tangents -------------------------------------------------------------
+
+struct SampleShape {
+  int64_t batch, per;
+};
+const std::vector<SampleShape> kSampleShapes = {{1, 1}, {7, 13}, {64, 784}, {64, 3072}, {300, 5}};
+
+const int64_t kSteps[] = {0, 7, (int64_t(1) << 33) + 5};
+
+TEST_F(CudaOps, InterpolateSamples) {
+  uint32_t seed = 10000;
+  for (const auto& c : first_shapes(kSampleShapes))
+    for (int64_t step : kSteps) {
+      const size_t n = size_t(c.batch * c.per);
+      const auto a = random_vec(n, seed++), b = random_vec(n, seed++);
+      std::vector<float> out(n), eps(size_t(c.batch));
+      Buffer<int64_t> gstep(gpu_, std::vector<int64_t>{step});
+      auto ga = up(a), gb = up(b), gout = poisoned(n), geps = poisoned(size_t(c.batch));
+      ops::interpolate_samples<float>(cpu_, c.batch, c.per, a.data(), b.data(), out.data(), eps.data(), 77,
+                                      kStreamPenalty, &step);
+      ops::interpolate_samples<float>(gpu_, c.batch, c.per, ga.data(), gb.data(), gout.data(), geps.data(),
+                                      77, kStreamPenalty, gstep.data());
+      const std::string what = "interpolate " + std::to_string(c.batch) + "x" + std::to_string(c.per) +
+                               " step " + std::to_string(step);
+      EXPECT_EQ(max_ulp(geps.download(), eps), 0) << what << ": eps differs";
+      EXPECT_LE(max_ulp(gout.download(), out), 1) << what << ": points";
+      auto gout2 = poisoned(n);
+      ops::interpolate_samples<float>(gpu_, c.batch, c.per, ga.data(), gb.data(), gout2.data(), nullptr, 77,
+                                      kStreamPenalty, gstep.data());
+      EXPECT_EQ(max_ulp(gout2.download(), gout.download()), 0) << what << ": without eps_out";
+    }
+}
+
+TEST_F(CudaOps, PerturbSamples) {
+  uint32_t seed = 10500;
+  for (const auto& c : first_shapes(kSampleShapes))
+    for (int64_t step : kSteps) {
+      const size_t n = size_t(c.batch * c.per);
+      const auto x = random_vec(n, seed++, -0.5f, 1.0f);
+      std::vector<float> out(n), alpha(size_t(c.batch)), u(n);
+      Buffer<int64_t> gstep(gpu_, std::vector<int64_t>{step});
+      auto gx = up(x), gout = poisoned(n), galpha = poisoned(size_t(c.batch)), gu = poisoned(n);
+      ops::perturb_samples<float>(cpu_, c.batch, c.per, x.data(), 0.5f, out.data(), alpha.data(), u.data(),
+                                  77, kStreamPenalty, &step);
+      ops::perturb_samples<float>(gpu_, c.batch, c.per, gx.data(), 0.5f, gout.data(), galpha.data(),
+                                  gu.data(), 77, kStreamPenalty, gstep.data());
+      const std::string what = "perturb " + std::to_string(c.batch) + "x" + std::to_string(c.per) + " step " +
+                               std::to_string(step);
+      EXPECT_EQ(max_ulp(galpha.download(), alpha), 0) << what << ": alpha differs";
+      EXPECT_EQ(max_ulp(gu.download(), u), 0) << what << ": u differs";
+      EXPECT_REL(gout.download(), out, kElementwise, what << " points");
+      // In place (out = x) and without the draw outputs.
+      auto ginplace = up(x);
+      ops::perturb_samples<float>(gpu_, c.batch, c.per, ginplace.data(), 0.5f, ginplace.data(), nullptr,
+                                  nullptr, 77, kStreamPenalty, gstep.data());
+      EXPECT_EQ(max_ulp(ginplace.download(), gout.download()), 0) << what << ": in place";
+    }
+}
+
+TEST_F(CudaOps, GradientPenalty) {
+  uint32_t seed = 11000;
+  for (const auto& c : first_shapes(kSampleShapes))
+    for (PenaltyKind kind : {PenaltyKind::TwoSided, PenaltyKind::Squared})
+      for (float scale : {0.01f, 1.0f}) {  // norms below and above 1
+        const size_t n = size_t(c.batch * c.per);
+        auto g = random_vec(n, seed++, -scale, scale);
+        if (c.batch > 1)
+          for (int64_t j = 0; j < c.per; ++j) g[size_t(j)] = 0.0f;  // a zero gradient: v = 0 there
+        std::vector<float> v(n), sums = random_vec(2, seed++);
+        auto gg = up(g), gv = poisoned(n), gs = up(sums);
+        ops::gradient_penalty<float>(cpu_, kind, c.batch, c.per, g.data(), 10.0f, v.data(), &sums[0],
+                                     &sums[1]);
+        ops::gradient_penalty<float>(gpu_, kind, c.batch, c.per, gg.data(), 10.0f, gv.data(), gs.data(),
+                                     gs.data() + 1);
+        const std::string what = "gradient_penalty " + std::to_string(c.batch) + "x" + std::to_string(c.per) +
+                                 " kind " + std::to_string(int(kind)) + " scale " + std::to_string(scale);
+        EXPECT_REL(gv.download(), v, kElementwise, what << " v");
+        const auto gsh = gs.download();
+        EXPECT_REL(std::vector<float>{gsh[0]}, std::vector<float>{sums[0]}, kReduction, what << " penalty");
+        EXPECT_REL(std::vector<float>{gsh[1]}, std::vector<float>{sums[1]}, kReduction, what << " norms");
+        auto gv2 = poisoned(n);
+        ops::gradient_penalty<float>(gpu_, kind, c.batch, c.per, gg.data(), 10.0f, gv2.data(), nullptr,
+                                     nullptr);
+        EXPECT_REL(gv2.download(), v, kElementwise, what << " v without sums");
+      }
+}
+
+TEST_F(CudaOps, ActivationSecondOrder) {
+  uint32_t seed = 11500;
+  for (int64_t n : {int64_t(1), int64_t(7), int64_t(4099), int64_t(100003)})
+    for (Act act : kActs)
+      for (bool with_dy : {true, false}) {
+        const size_t m = size_t(n);
+        const auto z = random_vec(m, seed++, -3.0f, 3.0f), tz = random_vec(m, seed++);
+        const auto dy = random_vec(m, seed++), dty = random_vec(m, seed++);
+        std::vector<float> y(m), ty(m), dz(m);
+        ops::activation_forward<float>(cpu_, n, z.data(), y.data(), {act, 0.2f});
+        ops::activation_backward<float>(cpu_, n, y.data(), tz.data(), ty.data(), false, {act, 0.2f});
+        ops::activation_second_order<float>(cpu_, n, y.data(), ty.data(), dty.data(),
+                                            with_dy ? dy.data() : nullptr, dz.data(), {act, 0.2f});
+        auto gy = up(y), gty = up(ty), gdty = up(dty), gdy = up(dy), gdz = poisoned(m);
+        ops::activation_second_order<float>(gpu_, n, gy.data(), gty.data(), gdty.data(),
+                                            with_dy ? gdy.data() : nullptr, gdz.data(), {act, 0.2f});
+        EXPECT_REL(gdz.download(), dz, kElementwise,
+                   "activation_second_order n=" << n << " " << act_name(act) << " dy=" << with_dy);
+      }
+}
+
+// The penalty path's ops inside a captured graph: they allocate nothing and do not synchronize
+// (capture would fail), and each replay (new step: new points) equals the uncaptured run.
+TEST_F(CudaOps, PenaltyOpsReplayInAGraph) {
+  const int64_t batch = 16, per = 50;
+  const size_t n = size_t(batch * per);
+  const auto real = random_vec(n, 1), fake = random_vec(n, 2), logits = random_vec(size_t(batch), 3);
+  struct Run {
+    Buffer<int64_t> step;
+    Buffer<float> interp, perturbed, v, dl, sums;
+  };
+  auto make = [&] {
+    return Run{Buffer<int64_t>(gpu_, std::vector<int64_t>{0}),
+               poisoned(n),
+               poisoned(n),
+               poisoned(n),
+               poisoned(size_t(batch)),
+               up(std::vector<float>{0.0f, 0.0f, 0.0f, 0.0f})};
+  };
+  Run direct = make(), graphed = make();
+  auto greal = up(real), gfake = up(fake), glogits = up(logits);
+  auto body = [&](Run& r) {
+    return [&] {
+      ops::interpolate_samples<float>(gpu_, batch, per, greal.data(), gfake.data(), r.interp.data(), nullptr,
+                                      5, kStreamPenalty, r.step.data());
+      ops::perturb_samples<float>(gpu_, batch, per, greal.data(), 0.5f, r.perturbed.data(), nullptr, nullptr,
+                                  5, kStreamPenalty, r.step.data());
+      ops::gradient_penalty<float>(gpu_, PenaltyKind::TwoSided, batch, per, r.interp.data(), 10.0f,
+                                   r.v.data(), r.sums.data(), r.sums.data() + 1);
+      ops::gan_loss<float>(gpu_, LossTerm{LossKind::Linear, -1.0f, 1.0f}, batch, glogits.data(), r.dl.data(),
+                           r.sums.data() + 2, r.sums.data() + 3);
+      ops::increment_counter<float>(gpu_, r.step.data());
+    };
+  };
+  StepGraph plain(gpu_, false), graph(gpu_, true);
+  const auto direct_body = body(direct), graph_body = body(graphed);
+  std::vector<float> first_points;
+  for (int i = 0; i < 4; ++i) {
+    plain.run(direct_body);
+    graph.run(graph_body);
+    EXPECT_EQ(graph.captured(), i != 0) << "run " << i;
+    for (auto [a, b] : {std::pair{&direct.interp, &graphed.interp},
+                        {&direct.perturbed, &graphed.perturbed},
+                        {&direct.v, &graphed.v},
+                        {&direct.sums, &graphed.sums}}) {
+      const auto da = a->download(), db = b->download();
+      ASSERT_EQ(std::memcmp(da.data(), db.data(), da.size() * sizeof(float)), 0) << "iteration " << i;
+    }
+    if (i == 0) first_points = graphed.interp.download();
+  }
+  EXPECT_NE(graphed.interp.download(), first_points) << "each step draws new points";
+}
+
+// ---- layer norm ------------------------------------------------------------------------------------
+
+const std::vector<LayerNormDims> kLnShapes = {
+    {5, 6, 6, 1e-5f},               // odd features
+    {3, 24, 4, 1e-5f},              // small images
+    {64, 14 * 14 * 64, 64, 1e-5f},  // critic conv features (WGAN-GP dcgan D)
+    {64, 7 * 7 * 128, 128, 1e-5f},  // critic, second conv
+    {64, 1024, 1024, 1e-5f},        // critic linear features
+    {37, 3 * 5 * 3, 3, 1e-5f},      // odd images, 3 channels
+    {300, 100, 100, 1e-5f},         // more rows than multiprocessors
+    {2, 64 * 64 * 64, 64, 1e-5f},   // long rows
+};
+
+std::string ln_name(const LayerNormDims& d) {
+  return std::to_string(d.rows) + "x" + std::to_string(d.cols) + "/" + std::to_string(d.channels);
+}
+
+TEST_F(CudaOps, LayerNormForwardAndJvp) {
+  uint32_t seed = 12000;
+  for (const auto& d : first_shapes(kLnShapes))
+    for (Act act : kActs) {
+      const size_t n = size_t(d.rows * d.cols), C = size_t(d.channels), R = size_t(d.rows);
+      const auto x = random_vec(n, seed++, 1.0f, 4.0f);  // a mean far from zero checks the variance
+      const auto gamma = random_vec(C, seed++, 0.5f, 1.5f), beta = random_vec(C, seed++),
+                 tx = random_vec(n, seed++);
+      std::vector<float> y(n), sm(R), si(R), ty(n);
+      ops::layernorm_forward<float>(cpu_, d, x.data(), gamma.data(), beta.data(), sm.data(), si.data(),
+                                    y.data(), {act, 0.2f});
+      auto gx = up(x), gg = up(gamma), gb = up(beta), gtx = up(tx);
+      auto gy = poisoned(n), gsm = poisoned(R), gsi = poisoned(R), gty = poisoned(n);
+      ops::layernorm_forward<float>(gpu_, d, gx.data(), gg.data(), gb.data(), gsm.data(), gsi.data(),
+                                    gy.data(), {act, 0.2f});
+      const std::string what = "layernorm " + ln_name(d) + " " + act_name(act);
+      EXPECT_REL(gy.download(), y, kGemm, what << " y");
+      EXPECT_REL(gsm.download(), sm, kGemm, what << " save_mean");
+      EXPECT_REL(gsi.download(), si, kGemm, what << " save_invstd");
+      // The jvp from the CPU's statistics and output (both sides see the same point).
+      ops::layernorm_jvp<float>(cpu_, d, x.data(), gamma.data(), sm.data(), si.data(), y.data(), tx.data(),
+                                ty.data(), {act, 0.2f});
+      auto gsm2 = up(sm), gsi2 = up(si), gy2 = up(y);
+      ops::layernorm_jvp<float>(gpu_, d, gx.data(), gg.data(), gsm2.data(), gsi2.data(), gy2.data(),
+                                gtx.data(), gty.data(), {act, 0.2f});
+      EXPECT_REL(gty.download(), ty, kGemm, what << " jvp");
+      // Without gamma and beta.
+      auto gy3 = poisoned(n);
+      std::vector<float> y3(n);
+      ops::layernorm_forward<float>(cpu_, d, x.data(), nullptr, nullptr, nullptr, nullptr, y3.data(),
+                                    {act, 0.2f});
+      ops::layernorm_forward<float>(gpu_, d, gx.data(), nullptr, nullptr, nullptr, nullptr, gy3.data(),
+                                    {act, 0.2f});
+      EXPECT_REL(gy3.download(), y3, kGemm, what << " y without gamma, beta");
+    }
+}
+
+// Everything a layer-norm backward reads, from one CPU forward.
+struct LnPoint {
+  std::vector<float> x, gamma, beta, y, sm, si;
+};
+
+LnPoint ln_point(const Exec& cpu, const LayerNormDims& d, Act act, uint32_t seed) {
+  const size_t n = size_t(d.rows * d.cols), C = size_t(d.channels), R = size_t(d.rows);
+  LnPoint p{random_vec(n, seed, -2.0f, 3.0f),
+            random_vec(C, seed + 1, 0.5f, 1.5f),
+            random_vec(C, seed + 2),
+            std::vector<float>(n),
+            std::vector<float>(R),
+            std::vector<float>(R)};
+  ops::layernorm_forward<float>(cpu, d, p.x.data(), p.gamma.data(), p.beta.data(), p.sm.data(), p.si.data(),
+                                p.y.data(), {act, 0.2f});
+  return p;
+}
+
+TEST_F(CudaOps, LayerNormBackward) {
+  uint32_t seed = 13000;
+  for (const auto& d : first_shapes(kLnShapes))
+    for (Act act : kActs)
+      for (int variant = 0; variant < 4; ++variant) {
+        // 0: all gradients; 1: dx accumulated; 2: none (dy only); 3: dx only
+        const bool acc = variant == 1, none = variant == 2, dx_only = variant == 3;
+        const size_t n = size_t(d.rows * d.cols), C = size_t(d.channels);
+        const LnPoint p = ln_point(cpu_, d, act, seed);
+        seed += 3;
+        auto dy = random_vec(n, seed++), dx = random_vec(n, seed++);
+        auto dg = random_vec(C, seed++), db = random_vec(C, seed++);
+        auto gx = up(p.x), gg = up(p.gamma), gsm = up(p.sm), gsi = up(p.si), gy = up(p.y), gdy = up(dy);
+        auto gdx = out_buf(dx, acc), gdg = up(dg), gdb = up(db);
+        const bool no_params = none || dx_only;
+        ops::layernorm_backward<float>(cpu_, d, p.x.data(), p.gamma.data(), p.sm.data(), p.si.data(),
+                                       p.y.data(), dy.data(), none ? nullptr : dx.data(), acc,
+                                       no_params ? nullptr : dg.data(), no_params ? nullptr : db.data(),
+                                       {act, 0.2f});
+        ops::layernorm_backward<float>(gpu_, d, gx.data(), gg.data(), gsm.data(), gsi.data(), gy.data(),
+                                       gdy.data(), none ? nullptr : gdx.data(), acc,
+                                       no_params ? nullptr : gdg.data(), no_params ? nullptr : gdb.data(),
+                                       {act, 0.2f});
+        const std::string what =
+            "layernorm backward " + ln_name(d) + " " + act_name(act) + " variant " + std::to_string(variant);
+        if (!none) EXPECT_REL(gdx.download(), dx, kGemm, what << " dx");
+        EXPECT_REL(gdg.download(), dg, kGemm, what << " dgamma");
+        EXPECT_REL(gdb.download(), db, kGemm, what << " dbeta");
+      }
+}
+
+TEST_F(CudaOps, LayerNormJvpBackward) {
+  uint32_t seed = 14000;
+  for (const auto& d : first_shapes(kLnShapes))
+    for (Act act : kActs)
+      for (int variant = 0; variant < 5; ++variant) {
+        // 0: everything; 1: dtx and dx accumulated; 2: dx null (the tangent path only);
+        // 3: dy null; 4: parameters only (dtx, dx null)
+        const bool acc = variant == 1, no_dx = variant == 2 || variant == 4, no_dy = variant == 3,
+                   no_dtx = variant == 4;
+        const size_t n = size_t(d.rows * d.cols), C = size_t(d.channels);
+        const LnPoint p = ln_point(cpu_, d, act, seed);
+        seed += 3;
+        const auto tx = random_vec(n, seed++), dy = random_vec(n, seed++);
+        auto dty = random_vec(n, seed++);
+        std::vector<float> ty(n);
+        ops::layernorm_jvp<float>(cpu_, d, p.x.data(), p.gamma.data(), p.sm.data(), p.si.data(), p.y.data(),
+                                  tx.data(), ty.data(), {act, 0.2f});
+        auto dtx = random_vec(n, seed++), dx = random_vec(n, seed++);
+        auto dg = random_vec(C, seed++), db = random_vec(C, seed++);
+        auto gx = up(p.x), gg = up(p.gamma), gsm = up(p.sm), gsi = up(p.si), gy = up(p.y), gtx = up(tx),
+             gty = up(ty), gdty = up(dty), gdy = up(dy);
+        auto gdtx = out_buf(dtx, acc), gdx = out_buf(dx, acc), gdg = up(dg), gdb = up(db);
+        ops::layernorm_jvp_backward<float>(
+            cpu_, d, p.x.data(), p.gamma.data(), p.sm.data(), p.si.data(), p.y.data(), tx.data(), ty.data(),
+            dty.data(), no_dy ? nullptr : dy.data(), no_dtx ? nullptr : dtx.data(), acc,
+            no_dx ? nullptr : dx.data(), acc, dg.data(), db.data(), {act, 0.2f});
+        ops::layernorm_jvp_backward<float>(gpu_, d, gx.data(), gg.data(), gsm.data(), gsi.data(), gy.data(),
+                                           gtx.data(), gty.data(), gdty.data(), no_dy ? nullptr : gdy.data(),
+                                           no_dtx ? nullptr : gdtx.data(), acc, no_dx ? nullptr : gdx.data(),
+                                           acc, gdg.data(), gdb.data(), {act, 0.2f});
+        const std::string what = "layernorm jvp backward " + ln_name(d) + " " + act_name(act) + " variant " +
+                                 std::to_string(variant);
+        if (!no_dtx) EXPECT_REL(gdtx.download(), dtx, kGemm, what << " dtx");
+        if (!no_dx) EXPECT_REL(gdx.download(), dx, kGemm, what << " dx");
+        EXPECT_REL(gdg.download(), dg, kGemm, what << " dgamma");
+        EXPECT_REL(gdb.download(), db, kGemm, what << " dbeta");
+      }
+}
+
+// ---- concatenation ----------------------------------------------------------------------------------
+
+TEST_F(CudaOps, ConcatForwardBackward) {
+  struct Case {
+    const char* name;
+    ConcatPart a, b;
+  } cases[] = {
+      {"image + broadcast embedding", {64, 28 * 28, 1, 11, 0, false}, {64, 28 * 28, 10, 11, 1, true}},
+      {"features", {64, 1, 100, 110, 0, false}, {64, 1, 10, 110, 100, false}},
+      {"odd, embedding first", {3, 7, 5, 9, 4, false}, {3, 7, 4, 9, 0, true}},
+  };
+  uint32_t seed = 15000;
+  for (const Case& c : cases) {
+    const size_t ny = size_t(c.a.samples * c.a.positions * c.a.dst_channels);
+    auto src = [](const ConcatPart& p) {
+      return size_t(p.samples * (p.broadcast ? 1 : p.positions) * p.src_channels);
+    };
+    const auto a = random_vec(src(c.a), seed++), b = random_vec(src(c.b), seed++);
+    std::vector<float> y(ny);
+    auto ga = up(a), gb = up(b), gy = poisoned(ny);
+    for (const auto& [part, x, gx] : {std::tuple{c.a, &a, &ga}, std::tuple{c.b, &b, &gb}}) {
+      ops::concat_forward<float>(cpu_, part, x->data(), y.data());
+      ops::concat_forward<float>(gpu_, part, gx->data(), gy.data());
+    }
+    EXPECT_REL(gy.download(), y, 0.0, c.name << " forward (every output channel written)");
+    const auto dy = random_vec(ny, seed++);
+    auto gdy = up(dy);
+    for (const auto& part : {c.a, c.b})
+      for (bool acc : {false, true}) {
+        auto dx = random_vec(src(part), seed++);
+        auto gdx = out_buf(dx, acc);
+        ops::concat_backward<float>(cpu_, part, dy.data(), dx.data(), acc);
+        ops::concat_backward<float>(gpu_, part, gdy.data(), gdx.data(), acc);
+        EXPECT_EQ(max_ulp(gdx.download(), dx), 0) << c.name << " backward offset " << part.offset
+                                                  << " acc=" << acc << ": the same additions in order";
+      }
   }
 }
 

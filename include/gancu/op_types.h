@@ -159,4 +159,8 @@ struct ConcatPart {
   bool broadcast = false;
 };
 
+// The checks both backends run on the structs above before an op (a failed check names `op`).
+void check_layernorm_dims(const LayerNormDims& d, const char* op);
+void check_concat_part(const ConcatPart& part, const char* op);
+
 }  // namespace gancu

@@ -54,4 +54,16 @@ PoolDims PoolDims::make(int n, int h, int w, int c, int k, int stride, int pad) 
   return d;
 }
 
+void check_layernorm_dims(const LayerNormDims& d, const char* op) {
+  GANCU_CHECK(d.rows >= 0 && d.cols >= 1 && d.channels >= 1 && d.cols % d.channels == 0, op, ": ", d.cols,
+              " columns do not hold whole positions of ", d.channels, " channels");
+}
+
+void check_concat_part(const ConcatPart& part, const char* op) {
+  GANCU_CHECK(part.samples >= 0 && part.positions >= 1 && part.src_channels >= 0 && part.offset >= 0 &&
+                  part.offset + part.src_channels <= part.dst_channels,
+              op, ": channels [", part.offset, ", ", part.offset + part.src_channels, ") do not fit ",
+              part.dst_channels);
+}
+
 }  // namespace gancu

@@ -8,20 +8,11 @@
 #include "gancu/ops.h"
 
 namespace gancu::cpu {
-namespace {
-
-void check_part(const ConcatPart& part, const char* what) {
-  GANCU_CHECK(part.samples >= 0 && part.positions >= 1 && part.src_channels >= 0 && part.offset >= 0 &&
-                  part.offset + part.src_channels <= part.dst_channels,
-              what, ": channels [", part.offset, ", ", part.offset + part.src_channels, ") do not fit ",
-              part.dst_channels);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 template <class T>
 void concat_forward(const Exec&, const ConcatPart& part, const T* x, T* y) {
-  check_part(part, "concat_forward");
+  check_concat_part(part, "concat_forward");
   const int64_t rows = part.samples * part.positions, src = part.src_channels;
 #pragma omp parallel for schedule(static) if (rows * src > kParallelMinWork)
   for (int64_t r = 0; r < rows; ++r) {
@@ -32,7 +23,7 @@ void concat_forward(const Exec&, const ConcatPart& part, const T* x, T* y) {
 
 template <class T>
 void concat_backward(const Exec&, const ConcatPart& part, const T* dy, T* dx, bool accumulate_dx) {
-  check_part(part, "concat_backward");
+  check_concat_part(part, "concat_backward");
   if (!dx) return;
   const int64_t src = part.src_channels, P = part.positions;
   if (!part.broadcast) {

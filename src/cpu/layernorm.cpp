@@ -22,11 +22,6 @@
 namespace gancu::cpu {
 namespace {
 
-void check_dims(const LayerNormDims& d, const char* what) {
-  GANCU_CHECK(d.rows >= 0 && d.cols >= 1 && d.channels >= 1 && d.cols % d.channels == 0, what, ": ", d.cols,
-              " columns do not hold whole positions of ", d.channels, " channels");
-}
-
 // f(row) for each row, in parallel when there is enough work.
 template <class F>
 void for_rows(const LayerNormDims& d, F&& f) {
@@ -64,7 +59,7 @@ inline void store(T* out, int64_t j, T v, bool accumulate) {
 template <class T>
 void layernorm_forward(const Exec&, const LayerNormDims& d, const T* x, const T* gamma, const T* beta,
                        T* save_mean, T* save_invstd, T* y, Activation act) {
-  check_dims(d, "layernorm_forward");
+  check_layernorm_dims(d, "layernorm_forward");
   const int64_t N = d.cols, C = d.channels;
   for_rows(d, [&](int64_t r) {
     const T* xr = x + r * N;
@@ -88,7 +83,7 @@ template <class T>
 void layernorm_backward(const Exec&, const LayerNormDims& d, const T* x, const T* gamma, const T* save_mean,
                         const T* save_invstd, const T* y, T* dy, T* dx, bool accumulate_dx, T* dgamma,
                         T* dbeta, Activation act) {
-  check_dims(d, "layernorm_backward");
+  check_layernorm_dims(d, "layernorm_backward");
   const int64_t N = d.cols, C = d.channels;
   act_backward_inplace<T>(d.rows * N, y, dy, act);  // dy is now dz
   // Per part: dgamma partials [C] (dz xhat), dbeta partials [C] (dz). Each row's dx is written by
@@ -128,7 +123,7 @@ void layernorm_backward(const Exec&, const LayerNormDims& d, const T* x, const T
 template <class T>
 void layernorm_jvp(const Exec&, const LayerNormDims& d, const T* x, const T* gamma, const T* save_mean,
                    const T* save_invstd, const T* y, const T* tx, T* ty, Activation act) {
-  check_dims(d, "layernorm_jvp");
+  check_layernorm_dims(d, "layernorm_jvp");
   const int64_t N = d.cols, C = d.channels;
   for_rows(d, [&](int64_t r) {
     const T *xr = x + r * N, *txr = tx + r * N, *yr = y + r * N;
@@ -155,7 +150,7 @@ void layernorm_jvp_backward(const Exec&, const LayerNormDims& d, const T* x, con
                             const T* save_mean, const T* save_invstd, const T* y, const T* tx, const T* ty,
                             T* dty, const T* dy, T* dtx, bool accumulate_dtx, T* dx, bool accumulate_dx,
                             T* dgamma, T* dbeta, Activation act) {
-  check_dims(d, "layernorm_jvp_backward");
+  check_layernorm_dims(d, "layernorm_jvp_backward");
   const int64_t N = d.cols, C = d.channels;
   // dz = act'(y) dy + curvature(y) ty dty is zero without dy for the piecewise-linear activations.
   const bool has_dz = dy != nullptr || act_is_smooth(act.kind);

@@ -1,0 +1,49 @@
+// The per-channel pair of sums that the normalization layers' backward passes need, over a
+// [rows, channels] matrix (NHWC: channels fastest): a[c] = sum_i term_a(i), b[c] = sum_i term_b(i).
+// The tiling of ReduceGeometry (common.cuh): a block is tile_c x rows_per_iter threads over a tile
+// of channels and one split of the rows; each thread adds its rows in order in float, a fixed
+// shared-memory tree adds the threads of a column, and the block writes partials
+// [split][2][channels] (the first scratch half) that a finalize adds over the splits in order.
+//
+// Term: term(i, row, c, a, b) adds value i = row * channels + c's contributions to a and b (it
+// may also rewrite the value in place, as batch norm and layer norm do with dy *= act'(y)).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace gancu::cuda {
+
+template <class Term>
+__global__ void channel_pair_sums_kernel(int64_t rows, int channels, int64_t rows_per_split, Term term,
+                                         float* partials) {
+  extern __shared__ float sh[];  // 2 x [blockDim.y][blockDim.x]
+  const int nthreads = blockDim.x * blockDim.y;
+  float* sh_a = sh;
+  float* sh_b = sh + nthreads;
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  const int64_t r0 = int64_t(blockIdx.y) * rows_per_split;
+  const int64_t r1 = min(rows, r0 + rows_per_split);
+  float sa = 0.0f, sb = 0.0f;
+  if (c < channels)
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += blockDim.y) term(r * channels + c, r, c, sa, sb);
+  const int t = threadIdx.y * blockDim.x + threadIdx.x;
+  sh_a[t] = sa;
+  sh_b[t] = sb;
+  __syncthreads();
+  for (int s = blockDim.y / 2; s > 0; s >>= 1) {
+    if (threadIdx.y < s) {
+      sh_a[t] += sh_a[t + s * blockDim.x];
+      sh_b[t] += sh_b[t + s * blockDim.x];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && c < channels) {
+    float* p = partials + int64_t(blockIdx.y) * 2 * channels;
+    p[c] = sh_a[threadIdx.x];
+    p[channels + c] = sh_b[threadIdx.x];
+  }
+}
+
+}  // namespace gancu::cuda
