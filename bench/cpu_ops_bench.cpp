@@ -8,7 +8,8 @@
 // Counters: items_per_second counts images (rows of the batch); GFLOP/s counts 2 flops per
 // multiply-add of the layer's products (forward: one product; backward: the data and the weight
 // gradient, two; batch norm: none, its bandwidth is what matters, so it reports GB/s of the
-// tensors read and written at least once; pairwise distances: the GEMM's 2 m n d).
+// tensors read and written at least once; pairwise distances: the GEMM's 2 m n d). The loss,
+// layer-norm and penalty benchmarks report GB/s of the passes as written (each says its bytes).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -320,6 +321,131 @@ void BM_BatchNorm(benchmark::State& state, BatchNormDims d, Activation act, bool
   finish(state, e.worst, 0, images);
 }
 
+// ---- Objectives and penalties -------------------------------------------------------------------
+
+// gan_loss (BCE, target 0.9) over n logits, checked against the textbook formula in double (the
+// loss) and at sampled logits (the gradient). GB/s: 4n read + 4n written.
+void BM_GanLoss(benchmark::State& state, int64_t n) {
+  const Exec& ex = cpu_exec();
+  const LossTerm term{LossKind::BCE, 0.9f, 1.0f};
+  const auto logits = random_vector(size_t(n), 1, 3.0f);
+  std::vector<float> dl(static_cast<size_t>(n));
+  float loss = 0;
+  ops::gan_loss<float>(ex, term, n, logits.data(), dl.data(), &loss, nullptr);
+  ErrorTracker e;
+  double want = 0;
+  for (float l : logits) {
+    const double p = 1 / (1 + std::exp(-double(l)));
+    want -= 0.9 * std::log(p) + 0.1 * std::log(1 - p);
+  }
+  e.add(loss, want / double(n), 0.0);
+  for (int t = 0; t < 64; ++t) {
+    const size_t i = size_t((int64_t(t) * 7919) % n);
+    e.add(dl[i], (1 / (1 + std::exp(-double(logits[i]))) - 0.9) / double(n), 1.0 / double(n));
+  }
+  float sum = 0;
+  for (auto _ : state) {
+    ops::gan_loss<float>(ex, term, n, logits.data(), dl.data(), &sum, nullptr);
+    benchmark::DoNotOptimize(dl.data());
+  }
+  state.counters["GB/s"] =
+      benchmark::Counter(8.0 * double(n) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  finish(state, e.worst, 0, n);
+}
+
+// The row statistics and sampled outputs of a layer-norm forward, against direct double loops.
+void check_layernorm(ErrorTracker& e, const LayerNormDims& d, const std::vector<float>& x,
+                     const std::vector<float>& gamma, const std::vector<float>& beta,
+                     const std::vector<float>& sm, const std::vector<float>& si, const std::vector<float>& y,
+                     Activation act) {
+  for (int64_t r = 0; r < d.rows; r += 13) {
+    const float* xr = x.data() + r * d.cols;
+    double s = 0, ss = 0;
+    for (int64_t j = 0; j < d.cols; ++j) s += xr[j];
+    const double mean = s / double(d.cols);
+    for (int64_t j = 0; j < d.cols; ++j) ss += (xr[j] - mean) * (xr[j] - mean);
+    const double invstd = 1 / std::sqrt(ss / double(d.cols) + double(d.eps));
+    e.add(sm[size_t(r)], mean, 1.0);
+    e.add(si[size_t(r)], invstd, 0.0);
+    for (int64_t j = 0; j < d.cols; j += 997) {
+      const size_t c = size_t(j % d.channels);
+      e.add(y[size_t(r * d.cols + j)], act_apply(gamma[c] * (xr[j] - mean) * invstd + beta[c], act), 1.0);
+    }
+  }
+}
+
+// layernorm_forward / backward with LeakyReLU fused, a critic's conv features. GB/s counts the
+// passes as written: forward reads x three times (mean, deviations, output) and writes y (16 bytes
+// per value); backward reads y and dy and writes dy (act'), reads x and dy twice (row sums and
+// dx) and writes dx (32 bytes per value).
+void BM_LayerNorm(benchmark::State& state, LayerNormDims d, bool backward) {
+  const Exec& ex = cpu_exec();
+  const Activation act{Act::LeakyReLU, 0.2f};
+  const size_t n = size_t(d.rows * d.cols), C = size_t(d.channels), R = size_t(d.rows);
+  const auto x = random_vector(n, 1, 2.0f), gamma = random_vector(C, 2), beta = random_vector(C, 3),
+             g = random_vector(n, 4);
+  std::vector<float> y(n), sm(R), si(R), dy = g, dx(n), dg(C, 0.0f), db(C, 0.0f);
+  ops::layernorm_forward<float>(ex, d, x.data(), gamma.data(), beta.data(), sm.data(), si.data(), y.data(),
+                                act);
+  ErrorTracker e;
+  check_layernorm(e, d, x, gamma, beta, sm, si, y, act);
+  ops::layernorm_backward<float>(ex, d, x.data(), gamma.data(), sm.data(), si.data(), y.data(), dy.data(),
+                                 dx.data(), false, dg.data(), db.data(), act);
+  for (size_t c = 0; c < C; c += 17) {  // dbeta = the sum of d(pre-activation) over rows and positions
+    double s = 0;
+    for (size_t i = c; i < n; i += C) s += dy[i];
+    e.add(db[c], s, std::sqrt(double(n / C)));
+  }
+  for (auto _ : state) {
+    if (backward) {
+      state.PauseTiming();
+      std::memcpy(dy.data(), g.data(), n * sizeof(float));
+      state.ResumeTiming();
+      ops::layernorm_backward<float>(ex, d, x.data(), gamma.data(), sm.data(), si.data(), y.data(), dy.data(),
+                                     dx.data(), false, dg.data(), db.data(), act);
+    } else {
+      ops::layernorm_forward<float>(ex, d, x.data(), gamma.data(), beta.data(), sm.data(), si.data(),
+                                    y.data(), act);
+    }
+    benchmark::ClobberMemory();
+  }
+  const double bytes = double(n) * (backward ? 32.0 : 16.0);
+  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  finish(state, e.worst, 0, d.rows);
+}
+
+// gradient_penalty (two-sided) of per-sample gradients [batch, per_sample], checked against
+// direct double loops (the penalty and sampled values of v). GB/s: g read twice, v written.
+void BM_GradientPenalty(benchmark::State& state, int64_t batch, int64_t per) {
+  const Exec& ex = cpu_exec();
+  const size_t n = size_t(batch * per);
+  const auto g = random_vector(n, 1, 0.05f);
+  std::vector<float> v(n);
+  float penalty = 0;
+  ops::gradient_penalty<float>(ex, PenaltyKind::TwoSided, batch, per, g.data(), 10.0f, v.data(), &penalty,
+                               nullptr);
+  ErrorTracker e;
+  double want = 0;
+  for (int64_t i = 0; i < batch; ++i) {
+    double sq = 0;
+    for (int64_t j = 0; j < per; ++j) sq += double(g[size_t(i * per + j)]) * g[size_t(i * per + j)];
+    const double norm = std::sqrt(sq);
+    want += (norm - 1) * (norm - 1);
+    const size_t j = size_t(i * per + (i * 37) % per);
+    e.add(v[j], 20.0 * (norm - 1) / norm * g[j] / double(batch), 1e-3);
+  }
+  e.add(penalty, 10.0 * want / double(batch), 0.0);
+  float sum = 0;
+  for (auto _ : state) {
+    ops::gradient_penalty<float>(ex, PenaltyKind::TwoSided, batch, per, g.data(), 10.0f, v.data(), &sum,
+                                 nullptr);
+    benchmark::DoNotOptimize(v.data());
+  }
+  state.counters["GB/s"] =
+      benchmark::Counter(12.0 * double(n) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  finish(state, e.worst, 0, batch);
+}
+
 // ---- Pairwise squared distances ----------------------------------------------------------------
 
 // out[m, n] = ||a_i - b_j||^2, checked at 64 sampled entries against direct differences in double.
@@ -410,6 +536,12 @@ const bool registered = [] {
                                  true, b.images)
         ->UseRealTime();
   }
+  for (int64_t n : {int64_t(64), int64_t(65536)})
+    benchmark::RegisterBenchmark(("gan_loss/bce/" + std::to_string(n)).c_str(), BM_GanLoss, n)->UseRealTime();
+  const LayerNormDims critic{64, 14 * 14 * 64, 64};
+  benchmark::RegisterBenchmark("layernorm_fwd/14x14x64", BM_LayerNorm, critic, false)->UseRealTime();
+  benchmark::RegisterBenchmark("layernorm_bwd/14x14x64", BM_LayerNorm, critic, true)->UseRealTime();
+  benchmark::RegisterBenchmark("gradient_penalty/64x784", BM_GradientPenalty, 64, 784)->UseRealTime();
   benchmark::RegisterBenchmark("pairwise_sq_distances/1024x10000x128", BM_PairwiseSqDistances, 1024, 10000,
                                128)
       ->UseRealTime()

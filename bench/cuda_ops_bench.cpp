@@ -1,6 +1,7 @@
 // Google Benchmark of the CUDA backend's own kernels (those that are not cuBLAS or cuDNN):
 // gan_loss, adam_step over 3.6M parameters, batch norm forward and backward at the dcgan
-// shapes, gather_batch, fill_noise, the bias + activation epilogue, and pairwise_sq_distances
+// shapes, layer norm forward and backward at a critic's shape, gradient_penalty, gather_batch,
+// fill_noise, the bias + activation epilogue, and pairwise_sq_distances
 // (cuBLAS GEMM + the norm and epilogue kernels, the k-NN metrics' hot spot).
 //
 // Method (as nccl-tests and llm.c do): each case first runs the op once on the GPU and once on the
@@ -231,6 +232,75 @@ void BM_BatchNormBackward(benchmark::State& state) {
   g.time(state, run, 28.0 * double(N));
 }
 
+// layernorm_forward (LeakyReLU fused) / backward (ReLU fused, see below), a critic's conv features
+// [64, 14x14x64]. Bytes
+// for N values as the kernels pass over them: forward reads x three times (mean, deviations,
+// output) and writes y = 16N; backward reads x, y and dy and writes dy in the per-channel pass
+// (16N), then reads x and dy twice and writes dx in the row pass (20N) = 36N.
+void BM_LayerNorm(benchmark::State& state) {
+  GpuCase g;
+  if (!g.init(state)) return;
+  const bool backward = state.range(0) != 0;
+  const LayerNormDims d{64, 14 * 14 * 64, 64};
+  const size_t N = size_t(d.rows * d.cols), C = size_t(d.channels), R = size_t(d.rows);
+  // Backward rewrites dy in place (times act'(y)): with ReLU's 0/1 mask reruns stay valid (as the
+  // batch-norm case); LeakyReLU would shrink the negative side's dy by the slope at every rerun.
+  const Activation act = backward ? Activation{Act::ReLU, 0.0f} : Activation{Act::LeakyReLU, 0.2f};
+  const auto x = random_vec(N, 1, -1.0f, 3.0f), gamma = random_vec(C, 2, 0.5f, 1.5f), beta = random_vec(C, 3);
+  const auto dy0 = random_vec(N, 4);
+  std::vector<float> y(N), sm(R), si(R), dy = dy0, dx(N), dg(C, 0.0f), db(C, 0.0f);
+  const Exec cpu = Exec::cpu();
+  ops::layernorm_forward<float>(cpu, d, x.data(), gamma.data(), beta.data(), sm.data(), si.data(), y.data(),
+                                act);
+  ops::layernorm_backward<float>(cpu, d, x.data(), gamma.data(), sm.data(), si.data(), y.data(), dy.data(),
+                                 dx.data(), false, dg.data(), db.data(), act);
+  Buffer<float> gx(g.ex(), x), gga(g.ex(), gamma), gbe(g.ex(), beta), gsm(g.ex(), R), gsi(g.ex(), R);
+  Buffer<float> gy(g.ex(), N), gdy(g.ex(), dy0), gdx(g.ex(), N), gdg(g.ex(), C), gdb(g.ex(), C);
+  auto forward = [&] {
+    ops::layernorm_forward<float>(g.ex(), d, gx.data(), gga.data(), gbe.data(), gsm.data(), gsi.data(),
+                                  gy.data(), act);
+  };
+  auto bwd = [&] {
+    ops::layernorm_backward<float>(g.ex(), d, gx.data(), gga.data(), gsm.data(), gsi.data(), gy.data(),
+                                   gdy.data(), gdx.data(), false, gdg.data(), gdb.data(), act);
+  };
+  forward();
+  if (!g.check(state, rel_error(gy.download(), y), 1e-4, "layernorm forward")) return;
+  if (backward) {
+    bwd();
+    if (!g.check(state, rel_error(gdx.download(), dx), 1e-4, "layernorm backward")) return;
+  }
+  state.SetLabel("64x14x14x64 " + std::string(backward ? "backward" : "forward"));
+  if (backward)
+    g.time(state, bwd, 36.0 * double(N));
+  else
+    g.time(state, forward, 16.0 * double(N));
+}
+
+// gradient_penalty (two-sided) over [64, 784] gradients. Bytes: g read twice (norm, then v) + v
+// written = 12 per value.
+void BM_GradientPenalty(benchmark::State& state) {
+  GpuCase g;
+  if (!g.init(state)) return;
+  const int64_t batch = 64, per = 784;
+  const size_t n = size_t(batch * per);
+  const auto grad = random_vec(n, 1, -0.05f, 0.05f);
+  std::vector<float> v(n), sums(2, 0.0f);
+  const Exec cpu = Exec::cpu();
+  ops::gradient_penalty<float>(cpu, PenaltyKind::TwoSided, batch, per, grad.data(), 10.0f, v.data(), &sums[0],
+                               &sums[1]);
+  Buffer<float> gg(g.ex(), grad), gv(g.ex(), n), gs(g.ex(), std::vector<float>(2, 0.0f));
+  auto run = [&] {
+    ops::gradient_penalty<float>(g.ex(), PenaltyKind::TwoSided, batch, per, gg.data(), 10.0f, gv.data(),
+                                 gs.data(), gs.data() + 1);
+  };
+  run();
+  if (!g.check(state, std::max(rel_error(gv.download(), v), rel_error(gs.download(), sums)), 1e-5,
+               "gradient_penalty"))
+    return;
+  g.time(state, run, 12.0 * double(n));
+}
+
 // gather_batch: batch x 784 (Fashion-MNIST) from 60000 images. Bytes: E read (uint8) + 4E
 // written (float) per image = 5 x batch x 784.
 void BM_GatherBatch(benchmark::State& state) {
@@ -341,6 +411,8 @@ GANCU_NO_CUDA_CASE(BM_GanLoss)
 GANCU_NO_CUDA_CASE(BM_Adam)
 GANCU_NO_CUDA_CASE(BM_BatchNormForward)
 GANCU_NO_CUDA_CASE(BM_BatchNormBackward)
+GANCU_NO_CUDA_CASE(BM_LayerNorm)
+GANCU_NO_CUDA_CASE(BM_GradientPenalty)
 GANCU_NO_CUDA_CASE(BM_GatherBatch)
 GANCU_NO_CUDA_CASE(BM_FillNoise)
 GANCU_NO_CUDA_CASE(BM_BiasAct)
@@ -354,6 +426,8 @@ GANCU_GPU_BENCH(BM_GanLoss)->Name("cuda/gan_loss")->Arg(64)->Arg(65536);
 GANCU_GPU_BENCH(BM_Adam)->Name("cuda/adam_step")->Arg(3600000);
 GANCU_GPU_BENCH(BM_BatchNormForward)->Name("cuda/batchnorm_forward")->DenseRange(0, 3);
 GANCU_GPU_BENCH(BM_BatchNormBackward)->Name("cuda/batchnorm_backward")->DenseRange(0, 3);
+GANCU_GPU_BENCH(BM_LayerNorm)->Name("cuda/layernorm")->Arg(0)->Arg(1);
+GANCU_GPU_BENCH(BM_GradientPenalty)->Name("cuda/gradient_penalty/64x784");
 GANCU_GPU_BENCH(BM_GatherBatch)->Name("cuda/gather_batch")->Arg(64)->Arg(1024);
 GANCU_GPU_BENCH(BM_FillNoise)->Name("cuda/fill_noise")->Arg(6400)->Arg(1 << 20);
 GANCU_GPU_BENCH(BM_PairwiseSqDistances)

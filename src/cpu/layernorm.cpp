@@ -7,7 +7,8 @@
 // Notation per row (N = cols, r = invstd): xhat = (x - mean) r, z = gamma xhat + beta,
 // y = act(z); the tangent txhat = r (tx - mean(tx) - xhat mean(xhat tx)), ty = act'(z) gamma txhat.
 //
-// Row statistics are two-pass (mean, then the mean squared deviation) in double. Every pass
+// Row statistics are two-pass (mean, then the mean squared deviation) in double, each sum in eight
+// interleaved partial sums (lane_sum). Every pass
 // recomputes xhat from x and the saved T-valued mean and invstd, so that all passes differentiate
 // the same function. The per-channel parameter gradients sum over rows with the deterministic
 // partials of parallel.h (parts fixed by the size, not by the thread count); the per-row sums
@@ -29,6 +30,26 @@ void for_rows(const LayerNormDims& d, F&& f) {
   for (int64_t r = 0; r < d.rows; ++r) f(r);
 }
 
+// f(j, c) for each value j of a row of N values, c = j % C: positions outer, channels inner, so
+// that no value pays a division and the inner loop is contiguous.
+template <class F>
+inline void for_row_values(int64_t N, int64_t C, F&& f) {
+  for (int64_t base = 0; base < N; base += C)
+    for (int64_t c = 0; c < C; ++c) f(base + c, c);
+}
+
+// sum_j f(j) over j in [0, N) in double, in 8 independent partial sums (lane j % 8) added in a
+// fixed order at the end: one chain of N dependent additions would wait on each addition's latency.
+template <class F>
+inline double lane_sum(int64_t N, F&& f) {
+  double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= N; j += 8)
+    for (int k = 0; k < 8; ++k) lane[k] += f(j + k);
+  for (; j < N; ++j) lane[j & 7] += f(j);
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
 template <class T>
 inline T param_or(const T* p, int64_t c, T fallback) {
   return p ? p[c] : fallback;
@@ -38,14 +59,9 @@ inline T param_or(const T* p, int64_t c, T fallback) {
 template <class T>
 void tangent_means(int64_t N, const T* x, T mean, T invstd, const T* tx, double& mean_tx,
                    double& mean_xhat_tx) {
-  double a = 0, m = 0;
-  for (int64_t j = 0; j < N; ++j) {
-    const T xhat = (x[j] - mean) * invstd;
-    a += double(tx[j]);
-    m += double(xhat) * double(tx[j]);
-  }
-  mean_tx = a / double(N);
-  mean_xhat_tx = m / double(N);
+  mean_tx = lane_sum(N, [&](int64_t j) { return double(tx[j]); }) / double(N);
+  mean_xhat_tx =
+      lane_sum(N, [&](int64_t j) { return double((x[j] - mean) * invstd) * double(tx[j]); }) / double(N);
 }
 
 // out (+)= v
@@ -64,17 +80,15 @@ void layernorm_forward(const Exec&, const LayerNormDims& d, const T* x, const T*
   for_rows(d, [&](int64_t r) {
     const T* xr = x + r * N;
     T* yr = y + r * N;
-    double sum = 0, sq = 0;
-    for (int64_t j = 0; j < N; ++j) sum += double(xr[j]);
-    const double mean_d = sum / double(N);
-    for (int64_t j = 0; j < N; ++j) sq += (double(xr[j]) - mean_d) * (double(xr[j]) - mean_d);
+    const double mean_d = lane_sum(N, [&](int64_t j) { return double(xr[j]); }) / double(N);
+    const double sq =
+        lane_sum(N, [&](int64_t j) { return (double(xr[j]) - mean_d) * (double(xr[j]) - mean_d); });
     const T mean = T(mean_d), invstd = T(1.0 / std::sqrt(sq / double(N) + double(d.eps)));
     if (save_mean) save_mean[r] = mean;
     if (save_invstd) save_invstd[r] = invstd;
-    for (int64_t j = 0; j < N; ++j) {
-      const int64_t c = j % C;
+    for_row_values(N, C, [&](int64_t j, int64_t c) {
       yr[j] = param_or(gamma, c, T(1)) * ((xr[j] - mean) * invstd) + param_or(beta, c, T(0));
-    }
+    });
     act_forward_array(N, yr, yr, act);
   });
 }
@@ -95,23 +109,22 @@ void layernorm_backward(const Exec&, const LayerNormDims& d, const T* x, const T
       const T *xr = x + r * N, *gr = dy + r * N;
       const T mean = save_mean[r], invstd = save_invstd[r];
       double s = 0, sx = 0;
-      for (int64_t j = 0; j < N; ++j) {
-        const int64_t c = j % C;
+      for_row_values(N, C, [&](int64_t j, int64_t c) {
         const T xhat = (xr[j] - mean) * invstd;
         const T dxhat = param_or(gamma, c, T(1)) * gr[j];
         acc[c] += double(gr[j]) * double(xhat);
         acc[C + c] += double(gr[j]);
         s += double(dxhat);
         sx += double(dxhat) * double(xhat);
-      }
+      });
       if (!dx) continue;
       const T mean_dxhat = T(s / double(N)), mean_xhat_dxhat = T(sx / double(N));
       T* out = dx + r * N;
-      for (int64_t j = 0; j < N; ++j) {
+      for_row_values(N, C, [&](int64_t j, int64_t c) {
         const T xhat = (xr[j] - mean) * invstd;
-        const T dxhat = param_or(gamma, j % C, T(1)) * gr[j];
+        const T dxhat = param_or(gamma, c, T(1)) * gr[j];
         store(out, j, invstd * (dxhat - mean_dxhat - xhat * mean_xhat_dxhat), accumulate_dx);
-      }
+      });
     }
   });
   for (int64_t c = 0; c < C; ++c) {
@@ -132,11 +145,11 @@ void layernorm_jvp(const Exec&, const LayerNormDims& d, const T* x, const T* gam
     tangent_means(N, xr, mean, invstd, txr, a, m);
     const T mean_tx = T(a), mean_xhat_tx = T(m);
     T* out = ty + r * N;
-    for (int64_t j = 0; j < N; ++j) {
+    for_row_values(N, C, [&](int64_t j, int64_t c) {
       const T xhat = (xr[j] - mean) * invstd;
       const T txhat = invstd * (txr[j] - mean_tx - xhat * mean_xhat_tx);
-      out[j] = act_backward_one(param_or(gamma, j % C, T(1)) * txhat, yr[j], act);
-    }
+      out[j] = act_backward_one(param_or(gamma, c, T(1)) * txhat, yr[j], act);
+    });
   });
 }
 
@@ -166,8 +179,7 @@ void layernorm_jvp_backward(const Exec&, const LayerNormDims& d, const T* x, con
       tangent_means(N, xr, mean, invstd, txr, a, m);
       const T mean_tx = T(a), mean_xhat_tx = T(m);
       double s_dt = 0, s_dt_xhat = 0, s_dt_txhat = 0;
-      for (int64_t j = 0; j < N; ++j) {
-        const int64_t c = j % C;
+      for_row_values(N, C, [&](int64_t j, int64_t c) {
         const T g = param_or(gamma, c, T(1));
         const T xhat = (xr[j] - mean) * invstd;
         const T txhat = invstd * (txr[j] - mean_tx - xhat * mean_xhat_tx);
@@ -184,7 +196,7 @@ void layernorm_jvp_backward(const Exec&, const LayerNormDims& d, const T* x, con
         s_dt += double(dtxhat[j]);
         s_dt_xhat += double(dtxhat[j]) * double(xhat);
         s_dt_txhat += double(dtxhat[j]) * double(txhat);
-      }
+      });
       const T mean_dt = T(s_dt / double(N)), mean_dt_xhat = T(s_dt_xhat / double(N));
       if (dtx)
         for (int64_t j = 0; j < N; ++j) {

@@ -23,8 +23,10 @@ LossPoint<T> loss_point(LossKind kind, T l, T t) {
   switch (kind) {
     case LossKind::BCE: {
       // log(1 + exp(-|l|)) never overflows; max(l, 0) - l t carries the large-|l| part exactly.
-      const T prob = sigmoid(l);
-      return {std::max(l, T(0)) - l * t + std::log1p(std::exp(-std::abs(l))), prob - t, prob};
+      // The sigmoid reuses e = exp(-|l|): the same expressions as activation_math.h's sigmoid.
+      const T e = std::exp(-std::abs(l));
+      const T prob = l >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
+      return {std::max(l, T(0)) - l * t + std::log1p(e), prob - t, prob};
     }
     case LossKind::LeastSquares:
       return {(l - t) * (l - t) / T(2), l - t, l};
