@@ -331,7 +331,7 @@ void BM_GanLoss(benchmark::State& state, int64_t n) {
   const auto logits = random_vector(size_t(n), 1, 3.0f);
   std::vector<float> dl(static_cast<size_t>(n));
   float loss = 0;
-  ops::gan_loss<float>(ex, term, n, logits.data(), dl.data(), &loss, nullptr);
+  ops::gan_loss<float>(ex, &term, n, logits.data(), dl.data(), &loss, nullptr);
   ErrorTracker e;
   double want = 0;
   for (float l : logits) {
@@ -345,7 +345,7 @@ void BM_GanLoss(benchmark::State& state, int64_t n) {
   }
   float sum = 0;
   for (auto _ : state) {
-    ops::gan_loss<float>(ex, term, n, logits.data(), dl.data(), &sum, nullptr);
+    ops::gan_loss<float>(ex, &term, n, logits.data(), dl.data(), &sum, nullptr);
     benchmark::DoNotOptimize(dl.data());
   }
   state.counters["GB/s"] =

@@ -136,14 +136,16 @@ void BM_GanLoss(benchmark::State& state) {
   const auto logits = random_vec(size_t(n), 1, -8.0f, 8.0f);
   std::vector<float> dl(static_cast<size_t>(n)), sums(2, 0.0f);
   Buffer<float> gl(g.ex(), logits), gdl(g.ex(), size_t(n)), gs(g.ex(), sums);
+  Buffer<LossTerm> gterm(g.ex(), std::vector<LossTerm>{term});
   const Exec cpu = Exec::cpu();
-  ops::gan_loss<float>(cpu, term, n, logits.data(), dl.data(), &sums[0], &sums[1]);
-  ops::gan_loss<float>(g.ex(), term, n, gl.data(), gdl.data(), gs.data(), gs.data() + 1);
+  ops::gan_loss<float>(cpu, &term, n, logits.data(), dl.data(), &sums[0], &sums[1]);
+  ops::gan_loss<float>(g.ex(), gterm.data(), n, gl.data(), gdl.data(), gs.data(), gs.data() + 1);
   if (!g.check(state, std::max(rel_error(gdl.download(), dl), rel_error(gs.download(), sums)), 1e-5,
                "gan_loss"))
     return;
   g.time(
-      state, [&] { ops::gan_loss<float>(g.ex(), term, n, gl.data(), gdl.data(), gs.data(), gs.data() + 1); },
+      state,
+      [&] { ops::gan_loss<float>(g.ex(), gterm.data(), n, gl.data(), gdl.data(), gs.data(), gs.data() + 1); },
       8.0 * double(n));
 }
 
@@ -158,13 +160,16 @@ void BM_Adam(benchmark::State& state) {
   Buffer<int64_t> gt(g.ex(), std::vector<int64_t>{0});
   int64_t t = 0;
   const AdamHyper h;
+  Buffer<AdamHyper> gh(g.ex(), std::vector<AdamHyper>{h});
   const Exec cpu = Exec::cpu();
-  ops::adam_step<float>(cpu, n, p.data(), gr.data(), m.data(), v.data(), h, &t);
-  ops::adam_step<float>(g.ex(), n, gp.data(), gg.data(), gm.data(), gv.data(), h, gt.data());
+  ops::adam_step<float>(cpu, n, p.data(), gr.data(), m.data(), v.data(), &h, &t);
+  ops::adam_step<float>(g.ex(), n, gp.data(), gg.data(), gm.data(), gv.data(), gh.data(), gt.data());
   if (!g.check(state, rel_error(gp.download(), p), 1e-5, "adam")) return;
   g.time(
       state,
-      [&] { ops::adam_step<float>(g.ex(), n, gp.data(), gg.data(), gm.data(), gv.data(), h, gt.data()); },
+      [&] {
+        ops::adam_step<float>(g.ex(), n, gp.data(), gg.data(), gm.data(), gv.data(), gh.data(), gt.data());
+      },
       28.0 * double(n));
 }
 

@@ -58,8 +58,9 @@ __device__ __forceinline__ LossPoint loss_point(LossKind kind, float l, float t)
 }
 
 __global__ void __launch_bounds__(kLossThreads)
-    gan_loss_kernel(LossTerm term, int64_t n, const float* logits, float* dlogits, float* loss_sum,
-                    float* score_sum) {
+    gan_loss_kernel(const LossTerm* term_in_memory, int64_t n, const float* logits, float* dlogits,
+                    float* loss_sum, float* score_sum) {
+  const LossTerm term = *term_in_memory;  // read at each launch: a captured graph follows changes
   __shared__ double sh_loss[kLossThreads];
   __shared__ double sh_score[kLossThreads];
   const float grad_over_n = term.scale / float(n);
@@ -130,7 +131,7 @@ __global__ void began_update_kernel(float* k, const float* loss_real, const floa
 }  // namespace
 
 template <class T>
-void gan_loss(const Exec& ex, const LossTerm& term, int64_t n, const T* logits, T* dlogits, T* loss_sum,
+void gan_loss(const Exec& ex, const LossTerm* term, int64_t n, const T* logits, T* dlogits, T* loss_sum,
               T* score_sum) {
   static_assert(std::is_same_v<T, float>);
   if (n <= 0) return;
@@ -164,7 +165,7 @@ void began_update(const Exec& ex, T* k, const T* loss_real, const T* loss_fake, 
   GANCU_CUDA_CHECK_LAUNCH();
 }
 
-template void gan_loss<float>(const Exec&, const LossTerm&, int64_t, const float*, float*, float*, float*);
+template void gan_loss<float>(const Exec&, const LossTerm*, int64_t, const float*, float*, float*, float*);
 template void l1_reconstruction_loss<float>(const Exec&, int64_t, int64_t, const float*, const float*, float,
                                             const float*, float*, float*, bool, float*, float*);
 template void began_update<float>(const Exec&, float*, const float*, const float*, float, float, float*);

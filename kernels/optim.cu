@@ -14,7 +14,11 @@
 // Adam's step count t lives in device memory so that a captured graph replays correctly: the
 // update kernel reads t and uses t + 1 for the bias corrections (computed in double, as the CPU
 // backend does), and a second one-thread launch then stores t + 1. Readers never race with the
-// increment, because the increment is a separate kernel ordered after them on the stream.
+// increment, because the increment is a separate kernel ordered after them on the stream. The
+// hyperparameters (lr, betas, ...) are read from device memory by every thread at each launch,
+// for the same reason: a learning-rate change (Optimizer::set_lr) reaches a captured graph. SGD
+// uses momentum when it is given a momentum buffer (the buffer exists exactly when the config's
+// momentum is not 0).
 #include <cuda_runtime.h>
 
 #include <type_traits>
@@ -46,9 +50,9 @@ __device__ __forceinline__ void adam_one(const AdamCoef& k, float& p, float g, f
   p -= k.step * (m / (sqrtf(v) / k.bc2_sqrt + k.eps));
 }
 
-__global__ void adam_kernel(int64_t n, float* param, const float* grad, float* m, float* v, AdamHyper h,
-                            const int64_t* t, bool vec) {
-  const AdamCoef k = adam_coef(h, t);
+__global__ void adam_kernel(int64_t n, float* param, const float* grad, float* m, float* v,
+                            const AdamHyper* h, const int64_t* t, bool vec) {
+  const AdamCoef k = adam_coef(*h, t);
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   const int64_t tid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   int64_t start = 0;
@@ -88,8 +92,10 @@ __device__ __forceinline__ void sgd_one(float lr, float mom, float wd, bool use_
   }
 }
 
-__global__ void sgd_kernel(int64_t n, float* param, const float* grad, float* buf, SgdHyper h, bool vec) {
-  const bool use_mom = h.momentum != 0.0f;
+__global__ void sgd_kernel(int64_t n, float* param, const float* grad, float* buf, const SgdHyper* hyper,
+                           bool vec) {
+  const SgdHyper h = *hyper;
+  const bool use_mom = buf != nullptr;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   const int64_t tid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   int64_t start = 0;
@@ -115,8 +121,9 @@ __global__ void sgd_kernel(int64_t n, float* param, const float* grad, float* bu
 
 // One thread per parameter, no float4 path (Adam's): RMSprop is WGAN's optimizer, whose critics
 // have a few million parameters; worth adding only if a profile shows the difference.
-__global__ void rmsprop_kernel(int64_t n, float* param, const float* grad, float* sq_avg, RmspropHyper h,
-                               int64_t* t) {
+__global__ void rmsprop_kernel(int64_t n, float* param, const float* grad, float* sq_avg,
+                               const RmspropHyper* hyper, int64_t* t) {
+  const RmspropHyper h = *hyper;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   const int64_t tid = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (tid == 0) *t += 1;
@@ -141,7 +148,7 @@ __global__ void clamp_kernel(int64_t n, float* x, float lo, float hi) {
 }  // namespace
 
 template <class T>
-void adam_step(const Exec& ex, int64_t n, T* param, const T* grad, T* m, T* v, const AdamHyper& h,
+void adam_step(const Exec& ex, int64_t n, T* param, const T* grad, T* m, T* v, const AdamHyper* h,
                int64_t* t) {
   static_assert(std::is_same_v<T, float>);
   CudaContext& ctx = context(ex);
@@ -156,10 +163,9 @@ void adam_step(const Exec& ex, int64_t n, T* param, const T* grad, T* m, T* v, c
 }
 
 template <class T>
-void sgd_step(const Exec& ex, int64_t n, T* param, const T* grad, T* momentum_buf, const SgdHyper& h) {
+void sgd_step(const Exec& ex, int64_t n, T* param, const T* grad, T* momentum_buf, const SgdHyper* h) {
   static_assert(std::is_same_v<T, float>);
-  const bool use_mom = h.momentum != 0.0f;
-  GANCU_CHECK(!use_mom || momentum_buf, "sgd_step: momentum ", h.momentum, " needs a momentum buffer");
+  const bool use_mom = momentum_buf != nullptr;
   if (n <= 0) return;
   CudaContext& ctx = context(ex);
   const bool vec = aligned16(param) && aligned16(grad) && (!use_mom || aligned16(momentum_buf));
@@ -169,7 +175,7 @@ void sgd_step(const Exec& ex, int64_t n, T* param, const T* grad, T* momentum_bu
 }
 
 template <class T>
-void rmsprop_step(const Exec& ex, int64_t n, T* param, const T* grad, T* sq_avg, const RmspropHyper& h,
+void rmsprop_step(const Exec& ex, int64_t n, T* param, const T* grad, T* sq_avg, const RmspropHyper* h,
                   int64_t* t) {
   static_assert(std::is_same_v<T, float>);
   CudaContext& ctx = context(ex);
@@ -187,10 +193,10 @@ void clamp_values(const Exec& ex, int64_t n, T* x, float lo, float hi) {
   GANCU_CUDA_CHECK_LAUNCH();
 }
 
-template void adam_step<float>(const Exec&, int64_t, float*, const float*, float*, float*, const AdamHyper&,
+template void adam_step<float>(const Exec&, int64_t, float*, const float*, float*, float*, const AdamHyper*,
                                int64_t*);
-template void sgd_step<float>(const Exec&, int64_t, float*, const float*, float*, const SgdHyper&);
-template void rmsprop_step<float>(const Exec&, int64_t, float*, const float*, float*, const RmspropHyper&,
+template void sgd_step<float>(const Exec&, int64_t, float*, const float*, float*, const SgdHyper*);
+template void rmsprop_step<float>(const Exec&, int64_t, float*, const float*, float*, const RmspropHyper*,
                                   int64_t*);
 template void clamp_values<float>(const Exec&, int64_t, float*, float, float);
 

@@ -63,11 +63,11 @@ TEST(CpuGanLoss, ValuesAndScoresMatchTheDefinitionsAndAccumulate) {
       loss = double(scale) * loss / double(logits.size());
       score /= double(logits.size());
       double loss_sum = 1.0, score_sum = 2.0;  // accumulate onto what is there
-      ops::gan_loss<double>(env.ex, term, int64_t(logits.size()), logits.data(), nullptr, &loss_sum,
+      ops::gan_loss<double>(env.ex, &term, int64_t(logits.size()), logits.data(), nullptr, &loss_sum,
                             &score_sum);
       EXPECT_NEAR(loss_sum, 1.0 + loss, 1e-12 * (1 + std::abs(loss)));
       EXPECT_NEAR(score_sum, 2.0 + score, 1e-12);
-      ops::gan_loss<double>(env.ex, term, int64_t(logits.size()), logits.data(), nullptr, nullptr, nullptr);
+      ops::gan_loss<double>(env.ex, &term, int64_t(logits.size()), logits.data(), nullptr, nullptr, nullptr);
     }
 }
 
@@ -79,8 +79,8 @@ TEST(CpuGanLoss, MinimaxGeneratorLossIsNegatedBceWithTargetZero) {
   for (double l : logits) want += std::log(1 - 1 / (1 + std::exp(-l)));
   want /= double(logits.size());
   double loss = 0;
-  ops::gan_loss<double>(env.ex, LossTerm{LossKind::BCE, 0.0f, -1.0f}, int64_t(logits.size()), logits.data(),
-                        nullptr, &loss, nullptr);
+  const LossTerm minimax{LossKind::BCE, 0.0f, -1.0f};
+  ops::gan_loss<double>(env.ex, &minimax, int64_t(logits.size()), logits.data(), nullptr, &loss, nullptr);
   EXPECT_NEAR(loss, want, 1e-13);
   EXPECT_LT(loss, 0.0);
 }
@@ -90,7 +90,8 @@ TEST(CpuGanLoss, LargeBceLogitsStayFinite) {
   const std::vector<float> logits = {100.0f, -100.0f, 1000.0f, -1000.0f};
   std::vector<float> d(4);
   float loss = 0, prob = 0;
-  ops::gan_loss<float>(env.ex, LossTerm{LossKind::BCE, 0.9f, 1.0f}, 4, logits.data(), d.data(), &loss, &prob);
+  const LossTerm smoothed{LossKind::BCE, 0.9f, 1.0f};
+  ops::gan_loss<float>(env.ex, &smoothed, 4, logits.data(), d.data(), &loss, &prob);
   // Per element: max(l, 0) - 0.9 l (+ a log1p term below 1e-40): 10, 90, 100, 900.
   EXPECT_NEAR(loss, (10.0 + 90.0 + 100.0 + 900.0) / 4, 1e-3);
   EXPECT_NEAR(prob, 0.5, 1e-7);
@@ -99,7 +100,8 @@ TEST(CpuGanLoss, LargeBceLogitsStayFinite) {
   for (float v : d) EXPECT_TRUE(std::isfinite(v));
   const std::vector<double> dl = {100.0, -100.0};
   double dloss = 0;
-  ops::gan_loss<double>(env.ex, LossTerm{LossKind::BCE, 1.0f, 1.0f}, 2, dl.data(), nullptr, &dloss, nullptr);
+  const LossTerm real{LossKind::BCE, 1.0f, 1.0f};
+  ops::gan_loss<double>(env.ex, &real, 2, dl.data(), nullptr, &dloss, nullptr);
   EXPECT_NEAR(dloss, 50.0, 1e-12) << "-100 with target 1 costs 100, +100 costs ~4e-44";
   EXPECT_GT(dloss, 50.0 - 1e-12);
 }
@@ -116,11 +118,11 @@ TEST(CpuGanLoss, GradientMatchesFiniteDifferences) {
       if (std::abs(1 - double(term.target) * l) < 1e-3) l += 0.01;
     auto loss = [&] {
       double l = 0;
-      ops::gan_loss<double>(env.ex, term, n, logits.data(), nullptr, &l, nullptr);
+      ops::gan_loss<double>(env.ex, &term, n, logits.data(), nullptr, &l, nullptr);
       return l;
     };
     std::vector<double> d(size_t(n), 5.0);
-    ops::gan_loss<double>(env.ex, term, n, logits.data(), d.data(), nullptr, nullptr);
+    ops::gan_loss<double>(env.ex, &term, n, logits.data(), d.data(), nullptr, nullptr);
     EXPECT_LT(rel_err(d, numeric_grad(logits, loss)), kGradTol);
   }
 }
@@ -130,8 +132,8 @@ TEST(CpuGanLoss, HingeKinkHasSlopeZeroAndTheFlatSideNoGradient) {
   const std::vector<double> logits = {1.0, 2.0, 0.5, -1.0};  // t = 1: kink, flat, active, active
   std::vector<double> d(4, 9.0);
   double loss = 0;
-  ops::gan_loss<double>(env.ex, LossTerm{LossKind::Hinge, 1.0f, 1.0f}, 4, logits.data(), d.data(), &loss,
-                        nullptr);
+  const LossTerm hinge{LossKind::Hinge, 1.0f, 1.0f};
+  ops::gan_loss<double>(env.ex, &hinge, 4, logits.data(), d.data(), &loss, nullptr);
   EXPECT_EQ(d, (std::vector<double>{0.0, 0.0, -0.25, -0.25}));
   EXPECT_DOUBLE_EQ(loss, (0.0 + 0.0 + 0.5 + 2.0) / 4);
 }
@@ -231,8 +233,8 @@ TEST(CpuAdam, MatchesScalarReimplementationOverSteps) {
   for (int step = 1; step <= 6; ++step) {
     const auto g = randn(n, 100 + step);
     const auto gf = cast<float>(g);
-    ops::adam_step<double>(env.ex, int64_t(n), p.data(), g.data(), m.data(), v.data(), h, &t);
-    ops::adam_step<float>(env.ex, int64_t(n), pf.data(), gf.data(), mf.data(), vf.data(), h, &tf);
+    ops::adam_step<double>(env.ex, int64_t(n), p.data(), g.data(), m.data(), v.data(), &h, &t);
+    ops::adam_step<float>(env.ex, int64_t(n), pf.data(), gf.data(), mf.data(), vf.data(), &h, &tf);
     for (size_t i = 0; i < n; ++i) ref[i].step(g[i], h, step);
     EXPECT_EQ(t, step);
     EXPECT_EQ(tf, step);
@@ -255,7 +257,7 @@ TEST(CpuSgd, MatchesScalarReimplementationWithAndWithoutMomentum) {
     std::vector<double> p = randn(n, 1), buf(n, 0.0), rp = p, rbuf(n, 0.0);
     for (int step = 0; step < 4; ++step) {
       const auto g = randn(n, 10 + step);
-      ops::sgd_step<double>(env.ex, int64_t(n), p.data(), g.data(), momentum != 0 ? buf.data() : nullptr, h);
+      ops::sgd_step<double>(env.ex, int64_t(n), p.data(), g.data(), momentum != 0 ? buf.data() : nullptr, &h);
       for (size_t i = 0; i < n; ++i) {
         double gi = g[i] + double(h.weight_decay) * rp[i];
         if (momentum != 0) gi = rbuf[i] = double(h.momentum) * rbuf[i] + gi;
@@ -279,8 +281,8 @@ TEST(CpuRmsprop, MatchesScalarReimplementationOverSteps) {
     for (int step = 0; step < 5; ++step) {
       const auto g = randn(n, 20 + step);
       const auto gf = cast<float>(g);
-      ops::rmsprop_step<double>(env.ex, int64_t(n), p.data(), g.data(), sq.data(), h, &t);
-      ops::rmsprop_step<float>(env.ex, int64_t(n), pf.data(), gf.data(), sqf.data(), h, &tf);
+      ops::rmsprop_step<double>(env.ex, int64_t(n), p.data(), g.data(), sq.data(), &h, &t);
+      ops::rmsprop_step<float>(env.ex, int64_t(n), pf.data(), gf.data(), sqf.data(), &h, &tf);
       for (size_t i = 0; i < n; ++i) {
         const double gi = g[i] + double(h.weight_decay) * rp[i];
         rsq[i] = double(h.alpha) * rsq[i] + (1 - double(h.alpha)) * gi * gi;

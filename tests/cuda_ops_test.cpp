@@ -704,9 +704,10 @@ TEST_F(CudaOps, GanLoss) {
           std::vector<float> sums = random_vec(2, seed++);
           auto gl = up(logits), gs = up(sums);
           auto gdl = poisoned(size_t(n));
-          ops::gan_loss<float>(cpu_, term, n, logits.data(), with_grad ? dl.data() : nullptr, &sums[0],
+          Buffer<LossTerm> gterm(gpu_, std::vector<LossTerm>{term});  // the op reads it from device memory
+          ops::gan_loss<float>(cpu_, &term, n, logits.data(), with_grad ? dl.data() : nullptr, &sums[0],
                                &sums[1]);
-          ops::gan_loss<float>(gpu_, term, n, gl.data(), with_grad ? gdl.data() : nullptr, gs.data(),
+          ops::gan_loss<float>(gpu_, gterm.data(), n, gl.data(), with_grad ? gdl.data() : nullptr, gs.data(),
                                gs.data() + 1);
           const std::string what = "gan_loss kind " + std::to_string(int(c.kind)) +
                                    " t=" + std::to_string(c.target) + " scale=" + std::to_string(scale) +
@@ -780,13 +781,14 @@ TEST_F(CudaOps, Adam) {
         auto gp = up(p), gm = up(m), gv = up(v);
         int64_t t = 5;
         Buffer<int64_t> gt(gpu_, std::vector<int64_t>{5});
+        Buffer<AdamHyper> gh(gpu_, std::vector<AdamHyper>{h});
         for (int it = 0; it < 3; ++it) {
           const auto g = random_vec(size_t(n + offset), seed++);
           auto gg = up(g);
           ops::adam_step<float>(cpu_, n, p.data() + offset, g.data() + offset, m.data() + offset,
-                                v.data() + offset, h, &t);
+                                v.data() + offset, &h, &t);
           ops::adam_step<float>(gpu_, n, gp.data() + offset, gg.data() + offset, gm.data() + offset,
-                                gv.data() + offset, h, gt.data());
+                                gv.data() + offset, gh.data(), gt.data());
         }
         EXPECT_EQ(gt.download()[0], t);
         EXPECT_REL(gp.download(), p, kElementwise,
@@ -806,11 +808,13 @@ TEST_F(CudaOps, Sgd) {
         h.weight_decay = wd;
         auto p = random_vec(size_t(n), seed++), buf = random_vec(size_t(n), seed++);
         auto gp = up(p), gb = up(buf);
+        Buffer<SgdHyper> gh(gpu_, std::vector<SgdHyper>{h});
         for (int it = 0; it < 3; ++it) {
           const auto g = random_vec(size_t(n), seed++);
           auto gg = up(g);
-          ops::sgd_step<float>(cpu_, n, p.data(), g.data(), momentum != 0.0f ? buf.data() : nullptr, h);
-          ops::sgd_step<float>(gpu_, n, gp.data(), gg.data(), momentum != 0.0f ? gb.data() : nullptr, h);
+          ops::sgd_step<float>(cpu_, n, p.data(), g.data(), momentum != 0.0f ? buf.data() : nullptr, &h);
+          ops::sgd_step<float>(gpu_, n, gp.data(), gg.data(), momentum != 0.0f ? gb.data() : nullptr,
+                               gh.data());
         }
         EXPECT_REL(gp.download(), p, kElementwise, "sgd param momentum=" << momentum << " wd=" << wd);
         if (momentum != 0.0f) EXPECT_REL(gb.download(), buf, kElementwise, "sgd momentum buffer");
@@ -830,12 +834,13 @@ TEST_F(CudaOps, Rmsprop) {
         auto gp = up(p), gsq = up(sq);
         int64_t t = 5;
         Buffer<int64_t> gt(gpu_, std::vector<int64_t>{5});
+        Buffer<RmspropHyper> gh(gpu_, std::vector<RmspropHyper>{h});
         for (int it = 0; it < 3; ++it) {
           const auto g = random_vec(size_t(n + offset), seed++);
           auto gg = up(g);
-          ops::rmsprop_step<float>(cpu_, n, p.data() + offset, g.data() + offset, sq.data() + offset, h, &t);
-          ops::rmsprop_step<float>(gpu_, n, gp.data() + offset, gg.data() + offset, gsq.data() + offset, h,
-                                   gt.data());
+          ops::rmsprop_step<float>(cpu_, n, p.data() + offset, g.data() + offset, sq.data() + offset, &h, &t);
+          ops::rmsprop_step<float>(gpu_, n, gp.data() + offset, gg.data() + offset, gsq.data() + offset,
+                                   gh.data(), gt.data());
         }
         EXPECT_EQ(gt.download()[0], t);
         EXPECT_REL(gp.download(), p, kElementwise,
@@ -843,7 +848,8 @@ TEST_F(CudaOps, Rmsprop) {
         EXPECT_REL(gsq.download(), sq, kElementwise, "rmsprop sq_avg");
       }
   Buffer<int64_t> gt(gpu_, std::vector<int64_t>{0});
-  ops::rmsprop_step<float>(gpu_, 0, nullptr, nullptr, nullptr, RmspropHyper{}, gt.data());
+  Buffer<RmspropHyper> gh(gpu_, std::vector<RmspropHyper>{RmspropHyper{}});
+  ops::rmsprop_step<float>(gpu_, 0, nullptr, nullptr, nullptr, gh.data(), gt.data());
   EXPECT_EQ(gt.download()[0], 1) << "an empty buffer still counts the step";
 }
 
@@ -1332,6 +1338,7 @@ TEST_F(CudaOps, PenaltyOpsReplayInAGraph) {
   };
   Run direct = make(), graphed = make();
   auto greal = up(real), gfake = up(fake), glogits = up(logits);
+  Buffer<LossTerm> gterm(gpu_, std::vector<LossTerm>{LossTerm{LossKind::Linear, -1.0f, 1.0f}});
   auto body = [&](Run& r) {
     return [&] {
       ops::interpolate_samples<float>(gpu_, batch, per, greal.data(), gfake.data(), r.interp.data(), nullptr,
@@ -1340,8 +1347,8 @@ TEST_F(CudaOps, PenaltyOpsReplayInAGraph) {
                                   5, kStreamPenalty, r.step.data());
       ops::gradient_penalty<float>(gpu_, PenaltyKind::TwoSided, batch, per, r.interp.data(), 10.0f,
                                    r.v.data(), r.sums.data(), r.sums.data() + 1);
-      ops::gan_loss<float>(gpu_, LossTerm{LossKind::Linear, -1.0f, 1.0f}, batch, glogits.data(), r.dl.data(),
-                           r.sums.data() + 2, r.sums.data() + 3);
+      ops::gan_loss<float>(gpu_, gterm.data(), batch, glogits.data(), r.dl.data(), r.sums.data() + 2,
+                           r.sums.data() + 3);
       ops::increment_counter<float>(gpu_, r.step.data());
     };
   };

@@ -161,8 +161,8 @@ TEST(Trainer, GeneratorDropoutUsesTheForwardMasksInTheBackward) {
   const int64_t step0 = 0;
   G.forward(ex, gan.noise_buffer(), 16, BatchNormMode::Train, &step0, cfg.seed);
   D.forward(ex, G.output(), 16, BatchNormMode::Train, &step0, cfg.seed);
-  ops::gan_loss<float>(ex, LossTerm{LossKind::BCE, 1.0f, 1.0f}, 16, D.output(), D.output_grad(), nullptr,
-                       nullptr);
+  const LossTerm generator_term{LossKind::BCE, 1.0f, 1.0f};
+  ops::gan_loss<float>(ex, &generator_term, 16, D.output(), D.output_grad(), nullptr, nullptr);
   D.backward(ex, G.output_grad(), false, false);
   ops::fill<float>(ex, G.param_count(), G.grads(), 0.0f);
   G.backward(ex, nullptr, false, true);

@@ -65,6 +65,9 @@ class Objective {
   // (D's backward then adds to it).
   virtual bool g_loss(const Exec& ex, Network<float>& D, const float* fake, float* fake_grad,
                       float* sums) = 0;
+  // One-sided label smoothing from the next step on (the BCE objectives; a UsageError for the
+  // others). Read from backend memory by the loss op, so it also changes a captured graph.
+  virtual void set_label_smoothing(const Exec& ex, float s);
   // After D's optimizer step (clipping, BEGAN's k).
   virtual void after_d_step(const Exec&, Network<float>&, float*) {}
 

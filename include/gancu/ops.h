@@ -175,8 +175,9 @@ void dropout_backward(const Exec& ex, int64_t n, const T* dy, T* dx, bool accumu
 
 // ---- Losses ---------------------------------------------------------------------------------
 
-// One adversarial loss term (op_types.h, LossTerm) over n critic outputs, fused with its
-// gradient:
+// One adversarial loss term (op_types.h, LossTerm; `term` in backend memory, read at each call,
+// so that a captured CUDA graph follows a change of target or scale) over n critic outputs, fused
+// with its gradient:
 //   loss = scale * mean_i f(l_i)
 //   dlogits_i = scale * f'(l_i) / n                                 (written; skipped when null)
 //   *loss_sum += loss; *score_sum += mean_i s(l_i)                    (each skipped when null)
@@ -185,7 +186,7 @@ void dropout_backward(const Exec& ex, int64_t n, const T* dy, T* dx, bool accumu
 // The sums live in device memory and are read by the host only every log_every steps. The
 // non-saturating generator loss is BCE on D(G(z)) with t = 1.
 template <class T>
-void gan_loss(const Exec& ex, const LossTerm& term, int64_t n, const T* logits, T* dlogits, T* loss_sum,
+void gan_loss(const Exec& ex, const LossTerm* term, int64_t n, const T* logits, T* dlogits, T* loss_sum,
               T* score_sum) {
   GANCU_DISPATCH(gan_loss, term, n, logits, dlogits, loss_sum, score_sum);
 }
@@ -262,25 +263,28 @@ void activation_second_order(const Exec& ex, int64_t n, const T* y, const T* ty,
 }
 
 // ---- Optimizers: one launch over a whole flat parameter buffer -------------------------------
+//
+// `h` points to the hyperparameters in backend memory, read at each call: a CUDA graph captured
+// once follows a change of the learning rate (a schedule, or different settings after a resume).
 
 // Adam (PyTorch's formulation, L2 weight decay added to the gradient). *t is the optimizer's step
 // count in backend memory: the op increments it and uses the new value for bias correction.
 template <class T>
-void adam_step(const Exec& ex, int64_t n, T* param, const T* grad, T* m, T* v, const AdamHyper& h,
+void adam_step(const Exec& ex, int64_t n, T* param, const T* grad, T* m, T* v, const AdamHyper* h,
                int64_t* t) {
   GANCU_DISPATCH(adam_step, n, param, grad, m, v, h, t);
 }
-// SGD with optional momentum (PyTorch's: buf = momentum buf + g; p -= lr buf). momentum_buf may be
-// null when h.momentum == 0.
+// SGD with optional momentum (PyTorch's: buf = momentum buf + g; p -= lr buf): with momentum when
+// momentum_buf is not null (plain SGD, whatever h->momentum says, when it is).
 template <class T>
-void sgd_step(const Exec& ex, int64_t n, T* param, const T* grad, T* momentum_buf, const SgdHyper& h) {
+void sgd_step(const Exec& ex, int64_t n, T* param, const T* grad, T* momentum_buf, const SgdHyper* h) {
   GANCU_DISPATCH(sgd_step, n, param, grad, momentum_buf, h);
 }
 
 // RMSprop (op_types.h, RmspropHyper): one launch over the flat buffer; *t counts the steps
 // (incremented, for checkpoints; RMSprop has no bias correction).
 template <class T>
-void rmsprop_step(const Exec& ex, int64_t n, T* param, const T* grad, T* sq_avg, const RmspropHyper& h,
+void rmsprop_step(const Exec& ex, int64_t n, T* param, const T* grad, T* sq_avg, const RmspropHyper* h,
                   int64_t* t) {
   GANCU_DISPATCH(rmsprop_step, n, param, grad, sq_avg, h, t);
 }

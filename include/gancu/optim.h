@@ -23,8 +23,11 @@ class Optimizer {
   Optimizer(std::string name, const OptimConfig& cfg, int64_t count);
   void plan(ArenaPlan& plan);
   void bind(const Arena& arena);
-  void reset(const Exec& ex);  // zero state
+  void reset(const Exec& ex);  // zero state; the hyperparameters to backend memory
   void step(const Exec& ex, T* params, const T* grads);
+  // A new learning rate from the next step on. The steps read their hyperparameters from backend
+  // memory, so this also changes what a captured CUDA graph does (schedules work with the graph).
+  void set_lr(const Exec& ex, float lr);
 
   // Checkpointed state: [m | v] for Adam, [momentum] for SGD, [square average] for RMSprop, and
   // the step count.
@@ -38,9 +41,12 @@ class Optimizer {
   std::string name_;
   OptimConfig cfg_;
   int64_t count_;
-  Slot state_slot_, t_slot_;
+  void upload_hyper(const Exec& ex);
+
+  Slot state_slot_, t_slot_, hyper_slot_;
   T* state_ = nullptr;
   int64_t* t_ = nullptr;
+  void* hyper_ = nullptr;  // the AdamHyper, SgdHyper or RmspropHyper of cfg_, in backend memory
 };
 
 }  // namespace gancu

@@ -43,8 +43,9 @@ LossPoint<T> loss_point(LossKind kind, T l, T t) {
 }  // namespace
 
 template <class T>
-void gan_loss(const Exec&, const LossTerm& term, int64_t n, const T* logits, T* dlogits, T* loss_sum,
-              T* score_sum) {
+void gan_loss(const Exec&, const LossTerm* term_in_memory, int64_t n, const T* logits, T* dlogits,
+              T* loss_sum, T* score_sum) {
+  const LossTerm term = *term_in_memory;
   if (n <= 0) return;
   const T t = T(term.target);
   const T g = T(term.scale) / T(n);
@@ -94,7 +95,7 @@ void began_update(const Exec&, T* k, const T* loss_real, const T* loss_fake, flo
 }
 
 #define GANCU_INSTANTIATE(T)                                                                        \
-  template void gan_loss<T>(const Exec&, const LossTerm&, int64_t, const T*, T*, T*, T*);           \
+  template void gan_loss<T>(const Exec&, const LossTerm*, int64_t, const T*, T*, T*, T*);           \
   template void l1_reconstruction_loss<T>(const Exec&, int64_t, int64_t, const T*, const T*, float, \
                                           const T*, T*, T*, bool, T*, T*);                          \
   template void began_update<T>(const Exec&, T*, const T*, const T*, float, float, T*);

@@ -8,7 +8,9 @@
 namespace gancu::cpu {
 
 template <class T>
-void adam_step(const Exec&, int64_t n, T* param, const T* grad, T* m, T* v, const AdamHyper& h, int64_t* t) {
+void adam_step(const Exec&, int64_t n, T* param, const T* grad, T* m, T* v, const AdamHyper* hyper,
+               int64_t* t) {
+  const AdamHyper h = *hyper;
   *t += 1;
   // PyTorch's torch.optim.Adam (foreach=False): bias corrections in double, the update in T.
   const double bc1 = 1.0 - std::pow(double(h.beta1), double(*t));
@@ -30,10 +32,10 @@ void adam_step(const Exec&, int64_t n, T* param, const T* grad, T* m, T* v, cons
 }
 
 template <class T>
-void sgd_step(const Exec&, int64_t n, T* param, const T* grad, T* momentum_buf, const SgdHyper& h) {
+void sgd_step(const Exec&, int64_t n, T* param, const T* grad, T* momentum_buf, const SgdHyper* hyper) {
+  const SgdHyper h = *hyper;
   const T lr = T(h.lr), mom = T(h.momentum), wd = T(h.weight_decay);
-  const bool use_momentum = h.momentum != 0.0f;
-  GANCU_CHECK(!use_momentum || momentum_buf, "sgd_step: momentum ", h.momentum, " needs a momentum buffer");
+  const bool use_momentum = momentum_buf != nullptr;
   parallel_blocks(n, [&](int64_t i0, int64_t i1) {
     if (use_momentum) {
 #pragma omp simd
@@ -50,8 +52,9 @@ void sgd_step(const Exec&, int64_t n, T* param, const T* grad, T* momentum_buf, 
 }
 
 template <class T>
-void rmsprop_step(const Exec&, int64_t n, T* param, const T* grad, T* sq_avg, const RmspropHyper& h,
+void rmsprop_step(const Exec&, int64_t n, T* param, const T* grad, T* sq_avg, const RmspropHyper* hyper,
                   int64_t* t) {
+  const RmspropHyper h = *hyper;
   *t += 1;
   // PyTorch's torch.optim.RMSprop (foreach=False, not centered, no momentum).
   const T lr = T(h.lr), alpha = T(h.alpha), eps = T(h.eps), wd = T(h.weight_decay);
@@ -77,9 +80,9 @@ void clamp_values(const Exec&, int64_t n, T* x, float lo, float hi) {
 }
 
 #define GANCU_INSTANTIATE(T)                                                                            \
-  template void adam_step<T>(const Exec&, int64_t, T*, const T*, T*, T*, const AdamHyper&, int64_t*);   \
-  template void sgd_step<T>(const Exec&, int64_t, T*, const T*, T*, const SgdHyper&);                   \
-  template void rmsprop_step<T>(const Exec&, int64_t, T*, const T*, T*, const RmspropHyper&, int64_t*); \
+  template void adam_step<T>(const Exec&, int64_t, T*, const T*, T*, T*, const AdamHyper*, int64_t*);   \
+  template void sgd_step<T>(const Exec&, int64_t, T*, const T*, T*, const SgdHyper*);                   \
+  template void rmsprop_step<T>(const Exec&, int64_t, T*, const T*, T*, const RmspropHyper*, int64_t*); \
   template void clamp_values<T>(const Exec&, int64_t, T*, float, float);
 GANCU_INSTANTIATE(float)
 GANCU_INSTANTIATE(double)

@@ -1,5 +1,6 @@
 #include "gancu/objective.h"
 
+#include "gancu/arena.h"
 #include "gancu/check.h"
 #include "gancu/memory.h"
 #include "gancu/ops.h"
@@ -22,6 +23,10 @@ void Objective::bind(const Arena& arena) {
 
 void Objective::initialize(const Exec&) {}
 
+void Objective::set_label_smoothing(const Exec&, float) {
+  usage_error("train.label_smoothing: train.loss = ", name_, " has no target to smooth");
+}
+
 namespace {
 
 // The objectives whose losses are a term per output kind (ops::gan_loss): the BCE family, LSGAN,
@@ -29,7 +34,25 @@ namespace {
 class AdversarialObjective final : public Objective {
  public:
   AdversarialObjective(std::string name, LossTerm real, LossTerm fake, LossTerm gen, float clip)
-      : Objective(std::move(name)), real_(real), fake_(fake), gen_(gen), clip_(clip) {}
+      : Objective(std::move(name)), terms_{real, fake, gen}, clip_(clip) {}
+
+  // The three terms live in backend memory, where the loss op reads them at each call: a captured
+  // CUDA graph follows a change (label smoothing set during training).
+  void plan(ArenaPlan& plan, bool record_draws) override {
+    Objective::plan(plan, record_draws);
+    slot_ = plan.add_array<float>(ArenaKind::State, "loss terms", sizeof terms_ / sizeof(float));
+  }
+  void bind(const Arena& arena) override {
+    Objective::bind(arena);
+    terms_in_memory_ = reinterpret_cast<LossTerm*>(arena.get<float>(slot_));
+  }
+  void initialize(const Exec& ex) override { copy_to_device(ex, terms_in_memory_, terms_, sizeof terms_); }
+  void set_label_smoothing(const Exec& ex, float s) override {
+    if (terms_[0].kind != LossKind::BCE) Objective::set_label_smoothing(ex, s);
+    if (!(s >= 0.0f && s < 0.5f)) usage_error("train.label_smoothing: must be in [0, 0.5), got ", s);
+    terms_[0].target = 1.0f - s;
+    copy_to_device(ex, terms_in_memory_, terms_, sizeof terms_);
+  }
 
   void set_penalty(std::unique_ptr<GradientPenalty<float>> p, int interval) {
     penalty_ = std::move(p);
@@ -37,26 +60,28 @@ class AdversarialObjective final : public Objective {
   }
 
   void d_real(const Exec& ex, Network<float>& D, const float*, float* sums) override {
-    ops::gan_loss<float>(ex, real_, D.planned_batch(), D.output(), D.output_grad(), sums + kSumLossD,
-                         sums + kSumDReal);
+    ops::gan_loss<float>(ex, terms_in_memory_ + 0, D.planned_batch(), D.output(), D.output_grad(),
+                         sums + kSumLossD, sums + kSumDReal);
   }
   void d_fake(const Exec& ex, Network<float>& D, const float*, float* sums) override {
-    ops::gan_loss<float>(ex, fake_, D.planned_batch(), D.output(), D.output_grad(), sums + kSumLossD,
-                         sums + kSumDFake);
+    ops::gan_loss<float>(ex, terms_in_memory_ + 1, D.planned_batch(), D.output(), D.output_grad(),
+                         sums + kSumLossD, sums + kSumDFake);
   }
   bool g_loss(const Exec& ex, Network<float>& D, const float*, float*, float* sums) override {
-    ops::gan_loss<float>(ex, gen_, D.planned_batch(), D.output(), D.output_grad(), sums + kSumLossG,
-                         sums + kSumDFakeG);
+    ops::gan_loss<float>(ex, terms_in_memory_ + 2, D.planned_batch(), D.output(), D.output_grad(),
+                         sums + kSumLossG, sums + kSumDFakeG);
     return false;
   }
   void after_d_step(const Exec& ex, Network<float>& D, float*) override {
     if (clip_ > 0.0f) ops::clamp_values<float>(ex, D.param_count(), D.params(), -clip_, clip_);
   }
-  const char* output_kind() const override { return real_.kind == LossKind::BCE ? "prob" : "score"; }
+  const char* output_kind() const override { return terms_[0].kind == LossKind::BCE ? "prob" : "score"; }
 
  private:
-  LossTerm real_, fake_, gen_;
-  float clip_;  // > 0: WGAN's weight clipping
+  LossTerm terms_[3];  // real, fake, G
+  float clip_;         // > 0: WGAN's weight clipping
+  Slot slot_;
+  LossTerm* terms_in_memory_ = nullptr;
 };
 
 // BEGAN (Berthelot et al. 2017): an auto-encoder discriminator whose reconstruction loss L is
