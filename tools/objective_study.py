@@ -5,6 +5,12 @@ evaluates each run with `gancu eval --json`, and writes the table of docs/object
     /usr/bin/python3 tools/objective_study.py --out runs/objectives --seeds 1 2 3 \\
         --table docs/objectives/mixtures.md [--data ring8 grid25] [--loss wgan-gp ...] [--jobs 2]
 
+With --presets, it trains each named preset as it is instead (the image presets of the
+objectives), evaluates it, and copies its last sample grid beside the table:
+
+    /usr/bin/python3 tools/objective_study.py --presets wgan-gp wgan lsgan hinge dragan r1 began \\
+        --out runs/objectives --table docs/objectives/images.md --threads 2
+
 Each run is `gancu train --preset DATA --seed S --set train.loss=LOSS <the objective's settings>`
 (the settings of each objective below: those of its paper where they transfer to a small MLP, the
 preset's otherwise), into OUT/DATA/LOSS/seedS; a run whose evaluation already exists is not
@@ -74,6 +80,58 @@ def run_one(gancu: Path, out: Path, data: str, loss: str, seed: int, threads: in
     return result
 
 
+def run_preset(gancu: Path, out: Path, preset: str, threads: int) -> dict:
+    run = out / "presets" / preset
+    evaluation = run / "eval.json"
+    if evaluation.is_file():
+        return json.loads(evaluation.read_text())
+    if run.exists():
+        shutil.rmtree(run)
+    run.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [str(gancu), "train", "--preset", preset, "--backend", "cpu", "--threads", str(threads), "--out", str(run)]
+    log = run.parent / f"{preset}.log"
+    with open(log, "w") as f:
+        f.write(" ".join(cmd) + "\n")
+        f.flush()
+        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        return {"failed": f"exit {rc}, see {log}"}
+    r = subprocess.run([str(gancu), "eval", "--run", str(run), "--json", "--backend", "cpu", "--threads", str(threads)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"failed": f"eval exit {r.returncode}: {r.stderr.strip()[-200:]}"}
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    result["command"] = " ".join(cmd)
+    grids = sorted((run / "samples").glob("step_*.png"))
+    result["grid"] = str(grids[-1]) if grids else ""
+    evaluation.write_text(json.dumps(result) + "\n")
+    return result
+
+
+def preset_table(args, gancu: Path, out: Path) -> int:
+    results = [(p, run_preset(gancu, out, p, args.threads)) for p in args.presets]
+    lines = ["| preset | steps | modes | FID (clf) | precision | recall | grid |", "|---|---|---|---|---|---|---|"]
+    table_dir = Path(args.table).parent if args.table else None
+    for p, r in results:
+        if "failed" in r:
+            lines.append(f"| {p} | - | - | - | - | - | failed: {r['failed']} |")
+            continue
+        grid = Path(r["grid"]) if r.get("grid") else None
+        name = f"{p}-{grid.name}" if grid else ""
+        if table_dir and grid:
+            table_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(grid, table_dir / name)
+            (table_dir / f"{p}.eval.json").write_text(json.dumps(r) + "\n")
+        steps = grid.stem.split("_")[-1].lstrip("0") if grid else "-"
+        lines.append(f"| {p} | {steps} | {r['eval/modes']}/{r['eval/modes_total']} | {r['eval/fid_classifier']:.1f} | "
+                     f"{r['eval/precision']:.3f} | {r['eval/recall']:.3f} | ![{p}]({name}) |")
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if args.table:
+        Path(args.table).write_text(table)
+    return 0
+
+
 def spread(values: list[float], fmt: str) -> str:
     if not values:
         return "-"
@@ -93,8 +151,11 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="runs at once (each on --threads threads)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--table", default=None, help="write the markdown table here (and the evaluations beside it)")
+    ap.add_argument("--presets", nargs="+", default=None, help="train these presets as they are (image objectives)")
     args = ap.parse_args(argv)
     gancu, out = Path(args.gancu), Path(args.out)
+    if args.presets:
+        return preset_table(args, gancu, out)
     for loss in args.loss:
         if loss not in OBJECTIVES:
             print(f"objective_study: unknown objective {loss} (known: {', '.join(OBJECTIVES)})", file=sys.stderr)
