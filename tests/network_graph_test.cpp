@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "cpu_test_util.h"
+#include "network_test_util.h"
 #include "gancu/arena.h"
 #include "gancu/check.h"
 #include "gancu/network.h"
@@ -27,12 +28,7 @@ struct GraphNet {
   GraphNet(const std::vector<std::string>& layers, const std::vector<NetworkInput>& in, bool tangents = false)
       : net("N", 1, layers, "test", in, InitScheme::PyTorch) {
     if (tangents) net.enable_tangents();
-    ArenaPlan plan;
-    net.plan(plan, ex);
-    arena = Arena(Backend::CPU, std::move(plan));
-    ex.set_workspace(arena.workspace(), arena.workspace_bytes());
-    net.bind(arena);
-    net.initialize(ex, 3);
+    arena = test::bind_on_cpu(net, ex, 3);
     // Biases away from zero so that piecewise-linear kinks are not where finite differences probe.
     for (size_t k = 0; k < in.size(); ++k) inputs.push_back(test::randn(size_t(in[k].shape.numel()), 20 + k));
     for (size_t k = 1; k < in.size(); ++k) net.set_input(int(k), inputs[k].data());

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "cpu_test_util.h"
+#include "network_test_util.h"
 #include "gancu/arena.h"
 #include "gancu/check.h"
 #include "gancu/config.h"
@@ -25,12 +26,7 @@ struct DoubleNet {
 
   DoubleNet(const std::vector<std::string>& layers, Shape in, InitScheme init = InitScheme::PyTorch)
       : net("N", 1, layers, "test", in, init) {
-    ArenaPlan plan;
-    net.plan(plan, ex);
-    arena = Arena(Backend::CPU, std::move(plan));
-    ex.set_workspace(arena.workspace(), arena.workspace_bytes());
-    net.bind(arena);
-    net.initialize(ex, 3);
+    arena = test::bind_on_cpu(net, ex, 3);
     input = test::randn(size_t(in.numel()), 11);
     input_grad.assign(input.size(), 0.0);
     proj = test::randn(size_t(net.output_shape().numel()), 12);

@@ -51,19 +51,16 @@ OBJECTIVES: dict[str, list[str]] = {
 }
 
 
-def run_one(gancu: Path, out: Path, data: str, loss: str, seed: int, threads: int) -> dict:
-    run = out / data / loss / f"seed{seed}"
+def train_and_evaluate(gancu: Path, run: Path, cmd: list[str], threads: int) -> dict:
+    """Trains with `cmd` into `run` (its log beside it) and evaluates the run; the evaluation is
+    kept in run/eval.json, and a run that already has one is not trained again."""
     evaluation = run / "eval.json"
     if evaluation.is_file():
         return json.loads(evaluation.read_text())
     if run.exists():
         shutil.rmtree(run)
-    cmd = [str(gancu), "train", "--preset", data, "--seed", str(seed), "--backend", "cpu", "--threads", str(threads),
-           "--out", str(run), "--set", f"train.loss={loss}"]
-    for s in OBJECTIVES[loss]:
-        cmd += ["--set", s]
-    log = run.parent / f"seed{seed}.log"
     run.parent.mkdir(parents=True, exist_ok=True)
+    log = run.parent / f"{run.name}.log"
     with open(log, "w") as f:
         f.write(" ".join(cmd) + "\n")
         f.flush()
@@ -76,36 +73,25 @@ def run_one(gancu: Path, out: Path, data: str, loss: str, seed: int, threads: in
         return {"failed": f"eval exit {r.returncode}: {r.stderr.strip()[-200:]}"}
     result = json.loads(r.stdout.strip().splitlines()[-1])
     result["command"] = " ".join(cmd)
-    evaluation.write_text(json.dumps(result) + "\n")
-    return result
-
-
-def run_preset(gancu: Path, out: Path, preset: str, threads: int) -> dict:
-    run = out / "presets" / preset
-    evaluation = run / "eval.json"
-    if evaluation.is_file():
-        return json.loads(evaluation.read_text())
-    if run.exists():
-        shutil.rmtree(run)
-    run.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [str(gancu), "train", "--preset", preset, "--backend", "cpu", "--threads", str(threads), "--out", str(run)]
-    log = run.parent / f"{preset}.log"
-    with open(log, "w") as f:
-        f.write(" ".join(cmd) + "\n")
-        f.flush()
-        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
-    if rc != 0:
-        return {"failed": f"exit {rc}, see {log}"}
-    r = subprocess.run([str(gancu), "eval", "--run", str(run), "--json", "--backend", "cpu", "--threads", str(threads)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        return {"failed": f"eval exit {r.returncode}: {r.stderr.strip()[-200:]}"}
-    result = json.loads(r.stdout.strip().splitlines()[-1])
-    result["command"] = " ".join(cmd)
     grids = sorted((run / "samples").glob("step_*.png"))
     result["grid"] = str(grids[-1]) if grids else ""
     evaluation.write_text(json.dumps(result) + "\n")
     return result
+
+
+def run_one(gancu: Path, out: Path, data: str, loss: str, seed: int, threads: int) -> dict:
+    run = out / data / loss / f"seed{seed}"
+    cmd = [str(gancu), "train", "--preset", data, "--seed", str(seed), "--backend", "cpu", "--threads", str(threads),
+           "--out", str(run), "--set", f"train.loss={loss}"]
+    for s in OBJECTIVES[loss]:
+        cmd += ["--set", s]
+    return train_and_evaluate(gancu, run, cmd, threads)
+
+
+def run_preset(gancu: Path, out: Path, preset: str, threads: int) -> dict:
+    run = out / "presets" / preset
+    cmd = [str(gancu), "train", "--preset", preset, "--backend", "cpu", "--threads", str(threads), "--out", str(run)]
+    return train_and_evaluate(gancu, run, cmd, threads)
 
 
 def preset_table(args, gancu: Path, out: Path) -> int:
