@@ -51,12 +51,20 @@ OBJECTIVES: dict[str, list[str]] = {
 }
 
 
-def train_and_evaluate(gancu: Path, run: Path, cmd: list[str], threads: int) -> dict:
+def train_and_evaluate(gancu: Path, run: Path, cmd: list[str], threads: int, record: Path | None = None) -> dict:
     """Trains with `cmd` into `run` (its log beside it) and evaluates the run; the evaluation is
-    kept in run/eval.json, and a run that already has one is not trained again."""
+    kept in run/eval.json and, when `record` is given, copied there at once (the committed copy
+    beside the docs' table: run folders do not outlive a machine, so a study resumes from the
+    records). A run that already has either is not trained again."""
+    if record is not None and record.is_file():
+        return json.loads(record.read_text())
     evaluation = run / "eval.json"
     if evaluation.is_file():
-        return json.loads(evaluation.read_text())
+        result = json.loads(evaluation.read_text())
+        if record is not None:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps(result) + "\n")
+        return result
     if run.exists():
         shutil.rmtree(run)
     run.parent.mkdir(parents=True, exist_ok=True)
@@ -76,38 +84,50 @@ def train_and_evaluate(gancu: Path, run: Path, cmd: list[str], threads: int) -> 
     grids = sorted((run / "samples").glob("step_*.png"))
     result["grid"] = str(grids[-1]) if grids else ""
     evaluation.write_text(json.dumps(result) + "\n")
+    if record is not None:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(result) + "\n")
     return result
 
 
-def run_one(gancu: Path, out: Path, data: str, loss: str, seed: int, threads: int) -> dict:
+def run_one(gancu: Path, out: Path, data: str, loss: str, seed: int, threads: int, records: Path | None) -> dict:
     run = out / data / loss / f"seed{seed}"
     cmd = [str(gancu), "train", "--preset", data, "--seed", str(seed), "--backend", "cpu", "--threads", str(threads),
            "--out", str(run), "--set", f"train.loss={loss}"]
     for s in OBJECTIVES[loss]:
         cmd += ["--set", s]
-    return train_and_evaluate(gancu, run, cmd, threads)
+    record = records / f"{data}-{loss}-seed{seed}.eval.json" if records else None
+    return train_and_evaluate(gancu, run, cmd, threads, record)
 
 
-def run_preset(gancu: Path, out: Path, preset: str, threads: int) -> dict:
+def recorded(records: Path, data: str, loss: str, seed: int) -> dict:
+    """The committed evaluation of one run, or a marker that it has not been made yet."""
+    record = records / f"{data}-{loss}-seed{seed}.eval.json"
+    return json.loads(record.read_text()) if record.is_file() else {"pending": True}
+
+
+def run_preset(gancu: Path, out: Path, preset: str, threads: int, records: Path | None) -> dict:
     run = out / "presets" / preset
     cmd = [str(gancu), "train", "--preset", preset, "--backend", "cpu", "--threads", str(threads), "--out", str(run)]
-    return train_and_evaluate(gancu, run, cmd, threads)
+    return train_and_evaluate(gancu, run, cmd, threads, records / f"{preset}.eval.json" if records else None)
 
 
 def preset_table(args, gancu: Path, out: Path) -> int:
-    results = [(p, run_preset(gancu, out, p, args.threads)) for p in args.presets]
-    lines = ["| preset | steps | modes | FID (clf) | precision | recall | grid |", "|---|---|---|---|---|---|---|"]
     table_dir = Path(args.table).parent if args.table else None
+    results = []
+    for p in args.presets:
+        results.append((p, run_preset(gancu, out, p, args.threads, table_dir)))
+        # The grid is copied as soon as its run is evaluated, so an interrupted study keeps it.
+        r = results[-1][1]
+        if table_dir and r.get("grid") and Path(r["grid"]).is_file():
+            shutil.copyfile(r["grid"], table_dir / f"{p}-{Path(r['grid']).name}")
+    lines = ["| preset | steps | modes | FID (clf) | precision | recall | grid |", "|---|---|---|---|---|---|---|"]
     for p, r in results:
         if "failed" in r:
             lines.append(f"| {p} | - | - | - | - | - | failed: {r['failed']} |")
             continue
         grid = Path(r["grid"]) if r.get("grid") else None
         name = f"{p}-{grid.name}" if grid else ""
-        if table_dir and grid:
-            table_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(grid, table_dir / name)
-            (table_dir / f"{p}.eval.json").write_text(json.dumps(r) + "\n")
         steps = grid.stem.split("_")[-1].lstrip("0") if grid else "-"
         lines.append(f"| {p} | {steps} | {r['eval/modes']}/{r['eval/modes_total']} | {r['eval/fid_classifier']:.1f} | "
                      f"{r['eval/precision']:.3f} | {r['eval/recall']:.3f} | ![{p}]({name}) |")
@@ -138,6 +158,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--table", default=None, help="write the markdown table here (and the evaluations beside it)")
     ap.add_argument("--presets", nargs="+", default=None, help="train these presets as they are (image objectives)")
+    ap.add_argument("--report", action="store_true",
+                    help="train nothing: write the table from the recorded evaluations, runs not yet made marked so")
     args = ap.parse_args(argv)
     gancu, out = Path(args.gancu), Path(args.out)
     if args.presets:
@@ -147,32 +169,39 @@ def main(argv=None) -> int:
             print(f"objective_study: unknown objective {loss} (known: {', '.join(OBJECTIVES)})", file=sys.stderr)
             return 2
     jobs = [(d, l, s) for d in args.data for l in args.loss for s in args.seeds]
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda j: run_one(gancu, out, *j, args.threads), jobs))
+    records = Path(args.table).parent if args.table else None
+    if args.report:
+        if records is None:
+            print("objective_study: --report needs --table (the records live beside it)", file=sys.stderr)
+            return 2
+        results = [recorded(records, *j) for j in jobs]
+    else:
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            results = list(pool.map(lambda j: run_one(gancu, out, *j, args.threads, records), jobs))
     by = {}
     for (d, l, s), r in zip(jobs, results):
         by.setdefault((d, l), []).append((s, r))
 
-    lines = ["| data | objective | seeds | modes | high quality | failed |", "|---|---|---|---|---|---|"]
+    lines = ["| data | objective | seeds run | modes, mean (min-max) | per seed | high quality | not run or failed |",
+             "|---|---|---|---|---|---|---|"]
     for d in args.data:
         for l in args.loss:
             runs = by[(d, l)]
-            ok = [r for _, r in runs if "failed" not in r]
-            modes = [float(r["eval/modes"]) for r in ok]
-            total = ok[0]["eval/modes_total"] if ok else 0
-            hq = [100.0 * r["eval/high_quality"] for r in ok]
-            failed = ", ".join(f"seed {s}: {r['failed']}" for s, r in runs if "failed" in r)
-            lines.append(f"| {d} | {l} | {len(runs)} | {spread(modes, '{:.1f}')} / {total} | "
-                         f"{spread(hq, '{:.0f}')}% | {failed or '-'} |")
+            ok = [(s, r) for s, r in runs if "failed" not in r and "pending" not in r]
+            modes = [float(r["eval/modes"]) for _, r in ok]
+            total = ok[0][1]["eval/modes_total"] if ok else "-"
+            hq = [100.0 * r["eval/high_quality"] for _, r in ok]
+            per_seed = ", ".join(f"{r['eval/modes']}" for _, r in ok) or "-"
+            missing = [f"seed {s}: {r['failed']}" for s, r in runs if "failed" in r]
+            missing += [f"seed {s}: not run yet" for s, r in runs if "pending" in r]
+            lines.append(f"| {d} | {l} | {len(ok)}/{len(runs)} | {spread(modes, '{:.1f}')} / {total} | {per_seed} | "
+                         f"{spread(hq, '{:.0f}%')} | {'; '.join(missing) or '-'} |")
     table = "\n".join(lines) + "\n"
     print(table)
     if args.table:
         table_path = Path(args.table)
         table_path.parent.mkdir(parents=True, exist_ok=True)
         table_path.write_text(table)
-        for (d, l, s), r in zip(jobs, results):
-            if "failed" not in r:
-                (table_path.parent / f"{d}-{l}-seed{s}.eval.json").write_text(json.dumps(r) + "\n")
     return 0
 
 
