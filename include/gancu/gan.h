@@ -92,6 +92,9 @@ class Gan {
   int64_t read_step(const Exec& ex) const;
 
   float* real_buffer() const { return real_; }
+  // Feature matching: the id of D's matched value (-1: off) and the real batch's mean of it.
+  int feature_matching_value() const { return fm_value_; }
+  float* feature_matching_real_mean() const { return fm_real_mean_; }
   float* noise_buffer() const { return z_; }
 
  private:
@@ -109,6 +112,10 @@ class Gan {
   float* metrics_ = nullptr;
   std::unique_ptr<HostBuffer<float>> metrics_host_;  // page-locked: read every log_every steps
   int64_t metrics_base_step_ = 0;
+  int fm_value_ = -1;
+  int64_t fm_features_ = 0;  // per sample
+  Slot fm_slot_;
+  float* fm_real_mean_ = nullptr;  // [fm_features_]
 };
 
 }  // namespace gancu
