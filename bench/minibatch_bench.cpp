@@ -7,8 +7,8 @@
 //
 // Checked before timing: o[i, a] at sampled (i, a) against direct loops in double over M
 // recomputed from f and T in double; the run fails when the relative error exceeds 1e-4.
-// Counters: items_per_second counts samples; `pairs_per_s` counts the B^2 A pair terms of one
-// forward and backward.
+// mbdisc_pairwise/B times the fused pairwise ops alone. Counters: items_per_second counts samples;
+// `pairs_per_s` counts the B^2 A pair terms of one forward and backward.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -82,6 +82,42 @@ void BM_MinibatchDiscLayer(benchmark::State& state, int batch) {
   if (!(worst <= 1e-4)) state.SkipWithError(("result check failed: err " + std::to_string(worst)).c_str());
 }
 
+// The pairwise part alone (mbdisc_forward and mbdisc_backward on M [B, A, C]), to split the
+// layer's time between it and the three GEMMs. Checked like the layer, at sampled o[i, a].
+void BM_MinibatchDiscPairwise(benchmark::State& state, int batch) {
+  const Exec ex = Exec::cpu();
+  const MinibatchDiscDims d{batch, kKernels, kDims, kKernels};
+  std::mt19937 gen(3);
+  std::normal_distribution<float> dist(0.0f, 0.5f);
+  std::vector<float> m(size_t(batch) * kKernels * kDims), dout(size_t(batch) * kKernels), o(dout.size()),
+      dm(m.size());
+  for (float& v : m) v = dist(gen);
+  for (float& v : dout) v = dist(gen);
+  ops::mbdisc_forward<float>(ex, d, m.data(), o.data());
+  double worst = 0;
+  for (int t = 0; t < 16; ++t) {
+    const int i = (t * 101) % batch, a = (t * 37) % kKernels;
+    double want = 0;
+    for (int j = 0; j < batch; ++j) {
+      double s = 0;
+      for (int c = 0; c < kDims; ++c)
+        s += std::fabs(double(m[(size_t(i) * kKernels + a) * kDims + c]) -
+                       m[(size_t(j) * kKernels + a) * kDims + c]);
+      want += std::exp(-s);
+    }
+    worst = std::max(worst, std::fabs(o[size_t(i) * kKernels + a] - want) / want);
+  }
+  for (auto _ : state) {
+    ops::mbdisc_forward<float>(ex, d, m.data(), o.data());
+    ops::mbdisc_backward<float>(ex, d, m.data(), dout.data(), dm.data());
+    benchmark::DoNotOptimize(dm.data());
+  }
+  state.counters["err"] = worst;
+  state.counters["pairs_per_s"] =
+      benchmark::Counter(double(batch) * batch * kKernels, benchmark::Counter::kIsIterationInvariantRate);
+  if (!(worst <= 1e-4)) state.SkipWithError(("result check failed: err " + std::to_string(worst)).c_str());
+}
+
 const bool registered = [] {
   std::string list = "64,256,1024";
   if (const char* env = std::getenv("GANCU_MBDISC_BATCHES")) list = env;
@@ -91,6 +127,10 @@ const bool registered = [] {
     if (batch <= 0) continue;
     benchmark::RegisterBenchmark(("mbdisc_layer/" + std::to_string(batch)).c_str(), BM_MinibatchDiscLayer,
                                  batch)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("mbdisc_pairwise/" + std::to_string(batch)).c_str(),
+                                 BM_MinibatchDiscPairwise, batch)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }

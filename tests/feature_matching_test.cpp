@@ -59,49 +59,53 @@ TEST(FeatureMatching, LossAndGradientMatchTheDefinitionAndFiniteDifferences) {
   EXPECT_LT(test::rel_err(gf, grad), 1e-6);
 }
 
-// G and D in double; the loss ||mean f(x) - mean f(G(z))||^2 at D's tap "h", computed and
+// G and D in double; the loss ||mean f(x) - mean f(G(z))||^2 at a tap of D, computed and
 // differentiated as Gan::train_step does: batch_mean of the real pass, feature_matching_loss on
 // the fake pass, D's backward seeded at the tap into G's output, G's backward.
+// The taps: a fused activation's output (h) and a flatten that aliases its input (flat).
 TEST(FeatureMatching, GeneratorGradientThroughATapMatchesFiniteDifferences) {
-  Exec ex = Exec::cpu(1);
-  const int B = 5;
-  Network<double> G("G", 1, {"linear out=6", "tanh", "linear out=3"}, "g", Shape::features(B, 2),
-                    InitScheme::PyTorch);
-  Network<double> D("D", 2,
-                    {"linear out=8", "lrelu name=h", "mbdisc kernels=3 dims=2 std=0.5", "linear out=1"}, "d",
-                    Shape::features(B, 3), InitScheme::PyTorch);
-  Arena ga = test::bind_on_cpu(G, ex, 1), da = test::bind_on_cpu(D, ex, 2);
-  const int tap = D.value_id("h");
-  const int64_t F = D.value_shape(tap).per_sample();
-  const auto z = test::randn(size_t(B * 2), 3), x = test::randn(size_t(B * 3), 4);
-  int64_t step = 0;
-  std::vector<double> real_mean(static_cast<size_t>(F));
-  auto loss = [&] {
-    D.forward(ex, x.data(), B, BatchNormMode::Train, &step, 1);
-    ops::batch_mean<double>(ex, B, F, D.value_data(tap), real_mean.data());
-    G.forward(ex, z.data(), B, BatchNormMode::Train, &step, 1);
-    D.forward(ex, G.output(), B, BatchNormMode::Train, &step, 1);
-    double l = 0;
-    ops::feature_matching_loss<double>(ex, B, F, real_mean.data(), D.value_data(tap), D.value_grad(tap), &l);
-    return l;
-  };
-  loss();
-  std::fill(G.grads(), G.grads() + G.param_count(), 0.0);
-  std::fill(D.grads(), D.grads() + D.param_count(), 0.0);
-  D.backward(ex, {tap}, G.output_grad(), false, false);
-  G.backward(ex, nullptr, false, true);
-  const std::vector<double> analytic(G.grads(), G.grads() + G.param_count());
-  for (int64_t i = 0; i < D.param_count(); ++i)
-    EXPECT_EQ(D.grads()[i], 0.0) << "D's gradients are not wanted";
-  std::vector<double> p(G.params(), G.params() + G.param_count());
-  const auto numeric = test::numeric_grad(p, [&] {
-    std::copy(p.begin(), p.end(), G.params());
-    return loss();
-  });
-  EXPECT_LT(test::rel_err(analytic, numeric), kGradTol);
-  double norm = 0;
-  for (double v : analytic) norm += v * v;
-  EXPECT_GT(norm, 0.0);
+  for (const char* tap_name : {"h", "flat"}) {
+    SCOPED_TRACE(tap_name);
+    Exec ex = Exec::cpu(1);
+    const int B = 5;
+    Network<double> G("G", 1, {"linear out=6", "tanh", "linear out=3"}, "g", Shape::features(B, 2),
+                      InitScheme::PyTorch);
+    Network<double> D("D", 2,
+                      {"linear out=8", "lrelu name=h", "reshape h=2 w=2 c=2", "flatten name=flat",
+                       "mbdisc kernels=3 dims=2 std=0.5", "linear out=1"},
+                      "d", Shape::features(B, 3), InitScheme::PyTorch);
+    Arena ga = test::bind_on_cpu(G, ex, 1), da = test::bind_on_cpu(D, ex, 2);
+    const int tap = D.value_id(tap_name);
+    const int64_t F = D.value_shape(tap).per_sample();
+    const auto z = test::randn(size_t(B * 2), 3), x = test::randn(size_t(B * 3), 4);
+    int64_t step = 0;
+    std::vector<double> real_mean(static_cast<size_t>(F));
+    auto loss = [&] {
+      D.forward(ex, x.data(), B, BatchNormMode::Train, &step, 1);
+      ops::batch_mean<double>(ex, B, F, D.value_data(tap), real_mean.data());
+      G.forward(ex, z.data(), B, BatchNormMode::Train, &step, 1);
+      D.forward(ex, G.output(), B, BatchNormMode::Train, &step, 1);
+      double l = 0;
+      ops::feature_matching_loss<double>(ex, B, F, real_mean.data(), D.value_data(tap), D.value_grad(tap), &l);
+      return l;
+    };
+    loss();
+    std::fill(G.grads(), G.grads() + G.param_count(), 0.0);
+    std::fill(D.grads(), D.grads() + D.param_count(), 0.0);
+    D.backward(ex, {tap}, G.output_grad(), false, false);
+    G.backward(ex, nullptr, false, true);
+    const std::vector<double> analytic(G.grads(), G.grads() + G.param_count());
+    for (int64_t i = 0; i < D.param_count(); ++i) EXPECT_EQ(D.grads()[i], 0.0) << "D's gradients are not wanted";
+    std::vector<double> p(G.params(), G.params() + G.param_count());
+    const auto numeric = test::numeric_grad(p, [&] {
+      std::copy(p.begin(), p.end(), G.params());
+      return loss();
+    });
+    EXPECT_LT(test::rel_err(analytic, numeric), kGradTol);
+    double norm = 0;
+    for (double v : analytic) norm += v * v;
+    EXPECT_GT(norm, 0.0);
+  }
 }
 
 Config ring_config(const std::vector<ConfigOverride>& extra) {

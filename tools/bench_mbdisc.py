@@ -86,8 +86,8 @@ def torch_child(batch: int, reps: int, threads: int, idle: bool) -> None:
 # ---- the driver ---------------------------------------------------------------------------------
 
 def gancu_case(bench: Path, batch: int, reps: int, threads: int) -> dict:
-    cmd = [str(bench), f"--benchmark_filter=^mbdisc_layer/{batch}$", "--benchmark_format=json",
-           f"--benchmark_repetitions={reps}", "--benchmark_min_time=0.01s" if reps else ""]
+    cmd = [str(bench), f"--benchmark_filter=^mbdisc_layer/{batch}/", "--benchmark_format=json",
+           f"--benchmark_repetitions={reps}", "--benchmark_min_time=0.01"]
     cmd = [c for c in cmd if c]
     os.environ["GANCU_MBDISC_BATCHES"] = str(batch)
     out, peak = run_measured(cmd, threads)

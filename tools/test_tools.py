@@ -156,7 +156,7 @@ class Config(unittest.TestCase):
         self.assertEqual(cfg["model"]["latent"], "uniform")
         self.assertEqual(cfg["model"]["init"], "pytorch")
         for bad in (["train.batch=abc"], ["train.batch=1.5"], ["train=3"], ["train.batch"], ["train.loss=wasserstein"],
-                    ["model.latent=gaussian"], ["train.batch=0"]):
+                    ["model.latent=gaussian"], ["train.batch=0"], ["train.feature_matching=features"]):
             with self.assertRaises(gt.ConfigError, msg=str(bad)):
                 gt.load_config("dcgan", bad)
         with self.assertRaises(gt.ConfigError):
