@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gancu/arena.h"
 #include "gancu/config.h"
@@ -113,6 +114,7 @@ class Gan {
   std::unique_ptr<HostBuffer<float>> metrics_host_;  // page-locked: read every log_every steps
   int64_t metrics_base_step_ = 0;
   int fm_value_ = -1;
+  std::vector<int> fm_seeds_;  // {fm_value_}: the seeds of D's backward in the G step
   int64_t fm_features_ = 0;  // per sample
   Slot fm_slot_;
   float* fm_real_mean_ = nullptr;  // [fm_features_]

@@ -48,6 +48,7 @@ Gan::Gan(const Config& cfg, Shape image, int batch)
       usage_error("train.feature_matching: \"", cfg.feature_matching,
                   "\" is D's input; name a layer of model.discriminator with name=");
     fm_features_ = d_->value_shape(fm_value_).per_sample();
+    fm_seeds_ = {fm_value_};  // built once: the loop allocates nothing
   }
   opt_g_ = std::make_unique<Optimizer<float>>("optim.g", cfg.optim_g, g_->param_count());
   opt_d_ = std::make_unique<Optimizer<float>>("optim.d", cfg.optim_d, d_->param_count());
@@ -167,7 +168,7 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
     D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassGeneratorStep);
     ops::feature_matching_loss<float>(ex, B, fm_features_, fm_real_mean_, D.value_data(fm_value_),
                                       D.value_grad(fm_value_), metrics_ + kSumLossG);
-    D.backward(ex, {fm_value_}, G.output_grad(), false, false);
+    D.backward(ex, fm_seeds_, G.output_grad(), false, false);
   } else {
     D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassGeneratorStep);
     const bool direct = objective.g_loss(ex, D, G.output(), G.output_grad(), metrics_);
