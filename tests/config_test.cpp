@@ -35,9 +35,9 @@ TEST(Config, PresetsResolveToTheirDocumentedSettings) {
   EXPECT_EQ(c.d_steps, 1);
   EXPECT_EQ(c.generator.front(), "linear out=12544 bias=false");
   EXPECT_EQ(load_config("mlp", "", {}).init, InitScheme::PyTorch);
-  EXPECT_EQ(preset_names(),
-            (std::vector<std::string>{"began", "dcgan", "dcgan32", "dragan", "grid25", "hinge", "lsgan", "mlp", "r1",
-                                      "ring8", "stacked-mnist", "wgan", "wgan-gp"}));
+  EXPECT_EQ(preset_names(), (std::vector<std::string>{"began", "dcgan", "dcgan32", "dragan", "grid25",
+                                                      "hinge", "lsgan", "mbdisc", "mbstd", "mlp", "r1",
+                                                      "ring8", "stacked-mnist", "wgan", "wgan-gp"}));
   // The objectives' presets: the settings of their papers (docs/objectives.md).
   const Config gp = load_config("wgan-gp", "", {});
   EXPECT_EQ(gp.loss, "wgan-gp");
@@ -51,7 +51,8 @@ TEST(Config, PresetsResolveToTheirDocumentedSettings) {
   EXPECT_EQ(w.optim_d.name, "rmsprop");
   EXPECT_FLOAT_EQ(w.clip, 0.01f);
   EXPECT_FLOAT_EQ(w.optim_d.lr, 5e-5f);
-  for (const char* name : {"lsgan", "hinge", "dragan", "r1", "began"}) EXPECT_EQ(load_config(name, "", {}).loss, name);
+  for (const char* name : {"lsgan", "hinge", "dragan", "r1", "began"})
+    EXPECT_EQ(load_config(name, "", {}).loss, name);
 }
 
 TEST(Config, OverridesApplyInOrderAndTheResolvedTomlRoundTrips) {

@@ -26,6 +26,11 @@
 //   rmsprop_step: kElementwise. clamp_values, maxpool2d_jvp, concat, add: bit for bit (selects,
 //   copies, and the same float additions in the same order). Layer norm (all four ops): kGemm
 //   (row and channel sums in other orders, the jvp backward's cancellations).
+//   mbdisc_forward: kElementwise (each o summed over j in the same order on both sides; only
+//   expf against the CPU's polynomial exp differs, a few ulp per term); mbdisc_backward:
+//   kReduction (the same, and its terms cancel). mbstd forward and backward: kReduction (double
+//   sums in another order, rounded to float). batch_mean, feature_matching_loss: kReduction
+//   (double column sums in another order).
 //
 // Every test skips itself (GTEST_SKIP, via the fixture) where cuda_available() says no.
 #include <gtest/gtest.h>
@@ -1557,6 +1562,80 @@ TEST_F(CudaOps, ConcatForwardBackward) {
 // fill_noise keyed by a device step counter, a linear forward, increment_counter: replayed N
 // times from one capture, it must give what N uncaptured runs give (run 0 is the uncaptured
 // warm-up, run 1 captures, runs 2.. replay; reset() after run 2 makes run 3 capture again).
+// ---- minibatch statistics ----------------------------------------------------------------------
+
+TEST_F(CudaOps, MinibatchDiscrimination) {
+  // Batch 1; a partial j tile; A not a multiple of the 32 kernels of a block; C = 1 and the
+  // largest C; ldo > A (the statistics beside f in the layer's output); the benchmark's A and C.
+  const MinibatchDiscDims cases[] = {{1, 3, 2, 3},    {7, 5, 3, 9},     {70, 33, 5, 40},
+                                     {40, 64, 1, 64}, {33, 10, 16, 12}, {257, 100, 5, 228}};
+  uint32_t seed = 9700;
+  for (const auto& d : first_shapes(std::vector<MinibatchDiscDims>(std::begin(cases), std::end(cases)))) {
+    SCOPED_TRACE(testing::Message() << "B " << d.batch << " A " << d.kernels << " C " << d.dims);
+    const auto m = random_vec(size_t(d.batch * d.kernels * d.dims), seed++, -0.3f, 0.3f);
+    const auto dout = random_vec(size_t(d.batch * d.ldo), seed++);
+    // o is written only in its first A columns of each row: the rest must keep their values.
+    const auto o0 = random_vec(size_t(d.batch * d.ldo), seed++);
+    std::vector<float> o = o0, dm(m.size());
+    ops::mbdisc_forward<float>(cpu_, d, m.data(), o.data());
+    ops::mbdisc_backward<float>(cpu_, d, m.data(), dout.data(), dm.data());
+    auto gm = up(m), gdo = up(dout), go = up(o0);
+    auto gdm = poisoned(m.size());
+    ops::mbdisc_forward<float>(gpu_, d, gm.data(), go.data());
+    ops::mbdisc_backward<float>(gpu_, d, gm.data(), gdo.data(), gdm.data());
+    EXPECT_REL(go.download(), o, kElementwise, "o");
+    EXPECT_REL(gdm.download(), dm, kReduction, "dm");
+  }
+}
+
+TEST_F(CudaOps, MinibatchStd) {
+  const MinibatchStdDims cases[] = {
+      {5, 1, 7, 1e-8f}, {64, 16, 33, 1e-8f}, {1, 4, 3, 1e-4f}, {128, 1, 1024, 1e-8f}};
+  uint32_t seed = 9800;
+  for (const auto& d : first_shapes(std::vector<MinibatchStdDims>(std::begin(cases), std::end(cases)))) {
+    SCOPED_TRACE(testing::Message() << "B " << d.batch << " P " << d.positions << " C " << d.channels);
+    const size_t nx = size_t(d.batch * d.features()), ny = size_t(d.batch * d.positions * (d.channels + 1));
+    const auto x = random_vec(nx, seed++, -2.0f, 3.0f), dy = random_vec(ny, seed++);
+    std::vector<float> y(ny), stats(size_t(2 * d.features() + 1));
+    ops::mbstd_forward<float>(cpu_, d, x.data(), y.data(), stats.data());
+    auto gx = up(x), gdy = up(dy);
+    auto gy = poisoned(ny), gstats = poisoned(stats.size());
+    ops::mbstd_forward<float>(gpu_, d, gx.data(), gy.data(), gstats.data());
+    EXPECT_REL(gy.download(), y, kReduction, "y");
+    EXPECT_REL(gstats.download(), stats, kReduction, "mean, 1 / sigma and s");
+    for (bool acc : {false, true}) {
+      const auto dx0 = random_vec(nx, seed++);
+      std::vector<float> dx = dx0;
+      ops::mbstd_backward<float>(cpu_, d, x.data(), stats.data(), dy.data(), dx.data(), acc);
+      auto gdx = out_buf(dx0, acc);
+      ops::mbstd_backward<float>(gpu_, d, gx.data(), gstats.data(), gdy.data(), gdx.data(), acc);
+      EXPECT_REL(gdx.download(), dx, kReduction, "dx, accumulate " << acc);
+    }
+  }
+}
+
+TEST_F(CudaOps, FeatureMatching) {
+  const std::pair<int64_t, int64_t> cases[] = {{1, 1}, {7, 5}, {64, 256}, {256, 8192}};
+  uint32_t seed = 9900;
+  for (const auto& [rows, cols] :
+       first_shapes(std::vector<std::pair<int64_t, int64_t>>(std::begin(cases), std::end(cases)))) {
+    SCOPED_TRACE(testing::Message() << rows << "x" << cols);
+    const auto real = random_vec(size_t(rows * cols), seed++),
+               fake = random_vec(size_t(rows * cols), seed++, -0.5f, 1.5f);
+    std::vector<float> mean(static_cast<size_t>(cols)), dfake(fake.size()), loss{0.25f};
+    ops::batch_mean<float>(cpu_, rows, cols, real.data(), mean.data());
+    ops::feature_matching_loss<float>(cpu_, rows, cols, mean.data(), fake.data(), dfake.data(), loss.data());
+    auto greal = up(real), gfake = up(fake), gloss = up({0.25f});
+    auto gmean = poisoned(mean.size()), gdfake = poisoned(dfake.size());
+    ops::batch_mean<float>(gpu_, rows, cols, greal.data(), gmean.data());
+    ops::feature_matching_loss<float>(gpu_, rows, cols, gmean.data(), gfake.data(), gdfake.data(),
+                                      gloss.data());
+    EXPECT_REL(gmean.download(), mean, kReduction, "real mean");
+    EXPECT_REL(gdfake.download(), dfake, kReduction, "dfake");
+    EXPECT_REL(gloss.download(), loss, kReduction, "loss sum");
+  }
+}
+
 TEST_F(CudaOps, StepGraphReplayMatchesDirectRuns) {
   const LinearDims d{64, 100, 256};
   const auto w = random_vec(size_t(d.out) * d.in, 1, -0.1f, 0.1f), b = random_vec(size_t(d.out), 2);

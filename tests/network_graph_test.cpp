@@ -290,3 +290,53 @@ TEST(Graph, TheTangentPassRefusesBatchNorm) {
 
 }  // namespace
 }  // namespace gancu
+
+namespace gancu {
+namespace {
+
+// Minibatch discrimination and minibatch standard deviation inside a discriminator, against
+// finite differences in double: their parameters (T), the layers before them, and the input.
+TEST(Graph, MinibatchDiscriminationMatchesFiniteDifferences) {
+  GraphNet g({"linear out=6", "lrelu", "mbdisc kernels=4 dims=3 std=0.5 name=mb", "linear out=1"},
+             {{"input", Shape::features(5, 3)}});
+  EXPECT_EQ(g.net.value_shape(g.net.value_id("mb")), Shape::features(5, 10));  // 6 features + 4 statistics
+  expect_gradients_match(g, Projection(g, {g.net.output_id()}));
+}
+
+TEST(Graph, MinibatchStdMatchesFiniteDifferences) {
+  GraphNet g({"conv out=3 k=3 p=1", "lrelu", "mbstd", "conv out=2 k=3 s=2 p=1", "flatten", "linear out=1"},
+             {{"input", Shape::image(4, 4, 4, 2)}});
+  expect_gradients_match(g, Projection(g, {g.net.output_id()}));
+}
+
+TEST(Graph, TheTangentPassRefusesBatchStatistics) {
+  for (const char* layer : {"mbdisc kernels=4 dims=2", "mbstd"}) {
+    Network<float> n("D", 2, {"linear out=8", "lrelu", layer, "linear out=1"}, "model.discriminator",
+                     Shape::features(4, 2), InitScheme::DCGAN);
+    EXPECT_NE(n.tangent_refusal().find("layer 2"), std::string::npos) << n.tangent_refusal();
+    EXPECT_THROW(n.enable_tangents(), UsageError) << layer;
+  }
+}
+
+TEST(Graph, MinibatchLayerErrorsNameTheLayer) {
+  auto build = [](const std::vector<std::string>& layers) {
+    Network<float> n("D", 2, layers, "model.discriminator", Shape::image(4, 4, 4, 1), InitScheme::DCGAN);
+  };
+  auto message = [&](const std::vector<std::string>& layers) {
+    try {
+      build(layers);
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(message({"mbdisc", "flatten", "linear out=1"}).find("add \"flatten\""), std::string::npos);
+  EXPECT_NE(message({"flatten", "mbdisc dims=17", "linear out=1"}).find("at most 16"), std::string::npos);
+  EXPECT_NE(message({"flatten", "mbdisc std=0", "linear out=1"}).find("std"), std::string::npos);
+  EXPECT_NE(message({"flatten", "mbdisc kernels=0", "linear out=1"}).find("kernels"), std::string::npos);
+  EXPECT_NE(message({"mbstd eps=-1", "flatten", "linear out=1"}).find("eps"), std::string::npos);
+  EXPECT_EQ(message({"mbstd", "flatten", "mbdisc 7 3", "linear out=1"}), "accepted");
+}
+
+}  // namespace
+}  // namespace gancu

@@ -6,11 +6,11 @@
 #include <gtest/gtest.h>
 
 #include "cpu_test_util.h"
-#include "network_test_util.h"
 #include "gancu/arena.h"
 #include "gancu/check.h"
 #include "gancu/config.h"
 #include "gancu/ops.h"
+#include "network_test_util.h"
 
 namespace gancu {
 namespace {
@@ -193,7 +193,11 @@ TEST(Network, ParameterCountsMatchThePyTorchPeer) {
                {"hinge", Shape::image(2, 28, 28, 1), 1935809, 138689},
                {"dragan", Shape::image(2, 28, 28, 1), 1935809, 138561},
                {"r1", Shape::image(2, 28, 28, 1), 1935809, 138561},
-               {"began", Shape::image(2, 28, 28, 1), 1935809, 471297}};
+               {"began", Shape::image(2, 28, 28, 1), 1935809, 471297},
+               // dcgan's D + T (6272 x 100 x 5) and a final linear over 6272 + 100 features
+               {"mbdisc", Shape::image(2, 28, 28, 1), 1935809, 3274789},
+               // dcgan's D with a final linear over 7 x 7 x 129 features
+               {"mbstd", Shape::image(2, 28, 28, 1), 1935809, 138738}};
   for (const auto& c : cases) {
     const Config cfg = load_config(c.preset, "", {});
     const Network<float> g("G", 1, cfg.generator, "g", Shape::features(2, cfg.z_dim), cfg.init);

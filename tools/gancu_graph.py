@@ -55,6 +55,8 @@ LAYER_KEYS: dict[str, list[tuple[str, type, object]]] = {
     "avgpool": [("k", int, _REQUIRED), ("s", int, None), ("p", int, 0)],
     "concat": [],
     "add": [],
+    "mbdisc": [("kernels", int, 100), ("dims", int, 5), ("std", float, 0.05)],
+    "mbstd": [("eps", float, 1e-8)],
 }
 POOL_KINDS = ("maxpool", "avgpool")
 MULTI_INPUT_KINDS = ("concat", "add")
@@ -121,7 +123,9 @@ def parse_layer_string(spec: str, where: str = "layer") -> tuple[str, dict, str 
         raise ConfigError(f"{where}: '{spec}': padding {params['p']} is more than half the kernel {params['k']}")
     if kind == "dropout" and not 0.0 <= params["p"] < 1.0:
         raise ConfigError(f"{where}: '{spec}': p must be in [0, 1)")
-    if kind in ("bn", "ln") and not params["eps"] > 0.0:
+    if kind == "mbdisc" and not (params["kernels"] >= 1 and 1 <= params["dims"] <= 16 and params["std"] > 0.0):
+        raise ConfigError(f"{where}: '{spec}': mbdisc needs kernels >= 1, 1 <= dims <= 16 and std > 0")
+    if kind in ("bn", "ln", "mbstd") and not params["eps"] > 0.0:
         raise ConfigError(f"{where}: '{spec}': eps must be > 0")
     name = wiring.get("name")
     if name is not None and not _NAME.match(name):
@@ -193,6 +197,37 @@ class Add(nn.Module):
         for x in xs[1:]:
             y = y + x
         return y
+
+
+class MinibatchDiscrimination(nn.Module):
+    """mbdisc (Salimans et al. 2016): y = [f, o] with M = f T ([B, A, C]) and
+    o[i, a] = sum_j exp(-sum_c |M[i,a,c] - M[j,a,c]|) (j = i included). Written the usual way, by
+    broadcasting M[None] - M[:, None] into a [B, B, A, C] tensor; gancu's fused op never forms it."""
+
+    def __init__(self, features: int, kernels: int, dims: int, std: float):
+        super().__init__()
+        self.weight = nn.Parameter(std * torch.randn(features, kernels, dims))  # gancu's [F, A, C]
+
+    def forward(self, f):
+        feats, kernels, dims = self.weight.shape
+        m = (f @ self.weight.reshape(feats, kernels * dims)).reshape(-1, kernels, dims)
+        dist = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(3)  # [B, B, A]
+        return torch.cat([f, torch.exp(-dist).sum(0)], 1)
+
+
+class MinibatchStd(nn.Module):
+    """mbstd (Karras et al. 2018) over the whole batch: one more channel (or feature) holding the
+    mean over all features of sqrt(biased batch variance + eps)."""
+
+    def __init__(self, eps: float):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x):
+        s = torch.sqrt(x.var(0, unbiased=False) + self.eps).mean()
+        extra = list(x.shape)
+        extra[1] = 1  # NCHW images and [B, F] features both append along dim 1
+        return torch.cat([x, s.expand(extra)], 1)
 
 
 def shape_str(shape) -> str:
@@ -309,6 +344,13 @@ def _layer_module(kind: str, p: dict, ins: list[tuple], where: str, spec: str) -
         if shape[0] == "features":
             return nn.LayerNorm(shape[1], eps=p["eps"]), shape
         return nn.GroupNorm(1, shape[1], eps=p["eps"]), shape
+    if kind == "mbdisc":
+        if shape[0] != "features":
+            raise ConfigError(f"{where}: '{spec}': mbdisc needs features, got an image {shape_str(shape)}; add 'flatten'")
+        return (MinibatchDiscrimination(shape[1], p["kernels"], p["dims"], p["std"]),
+                ("features", shape[1] + p["kernels"]))
+    if kind == "mbstd":
+        return MinibatchStd(p["eps"]), (shape[0], shape[1] + 1, *shape[2:])
     if kind == "relu":
         return nn.ReLU(), shape
     if kind == "lrelu":

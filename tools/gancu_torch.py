@@ -179,6 +179,9 @@ def validate_config(cfg: dict) -> None:
     ls = _get(cfg, "train.label_smoothing", float, 0.0)
     if not 0.0 <= ls < 1.0:
         raise ConfigError(f"{src}: train.label_smoothing = {ls}: expected [0, 1)")
+    if _get(cfg, "train.feature_matching", str, ""):
+        # Refused rather than ignored, so that no comparison runs a different G loss on this side.
+        raise ConfigError(f"{src}: train.feature_matching: the PyTorch peer does not implement feature matching")
     if _get(cfg, "model.latent", str) not in ("normal", "uniform"):
         raise ConfigError(f"{src}: model.latent must be 'normal' or 'uniform'")
     if _get(cfg, "model.init", str) not in ("dcgan", "pytorch"):

@@ -31,6 +31,8 @@ import torch.nn.functional as F  # noqa: E402
 #  dcgan32 G: 100*4096 + 2*4096 + 256*128*16 + 2*128 + 128*64*16 + 2*64 + (64*3*16+3)
 #          D: (3*16*64+64) + 64*128*16 + 2*128 + 128*256*16 + 2*256 + (4096+1)
 #  stacked-mnist: dcgan with 3 channels: G's last conv 64*9*3+3, D's first conv 3*16*64+64
+#  mbdisc  dcgan's G; D: dcgan's D with T 6272*100*5 and the last linear (6272+100+1)
+#  mbstd   dcgan's G; D: dcgan's D with the last linear over 7*7*129 features: (6321+1)
 #  ring8, grid25 G: (2*256+256) + (256*256+256) + (256*2+2)
 #                D: (2*256+256) + (256*256+256) + (256+1)
 PARAM_COUNTS = {
@@ -47,6 +49,8 @@ PARAM_COUNTS = {
     "dragan": (1935809, 138561),
     "r1": (1935809, 138561),
     "began": (1935809, 471297),
+    "mbdisc": (1935809, 3274789),
+    "mbstd": (1935809, 138738),
 }
 
 
@@ -152,7 +156,7 @@ class Config(unittest.TestCase):
         self.assertEqual(cfg["model"]["latent"], "uniform")
         self.assertEqual(cfg["model"]["init"], "pytorch")
         for bad in (["train.batch=abc"], ["train.batch=1.5"], ["train=3"], ["train.batch"], ["train.loss=wasserstein"],
-                    ["model.latent=gaussian"], ["train.batch=0"]):
+                    ["model.latent=gaussian"], ["train.batch=0"], ["train.feature_matching=features"]):
             with self.assertRaises(gt.ConfigError, msg=str(bad)):
                 gt.load_config("dcgan", bad)
         with self.assertRaises(gt.ConfigError):
@@ -291,6 +295,35 @@ class Graph(unittest.TestCase):
         ln = (c - mu) / torch.sqrt(var + 1e-5) * p["3.weight"] + p["3.bias"]
         d = ln @ p["4.weight"].T + p["4.bias"]
         torch.testing.assert_close(net(z), a + d + a, rtol=1e-12, atol=1e-12)
+
+    def test_minibatch_layers_match_their_definitions(self):
+        import numpy as np
+        net, shape, _ = gt.build_network(["linear 6", "mbdisc kernels=3 dims=2 std=0.7", "mbstd"], ("features", 4), "D")
+        self.assertEqual(shape, ("features", 10))
+        self.assertEqual(tuple(net[1].weight.shape), (6, 3, 2))  # gancu's [F, A, C]
+        net.double()
+        z = torch.randn(5, 4, dtype=torch.float64)
+        f = (z @ net[0].weight.T + net[0].bias).detach().numpy()
+        T = net[1].weight.detach().numpy()
+        m = np.einsum("bf,fac->bac", f, T)
+        o = np.array([[sum(np.exp(-np.abs(m[i, a] - m[j, a]).sum()) for j in range(5)) for a in range(3)]
+                      for i in range(5)])
+        y = np.concatenate([f, o], 1)
+        s = np.sqrt(y.var(0) + 1e-8).mean()
+        want = np.concatenate([y, np.full((5, 1), s)], 1)
+        np.testing.assert_allclose(net(z).detach().numpy(), want, rtol=1e-12, atol=1e-12)
+        # On images the statistic is one more channel (NCHW here, the last channel in gancu's NHWC).
+        img, shape, _ = gt.build_network(["mbstd"], ("image", 2, 3, 3), "D")
+        self.assertEqual(shape, ("image", 3, 3, 3))
+        x = torch.randn(4, 2, 3, 3, dtype=torch.float64)
+        out = img(x)
+        torch.testing.assert_close(out[:, :2], x)
+        torch.testing.assert_close(out[:, 2], torch.full((4, 3, 3), float(torch.sqrt(x.var(0, unbiased=False) + 1e-8).mean()),
+                                                          dtype=torch.float64))
+        with self.assertRaises(gt.ConfigError):
+            gt.build_network(["mbdisc dims=17"], ("features", 4), "D")
+        with self.assertRaises(gt.ConfigError):
+            gt.build_network(["mbdisc"], ("image", 1, 2, 2), "D")
 
     def test_chains_keep_their_modules(self):
         net, _, _ = gt.build_network(["linear 4", "ln", "lrelu", "linear 1"], ("features", 3), "D")

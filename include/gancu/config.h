@@ -35,6 +35,9 @@ struct Config {
   int64_t steps = 1000;
   int d_steps = 1;
   float label_smoothing = 0.0f;
+  // Feature matching (Salimans et al. 2016): the named value of D whose mean over the batch G
+  // matches to the real batch's, instead of G's adversarial loss ("" = off).
+  std::string feature_matching;
   uint64_t seed = 1;
   float gp_weight = 10.0f;     // wgan-gp, dragan: lambda
   float clip = 0.01f;          // wgan: the critic's weights are clipped to [-clip, clip]

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gancu/arena.h"
 #include "gancu/config.h"
@@ -92,6 +93,9 @@ class Gan {
   int64_t read_step(const Exec& ex) const;
 
   float* real_buffer() const { return real_; }
+  // Feature matching: the id of D's matched value (-1: off) and the real batch's mean of it.
+  int feature_matching_value() const { return fm_value_; }
+  float* feature_matching_real_mean() const { return fm_real_mean_; }
   float* noise_buffer() const { return z_; }
 
  private:
@@ -109,6 +113,11 @@ class Gan {
   float* metrics_ = nullptr;
   std::unique_ptr<HostBuffer<float>> metrics_host_;  // page-locked: read every log_every steps
   int64_t metrics_base_step_ = 0;
+  int fm_value_ = -1;
+  std::vector<int> fm_seeds_;  // {fm_value_}: the seeds of D's backward in the G step
+  int64_t fm_features_ = 0;  // per sample
+  Slot fm_slot_;
+  float* fm_real_mean_ = nullptr;  // [fm_features_]
 };
 
 }  // namespace gancu

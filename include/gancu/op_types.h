@@ -159,8 +159,36 @@ struct ConcatPart {
   bool broadcast = false;
 };
 
+// ---- Minibatch statistics (the remedies against mode collapse) ---------------------------------
+
+// Minibatch discrimination (Salimans et al. 2016) on projected features m [batch, kernels, dims]
+// (row-major: sample, kernel, dimension): o[i, a] = sum_j exp(-sum_c |m[i,a,c] - m[j,a,c]|), the
+// sum over every sample j of the batch including i itself (its term is exp(0) = 1, as in the
+// paper). o is written with a row stride of `ldo` values (the statistics are the last columns of
+// the layer's output, so they are written in place).
+struct MinibatchDiscDims {
+  int64_t batch = 0;  // B
+  int kernels = 0;    // A
+  int dims = 0;       // C
+  int64_t ldo = 0;    // row stride of o and do; >= kernels
+};
+
+// Minibatch standard deviation (Karras et al. 2018) over x [batch, positions, channels]: the
+// per-feature (position, channel) standard deviation over the batch, sqrt(biased variance + eps),
+// averaged over all features into one number s, appended to every position as one more channel:
+// y [batch, positions, channels + 1].
+struct MinibatchStdDims {
+  int64_t batch = 0;
+  int64_t positions = 1;  // h * w (1 for features)
+  int channels = 0;
+  float eps = 1e-8f;
+  int64_t features() const { return positions * channels; }
+};
+
 // The checks both backends run on the structs above before an op (a failed check names `op`).
 void check_layernorm_dims(const LayerNormDims& d, const char* op);
 void check_concat_part(const ConcatPart& part, const char* op);
+void check_mbdisc_dims(const MinibatchDiscDims& d, const char* op);
+void check_mbstd_dims(const MinibatchStdDims& d, const char* op);
 
 }  // namespace gancu

@@ -447,6 +447,52 @@ void pairwise_sq_distances(const Exec& ex, int m, int n, int d, const T* a, cons
   GANCU_DISPATCH(pairwise_sq_distances, m, n, d, a, b, out);
 }
 
+// ---- Minibatch statistics (op_types.h; the remedies against mode collapse) ------------------------
+
+// Minibatch discrimination: o[i, a] = sum_j exp(-sum_c |m[i,a,c] - m[j,a,c]|) over every sample j
+// of the batch, i included, for m [batch, kernels, dims]; o written with row stride d.ldo.
+// Fused and tiled over blocks of (i, j): the B x B x A x C differences are never stored.
+template <class T>
+void mbdisc_forward(const Exec& ex, const MinibatchDiscDims& d, const T* m, T* o) {
+  GANCU_DISPATCH(mbdisc_forward, d, m, o);
+}
+// Its backward from do (row stride d.ldo) to m: dm[k,a,c] = -sum_j (do[k,a] + do[j,a])
+// exp(-|m[k,a,:] - m[j,a,:]|_1) sign(m[k,a,c] - m[j,a,c]), sign(0) = 0. dm is written.
+template <class T>
+void mbdisc_backward(const Exec& ex, const MinibatchDiscDims& d, const T* m, const T* dout, T* dm) {
+  GANCU_DISPATCH(mbdisc_backward, d, m, dout, dm);
+}
+// Minibatch standard deviation: y [batch, positions, channels + 1] = x with one more channel
+// holding s, the mean over the features f = (position, channel) of sqrt(biased batch variance of
+// x[:, f] + eps). stats [2 F + 1] (F = positions * channels) receives the batch mean and
+// 1 / sigma of each feature, then s, for the backward.
+template <class T>
+void mbstd_forward(const Exec& ex, const MinibatchStdDims& d, const T* x, T* y, T* stats) {
+  GANCU_DISPATCH(mbstd_forward, d, x, y, stats);
+}
+// Its backward: dx[i, f] = dy[i, f] + (sum of dy over the appended channel) / F * (x[i, f] -
+// mean_f) / (batch sigma_f); written, or added when accumulate_dx; nothing when dx is null.
+template <class T>
+void mbstd_backward(const Exec& ex, const MinibatchStdDims& d, const T* x, const T* stats, const T* dy, T* dx,
+                    bool accumulate_dx) {
+  GANCU_DISPATCH(mbstd_backward, d, x, stats, dy, dx, accumulate_dx);
+}
+
+// Feature matching (Salimans et al. 2016), the generator loss on an intermediate layer of D.
+// out[c] = 1/rows sum_r x[r, c]: the mean features of the real batch.
+template <class T>
+void batch_mean(const Exec& ex, int64_t rows, int64_t cols, const T* x, T* out) {
+  GANCU_DISPATCH(batch_mean, rows, cols, x, out);
+}
+// L = ||mean_r fake[r, :] - real_mean||^2 (the squared distance, summed over the cols features),
+// fused with its gradient: dfake[r, c] = 2 (mean_fake[c] - real_mean[c]) / rows (written);
+// *loss_sum += L (skipped when null). real_mean is held constant.
+template <class T>
+void feature_matching_loss(const Exec& ex, int64_t rows, int64_t cols, const T* real_mean, const T* fake,
+                           T* dfake, T* loss_sum) {
+  GANCU_DISPATCH(feature_matching_loss, rows, cols, real_mean, fake, dfake, loss_sum);
+}
+
 // ---- Small utilities ------------------------------------------------------------------------
 
 template <class T>

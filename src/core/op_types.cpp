@@ -66,4 +66,14 @@ void check_concat_part(const ConcatPart& part, const char* op) {
               part.dst_channels);
 }
 
+void check_mbdisc_dims(const MinibatchDiscDims& d, const char* op) {
+  GANCU_CHECK(d.batch >= 0 && d.kernels >= 1 && d.dims >= 1 && d.ldo >= d.kernels, op, ": ", d.kernels,
+              " kernels of ", d.dims, " dims do not fit rows of ", d.ldo, " values");
+}
+
+void check_mbstd_dims(const MinibatchStdDims& d, const char* op) {
+  GANCU_CHECK(d.batch >= 0 && d.positions >= 1 && d.channels >= 1 && d.eps > 0.0f, op,
+              ": needs positions >= 1, channels >= 1 and eps > 0");
+}
+
 }  // namespace gancu

@@ -25,12 +25,35 @@ inline T sigmoid(T x) {
   return e / (T(1) + e);
 }
 
+// exp(y) for float y in [-87, 88] (the caller clamps), in a form the compiler vectorizes (no libm
+// call, no branch): range reduction y = k ln2 + r with |r| <= ln2/2 and a degree-7 Taylor
+// polynomial for exp(r) (error < 1e-8 relative before rounding), scaled by 2^k through the
+// exponent bits.
+inline float exp_in_range_vectorizable(float y) {
+  // k = round(y / ln2) by the 1.5 * 2^23 trick: adding it leaves the integer in the low mantissa
+  // bits. floorf and float-to-int conversions would stop the loop from vectorizing.
+  const float shifted = y * 1.44269504088896341f + 12582912.0f;
+  const uint32_t ki =
+      __builtin_bit_cast(uint32_t, shifted) - 0x4B400000u;  // unsigned: k < 0 and NaN wrap, no UB
+  const float k = shifted - 12582912.0f;
+  const float r = (y - k * 0.693145751953125f) - k * 1.42860682030941723e-6f;  // ln2 = hi + lo
+  float e = 1.0f / 5040.0f;
+  e = e * r + 1.0f / 720.0f;
+  e = e * r + 1.0f / 120.0f;
+  e = e * r + 1.0f / 24.0f;
+  e = e * r + 1.0f / 6.0f;
+  e = e * r + 0.5f;
+  e = e * r + 1.0f;
+  e = e * r + 1.0f;
+  const uint32_t bits = (ki + 127u) << 23;     // 2^k, -126 <= k <= 127
+  return e * __builtin_bit_cast(float, bits);  // memcpy would block vectorization
+}
+
 // tanh for float in a form the compiler vectorizes (no libm call, no branch): glibc's tanhf is
 // scalar and costs ~15 ns, which made tanh the most expensive part of a generator's output
 // layer. Accurate to a few ulp (tests/cpu_elementwise_test.cpp checks 4 ulp against double):
 //   |x| < 0.55: the odd Taylor series to x^17 (next term < 1e-8 relative);
-//   otherwise:  1 - 2 / (exp(2|x|) + 1) with the sign of x, exp by range reduction to
-//               |r| <= ln2/2 and a degree-7 Taylor polynomial (error < 1e-8);
+//   otherwise:  1 - 2 / (exp(2|x|) + 1) with the sign of x (exp_in_range_vectorizable);
 //   |2x| is clamped at 20, where tanh is 1 in float.
 inline float tanh_vectorizable(float x) {
   const float a = std::fabs(x), x2 = x * x;
@@ -45,24 +68,16 @@ inline float tanh_vectorizable(float x) {
   const float small = x + x * x2 * p;
 
   const float y = 2.0f * a > 20.0f ? 20.0f : 2.0f * a;  // not fmin: a libm call; NaN stays NaN
-  // k = round(y / ln2) by the 1.5 * 2^23 trick: adding it leaves the integer in the low mantissa
-  // bits. floorf and float-to-int conversions would stop the loop from vectorizing.
-  const float shifted = y * 1.44269504088896341f + 12582912.0f;
-  const uint32_t ki = __builtin_bit_cast(uint32_t, shifted) - 0x4B400000u;  // unsigned: NaN wraps, no UB
-  const float k = shifted - 12582912.0f;
-  const float r = (y - k * 0.693145751953125f) - k * 1.42860682030941723e-6f;  // ln2 = hi + lo
-  float e = 1.0f / 5040.0f;
-  e = e * r + 1.0f / 720.0f;
-  e = e * r + 1.0f / 120.0f;
-  e = e * r + 1.0f / 24.0f;
-  e = e * r + 1.0f / 6.0f;
-  e = e * r + 0.5f;
-  e = e * r + 1.0f;
-  e = e * r + 1.0f;
-  const uint32_t bits = (ki + 127u) << 23;              // 2^k, 0 <= k <= 29
-  const float scale = __builtin_bit_cast(float, bits);  // memcpy would block vectorization
-  const float big = std::copysign(1.0f - 2.0f / (e * scale + 1.0f), x);
+  const float big = std::copysign(1.0f - 2.0f / (exp_in_range_vectorizable(y) + 1.0f), x);
   return a < 0.55f ? small : big;
+}
+
+// exp(x) for x <= 0 in float, in a form the compiler vectorizes (glibc's expf is a scalar call),
+// for the pairwise kernels of minibatch discrimination, which take one exp per pair of samples
+// per kernel (tests/cpu_minibatch_test.cpp checks 4 ulp against double). x is clamped at -87 (exp(-87)
+// ~ 1.6e-38, the smallest normal floats), so the result is never denormal; NaN stays NaN.
+inline float exp_nonpositive_vectorizable(float x) {
+  return exp_in_range_vectorizable(x < -87.0f ? -87.0f : x);
 }
 
 // y[i] = act(x[i]) for i < n. x and y may alias. Serial: callers parallelize over rows.

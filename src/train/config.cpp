@@ -36,6 +36,7 @@ batch = 64
 steps = 1000
 d_steps = 1
 label_smoothing = 0.0
+feature_matching = ""
 seed = 1
 gp_weight = 10.0
 clip = 0.01
@@ -244,6 +245,7 @@ Config to_config(const Toml& root, const Sources& sources) {
   c.steps = r.integer("train.steps", 0, int64_t(1) << 40);
   c.d_steps = int(r.integer("train.d_steps", 1, 100));
   c.label_smoothing = r.number("train.label_smoothing", 0.0, 0.5, false, true);
+  c.feature_matching = r.str("train.feature_matching");
   c.seed = uint64_t(r.integer("train.seed", 0, INT64_MAX));
   c.gp_weight = r.number("train.gp_weight", 0.0, 1e6);
   c.clip = r.number("train.clip", 0.0, 1e9);

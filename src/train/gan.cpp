@@ -11,7 +11,13 @@ namespace gancu {
 
 namespace {
 // The passes of D over one data step, each with its own dropout masks.
-enum DPass : uint32_t { kPassReal = 0, kPassFake = 1, kPassGeneratorStep = 2, kPassPenalty = 3 };
+enum DPass : uint32_t {
+  kPassReal = 0,
+  kPassFake = 1,
+  kPassGeneratorStep = 2,
+  kPassPenalty = 3,
+  kPassFeatureMatchingReal = 4  // D on the real batch in the G step (feature matching)
+};
 }  // namespace
 
 bool GanMetrics::finite() const {
@@ -28,6 +34,22 @@ Gan::Gan(const Config& cfg, Shape image, int batch)
                 image_.str(), " (check the last layers, or --data)");
   d_ = std::make_unique<Network<float>>("D", 2, cfg.discriminator, "model.discriminator", image_, cfg.init);
   objective_ = Objective::make(cfg, *g_, *d_, image_);
+  if (!cfg.feature_matching.empty()) {
+    if (cfg.loss == "began")
+      usage_error(
+          "train.feature_matching: train.loss = began has no adversarial G loss to replace (its D is an "
+          "auto-encoder); use feature matching with another objective");
+    try {
+      fm_value_ = d_->value_id(cfg.feature_matching);
+    } catch (const UsageError& e) {
+      usage_error("train.feature_matching: ", e.what());
+    }
+    if (fm_value_ == 0)
+      usage_error("train.feature_matching: \"", cfg.feature_matching,
+                  "\" is D's input; name a layer of model.discriminator with name=");
+    fm_features_ = d_->value_shape(fm_value_).per_sample();
+    fm_seeds_ = {fm_value_};  // built once: the loop allocates nothing
+  }
   opt_g_ = std::make_unique<Optimizer<float>>("optim.g", cfg.optim_g, g_->param_count());
   opt_d_ = std::make_unique<Optimizer<float>>("optim.d", cfg.optim_d, d_->param_count());
 }
@@ -44,6 +66,9 @@ void Gan::plan(ArenaPlan& plan, const Exec& ex) {
   z_slot_ = plan.add_array<float>(ArenaKind::Activations, "latent batch", size_t(batch_) * cfg_.z_dim);
   counters_slot_ = plan.add_array<int64_t>(ArenaKind::State, "step counters", 3);
   metrics_slot_ = plan.add_array<float>(ArenaKind::State, "metric sums", kMetricSums);
+  if (fm_value_ >= 0)
+    fm_slot_ =
+        plan.add_array<float>(ArenaKind::Activations, "feature matching real mean", size_t(fm_features_));
 }
 
 void Gan::bind(const Arena& arena) {
@@ -56,6 +81,7 @@ void Gan::bind(const Arena& arena) {
   z_ = arena.get<float>(z_slot_);
   counters_ = arena.get<int64_t>(counters_slot_);
   metrics_ = arena.get<float>(metrics_slot_);
+  if (fm_value_ >= 0) fm_real_mean_ = arena.get<float>(fm_slot_);
   metrics_host_ = std::make_unique<HostBuffer<float>>(arena.backend(), kMetricSums);
 }
 
@@ -134,9 +160,20 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
   // Generator step on the fake batch of the last D step (G is not re-run), through the updated
   // D. D's parameter gradients are not needed here.
   ops::fill<float>(ex, G.param_count(), G.grads(), 0.0f);
-  D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassGeneratorStep);
-  const bool direct = objective.g_loss(ex, D, G.output(), G.output_grad(), metrics_);
-  D.backward(ex, G.output_grad(), direct, false);
+  if (fm_value_ >= 0) {
+    // Feature matching: G's loss is ||mean f(x) - mean f(G(z))||^2 at D's value f, both through
+    // the updated D, with the real batch of the last D step; the real mean is held constant.
+    D.forward(ex, real_, B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassFeatureMatchingReal);
+    ops::batch_mean<float>(ex, B, fm_features_, D.value_data(fm_value_), fm_real_mean_);
+    D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassGeneratorStep);
+    ops::feature_matching_loss<float>(ex, B, fm_features_, fm_real_mean_, D.value_data(fm_value_),
+                                      D.value_grad(fm_value_), metrics_ + kSumLossG);
+    D.backward(ex, fm_seeds_, G.output_grad(), false, false);
+  } else {
+    D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassGeneratorStep);
+    const bool direct = objective.g_loss(ex, D, G.output(), G.output_grad(), metrics_);
+    D.backward(ex, G.output_grad(), direct, false);
+  }
   G.backward(ex, nullptr, false, true);
   ops::increment_counter<float>(ex, data_step_counter());
   phase("g_backward");

@@ -64,6 +64,8 @@ std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec, InitScheme init, int
   if (spec.kind == "ln") return make_layernorm<T>(spec, where);
   if (spec.kind == "concat") return make_join<T>(spec, true, where);
   if (spec.kind == "add") return make_join<T>(spec, false, where);
+  if (spec.kind == "mbdisc") return make_minibatch_disc<T>(spec, where);
+  if (spec.kind == "mbstd") return make_minibatch_std<T>(spec, where);
   usage_error(where, ": unknown layer kind '", spec.kind, "'");
 }
 GANCU_INSTANTIATE_LAYER(make_layer, const LayerSpec&, InitScheme, int, const std::string&)

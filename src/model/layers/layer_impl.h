@@ -32,6 +32,12 @@ std::unique_ptr<Layer<T>> make_layernorm(const LayerSpec& spec, const std::strin
 // concat (concat = true) or add.
 template <class T>
 std::unique_ptr<Layer<T>> make_join(const LayerSpec& spec, bool concat, const std::string& where);
+// The statistics of the whole batch that counter mode collapse: minibatch discrimination and
+// minibatch standard deviation.
+template <class T>
+std::unique_ptr<Layer<T>> make_minibatch_disc(const LayerSpec& spec, const std::string& where);
+template <class T>
+std::unique_ptr<Layer<T>> make_minibatch_std(const LayerSpec& spec, const std::string& where);
 
 // The weight and bias init of a layer with `fan_in` inputs per output: DCGAN's N(0, 0.02) and
 // zero bias, or PyTorch's defaults (kaiming-uniform with a = sqrt(5), i.e. U(+-1/sqrt(fan_in)),

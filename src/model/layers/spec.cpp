@@ -29,6 +29,8 @@ const std::map<std::string, std::vector<std::string>>& known_keys() {
       {"ln", {"eps"}},
       {"concat", {}},
       {"add", {}},
+      {"mbdisc", {"kernels", "dims", "std"}},
+      {"mbstd", {"eps"}},
   };
   return keys;
 }
