@@ -51,9 +51,9 @@ namespace {
 thread_local cudaError_t g_last = cudaSuccess;
 thread_local std::string g_detail;
 thread_local uint64_t g_error_serial = 0;  // counts set_error calls: did a replayed node fail?
-thread_local int g_thread_captures = 0;  // captures this thread started that are still open
-int g_global_captures = 0;              // open captures in Global mode (any thread)
-std::mutex g_mutex;                     // allocations and the global capture count
+thread_local int g_thread_captures = 0;    // captures this thread started that are still open
+int g_global_captures = 0;                 // open captures in Global mode (any thread)
+std::mutex g_mutex;                        // allocations and the global capture count
 
 constexpr size_t kDeviceBytes = size_t(16) << 30;  // what the emulated device reports
 
@@ -79,8 +79,9 @@ const Allocation* find_alloc(const void* p, size_t bytes, bool* fits) {
 // invalidates the open captures, as CUDA does, and returns the error.
 cudaError_t unsafe_during_capture(const char* what) {
   if (g_thread_captures == 0 && g_global_captures == 0) return cudaSuccess;
-  set_error(cudaErrorStreamCaptureUnsupported,
-            std::string(what) + " while a stream is being captured (not capturable; the capture is invalidated)");
+  set_error(
+      cudaErrorStreamCaptureUnsupported,
+      std::string(what) + " while a stream is being captured (not capturable; the capture is invalidated)");
   return cudaErrorStreamCaptureUnsupported;
 }
 
@@ -348,7 +349,8 @@ cudaError_t cudaFreeHost(void* p) {
 }
 
 // Checks that [p, p + bytes) is device memory (or is not, for host) for a copy or memset.
-static cudaError_t check_side(const void* p, size_t bytes, bool want_device, const char* what, const char* role) {
+static cudaError_t check_side(const void* p, size_t bytes, bool want_device, const char* what,
+                              const char* role) {
   std::lock_guard<std::mutex> lock(simt::g_mutex);
   bool fits = false;
   const simt::Allocation* a = simt::find_alloc(p, bytes, &fits);
@@ -356,14 +358,16 @@ static cudaError_t check_side(const void* p, size_t bytes, bool want_device, con
   if (want_device && !is_device)
     return fail(cudaErrorInvalidValue, std::string(what) + ": the " + role + " is not device memory");
   if (!want_device && is_device)
-    return fail(cudaErrorInvalidValue, std::string(what) + ": the " + role + " is device memory, the copy kind says host");
+    return fail(cudaErrorInvalidValue,
+                std::string(what) + ": the " + role + " is device memory, the copy kind says host");
   if (a && !fits)
-    return fail(cudaErrorInvalidValue, std::string(what) + ": " + std::to_string(bytes) + " bytes run past the end of the " +
-                                           role + "'s allocation");
+    return fail(cudaErrorInvalidValue, std::string(what) + ": " + std::to_string(bytes) +
+                                           " bytes run past the end of the " + role + "'s allocation");
   return cudaSuccess;
 }
 
-static cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, const char* what) {
+static cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                              const char* what) {
   if (kind == cudaMemcpyDefault) return cudaSuccess;
   if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
     return fail(cudaErrorInvalidMemcpyDirection, std::string(what) + ": invalid copy kind");
@@ -380,7 +384,8 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   if (bytes) std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream) {
   if (const cudaError_t e = check_copy(dst, src, bytes, kind, "cudaMemcpyAsync"); e != cudaSuccess) return e;
   auto work = [dst, src, bytes]() {
     ++simt::counters().memcpy_calls;
@@ -401,7 +406,8 @@ cudaError_t cudaMemset(void* p, int value, size_t bytes) {
   return cudaMemsetAsync(p, value, bytes, nullptr);
 }
 cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t stream) {
-  if (const cudaError_t e = check_side(p, bytes, true, "cudaMemset", "destination"); e != cudaSuccess) return e;
+  if (const cudaError_t e = check_side(p, bytes, true, "cudaMemset", "destination"); e != cudaSuccess)
+    return e;
   auto work = [p, value, bytes]() { std::memset(p, value, bytes); };
   switch (simt::enqueue(stream, simt::NodeKind::Memset, "memset", work)) {
     case simt::Enqueue::Run:
@@ -424,7 +430,8 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
 }
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
   if (!s) return fail(cudaErrorInvalidResourceHandle, "cudaStreamDestroy of the legacy stream");
-  if (s->capturing) return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamDestroy of a stream being captured");
+  if (s->capturing)
+    return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamDestroy of a stream being captured");
   delete s;
   return cudaSuccess;
 }
@@ -437,7 +444,8 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
 }
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
   if (!s) return fail(cudaErrorStreamCaptureUnsupported, "the legacy stream cannot be captured");
-  if (s->capturing) return fail(cudaErrorIllegalState, "cudaStreamBeginCapture: the stream is already capturing");
+  if (s->capturing)
+    return fail(cudaErrorIllegalState, "cudaStreamBeginCapture: the stream is already capturing");
   s->capturing = true;
   s->invalidated = false;
   s->mode = mode;
@@ -454,7 +462,8 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
 }
 cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
   *graph = nullptr;
-  if (!s || !s->capturing) return fail(cudaErrorIllegalState, "cudaStreamEndCapture: the stream is not capturing");
+  if (!s || !s->capturing)
+    return fail(cudaErrorIllegalState, "cudaStreamEndCapture: the stream is not capturing");
   s->capturing = false;
   if (s->mode != cudaStreamCaptureModeRelaxed) {
     --simt::g_thread_captures;
@@ -469,14 +478,16 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
   s->graph = nullptr;
   if (s->invalidated) {
     delete g;
-    return fail(cudaErrorStreamCaptureInvalidated, "cudaStreamEndCapture: the capture was invalidated by an earlier error");
+    return fail(cudaErrorStreamCaptureInvalidated,
+                "cudaStreamEndCapture: the capture was invalidated by an earlier error");
   }
   *graph = g;
   return cudaSuccess;
 }
 cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
-  *status = !s || !s->capturing ? cudaStreamCaptureStatusNone
-                                : (s->invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive);
+  *status = !s || !s->capturing
+                ? cudaStreamCaptureStatusNone
+                : (s->invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive);
   return cudaSuccess;
 }
 
@@ -490,13 +501,15 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
   return cudaSuccess;
 }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
-  if (s && s->capturing) return fail(cudaErrorStreamCaptureUnsupported, "cudaEventRecord in a capture is not emulated");
+  if (s && s->capturing)
+    return fail(cudaErrorStreamCaptureUnsupported, "cudaEventRecord in a capture is not emulated");
   e->when = std::chrono::steady_clock::now();
   e->recorded = true;
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
-  return e->recorded ? cudaSuccess : fail(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: never recorded");
+  return e->recorded ? cudaSuccess
+                     : fail(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: never recorded");
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!start->recorded || !end->recorded)
@@ -535,21 +548,25 @@ cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t g, cudaGraphEx
     return fail(cudaErrorGraphExecUpdateFailure, "cudaGraphExecUpdate: " + why);
   };
   if (g->nodes.size() != exec->nodes.size())
-    return refuse_update(cudaGraphExecUpdateErrorTopologyChanged,
-                         std::to_string(g->nodes.size()) + " nodes instead of " + std::to_string(exec->nodes.size()));
+    return refuse_update(
+        cudaGraphExecUpdateErrorTopologyChanged,
+        std::to_string(g->nodes.size()) + " nodes instead of " + std::to_string(exec->nodes.size()));
   for (size_t i = 0; i < g->nodes.size(); ++i) {
     if (g->nodes[i].kind != exec->nodes[i].kind)
-      return refuse_update(cudaGraphExecUpdateErrorNodeTypeChanged, "node " + std::to_string(i) + " changed type");
+      return refuse_update(cudaGraphExecUpdateErrorNodeTypeChanged,
+                           "node " + std::to_string(i) + " changed type");
     if (g->nodes[i].name != exec->nodes[i].name)
-      return refuse_update(cudaGraphExecUpdateErrorFunctionChanged,
-                           "node " + std::to_string(i) + " runs " + g->nodes[i].name + " instead of " + exec->nodes[i].name);
+      return refuse_update(
+          cudaGraphExecUpdateErrorFunctionChanged,
+          "node " + std::to_string(i) + " runs " + g->nodes[i].name + " instead of " + exec->nodes[i].name);
   }
   exec->nodes = g->nodes;
   return cudaSuccess;
 }
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
   if (!exec) return fail(cudaErrorInvalidValue, "cudaGraphLaunch of a null graph");
-  if (s && s->capturing) return fail(cudaErrorStreamCaptureUnsupported, "cudaGraphLaunch into a capture is not emulated");
+  if (s && s->capturing)
+    return fail(cudaErrorStreamCaptureUnsupported, "cudaGraphLaunch into a capture is not emulated");
   auto& c = simt::counters();
   ++c.graph_launches;
   c.graph_nodes += int64_t(exec->nodes.size());

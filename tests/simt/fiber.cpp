@@ -43,7 +43,8 @@ void Fiber::reset(void (*entry)()) {
   const size_t page = size_t(sysconf(_SC_PAGESIZE));
   if (!stack_) {
     mapped_ = kStackBytes + page;
-    void* m = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* m =
+        mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) fatal("cannot map a fiber stack");
     stack_ = static_cast<char*>(m);
     // The lowest page catches a kernel that overflows its stack.

@@ -202,8 +202,8 @@ void complete_warp_op(BlockRun& b, int warp, ThreadRec& caller) {
         if (src < 0 || src >= kWarpSize || !(w.mask >> src & 1u)) {
           w.active = false;
           fail(b, caller,
-               std::string(op_name(w.op)) + " at " + where(w.site) + ": lane " + std::to_string(l) + " reads lane " +
-                   std::to_string(src) + ", which is not in the mask " + hex(w.mask));
+               std::string(op_name(w.op)) + " at " + where(w.site) + ": lane " + std::to_string(l) +
+                   " reads lane " + std::to_string(src) + ", which is not in the mask " + hex(w.mask));
         }
         r.warp_result = w.values[src];
     }
@@ -240,8 +240,9 @@ std::string deadlock_report(const BlockRun& b) {
   int shown = 0;
   for (const ThreadRec& r : b.threads) {
     if (r.state == State::Done || shown >= 4) continue;
-    s << (shown ? "; " : ": ") << "thread (" << r.st.idx.x << "," << r.st.idx.y << "," << r.st.idx.z << ") waits at "
-      << (r.state == State::AtBarrier ? "__syncthreads" : op_name(b.warps[r.warp].op)) << " " << where(r.site);
+    s << (shown ? "; " : ": ") << "thread (" << r.st.idx.x << "," << r.st.idx.y << "," << r.st.idx.z
+      << ") waits at " << (r.state == State::AtBarrier ? "__syncthreads" : op_name(b.warps[r.warp].op)) << " "
+      << where(r.site);
     ++shown;
   }
   for (size_t w = 0; w < b.warps.size(); ++w)
@@ -327,26 +328,31 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
   BlockRun& b = *g_block;
   const unsigned bit = 1u << t.lane;
   if (!(mask & bit))
-    fail(b, t, std::string(op_name(op)) + " at " + where(site) + ": the mask " + hex(mask) + " leaves out the calling lane " +
-                   std::to_string(t.lane));
+    fail(b, t,
+         std::string(op_name(op)) + " at " + where(site) + ": the mask " + hex(mask) +
+             " leaves out the calling lane " + std::to_string(t.lane));
   if (width < 1 || width > kWarpSize || (width & (width - 1)) != 0)
-    fail(b, t, std::string(op_name(op)) + " at " + where(site) + ": width " + std::to_string(width) +
-                   " is not a power of two up to 32");
+    fail(b, t,
+         std::string(op_name(op)) + " at " + where(site) + ": width " + std::to_string(width) +
+             " is not a power of two up to 32");
   const unsigned missing = mask & ~b.existing_lanes(t.warp);
   if (missing)
-    fail(b, t, std::string(op_name(op)) + " at " + where(site) + ": the mask " + hex(mask) + " names lanes " +
-                   hex(missing) + " that this block does not have");
+    fail(b, t,
+         std::string(op_name(op)) + " at " + where(site) + ": the mask " + hex(mask) + " names lanes " +
+             hex(missing) + " that this block does not have");
   const unsigned exited = mask & b.exited_lanes(t.warp);
   if (exited)
-    fail(b, t, std::string(op_name(op)) + " at " + where(site) + ": the mask " + hex(mask) + " names lanes " +
-                   hex(exited) + " that have exited");
+    fail(b, t,
+         std::string(op_name(op)) + " at " + where(site) + ": the mask " + hex(mask) + " names lanes " +
+             hex(exited) + " that have exited");
   PendingWarpOp& w = b.warps[t.warp];
   if (w.active) {
     if (w.op != op || w.mask != mask || w.width != width || !same_site(w.site, site))
       fail(b, t,
-           std::string("divergent warp operation: lane ") + std::to_string(t.lane) + " reached " + op_name(op) +
-               " at " + where(site) + " (mask " + hex(mask) + ") while lanes " + hex(w.arrived) + " wait in " +
-               op_name(w.op) + " at " + where(w.site) + " (mask " + hex(w.mask) + ")");
+           std::string("divergent warp operation: lane ") + std::to_string(t.lane) + " reached " +
+               op_name(op) + " at " + where(site) + " (mask " + hex(mask) + ") while lanes " +
+               hex(w.arrived) + " wait in " + op_name(w.op) + " at " + where(w.site) + " (mask " +
+               hex(w.mask) + ")");
   } else {
     w.active = true;
     w.op = op;
@@ -419,7 +425,8 @@ bool execute_grid(const LaunchSpec& spec, const std::function<void()>& body) {
       id = blocks[size_t(k)];
     else if (order == Order::Reverse || order == Order::Shuffle)
       id = nblocks - 1 - k;
-    detail::block_idx = uint3{unsigned(id % g.x), unsigned((id / g.x) % g.y), unsigned(id / (int64_t(g.x) * g.y))};
+    detail::block_idx =
+        uint3{unsigned(id % g.x), unsigned((id / g.x) % g.y), unsigned(id / (int64_t(g.x) * g.y))};
     if (!shared_storage.empty()) {
       // NaN in every float and double: a read of shared memory that no thread wrote shows.
       uint32_t* w = reinterpret_cast<uint32_t*>(shared_storage.data());
@@ -441,17 +448,19 @@ bool execute_grid(const LaunchSpec& spec, const std::function<void()>& body) {
 void launch(const LaunchSpec& spec, std::function<void()> body) {
   const dim3 g = spec.grid, bl = spec.block;
   auto bad = [&](cudaError_t e, const std::string& why) {
-    set_error(e, std::string("launch of kernel '") + spec.kernel + "' at " + where({spec.file, spec.line}) + ": " + why);
+    set_error(e, std::string("launch of kernel '") + spec.kernel + "' at " + where({spec.file, spec.line}) +
+                     ": " + why);
   };
   const uint64_t threads = uint64_t(bl.x) * bl.y * bl.z;
   if (g.x == 0 || g.y == 0 || g.z == 0 || bl.x == 0 || bl.y == 0 || bl.z == 0)
     return bad(cudaErrorInvalidConfiguration, "a grid or block dimension is 0");
   if (bl.x > 1024 || bl.y > 1024 || bl.z > 64 || threads > 1024)
-    return bad(cudaErrorInvalidConfiguration, "block (" + std::to_string(bl.x) + "," + std::to_string(bl.y) + "," +
-                                                  std::to_string(bl.z) + ") exceeds 1024 threads or a per-axis limit");
+    return bad(cudaErrorInvalidConfiguration, "block (" + std::to_string(bl.x) + "," + std::to_string(bl.y) +
+                                                  "," + std::to_string(bl.z) +
+                                                  ") exceeds 1024 threads or a per-axis limit");
   if (g.x > 2147483647u || g.y > 65535 || g.z > 65535)
-    return bad(cudaErrorInvalidConfiguration, "grid (" + std::to_string(g.x) + "," + std::to_string(g.y) + "," +
-                                                  std::to_string(g.z) + ") exceeds the grid limits");
+    return bad(cudaErrorInvalidConfiguration, "grid (" + std::to_string(g.x) + "," + std::to_string(g.y) +
+                                                  "," + std::to_string(g.z) + ") exceeds the grid limits");
   if (spec.shared_bytes > 48 * 1024)
     return bad(cudaErrorInvalidValue, std::to_string(spec.shared_bytes) +
                                           " bytes of dynamic shared memory exceed the 48 KiB default limit");

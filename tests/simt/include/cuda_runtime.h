@@ -103,8 +103,8 @@ inline void __syncwarp(unsigned mask = 0xffffffffu, const char* file = __builtin
   simt::warp_collective(simt::WarpOp::SyncWarp, mask, 0, 0, warpSize, {file, line});
 }
 template <class T>
-inline T __shfl_sync(unsigned mask, T v, int src_lane, int width = warpSize, const char* file = __builtin_FILE(),
-                     int line = __builtin_LINE()) {
+inline T __shfl_sync(unsigned mask, T v, int src_lane, int width = warpSize,
+                     const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
   return simt::shuffle(simt::WarpOp::ShflIdx, mask, v, src_lane, width, {file, line});
 }
 template <class T>
@@ -126,10 +126,12 @@ inline unsigned __ballot_sync(unsigned mask, int pred, const char* file = __buil
                               int line = __builtin_LINE()) {
   return unsigned(simt::warp_collective(simt::WarpOp::Ballot, mask, pred != 0, 0, warpSize, {file, line}));
 }
-inline int __any_sync(unsigned mask, int pred, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+inline int __any_sync(unsigned mask, int pred, const char* file = __builtin_FILE(),
+                      int line = __builtin_LINE()) {
   return int(simt::warp_collective(simt::WarpOp::Any, mask, pred != 0, 0, warpSize, {file, line}));
 }
-inline int __all_sync(unsigned mask, int pred, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+inline int __all_sync(unsigned mask, int pred, const char* file = __builtin_FILE(),
+                      int line = __builtin_LINE()) {
   return int(simt::warp_collective(simt::WarpOp::All, mask, pred != 0, 0, warpSize, {file, line}));
 }
 
