@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -21,6 +22,36 @@
 #if SIMT_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
+#endif
+
+#if defined(__x86_64__)
+// simt_switch(save, to): saves the callee-saved registers on the current stack, stores the stack
+// pointer in *save, and resumes the context whose stack pointer is `to` (System V ABI: everything
+// else is caller-saved, so a function call boundary needs nothing more).
+extern "C" void simt_switch(void** save, void* to);
+__asm__(
+    ".text\n"
+    ".globl simt_switch\n"
+    ".type simt_switch,@function\n"
+    "simt_switch:\n"
+    "  pushq %rbp\n"
+    "  pushq %rbx\n"
+    "  pushq %r12\n"
+    "  pushq %r13\n"
+    "  pushq %r14\n"
+    "  pushq %r15\n"
+    "  movq %rsp, (%rdi)\n"
+    "  movq %rsi, %rsp\n"
+    "  popq %r15\n"
+    "  popq %r14\n"
+    "  popq %r13\n"
+    "  popq %r12\n"
+    "  popq %rbx\n"
+    "  popq %rbp\n"
+    "  ret\n"
+    ".size simt_switch,.-simt_switch\n"
+    ".section .note.GNU-stack,\"\",@progbits\n"
+    ".text\n");
 #endif
 
 namespace simt {
@@ -54,21 +85,43 @@ void Fiber::reset(void (*entry)()) {
   // A thread abandoned mid-kernel (a failed launch) leaves its frames' redzones behind.
   ASAN_UNPOISON_MEMORY_REGION(stack_ + page, kStackBytes);
 #endif
-  if (getcontext(&ctx_) != 0) fatal("getcontext failed");
-  ctx_.uc_stack.ss_sp = stack_ + page;
-  ctx_.uc_stack.ss_size = kStackBytes;
-  ctx_.uc_link = nullptr;
-  makecontext(&ctx_, entry, 0);
+#if defined(__x86_64__)
+  // The first switch "returns" into entry with the stack as a call would leave it: six zeroed
+  // registers for simt_switch to pop, entry's address for its ret, then a null return address
+  // (entry never returns), 16-byte aligned as the ABI wants at a call.
+  uintptr_t top = reinterpret_cast<uintptr_t>(stack_ + mapped_) & ~uintptr_t(15);
+  void** sp = reinterpret_cast<void**>(top);
+  *--sp = nullptr;
+  *--sp = reinterpret_cast<void*>(entry);
+  for (int i = 0; i < 6; ++i) *--sp = nullptr;
+  ctx_.sp = sp;
+#else
+  if (getcontext(&ctx_.uc) != 0) fatal("getcontext failed");
+  ctx_.uc.uc_stack.ss_sp = stack_ + page;
+  ctx_.uc.uc_stack.ss_size = kStackBytes;
+  ctx_.uc.uc_link = nullptr;
+  makecontext(&ctx_.uc, entry, 0);
+#endif
 }
 
-void Fiber::enter(ucontext_t* from) {
+namespace {
+void switch_to(FiberContext* save, FiberContext* to) {
+#if defined(__x86_64__)
+  simt_switch(&save->sp, to->sp);
+#else
+  if (swapcontext(&save->uc, &to->uc) != 0) fatal("swapcontext failed");
+#endif
+}
+}  // namespace
+
+void Fiber::enter(FiberContext* from) {
 #if SIMT_ASAN
   void* fake = nullptr;
   __sanitizer_start_switch_fiber(&fake, stack_ + mapped_ - kStackBytes, kStackBytes);
-  if (swapcontext(from, &ctx_) != 0) fatal("swapcontext failed");
+  switch_to(from, &ctx_);
   __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #else
-  if (swapcontext(from, &ctx_) != 0) fatal("swapcontext failed");
+  switch_to(from, &ctx_);
 #endif
 }
 
@@ -78,14 +131,14 @@ void Fiber::started() {
 #endif
 }
 
-void Fiber::leave(ucontext_t* to, bool dying) {
+void Fiber::leave(FiberContext* to, bool dying) {
 #if SIMT_ASAN
   __sanitizer_start_switch_fiber(dying ? nullptr : &asan_fake_, sched_bottom_, sched_size_);
-  if (swapcontext(&ctx_, to) != 0) fatal("swapcontext failed");
+  switch_to(&ctx_, to);
   __sanitizer_finish_switch_fiber(asan_fake_, &sched_bottom_, &sched_size_);
 #else
   (void)dying;
-  if (swapcontext(&ctx_, to) != 0) fatal("swapcontext failed");
+  switch_to(&ctx_, to);
 #endif
 }
 

@@ -99,7 +99,7 @@ struct BlockRun {
   std::vector<int> order;
   std::vector<PendingWarpOp> warps;
   int live = 0, at_barrier = 0;
-  ucontext_t sched{};
+  FiberContext sched{};
   ThreadRec* running = nullptr;
   bool failed = false;
   std::string error;
