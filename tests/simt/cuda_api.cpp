@@ -577,3 +577,14 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
   }
   return cudaSuccess;
 }
+
+// For `gancu bench` in the emulated build (src/cli/bench.cpp): what a GPU would have seen so far.
+extern "C" void gancu_simt_counters(long long* kernels, long long* library_calls, long long* graph_launches,
+                                    long long* graph_nodes, long long* copies) {
+  const simt::Counters& c = simt::counters();
+  *kernels = c.kernel_launches;
+  *library_calls = c.library_calls;
+  *graph_launches = c.graph_launches;
+  *graph_nodes = c.graph_nodes;
+  *copies = c.memcpy_calls;
+}
