@@ -78,7 +78,8 @@ void add_bench(CLI::App& app) {
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 #if GANCU_CUDA_EMULATION
     gancu_simt_counters(&count1[0], &count1[1], &count1[2], &count1[3], &count1[4]);
-    const char* count_names[5] = {"kernel_launches", "library_calls", "graph_launches", "graph_nodes", "memcpys"};
+    const char* count_names[5] = {"kernel_launches", "library_calls", "graph_launches", "graph_nodes",
+                                  "memcpys"};
     nlohmann::json per_iter = nlohmann::json::object();
     for (int k = 0; k < 5; ++k) per_iter[count_names[k]] = double(count1[k] - count0[k]) / double(cfg.steps);
 #endif
@@ -137,8 +138,7 @@ void add_bench(CLI::App& app) {
       for (const auto& p : phases) std::printf("    %-12s %9.3f\n", p.first.c_str(), p.second);
 #if GANCU_CUDA_EMULATION
       if (ex.on_cuda()) {
-        std::printf("  per iteration, as a GPU would see it (SIMT emulator; times above are the CPU's):
-");
+        std::printf("  per iteration, as a GPU would see it (SIMT emulator; times above are the CPU's):\n");
         for (int k = 0; k < 5; ++k)
           std::printf("    %-16s %9.1f\n", count_names[k], per_iter[count_names[k]].get<double>());
       }
