@@ -18,8 +18,9 @@
 // of dx = a dy + b (x - mean) + e (the CPU backend's form), and a last pass writes dx.
 //
 // Deterministic: fixed tiles, fixed merge orders, no atomics. Limits: channels x row splits fit
-// the context's reduction scratch (channels up to ~170K); per-thread sums in fp32, merges in
-// double; fewer than 2^31 elements (32-bit channel arithmetic in the elementwise passes).
+// the context's reduction scratch (channels up to ~85K); all sums and merges in double (the CPU
+// twin's precision: float per-thread sums moved a DCGAN step's update by 2e-3); fewer than 2^31 elements
+// (32-bit channel arithmetic in the elementwise passes).
 #include <cuda_runtime.h>
 
 #include <type_traits>
@@ -36,34 +37,36 @@ namespace {
 
 // ---- Forward statistics -----------------------------------------------------------------------
 
-__device__ __forceinline__ void chan_merge(float& n, float& mean, float& m2, float nb, float meanb,
-                                           float m2b) {
-  if (nb == 0.0f) return;
-  const float nn = n + nb;
-  const float delta = meanb - mean;
-  const float fb = nb / nn;
+__device__ __forceinline__ void chan_merge(double& n, double& mean, double& m2, double nb, double meanb,
+                                           double m2b) {
+  if (nb == 0.0) return;
+  const double nn = n + nb;
+  const double delta = meanb - mean;
+  const double fb = nb / nn;
   mean += delta * fb;
   m2 += m2b + delta * delta * n * fb;
   n = nn;
 }
 
-// partials layout: [split][3][channels] = count, mean, M2.
+// partials layout: [split][3][channels] = count, mean, M2, in double (Welford's update and Chan's
+// merges in double: in float, the per-thread M2 over hundreds of rows lost enough to show in a
+// training step's update; the CPU twin works in double too).
 __global__ void bn_stats_kernel(int64_t rows, int channels, int64_t rows_per_split, const float* x,
-                                float* partials) {
-  extern __shared__ float sh[];  // 3 x [blockDim.y][blockDim.x]
+                                double* partials) {
+  extern __shared__ double sh[];  // 3 x [blockDim.y][blockDim.x]
   const int nthreads = blockDim.x * blockDim.y;
-  float* sh_n = sh;
-  float* sh_mean = sh + nthreads;
-  float* sh_m2 = sh + 2 * nthreads;
+  double* sh_n = sh;
+  double* sh_mean = sh + nthreads;
+  double* sh_m2 = sh + 2 * nthreads;
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t r0 = int64_t(blockIdx.y) * rows_per_split;
   const int64_t r1 = min(rows, r0 + rows_per_split);
-  float n = 0.0f, mean = 0.0f, m2 = 0.0f;
+  double n = 0.0, mean = 0.0, m2 = 0.0;
   if (c < channels) {
     for (int64_t r = r0 + threadIdx.y; r < r1; r += blockDim.y) {
-      const float v = x[r * channels + c];
-      n += 1.0f;
-      const float d = v - mean;
+      const double v = x[r * channels + c];
+      n += 1.0;
+      const double d = v - mean;
       mean += d / n;
       m2 += d * (v - mean);
     }
@@ -76,7 +79,7 @@ __global__ void bn_stats_kernel(int64_t rows, int channels, int64_t rows_per_spl
   for (int s = blockDim.y / 2; s > 0; s >>= 1) {
     if (threadIdx.y < s) {
       const int o = t + s * blockDim.x;
-      float a_n = sh_n[t], a_mean = sh_mean[t], a_m2 = sh_m2[t];
+      double a_n = sh_n[t], a_mean = sh_mean[t], a_m2 = sh_m2[t];
       chan_merge(a_n, a_mean, a_m2, sh_n[o], sh_mean[o], sh_m2[o]);
       sh_n[t] = a_n;
       sh_mean[t] = a_mean;
@@ -85,7 +88,7 @@ __global__ void bn_stats_kernel(int64_t rows, int channels, int64_t rows_per_spl
     __syncthreads();
   }
   if (threadIdx.y == 0 && c < channels) {
-    float* p = partials + int64_t(blockIdx.y) * 3 * channels;
+    double* p = partials + int64_t(blockIdx.y) * 3 * channels;
     p[c] = sh_n[threadIdx.x];
     p[channels + c] = sh_mean[threadIdx.x];
     p[2 * channels + c] = sh_m2[threadIdx.x];
@@ -93,7 +96,7 @@ __global__ void bn_stats_kernel(int64_t rows, int channels, int64_t rows_per_spl
 }
 
 // One thread per channel. `coef` receives scale [C] and shift [C].
-__global__ void bn_stats_finalize_kernel(int channels, int splits, const float* partials, int64_t count,
+__global__ void bn_stats_finalize_kernel(int channels, int splits, const double* partials, int64_t count,
                                          float eps, float momentum, bool update_running, const float* gamma,
                                          const float* beta, float* running_mean, float* running_var,
                                          float* save_mean, float* save_invstd, float* coef) {
@@ -101,7 +104,7 @@ __global__ void bn_stats_finalize_kernel(int channels, int splits, const float* 
   if (c >= channels) return;
   double n = 0.0, mean = 0.0, m2 = 0.0;
   for (int k = 0; k < splits; ++k) {
-    const float* p = partials + int64_t(k) * 3 * channels;
+    const double* p = partials + int64_t(k) * 3 * channels;
     const double nb = p[c];
     if (nb == 0.0) continue;
     const double meanb = p[channels + c], m2b = p[2 * channels + c];
@@ -175,28 +178,28 @@ struct BnBackwardTerm {
   float* dy;
   Act kind;
   float slope;
-  __device__ __forceinline__ void operator()(int64_t i, int64_t, int c, float& a, float& b) const {
+  __device__ __forceinline__ void operator()(int64_t i, int64_t, int c, double& a, double& b) const {
     float g = dy[i];
     if (kind != Act::None) {
       g = act_backward(g, y[i], kind, slope);
       dy[i] = g;
     }
-    a += g;
-    b += g * (x[i] - mean[c]);
+    a += double(g);
+    b += double(g) * (double(x[i]) - double(mean[c]));  // the CPU twin's expression
   }
 };
 
 // One thread per channel: parameter gradients and the dx coefficients a, b, e ([3][C] in coef).
-__global__ void bn_bwd_finalize_kernel(int channels, int splits, const float* partials, int64_t count,
+__global__ void bn_bwd_finalize_kernel(int channels, int splits, const double* partials, int64_t count,
                                        const float* gamma, const float* save_invstd, float* dgamma,
                                        float* dbeta, float* coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= channels) return;
   double sum_dy = 0.0, sum_dyxc = 0.0;
   for (int k = 0; k < splits; ++k) {
-    const float* p = partials + int64_t(k) * 2 * channels;
-    sum_dy += double(p[c]);
-    sum_dyxc += double(p[channels + c]);
+    const double* p = partials + int64_t(k) * 2 * channels;
+    sum_dy += p[c];
+    sum_dyxc += p[channels + c];
   }
   const double is = save_invstd[c];
   if (dbeta) dbeta[c] += float(sum_dy);
@@ -244,12 +247,12 @@ void batchnorm_forward(const Exec& ex, const BatchNormDims& d, BatchNormMode mod
     GANCU_CUDA_CHECK_LAUNCH();
   } else {
     GANCU_CHECK(rows > 0, "batch norm over an empty batch");
-    const ReduceGeometry g = reduce_geometry(rows, C, ctx, 3);
-    GANCU_CHECK(int64_t(g.splits) * 3 * C <= int64_t(ctx.reduce_scratch_bytes / sizeof(float) / 2),
+    const ReduceGeometry g = reduce_geometry(rows, C, ctx, 6);  // three double partials
+    GANCU_CHECK(int64_t(g.splits) * 6 * C <= int64_t(ctx.reduce_scratch_bytes / sizeof(float) / 2),
                 "batch norm: ", C, " channels exceed the reduction scratch");
-    float* partials = scratch_partials(ctx);
+    double* partials = reinterpret_cast<double*>(scratch_partials(ctx));
     bn_stats_kernel<<<dim3(g.col_tiles, g.splits), dim3(g.tile_c, g.rows_per_iter),
-                      3 * kThreads * sizeof(float), ctx.stream>>>(rows, C, g.rows_per_split, x, partials);
+                      3 * kThreads * sizeof(double), ctx.stream>>>(rows, C, g.rows_per_split, x, partials);
     GANCU_CUDA_CHECK_LAUNCH();
     bn_stats_finalize_kernel<<<cgrid, kThreads, 0, ctx.stream>>>(
         C, g.splits, partials, rows, d.eps, d.momentum, mode == BatchNormMode::Train, gamma, beta,
@@ -275,14 +278,14 @@ void batchnorm_backward(const Exec& ex, const BatchNormDims& d, const T* x, cons
   GANCU_CHECK(rows * C < (int64_t(1) << 31), "batch norm over ", rows * C, " values (limit 2^31)");
   GANCU_CHECK(save_mean && save_invstd, "batch norm backward needs the saved batch statistics");
   CudaContext& ctx = context(ex);
-  const ReduceGeometry g = reduce_geometry(rows, C, ctx, 2);
+  const ReduceGeometry g = reduce_geometry(rows, C, ctx, kChannelPairFloats);
   const int64_t half = int64_t(ctx.reduce_scratch_bytes / sizeof(float) / 2);
-  GANCU_CHECK(int64_t(g.splits) * 2 * C <= half && int64_t(3) * C <= half, "batch norm: ", C,
+  GANCU_CHECK(int64_t(g.splits) * kChannelPairFloats * C <= half && int64_t(3) * C <= half, "batch norm: ", C,
               " channels exceed the reduction scratch");
-  float* partials = scratch_partials(ctx);
+  double* partials = reinterpret_cast<double*>(scratch_partials(ctx));
   float* coef = scratch_results(ctx);  // a, b, e: [3][C]
   channel_pair_sums_kernel<BnBackwardTerm><<<dim3(g.col_tiles, g.splits), dim3(g.tile_c, g.rows_per_iter),
-                                             2 * kThreads * sizeof(float), ctx.stream>>>(
+                                             channel_pair_sums_shared(kThreads), ctx.stream>>>(
       rows, C, g.rows_per_split, BnBackwardTerm{x, save_mean, y, dy, act.kind, act.slope}, partials);
   GANCU_CUDA_CHECK_LAUNCH();
   bn_bwd_finalize_kernel<<<(C + kThreads - 1) / kThreads, kThreads, 0, ctx.stream>>>(

@@ -224,15 +224,15 @@ __global__ void __launch_bounds__(kLnThreads)
 
 // ---- Per-channel parameter gradients ------------------------------------------------------------
 
-__global__ void ln_channel_finalize_kernel(int channels, int splits, const float* partials, float* dgamma,
+__global__ void ln_channel_finalize_kernel(int channels, int splits, const double* partials, float* dgamma,
                                            float* dbeta) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= channels) return;
   double a = 0.0, b = 0.0;
   for (int k = 0; k < splits; ++k) {
-    const float* p = partials + int64_t(k) * 2 * channels;
-    a += double(p[c]);
-    b += double(p[channels + c]);
+    const double* p = partials + int64_t(k) * 2 * channels;
+    a += p[c];
+    b += p[channels + c];
   }
   if (dgamma) dgamma[c] += float(a);
   if (dbeta) dbeta[c] += float(b);
@@ -245,15 +245,15 @@ struct BackwardTerm {
   Act kind;
   float slope;
   int64_t positions;
-  __device__ __forceinline__ void operator()(int64_t i, int64_t r, int, float& a, float& b) const {
+  __device__ __forceinline__ void operator()(int64_t i, int64_t r, int, double& a, double& b) const {
     const int64_t row = r / positions;
     float g = dy[i];
     if (kind != Act::None) {
       g = act_backward(g, y[i], kind, slope);
       dy[i] = g;
     }
-    a += g * ((x[i] - mean[row]) * invstd[row]);
-    b += g;
+    a += double(g * ((x[i] - mean[row]) * invstd[row]));
+    b += double(g);
   }
 };
 
@@ -262,13 +262,13 @@ struct JvpBackwardTerm {
   const float *x, *mean, *invstd, *tx, *row_means;
   JvpAdjoint adj;
   int64_t positions;
-  __device__ __forceinline__ void operator()(int64_t i, int64_t r, int, float& a, float& b) const {
+  __device__ __forceinline__ void operator()(int64_t i, int64_t r, int, double& a, double& b) const {
     const int64_t row = r / positions;
     const float xhat = (x[i] - mean[row]) * invstd[row];
     const float txhat = invstd[row] * (tx[i] - row_means[2 * row] - xhat * row_means[2 * row + 1]);
     const float dz = adj.dz(i);
-    a += adj.dtz(i) * txhat + dz * xhat;
-    b += dz;
+    a += double(adj.dtz(i) * txhat + dz * xhat);
+    b += double(dz);
   }
 };
 
@@ -277,12 +277,13 @@ template <class Term>
 void channel_sums(CudaContext& ctx, const LayerNormDims& d, const Term& term, float* dgamma, float* dbeta) {
   const int64_t positions = d.cols / d.channels, rows = d.rows * positions;
   const int C = d.channels;
-  const ReduceGeometry g = reduce_geometry(rows, C, ctx, 2);
-  GANCU_CHECK(int64_t(g.splits) * 2 * C <= int64_t(ctx.reduce_scratch_bytes / sizeof(float) / 2),
-              "layer norm: ", C, " channels exceed the reduction scratch");
-  float* partials = scratch_partials(ctx);
+  const ReduceGeometry g = reduce_geometry(rows, C, ctx, kChannelPairFloats);
+  GANCU_CHECK(
+      int64_t(g.splits) * kChannelPairFloats * C <= int64_t(ctx.reduce_scratch_bytes / sizeof(float) / 2),
+      "layer norm: ", C, " channels exceed the reduction scratch");
+  double* partials = reinterpret_cast<double*>(scratch_partials(ctx));
   channel_pair_sums_kernel<Term>
-      <<<dim3(g.col_tiles, g.splits), dim3(g.tile_c, g.rows_per_iter), 2 * kThreads * sizeof(float),
+      <<<dim3(g.col_tiles, g.splits), dim3(g.tile_c, g.rows_per_iter), channel_pair_sums_shared(kThreads),
          ctx.stream>>>(rows, C, g.rows_per_split, term, partials);
   GANCU_CUDA_CHECK_LAUNCH();
   if (!dgamma && !dbeta) return;

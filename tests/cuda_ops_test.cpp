@@ -35,6 +35,7 @@
 // Every test skips itself (GTEST_SKIP, via the fixture) where cuda_available() says no.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -44,6 +45,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cuda_test_util.h"
 #include "gancu/exec.h"
 #include "gancu/graph.h"
 #include "gancu/memory.h"
@@ -123,8 +125,7 @@ const Act kActs[] = {Act::None, Act::ReLU, Act::LeakyReLU, Act::Tanh, Act::Sigmo
 class CudaOps : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why;
-    if (!cuda_available(&why)) GTEST_SKIP() << why;
+    GANCU_SKIP_WITHOUT_CUDA();
     gpu_ = Exec::cuda(0);
   }
   Buffer<float> up(const std::vector<float>& v) { return Buffer<float>(gpu_, v); }
@@ -558,7 +559,8 @@ TEST_F(CudaOps, DeadReluUnitsPassZeroForNonFiniteGradients) {
     auto dy = poison_dead(y, random_vec(y.size(), 24));
     std::vector<float> dx(x.size()), dw(w.size()), db(b.size());
     auto gx = up(x), gw = up(w), gy = up(y), gdy = up(dy);
-    auto gdx = poisoned(dx.size()), gdw = poisoned(dw.size()), gdb = poisoned(db.size());
+    // dw and db accumulate: they start from the CPU's zeros (NaN would stay NaN on any correct GPU).
+    auto gdx = poisoned(dx.size()), gdw = up(dw), gdb = up(db);
     ops::linear_backward<float>(cpu_, d, x.data(), w.data(), y.data(), dy.data(), dx.data(), false, dw.data(),
                                 db.data(), relu);
     ops::linear_backward<float>(gpu_, d, gx.data(), gw.data(), gy.data(), gdy.data(), gdx.data(), false,
@@ -578,7 +580,7 @@ TEST_F(CudaOps, DeadReluUnitsPassZeroForNonFiniteGradients) {
     auto dy = poison_dead(y, random_vec(n, 34));
     std::vector<float> dx(n), dg(C), dbt(C);
     auto gx = up(x), gg = up(gamma), gsm = up(sm), gsi = up(si), gy = up(y), gdy = up(dy);
-    auto gdx = poisoned(n), gdg = poisoned(C), gdb = poisoned(C);
+    auto gdx = poisoned(n), gdg = up(dg), gdb = up(dbt);  // dgamma and dbeta accumulate: from zeros
     ops::batchnorm_backward<float>(cpu_, d, x.data(), gamma.data(), sm.data(), si.data(), y.data(), dy.data(),
                                    dx.data(), false, dg.data(), dbt.data(), relu);
     ops::batchnorm_backward<float>(gpu_, d, gx.data(), gg.data(), gsm.data(), gsi.data(), gy.data(),
@@ -684,7 +686,9 @@ TEST_F(CudaOps, Add) {
       ops::add<float>(gpu_, n, ga.data() + offset, gb.data() + offset, gy.data() + offset);
       EXPECT_EQ(max_ulp(gy.download(), y), 0) << "add n=" << n << " offset=" << offset;
       ops::add<float>(gpu_, n, ga.data() + offset, gb.data() + offset, ga.data() + offset);  // y aliases a
-      EXPECT_EQ(max_ulp(ga.download(), y), 0) << "add in place n=" << n;
+      std::vector<float> in_place = a;  // the elements before `offset` keep a's values
+      std::copy(y.begin() + offset, y.end(), in_place.begin() + offset);
+      EXPECT_EQ(max_ulp(ga.download(), in_place), 0) << "add in place n=" << n << " offset=" << offset;
     }
 }
 
@@ -1019,7 +1023,9 @@ struct RowsCase {
   int64_t n;
   int classes;
 };
-const std::vector<RowsCase> kRows = {{1, 1},    {7, 10},      {64, 10},   {3, 33},
+// {3, 33} second: the quick pass (first two shapes) then has a row wider than a warp, so that a
+// warp reduction over half the lanes fails there too (tools/plant_bugs.py's half-warp sum).
+const std::vector<RowsCase> kRows = {{1, 1},    {3, 33},      {7, 10},   {64, 10},
                                      {4097, 3}, {1000, 1000}, {20000, 10}};
 
 std::vector<int32_t> random_labels(size_t n, int classes, uint32_t seed) {

@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "cuda_test_util.h"
 #include "gancu/checkpoint.h"
 #include "gancu/config.h"
 #include "gancu/data.h"
@@ -165,8 +166,7 @@ TEST(TrainingParity, CpuAtTwoThreadsMatchesOneThread) {
 class CudaTraining : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why;
-    if (!cuda_available(&why)) GTEST_SKIP() << why;
+    GANCU_SKIP_WITHOUT_CUDA();
     gpu_ = Exec::cuda(0);
   }
   Exec cpu_ = Exec::cpu();

@@ -16,6 +16,7 @@
 
 #include "gancu/classifier.h"
 #include "gancu/data.h"
+#include "cuda_test_util.h"
 #include "gancu/exec.h"
 #include "gancu/fileutil.h"
 #include "gancu/memory.h"
@@ -223,8 +224,7 @@ TEST(Evaluation, RejectsImagesOfAnotherSizeOrTooFewSamples) {
 }
 
 TEST(Evaluation, CpuAndCudaAgree) {
-  std::string why;
-  if (!cuda_available(&why)) GTEST_SKIP() << why;
+  GANCU_SKIP_WITHOUT_CUDA();
   REQUIRE_CLASSIFIER(path, "mnist");
   const Dataset real = first(heldout_split("mnist", 2000).train, 1000);
   Exec cpu = Exec::cpu();

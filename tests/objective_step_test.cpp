@@ -14,6 +14,7 @@
 // of order 1.
 #include <gtest/gtest.h>
 
+#include "cuda_test_util.h"
 #include "gancu/config.h"
 #include "step_reference_util.h"
 
@@ -161,8 +162,7 @@ namespace {
 // buffers between phases), for the objectives whose kernels differ most from the plain GAN:
 // the penalties (interpolation, perturbation, the tangent pass), lazy R1, clipping, BEGAN.
 TEST(ObjectiveStepCuda, PenaltiesClippingAndBeganMatchPyTorch) {
-  std::string why;
-  if (!cuda_available(&why)) GTEST_SKIP() << why;
+  GANCU_SKIP_WITHOUT_CUDA();
   for (const Config& cfg : {tiny("wgan-gp"), tiny("dragan"), tiny("r1", {"train.r1_interval=2", "train.d_steps=3"}),
                             tiny("wgan", {kBatchNormD, "train.clip=0.05", "optim.d.name=rmsprop"}),
                             tiny("began", {kBeganD, "train.began_k0=0.3"})}) {

@@ -16,6 +16,12 @@
 #include "gancu/ops.h"
 #include "gancu/session.h"
 
+#if GANCU_CUDA_EMULATION
+// The SIMT emulator's running totals (tests/simt/cuda_api.cpp).
+extern "C" void gancu_simt_counters(long long* kernels, long long* library_calls, long long* graph_launches,
+                                    long long* graph_nodes, long long* copies);
+#endif
+
 namespace gancu::cli {
 
 void add_bench(CLI::App& app) {
@@ -61,10 +67,22 @@ void add_bench(CLI::App& app) {
     const int64_t untimed = cfg.cuda_graph ? std::max<int64_t>(warmup, 2 * variants) : warmup;
     for (int64_t i = 0; i < untimed; ++i) iterate();
     ex.synchronize();
+#if GANCU_CUDA_EMULATION
+    // What a GPU would see per iteration: counted by the emulator over the timed loop.
+    long long count0[5], count1[5];
+    gancu_simt_counters(&count0[0], &count0[1], &count0[2], &count0[3], &count0[4]);
+#endif
     const auto t0 = Clock::now();
     for (int64_t i = 0; i < cfg.steps; ++i) iterate();
     ex.synchronize();
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+#if GANCU_CUDA_EMULATION
+    gancu_simt_counters(&count1[0], &count1[1], &count1[2], &count1[3], &count1[4]);
+    const char* count_names[5] = {"kernel_launches", "library_calls", "graph_launches", "graph_nodes",
+                                  "memcpys"};
+    nlohmann::json per_iter = nlohmann::json::object();
+    for (int k = 0; k < 5; ++k) per_iter[count_names[k]] = double(count1[k] - count0[k]) / double(cfg.steps);
+#endif
     const double ms_per_iter = 1e3 * seconds / double(cfg.steps);
     const double images_per_s = double(cfg.batch) * double(cfg.steps) / seconds;
 
@@ -107,6 +125,9 @@ void add_bench(CLI::App& app) {
       nlohmann::json ph = nlohmann::json::object();
       for (const auto& p : phases) ph[p.first] = p.second;
       j["phases_ms"] = ph;
+#if GANCU_CUDA_EMULATION
+      j["emulated_per_iter"] = per_iter;
+#endif
       std::cout << j.dump() << "\n";
     } else {
       std::printf("gancu bench: %s (%s) on %s, batch %d, %lld steps (%lld warm-up), %d threads\n",
@@ -115,6 +136,13 @@ void add_bench(CLI::App& app) {
       std::printf("  %.3f ms per iteration, %.1f images/s\n", ms_per_iter, images_per_s);
       std::printf("  phases (synchronized, ms per iteration):\n");
       for (const auto& p : phases) std::printf("    %-12s %9.3f\n", p.first.c_str(), p.second);
+#if GANCU_CUDA_EMULATION
+      if (ex.on_cuda()) {
+        std::printf("  per iteration, as a GPU would see it (SIMT emulator; times above are the CPU's):\n");
+        for (int k = 0; k < 5; ++k)
+          std::printf("    %-16s %9.1f\n", count_names[k], per_iter[count_names[k]].get<double>());
+      }
+#endif
     }
   });
 }
