@@ -40,7 +40,10 @@ class AdversarialObjective final : public Objective {
   // CUDA graph follows a change (label smoothing set during training).
   void plan(ArenaPlan& plan, bool record_draws) override {
     Objective::plan(plan, record_draws);
-    slot_ = plan.add_array<float>(ArenaKind::State, "loss terms", sizeof terms_ / sizeof(float));
+    // Stored as floats: the arena's slots are typed, and a LossTerm is a whole number of floats.
+    static_assert(sizeof(LossTerm) % sizeof(float) == 0 && alignof(LossTerm) <= alignof(float));
+    constexpr size_t kTermBytes = sizeof terms_;
+    slot_ = plan.add_array<float>(ArenaKind::State, "loss terms", kTermBytes / sizeof(float));
   }
   void bind(const Arena& arena) override {
     Objective::bind(arena);
