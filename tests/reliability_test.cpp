@@ -16,6 +16,7 @@
 #include "gancu/checkpoint.h"
 #include "gancu/fileutil.h"
 #include "gancu/plot.h"
+#include "gancu/resume_policy.h"
 #include "gancu/run_lock.h"
 #include "gancu/session.h"
 #include "process_test_util.h"
@@ -274,6 +275,58 @@ TEST(Reliability, AFullDiskEndsTheRunWithAClearMessageAndTheLastGoodCheckpoint) 
   EXPECT_GT(load_newest_checkpoint(copy), 0);
   const MetricsLog m = read_metrics_log(copy + "/metrics.jsonl");
   EXPECT_FALSE(m.skipped_torn_line) << "a failed append must not leave a torn line";
+}
+
+TEST(ResumeConfig, KeysThatChangeTheModelDataOrTrainingAreRefusedAndListed) {
+  const std::string dir = temp("resume_config");
+  expect(run(small_run(dir, 2)), 0, {"step 2/2"});
+  // Model, data and objective keys: refused (exit 2), each listed with both values.
+  expect(run("train --resume --out " + dir +
+             " --steps 4 --batch 32 --set model.z_dim=16 --set train.loss=hinge"),
+         2,
+         {"model.z_dim: 8 -> 16 (the model)", "train.batch: 16 -> 32 (the data)",
+          "train.loss: \"bce\" -> \"hinge\" (the objective)", "Only train.steps, log.*, eval.* and run.*"});
+  expect(run("train --resume --out " + dir + " --set optim.d.lr=0.001"), 2,
+         {"optim.d.lr", "(the optimizer)"});
+  EXPECT_EQ(load_newest_checkpoint(dir), 2) << "a refused resume must not touch the run";
+  // Steps, logging and the machine: allowed.
+  expect(run("train --resume --out " + dir + " --steps 4 --threads 2 --set log.log_every=2 --set log.grid=9"),
+         0, {"from step 2", "step 4/4"});
+  // A hand-edited config.toml is compared with the checkpoint too.
+  const std::vector<uint8_t> bytes = read_file(dir + "/config.toml");
+  std::string toml(bytes.begin(), bytes.end());
+  const size_t at = toml.find("z_dim = 8");
+  ASSERT_NE(at, std::string::npos) << toml;
+  atomic_write(dir + "/config.toml", toml.replace(at, 9, "z_dim = 4"));
+  expect(run("train --resume --out " + dir + " --steps 6"), 2, {"model.z_dim: 8 -> 4"});
+}
+
+TEST(ResumeConfig, EveryKeyIsClassified) {
+  for (const char* key :
+       {"train.steps", "log.log_every", "log.sample_every", "log.checkpoint_every", "log.grid",
+        "log.eval_every", "eval.samples", "eval.classifier", "run.backend", "run.threads", "run.math",
+        "run.cuda_graph", "run.sample_bn", "description", "preset"})
+    EXPECT_EQ(resume_refuses(key), "") << key;
+  for (const char* key :
+       {"model.z_dim", "model.latent", "model.init", "model.generator", "model.discriminator"})
+    EXPECT_EQ(resume_refuses(key), "the model") << key;
+  for (const char* key : {"data.name", "train.batch", "train.seed"})
+    EXPECT_EQ(resume_refuses(key), "the data") << key;
+  for (const char* key : {"train.loss", "train.d_steps", "train.label_smoothing", "train.gp_weight",
+                          "train.clip", "train.r1_gamma", "train.r1_interval", "train.dragan_spread",
+                          "train.began_gamma", "train.began_lambda_k", "train.began_k0"})
+    EXPECT_EQ(resume_refuses(key), "the objective") << key;
+  for (const char* side : {"optim.g.", "optim.d."})
+    for (const char* key : {"name", "lr", "beta1", "beta2", "eps", "weight_decay", "momentum", "alpha"})
+      EXPECT_EQ(resume_refuses(std::string(side) + key), "the optimizer") << side << key;
+  // Every key a config has is one of the above (a new key fails here until it is classified).
+  const Config c = load_config("mlp", "", {});
+  const Config d = load_config("mlp", "", {{"train.steps", "7", "test"}});
+  const std::vector<ConfigChange> changes = config_changes(c, d);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].key, "train.steps");
+  EXPECT_EQ(changes[0].before, "3000");
+  EXPECT_EQ(changes[0].after, "7");
 }
 
 }  // namespace

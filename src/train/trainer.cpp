@@ -21,6 +21,7 @@
 #include "gancu/memory.h"
 #include "gancu/mixture.h"
 #include "gancu/ops.h"
+#include "gancu/resume_policy.h"
 #include "gancu/run_lock.h"
 #include "gancu/session.h"
 #include "gancu/stop_signal.h"
@@ -177,6 +178,14 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   const std::string& dir = run.out_dir;
   // First of all: one writer per run folder (it also clears what a killed writer left half-done).
   const RunLock lock(dir);
+  // A resumed run continues the checkpoint's training: refuse changed keys before any work.
+  const std::string ckpt = run.resume ? latest_checkpoint(dir) : std::string();
+  if (run.resume) {
+    if (ckpt.empty()) runtime_error("--resume: ", dir, " has no checkpoints to resume from");
+    check_resume_config(checkpoint_config(ckpt), cfg, ckpt);
+  } else if (!latest_checkpoint(dir).empty()) {
+    usage_error("--out: ", dir, " already holds a run; use --resume to continue it or choose another folder");
+  }
 
   // The data live on the backend for the whole run; each step gathers (or samples) its batch there.
   const RealData data(ex, cfg.data, cfg.batch, cfg.seed);
@@ -197,17 +206,12 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   make_dirs(dir + "/checkpoints");
   int64_t start = 0;
   if (run.resume) {
-    const std::string ckpt = latest_checkpoint(dir);
-    if (ckpt.empty()) runtime_error("--resume: ", dir, " has no checkpoints to resume from");
     gan.initialize(ex);
     load_checkpoint(ex, gan, ckpt);
     start = gan.read_step(ex);
     truncate_metrics(dir + "/metrics.jsonl", start);
     log << "gancu: resuming " << dir << " from step " << start << " (" << ckpt << ")\n";
   } else {
-    if (!latest_checkpoint(dir).empty())
-      usage_error("--out: ", dir,
-                  " already holds a run; use --resume to continue it or choose another folder");
     gan.initialize(ex);
     std::remove((dir + "/metrics.jsonl").c_str());
   }
