@@ -13,4 +13,7 @@ tools/setup_tensorboard.sh || echo "test: tensorboard could not be installed; it
 export OMP_WAIT_POLICY=passive
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)"
 /usr/bin/python3 tools/test_tools.py
+# The CPU suite again under ASan + UBSan, and the fuzzers (corpus replay, then briefly each):
+# docs/reliability.md.
+tools/test_sanitized.sh
 echo "all tests passed"

@@ -19,6 +19,7 @@
 #include "gancu/graph.h"
 #include "gancu/image_io.h"
 #include "gancu/memory.h"
+#include "gancu/metrics_file.h"
 #include "gancu/mixture.h"
 #include "gancu/ops.h"
 #include "gancu/resume_policy.h"
@@ -57,24 +58,6 @@ std::string samples_path(const std::string& dir, int64_t step) {
   return dir + name;
 }
 
-// Keeps metrics.jsonl consistent with a resumed run: the lines after the checkpoint's step are
-// dropped, since the resumed run writes them again.
-void truncate_metrics(const std::string& path, int64_t step) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::string kept, line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    try {
-      if (nlohmann::json::parse(line).at("step").get<int64_t>() > step) continue;
-    } catch (const std::exception&) {
-      continue;  // a torn last line of an interrupted run
-    }
-    kept += line + "\n";
-  }
-  atomic_write(path, kept);
-}
-
 void prune_checkpoints(const std::string& dir, int64_t keep_from_step, int64_t every) {
   // Keeps the newest three periodic checkpoints: enough to fall back past a bad one, bounded on
   // disk for long runs.
@@ -100,43 +83,6 @@ std::string last_good_checkpoint(const std::string& dir) {
                 last_good_checkpoint(dir),
                 "; once the folder is writable, continue with: gancu train --resume --out ", dir);
 }
-
-// metrics.jsonl, appended one whole line at a time: a line that cannot be written completely is
-// cut off again, so the file always ends on a whole line (readers still skip a torn last line that
-// a killed process leaves).
-class MetricsFile {
- public:
-  explicit MetricsFile(std::string path) : path_(std::move(path)) {
-    file_ = std::fopen(path_.c_str(), "a");
-    if (!file_) runtime_error(path_, ": cannot open for writing: ", std::strerror(errno));
-    std::fseek(file_, 0, SEEK_END);
-    good_size_ = std::ftell(file_);
-  }
-  ~MetricsFile() {
-    if (file_) std::fclose(file_);
-  }
-  MetricsFile(const MetricsFile&) = delete;
-  MetricsFile& operator=(const MetricsFile&) = delete;
-
-  void append(const std::string& line) {
-    errno = 0;
-    if (std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0) {
-      good_size_ += long(line.size());
-      return;
-    }
-    const int err = errno ? errno : EIO;
-    std::fclose(file_);
-    file_ = nullptr;
-    const bool cut = ::truncate(path_.c_str(), good_size_) == 0;
-    runtime_error(path_, ": write failed: ", std::strerror(err),
-                  cut ? " (the file keeps the lines written before)" : "");
-  }
-
- private:
-  std::string path_;
-  std::FILE* file_ = nullptr;
-  long good_size_ = 0;
-};
 
 }  // namespace
 
