@@ -43,6 +43,23 @@ void operator delete(void* p, size_t) noexcept {
 void operator delete[](void* p, size_t) noexcept {
   std::free(p);
 }
+// The nothrow forms too (std::stable_sort's temporary buffer uses them): without them those
+// allocations went uncounted, and AddressSanitizer reported ASan's own operator new released by
+// this file's operator delete (free).
+void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  ++g_host_allocations;
+  return std::malloc(n ? n : 1);
+}
+void* operator new[](size_t n, const std::nothrow_t&) noexcept {
+  ++g_host_allocations;
+  return std::malloc(n ? n : 1);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
 
 namespace gancu {
 namespace {

@@ -20,4 +20,7 @@ GANCU_BUILD_DIR=$emu tools/build.sh -DGANCU_CUDA_EMULATION=ON -DGANCU_BENCH=OFF
 echo "test: emulated build: $((SECONDS - t0)) s"
 tools/test_emulated.sh "$emu"
 /usr/bin/python3 tools/test_tools.py
+# The CPU suite again under ASan + UBSan, and the fuzzers (corpus replay, then briefly each):
+# docs/reliability.md.
+tools/test_sanitized.sh
 echo "all tests passed"

@@ -90,4 +90,12 @@ Config load_config(const std::string& preset, const std::string& config_file,
 Config load_config_text(const std::string& toml_text, const std::string& source,
                         const std::vector<ConfigOverride>& overrides = {});
 
+// One key whose value differs between two resolved configs (values written as TOML).
+struct ConfigChange {
+  std::string key;  // dotted: "model.z_dim"
+  std::string before, after;
+};
+// Every key that differs, in key order.
+std::vector<ConfigChange> config_changes(const Config& before, const Config& after);
+
 }  // namespace gancu

@@ -5,8 +5,11 @@
 //   checkpoints/step_N.safetensors   every checkpoint_every steps and at the end (atomic)
 //   events.out.tfevents.*  TensorBoard: the scalars of metrics.jsonl and the sample grids
 //   samples.mp4 (or .gif)  the fixed-noise grids over the run, at the end
+//   gancu.lock             held (flock) while a trainer writes the folder: one writer at a time
 // with a progress line per log step. --resume continues from the newest checkpoint and gives
-// the same parameters as an uninterrupted run with the same config.
+// the same parameters as an uninterrupted run with the same config. SIGINT and SIGTERM end the
+// run at the end of the current step with a checkpoint and a grid (stop_signal.h); a write that
+// fails (a full disk) ends it with a RuntimeError naming the file and the last good checkpoint.
 #pragma once
 
 #include <ostream>
@@ -28,6 +31,7 @@ struct TrainResult {
   std::string last_checkpoint;
   std::string last_samples;
   std::string video;
+  int stopped_by = 0;  // SIGINT or SIGTERM when a signal stopped the run early (steps: where)
 };
 
 TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run);

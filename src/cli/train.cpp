@@ -6,6 +6,7 @@
 #include "gancu/check.h"
 #include "gancu/fileutil.h"
 #include "gancu/session.h"
+#include "gancu/stop_signal.h"
 #include "gancu/trainer.h"
 
 namespace gancu::cli {
@@ -54,6 +55,8 @@ void add_train(CLI::App& app) {
     if (!r.last_checkpoint.empty()) std::cout << "checkpoint:  " << r.last_checkpoint << "\n";
     if (!r.video.empty()) std::cout << "video:       " << r.video << "\n";
     std::cout << "TensorBoard: tensorboard --logdir " << out << "\n";
+    // Stopped by Ctrl-C or SIGTERM: the checkpoint is written; end as an interrupted program does.
+    if (r.stopped_by != 0) die_by_signal(r.stopped_by);
   });
 }
 

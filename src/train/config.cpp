@@ -333,4 +333,32 @@ Config load_config_text(const std::string& toml_text, const std::string& source,
   return build_config("", toml_text, source, overrides);
 }
 
+namespace {
+// Every leaf of a resolved config as "dotted.key" -> its value written as TOML.
+void flatten(const Toml& node, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (node.is_table()) {
+    for (const auto& [k, v] : node.as_table()) flatten(v, prefix.empty() ? k : prefix + "." + k, out);
+    return;
+  }
+  std::string text = toml::format(node, 0, 9);  // 9 digits: every float32 exactly
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  out[prefix] = text;
+}
+}  // namespace
+
+std::vector<ConfigChange> config_changes(const Config& before, const Config& after) {
+  std::map<std::string, std::string> a, b;
+  flatten(parse_toml(before.toml, "config before"), "", a);
+  flatten(parse_toml(after.toml, "config after"), "", b);
+  std::vector<ConfigChange> changes;
+  for (const auto& [key, value] : b) {
+    const auto it = a.find(key);
+    const std::string old = it == a.end() ? std::string("(unset)") : it->second;
+    if (old != value) changes.push_back({key, old, value});
+  }
+  for (const auto& [key, value] : a)
+    if (!b.count(key)) changes.push_back({key, value, "(unset)"});
+  return changes;
+}
+
 }  // namespace gancu

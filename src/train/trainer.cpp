@@ -1,8 +1,12 @@
 #include "gancu/trainer.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -15,9 +19,13 @@
 #include "gancu/graph.h"
 #include "gancu/image_io.h"
 #include "gancu/memory.h"
+#include "gancu/metrics_file.h"
 #include "gancu/mixture.h"
 #include "gancu/ops.h"
+#include "gancu/resume_policy.h"
+#include "gancu/run_lock.h"
 #include "gancu/session.h"
+#include "gancu/stop_signal.h"
 #include "gancu/tensorboard.h"
 #include "gancu/video.h"
 
@@ -50,24 +58,6 @@ std::string samples_path(const std::string& dir, int64_t step) {
   return dir + name;
 }
 
-// Keeps metrics.jsonl consistent with a resumed run: the lines after the checkpoint's step are
-// dropped, since the resumed run writes them again.
-void truncate_metrics(const std::string& path, int64_t step) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::string kept, line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    try {
-      if (nlohmann::json::parse(line).at("step").get<int64_t>() > step) continue;
-    } catch (const std::exception&) {
-      continue;  // a torn last line of an interrupted run
-    }
-    kept += line + "\n";
-  }
-  atomic_write(path, kept);
-}
-
 void prune_checkpoints(const std::string& dir, int64_t keep_from_step, int64_t every) {
   // Keeps the newest three periodic checkpoints: enough to fall back past a bad one, bounded on
   // disk for long runs.
@@ -76,10 +66,22 @@ void prune_checkpoints(const std::string& dir, int64_t keep_from_step, int64_t e
     std::remove(checkpoint_path(dir, s).c_str());
 }
 
-[[noreturn]] void stop_diverged(const std::string& dir, int64_t step, const std::string& why) {
+std::string last_good_checkpoint(const std::string& dir) {
   const std::string kept = latest_checkpoint(dir);
+  return kept.empty() ? std::string("none (no checkpoint was written yet)") : kept;
+}
+
+[[noreturn]] void stop_diverged(const std::string& dir, int64_t step, const std::string& why) {
   runtime_error("training diverged at step ", step, " (", why, "); stopped. The last good checkpoint is ",
-                kept.empty() ? std::string("none (no checkpoint was written yet)") : kept);
+                last_good_checkpoint(dir));
+}
+
+// A write into the run folder failed (a full disk, a quota, a folder removed under the run): the
+// file's own message, then where the run stands.
+[[noreturn]] void stop_write_failed(const std::string& dir, int64_t step, const std::string& why) {
+  runtime_error(why, "\ntraining stopped at step ", step, ". The last good checkpoint is ",
+                last_good_checkpoint(dir),
+                "; once the folder is writable, continue with: gancu train --resume --out ", dir);
 }
 
 }  // namespace
@@ -120,6 +122,16 @@ void write_sample_grid(const Exec& ex, Gan& gan, int n, const std::string& path,
 TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   std::ostream& log = *run.log;
   const std::string& dir = run.out_dir;
+  // First of all: one writer per run folder (it also clears what a killed writer left half-done).
+  const RunLock lock(dir);
+  // A resumed run continues the checkpoint's training: refuse changed keys before any work.
+  const std::string ckpt = run.resume ? latest_checkpoint(dir) : std::string();
+  if (run.resume) {
+    if (ckpt.empty()) runtime_error("--resume: ", dir, " has no checkpoints to resume from");
+    check_resume_config(checkpoint_config(ckpt), cfg, ckpt);
+  } else if (!latest_checkpoint(dir).empty()) {
+    usage_error("--out: ", dir, " already holds a run; use --resume to continue it or choose another folder");
+  }
 
   // The data live on the backend for the whole run; each step gathers (or samples) its batch there.
   const RealData data(ex, cfg.data, cfg.batch, cfg.seed);
@@ -140,17 +152,12 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   make_dirs(dir + "/checkpoints");
   int64_t start = 0;
   if (run.resume) {
-    const std::string ckpt = latest_checkpoint(dir);
-    if (ckpt.empty()) runtime_error("--resume: ", dir, " has no checkpoints to resume from");
     gan.initialize(ex);
     load_checkpoint(ex, gan, ckpt);
     start = gan.read_step(ex);
     truncate_metrics(dir + "/metrics.jsonl", start);
     log << "gancu: resuming " << dir << " from step " << start << " (" << ckpt << ")\n";
   } else {
-    if (!latest_checkpoint(dir).empty())
-      usage_error("--out: ", dir,
-                  " already holds a run; use --resume to continue it or choose another folder");
     gan.initialize(ex);
     std::remove((dir + "/metrics.jsonl").c_str());
   }
@@ -160,14 +167,11 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   EventWriter tb(dir);
   if (run.resume) tb.mark_resume(start);
 
-  std::FILE* metrics_file = std::fopen((dir + "/metrics.jsonl").c_str(), "a");
-  if (!metrics_file) runtime_error(dir, "/metrics.jsonl: cannot open for writing: ", std::strerror(errno));
-  struct Closer {
-    std::FILE* f;
-    ~Closer() { std::fclose(f); }
-  } closer{metrics_file};
+  MetricsFile metrics_file(dir + "/metrics.jsonl");
 
   TrainResult result;
+  // From here on Ctrl-C and SIGTERM end the run at the end of a step, with a checkpoint.
+  const StopOnSignal stop_on_signal;
   StepGraphs graphs(ex, cfg.cuda_graph);
   const auto run_start = Clock::now();
   auto window_start = run_start;
@@ -176,10 +180,13 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     const uint32_t variant = gan.penalty_steps(step);
     graphs.run(variant, [&] { gan.train_step(ex, real, nullptr, variant); });
     const int64_t done = step + 1;
-    const bool last = done == cfg.steps;
+    const int stop = stop_signal();
+    // A stop asked for by a signal is a last step too, without the evaluation (it can take a
+    // while, and the user is waiting).
+    const bool last = done == cfg.steps || stop != 0;
     const bool checkpoint_now = last || (cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0);
     const bool sample_now = last || (cfg.sample_every > 0 && done % cfg.sample_every == 0);
-    const bool eval_now = evaluator && (last || done % cfg.eval_every == 0);
+    const bool eval_now = evaluator && stop == 0 && (last || done % cfg.eval_every == 0);
     if (!(last || checkpoint_now || sample_now || eval_now || done % cfg.log_every == 0)) continue;
 
     // A log point: read the sums (this waits for the device), check for divergence, report.
@@ -231,10 +238,6 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
                       r.classes.modes_covered, r.classes_total, r.fid, r.prdc.precision, r.prdc.recall);
       eval_text = buf;
     }
-    const std::string text = line.dump() + "\n";
-    if (std::fwrite(text.data(), 1, text.size(), metrics_file) != text.size() ||
-        std::fflush(metrics_file) != 0)
-      runtime_error(dir, "/metrics.jsonl: write failed: ", std::strerror(errno));
     // D's outputs: probabilities (BCE), a critic's scores, or BEGAN's reconstruction losses.
     const char* outputs = m.output_kind == "prob"    ? "D(x) %.3f D(G(z)) %.3f"
                           : m.output_kind == "score" ? "critic x %.3f G(z) %.3f"
@@ -249,33 +252,44 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
                   format_duration(double(cfg.steps - done) / std::max(steps_per_s, 1e-9)).c_str(),
                   eval_text.c_str());
     log << progress << std::flush;
-    tb.add_scalar("loss/d", done, m.loss_d);
-    tb.add_scalar("loss/g", done, m.loss_g);
-    tb.add_scalar("d/real", done, m.d_real);
-    tb.add_scalar("d/fake", done, m.d_fake);
-    if (m.has_penalty) {
-      tb.add_scalar("penalty/value", done, m.penalty);
-      tb.add_scalar("penalty/grad_norm", done, m.grad_norm);
-    }
-    if (m.is_began) {
-      tb.add_scalar("began/k", done, m.k);
-      tb.add_scalar("began/convergence", done, m.convergence);
-    }
-    tb.add_scalar("perf/images_per_s", done, steps_per_s * cfg.batch);
-
-    if (sample_now) {
-      result.last_samples = samples_path(dir, done);
-      write_sample_grid(ex, gan, cfg.grid, result.last_samples, data.mixture());
-      tb.add_png_file("samples", done, result.last_samples);
-    }
-    if (checkpoint_now) {
-      result.last_checkpoint = checkpoint_path(dir, done);
-      try {
-        save_checkpoint(ex, gan, result.last_checkpoint);
-      } catch (const DivergedError& e) {
-        stop_diverged(dir, done, e.what());
+    // The log point's files. Any of them can meet a full disk; each write is whole or absent.
+    try {
+      metrics_file.append(line.dump() + "\n");
+      tb.add_scalar("loss/d", done, m.loss_d);
+      tb.add_scalar("loss/g", done, m.loss_g);
+      tb.add_scalar("d/real", done, m.d_real);
+      tb.add_scalar("d/fake", done, m.d_fake);
+      if (m.has_penalty) {
+        tb.add_scalar("penalty/value", done, m.penalty);
+        tb.add_scalar("penalty/grad_norm", done, m.grad_norm);
       }
-      prune_checkpoints(dir, done, cfg.checkpoint_every);
+      if (m.is_began) {
+        tb.add_scalar("began/k", done, m.k);
+        tb.add_scalar("began/convergence", done, m.convergence);
+      }
+      tb.add_scalar("perf/images_per_s", done, steps_per_s * cfg.batch);
+
+      if (sample_now) {
+        result.last_samples = samples_path(dir, done);
+        write_sample_grid(ex, gan, cfg.grid, result.last_samples, data.mixture());
+        tb.add_png_file("samples", done, result.last_samples);
+      }
+      if (checkpoint_now) {
+        result.last_checkpoint = checkpoint_path(dir, done);
+        save_checkpoint(ex, gan, result.last_checkpoint);
+        prune_checkpoints(dir, done, cfg.checkpoint_every);
+      }
+    } catch (const DivergedError& e) {
+      stop_diverged(dir, done, e.what());
+    } catch (const RuntimeError& e) {
+      stop_write_failed(dir, done, e.what());
+    }
+    if (stop != 0) {
+      result.stopped_by = stop;
+      result.steps = done;
+      log << "gancu: stopped by " << signal_name(stop) << " at step " << done << " (checkpoint "
+          << result.last_checkpoint << "); continue with: gancu train --resume --out " << dir << "\n";
+      return result;
     }
     // The next window starts after this log point's own work (evaluation, grids, checkpoints), so
     // that steps/s measures training alone.

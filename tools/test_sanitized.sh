@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The checking build: gancu's CPU test suite under AddressSanitizer + UndefinedBehaviorSanitizer,
+# then the fuzzers (docs/reliability.md). tools/test.sh (CI) calls it after the main suite.
+#
+#   tools/test_sanitized.sh               build, run the suite, replay the fuzz corpus, fuzz briefly
+#   tools/test_sanitized.sh --build-only  only the build (for tools/fuzz.sh)
+#
+# Build: ${GANCU_ASAN_BUILD:-build-asan}, clang, Release with -g1, CPU only (nvcc takes no
+# sanitizers), every target with -fsanitize=address,undefined and no recovery, plus the
+# libFuzzer harnesses. Fuzzing time per harness in CI: ${GANCU_FUZZ_SECONDS:-10} s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${GANCU_ASAN_BUILD:-build-asan}
+CC=clang CXX=clang++ GANCU_BUILD_DIR=$build tools/build.sh -DGANCU_CUDA=OFF -DGANCU_BENCH=OFF \
+  -DGANCU_SANITIZE=address,undefined -DGANCU_FUZZ=ON
+[ "${1:-}" = "--build-only" ] && exit 0
+
+# Reports fail the test that triggers them (the process aborts); leaks count (none is suppressed).
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export OMP_WAIT_POLICY=passive
+# What runs (docs/reliability.md#sanitizers has the times): every CPU test, except those that
+# spend minutes of arithmetic on real data through code the short tests already cover:
+#   GanLearning.*                    8,000 training steps (the trainer tests run the same loop)
+#   Classifier.ShippedClassifiers*   10,000 held-out images through the classifiers
+#   Classifier.ShortTrainingRunLearns  2 epochs of classifier training
+#   Evaluation.Real*, Evaluation.StackedMnist*  real-data scoring of metrics tested on constructed cases
+#   EvalCliOnARun.* but its first     each trains the same 40-step MNIST run again before evaluating
+#                                    it with 10,000 samples; the first test (evaluation during
+#                                    training) keeps the train-and-evaluate path under the sanitizers
+exclude='^(GanLearning\.|Classifier\.ShippedClassifiers|Classifier\.ShortTrainingRunLearns|Evaluation\.Real|Evaluation\.StackedMnist|EvalCliOnARun\.(EvalPrints|SampledIdx|Compare))'
+start=$(date +%s)
+ctest --test-dir "$build" --output-on-failure -j"$(nproc)" -E "$exclude"
+echo "sanitized suite: $(($(date +%s) - start)) s"
+tools/fuzz.sh --replay
+tools/fuzz.sh "${GANCU_FUZZ_SECONDS:-10}"
+echo "sanitized suite and fuzzers passed"
