@@ -1025,7 +1025,7 @@ struct RowsCase {
 };
 // {3, 33} second: the quick pass (first two shapes) then has a row wider than a warp, so that a
 // warp reduction over half the lanes fails there too (tools/plant_bugs.py's half-warp sum).
-const std::vector<RowsCase> kRows = {{1, 1},    {3, 33},      {7, 10},   {64, 10},
+const std::vector<RowsCase> kRows = {{1, 1},    {3, 33},      {7, 10},    {64, 10},
                                      {4097, 3}, {1000, 1000}, {20000, 10}};
 
 std::vector<int32_t> random_labels(size_t n, int classes, uint32_t seed) {

@@ -14,9 +14,9 @@
 #include <cstdio>
 #include <sstream>
 
+#include "cuda_test_util.h"
 #include "gancu/classifier.h"
 #include "gancu/data.h"
-#include "cuda_test_util.h"
 #include "gancu/exec.h"
 #include "gancu/fileutil.h"
 #include "gancu/memory.h"

@@ -86,7 +86,8 @@ TEST(FeatureMatching, GeneratorGradientThroughATapMatchesFiniteDifferences) {
       G.forward(ex, z.data(), B, BatchNormMode::Train, &step, 1);
       D.forward(ex, G.output(), B, BatchNormMode::Train, &step, 1);
       double l = 0;
-      ops::feature_matching_loss<double>(ex, B, F, real_mean.data(), D.value_data(tap), D.value_grad(tap), &l);
+      ops::feature_matching_loss<double>(ex, B, F, real_mean.data(), D.value_data(tap), D.value_grad(tap),
+                                         &l);
       return l;
     };
     loss();
@@ -95,7 +96,8 @@ TEST(FeatureMatching, GeneratorGradientThroughATapMatchesFiniteDifferences) {
     D.backward(ex, {tap}, G.output_grad(), false, false);
     G.backward(ex, nullptr, false, true);
     const std::vector<double> analytic(G.grads(), G.grads() + G.param_count());
-    for (int64_t i = 0; i < D.param_count(); ++i) EXPECT_EQ(D.grads()[i], 0.0) << "D's gradients are not wanted";
+    for (int64_t i = 0; i < D.param_count(); ++i)
+      EXPECT_EQ(D.grads()[i], 0.0) << "D's gradients are not wanted";
     std::vector<double> p(G.params(), G.params() + G.param_count());
     const auto numeric = test::numeric_grad(p, [&] {
       std::copy(p.begin(), p.end(), G.params());

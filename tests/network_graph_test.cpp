@@ -5,11 +5,11 @@
 #include <gtest/gtest.h>
 
 #include "cpu_test_util.h"
-#include "network_test_util.h"
 #include "gancu/arena.h"
 #include "gancu/check.h"
 #include "gancu/network.h"
 #include "gancu/ops.h"
+#include "network_test_util.h"
 
 namespace gancu {
 namespace {

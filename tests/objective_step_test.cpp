@@ -71,7 +71,8 @@ Config tiny(const std::string& loss, std::vector<std::string> sets = {}) {
 // `last_step_losses`: gancu's losses are averages over the iteration's D steps and PyTorch's are
 // its last D step's, so D's loss and the penalty are compared only with one D step.
 void expect_matches_pytorch(const Config& cfg, bool last_step_losses = true) {
-  const double update_tol = cfg.optim_g.name == "adam" || cfg.optim_d.name == "adam" ? kAdamUpdateTol : kUpdateTol;
+  const double update_tol =
+      cfg.optim_g.name == "adam" || cfg.optim_d.name == "adam" ? kAdamUpdateTol : kUpdateTol;
   Exec ex = Exec::cpu();
   const test::StepComparison c = test::compare_step_with_pytorch(ex, cfg);
   ASSERT_FALSE(c.update_error.empty());
@@ -90,7 +91,8 @@ void expect_matches_pytorch(const Config& cfg, bool last_step_losses = true) {
   EXPECT_NEAR(c.loss_g, c.loss_g_ref, 1e-5 * std::max(1.0, std::abs(c.loss_g_ref))) << "G's loss";
   if (last_step_losses)
     EXPECT_NEAR(c.loss_d, c.loss_d_ref, 1e-5 * std::max(1.0, std::abs(c.loss_d_ref))) << "D's loss";
-  if (last_step_losses && c.has_penalty) EXPECT_NEAR(c.penalty, c.penalty_ref, 1e-5 * std::max(1.0, c.penalty_ref)) << "penalty";
+  if (last_step_losses && c.has_penalty)
+    EXPECT_NEAR(c.penalty, c.penalty_ref, 1e-5 * std::max(1.0, c.penalty_ref)) << "penalty";
   if (c.has_k) EXPECT_NEAR(c.k, c.k_ref, 1e-7) << "BEGAN's k";
 }
 
@@ -163,9 +165,10 @@ namespace {
 // the penalties (interpolation, perturbation, the tangent pass), lazy R1, clipping, BEGAN.
 TEST(ObjectiveStepCuda, PenaltiesClippingAndBeganMatchPyTorch) {
   GANCU_SKIP_WITHOUT_CUDA();
-  for (const Config& cfg : {tiny("wgan-gp"), tiny("dragan"), tiny("r1", {"train.r1_interval=2", "train.d_steps=3"}),
-                            tiny("wgan", {kBatchNormD, "train.clip=0.05", "optim.d.name=rmsprop"}),
-                            tiny("began", {kBeganD, "train.began_k0=0.3"})}) {
+  for (const Config& cfg :
+       {tiny("wgan-gp"), tiny("dragan"), tiny("r1", {"train.r1_interval=2", "train.d_steps=3"}),
+        tiny("wgan", {kBatchNormD, "train.clip=0.05", "optim.d.name=rmsprop"}),
+        tiny("began", {kBeganD, "train.began_k0=0.3"})}) {
     SCOPED_TRACE(cfg.loss);
     Exec ex = Exec::cuda(0);
     const test::StepComparison c = test::compare_step_with_pytorch(ex, cfg);

@@ -115,7 +115,7 @@ class Gan {
   int64_t metrics_base_step_ = 0;
   int fm_value_ = -1;
   std::vector<int> fm_seeds_;  // {fm_value_}: the seeds of D's backward in the G step
-  int64_t fm_features_ = 0;  // per sample
+  int64_t fm_features_ = 0;    // per sample
   Slot fm_slot_;
   float* fm_real_mean_ = nullptr;  // [fm_features_]
 };
