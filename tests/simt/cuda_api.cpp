@@ -377,6 +377,20 @@ static cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemc
   return check_side(src, bytes, src_dev, what, "source");
 }
 
+// A copy or fill on a stream: run now, or recorded as a graph node while the stream captures.
+static cudaError_t run_or_record(cudaStream_t stream, simt::NodeKind kind, const char* name,
+                                 const std::function<void()>& work) {
+  switch (simt::enqueue(stream, kind, name, work)) {
+    case simt::Enqueue::Run:
+      work();
+      return cudaSuccess;
+    case simt::Enqueue::Recorded:
+      return cudaSuccess;
+    default:
+      return cudaErrorStreamCaptureInvalidated;
+  }
+}
+
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   if (const cudaError_t e = simt::refuse("cudaMemcpy (synchronous)"); e != cudaSuccess) return e;
   if (const cudaError_t e = check_copy(dst, src, bytes, kind, "cudaMemcpy"); e != cudaSuccess) return e;
@@ -391,15 +405,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
     ++simt::counters().memcpy_calls;
     if (bytes) std::memmove(dst, src, bytes);
   };
-  switch (simt::enqueue(stream, simt::NodeKind::Memcpy, "memcpy", work)) {
-    case simt::Enqueue::Run:
-      work();
-      return cudaSuccess;
-    case simt::Enqueue::Recorded:
-      return cudaSuccess;
-    default:
-      return cudaErrorStreamCaptureInvalidated;
-  }
+  return run_or_record(stream, simt::NodeKind::Memcpy, "memcpy", work);
 }
 cudaError_t cudaMemset(void* p, int value, size_t bytes) {
   if (const cudaError_t e = simt::refuse("cudaMemset (synchronous)"); e != cudaSuccess) return e;
@@ -409,15 +415,7 @@ cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t strea
   if (const cudaError_t e = check_side(p, bytes, true, "cudaMemset", "destination"); e != cudaSuccess)
     return e;
   auto work = [p, value, bytes]() { std::memset(p, value, bytes); };
-  switch (simt::enqueue(stream, simt::NodeKind::Memset, "memset", work)) {
-    case simt::Enqueue::Run:
-      work();
-      return cudaSuccess;
-    case simt::Enqueue::Recorded:
-      return cudaSuccess;
-    default:
-      return cudaErrorStreamCaptureInvalidated;
-  }
+  return run_or_record(stream, simt::NodeKind::Memset, "memset", work);
 }
 
 // ---- Streams --------------------------------------------------------------------------------------------
