@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh machine (Debian packages), builds gancu with its tests, and runs
 # every test: the GoogleTest suite through ctest (GPU cases skip themselves where no GPU is
-# present, and say why), the CUDA tests again on the SIMT emulator (a second build, build-emu,
-# where they must run: tools/test_emulated.sh), and the self-checks of the PyTorch peer scripts.
+# present, and say why), the self-checks of the PyTorch peer scripts, and the checking build: the
+# suite again under ASan + UBSan with the CUDA tests on the SIMT emulator (where they must run:
+# tools/test_sanitized.sh, tools/test_emulated.sh) and the fuzzers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -13,14 +14,11 @@ tools/setup_tensorboard.sh || echo "test: tensorboard could not be installed; it
 # Several test processes share the cores: threads that wait should sleep, not spin.
 export OMP_WAIT_POLICY=passive
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)"
-# The CUDA backend on the CPU: kernels/ built against the SIMT emulator (tests/simt/).
-emu=${GANCU_EMU_BUILD_DIR:-build-emu}
-t0=$SECONDS
-GANCU_BUILD_DIR=$emu tools/build.sh -DGANCU_CUDA_EMULATION=ON -DGANCU_BENCH=OFF
-echo "test: emulated build: $((SECONDS - t0)) s"
-tools/test_emulated.sh "$emu"
 /usr/bin/python3 tools/test_tools.py
-# The CPU suite again under ASan + UBSan, and the fuzzers (corpus replay, then briefly each):
-# docs/reliability.md.
+# The checking build (build-asan, clang, ASan + UBSan): the CPU suite again, the CUDA tests on the
+# SIMT emulator (kernels/ built against tests/simt/, where they must run), and the fuzzers
+# (corpus replay, then briefly each): docs/testing.md, docs/reliability.md.
+t0=$SECONDS
 tools/test_sanitized.sh
+echo "test: checking build and its suites: $((SECONDS - t0)) s"
 echo "all tests passed"

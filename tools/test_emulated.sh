@@ -5,12 +5,19 @@
 # reverse and in shuffled order, since a missing barrier often shows in one order only.
 # GANCU_REQUIRE_CUDA=1 makes a CUDA test that would skip fail instead.
 #   tools/test_emulated.sh [build folder (build-emu)] [extra ctest arguments...]
+#   tools/test_emulated.sh --pattern      prints the regex of the CUDA tests (for other scripts)
+# CI runs it on build-asan (tools/test_sanitized.sh), where the emulated kernels also run under
+# ASan + UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+all='^(Simt|CudaOps|CudaTraining|ObjectiveStepCuda)\.|^Evaluation\.CpuAndCudaAgree$'
+if [ "${1:-}" = "--pattern" ]; then
+  echo "$all"
+  exit 0
+fi
 build=${1:-build-emu}
 shift || true
 export GANCU_REQUIRE_CUDA=1 OMP_WAIT_POLICY=passive
-all='^(Simt|CudaOps|CudaTraining|ObjectiveStepCuda)\.|^Evaluation\.CpuAndCudaAgree$'
 quick='^(Simt|CudaOps)\.'
 run() {
   local order=$1 pattern=$2

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# The checking build: gancu's CPU test suite under AddressSanitizer + UndefinedBehaviorSanitizer,
-# then the fuzzers (docs/reliability.md). tools/test.sh (CI) calls it after the main suite.
+# The checking build: gancu's CPU test suite and its CUDA tests on the SIMT emulator, both under
+# AddressSanitizer + UndefinedBehaviorSanitizer, then the fuzzers (docs/reliability.md).
+# tools/test.sh (CI) calls it after the main suite.
 #
-#   tools/test_sanitized.sh               build, run the suite, replay the fuzz corpus, fuzz briefly
+#   tools/test_sanitized.sh               build, run both suites, replay the fuzz corpus, fuzz briefly
 #   tools/test_sanitized.sh --build-only  only the build (for tools/fuzz.sh)
 #
-# Build: ${GANCU_ASAN_BUILD:-build-asan}, clang, Release with -g1, CPU only (nvcc takes no
-# sanitizers), every target with -fsanitize=address,undefined and no recovery, plus the
-# libFuzzer harnesses. Fuzzing time per harness in CI: ${GANCU_FUZZ_SECONDS:-10} s.
+# Build: ${GANCU_ASAN_BUILD:-build-asan}, clang, Release with -g1, every target with
+# -fsanitize=address,undefined and no recovery, the CUDA backend emulated (kernels/ on the SIMT
+# emulator: nvcc takes no sanitizer flags, and no GPU is needed) with every test compiled, plus the
+# libFuzzer harnesses. One build serves all three, so CI compiles the library once for them.
+# Fuzzing time per harness in CI: ${GANCU_FUZZ_SECONDS:-10} s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${GANCU_ASAN_BUILD:-build-asan}
 CC=clang CXX=clang++ GANCU_BUILD_DIR=$build tools/build.sh -DGANCU_CUDA=OFF -DGANCU_BENCH=OFF \
-  -DGANCU_SANITIZE=address,undefined -DGANCU_FUZZ=ON
+  -DGANCU_CUDA_EMULATION=ON -DGANCU_EMULATION_CUDA_TESTS_ONLY=OFF -DGANCU_SANITIZE=address,undefined -DGANCU_FUZZ=ON
 [ "${1:-}" = "--build-only" ] && exit 0
 
 # Reports fail the test that triggers them (the process aborts); leaks count (none is suppressed).
@@ -28,10 +31,14 @@ export OMP_WAIT_POLICY=passive
 #   EvalCliOnARun.* but its first     each trains the same 40-step MNIST run again before evaluating
 #                                    it with 10,000 samples; the first test (evaluation during
 #                                    training) keeps the train-and-evaluate path under the sanitizers
+#   the CUDA tests                   they run next, on the emulator, in three orders
 exclude='^(GanLearning\.|Classifier\.ShippedClassifiers|Classifier\.ShortTrainingRunLearns|Evaluation\.Real|Evaluation\.StackedMnist|EvalCliOnARun\.(EvalPrints|SampledIdx|Compare))'
+cuda_tests=$(tools/test_emulated.sh --pattern)
 start=$(date +%s)
-ctest --test-dir "$build" --output-on-failure -j"$(nproc)" -E "$exclude"
+ctest --test-dir "$build" --output-on-failure -j"$(nproc)" -E "$exclude|$cuda_tests"
 echo "sanitized suite: $(($(date +%s) - start)) s"
+# The CUDA tests on the emulator, sanitized: ASan follows the emulator's fiber stacks.
+tools/test_emulated.sh "$build"
 tools/fuzz.sh --replay
 tools/fuzz.sh "${GANCU_FUZZ_SECONDS:-10}"
 echo "sanitized suite and fuzzers passed"

@@ -14,7 +14,13 @@ Exec open_backend(const std::string& requested, int threads, const std::string& 
     if (!cuda_available(&why)) runtime_error("--backend cuda: no usable GPU (", why, ")");
     backend = Backend::CUDA;
   } else if (requested == "auto") {
+#if GANCU_CUDA_EMULATION
+    // The emulator is a test device, orders of magnitude slower than the CPU backend: only an
+    // explicit --backend cuda runs on it.
+    why = "the CUDA backend of this build is emulated; --backend cuda runs it";
+#else
     backend = cuda_available(&why) ? Backend::CUDA : Backend::CPU;
+#endif
   } else if (requested != "cpu") {
     usage_error("--backend: expected auto, cpu or cuda, got '", requested, "'");
   }

@@ -139,13 +139,17 @@ void yield(BlockRun& b, ThreadRec& t) {
   t.fiber->leave(&b.sched, false);
 }
 
+// Thrown by fail() and caught at the bottom of the failing thread's fiber: unwinding runs the
+// destructors of the frames in between (the message's temporaries among them), which a switch
+// away for good would leak.
+struct BlockFailed {};
+
 // Fails the launch from inside a thread: the block stops here, the thread is never resumed.
 [[noreturn]] void fail(BlockRun& b, ThreadRec& t, const std::string& why) {
   b.failed = true;
   b.error = b.name() + ", thread (" + std::to_string(t.st.idx.x) + "," + std::to_string(t.st.idx.y) + "," +
             std::to_string(t.st.idx.z) + "): " + why;
-  t.fiber->leave(&b.sched, true);
-  std::abort();  // unreachable: a failed block's fibers are reset, never resumed
+  throw BlockFailed{};
 }
 
 void release_barrier(BlockRun& b) {
@@ -228,8 +232,12 @@ void fiber_entry() {
   BlockRun& b = *g_block;
   ThreadRec& t = *b.running;
   t.fiber->started();
-  (*b.body)();
-  thread_exit(b, t);
+  try {
+    (*b.body)();
+    thread_exit(b, t);
+  } catch (const BlockFailed&) {
+    // b.error says why; the scheduler stops the block (its other fibers are reset, never resumed).
+  }
   t.fiber->leave(&b.sched, true);
   std::abort();  // a finished fiber is never resumed
 }
