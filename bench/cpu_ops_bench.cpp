@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_check.h"
 #include "cpu/im2col.h"
 #include "gancu/memory.h"
 #include "gancu/ops.h"
@@ -78,7 +79,7 @@ void finish(benchmark::State& state, double err, double flops_per_iter, int64_t 
     state.counters["GFLOP/s"] =
         benchmark::Counter(flops_per_iter * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetItemsProcessed(int64_t(state.iterations()) * items_per_iter);
-  if (!(err <= kMaxErr)) state.SkipWithError(("result check failed: err " + std::to_string(err)).c_str());
+  if (!bench::within(err, kMaxErr)) bench::check_failed(state, "err " + std::to_string(err));
 }
 
 // ---- Linear -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_check.h"
 #include "gancu/exec.h"
 #include "gancu/memory.h"
 #include "gancu/ops.h"
@@ -69,7 +70,7 @@ class GpuCase {
   bool init(benchmark::State& state) {
     std::string why;
     if (!cuda_available(&why)) {
-      state.SkipWithError(("no CUDA device: " + why).c_str());
+      bench::no_device(state, why);
       return false;
     }
     gpu_ = Exec::cuda(0);
@@ -92,10 +93,9 @@ class GpuCase {
   // Skips the case when the check failed; records the error either way.
   bool check(benchmark::State& state, double err, double bound, const char* what) {
     state.counters["rel_err"] = err;
-    if (err <= bound) return true;
-    state.SkipWithError((std::string(what) + ": GPU differs from CPU, relative error " + std::to_string(err) +
-                         " > " + std::to_string(bound))
-                            .c_str());
+    if (bench::within(err, bound)) return true;
+    bench::check_failed(state, std::string(what) + ": GPU differs from CPU, relative error " +
+                                   std::to_string(err) + " > " + std::to_string(bound));
     return false;
   }
 
@@ -408,9 +408,9 @@ void BM_PairwiseSqDistances(benchmark::State& state) {
 
 #else  // built without CUDA: the same cases, each skipped
 
-#define GANCU_NO_CUDA_CASE(fn)                                             \
-  void fn(benchmark::State& state) {                                       \
-    state.SkipWithError("no CUDA device: built without the CUDA backend"); \
+#define GANCU_NO_CUDA_CASE(fn)                                 \
+  void fn(benchmark::State& state) {                           \
+    bench::no_device(state, "built without the CUDA backend"); \
   }
 GANCU_NO_CUDA_CASE(BM_GanLoss)
 GANCU_NO_CUDA_CASE(BM_Adam)

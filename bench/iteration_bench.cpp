@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "bench_check.h"
 #include "gancu/config.h"
 #include "gancu/data.h"
 #include "gancu/graph.h"
@@ -19,7 +20,7 @@ namespace {
 void BM_Iteration(benchmark::State& state, const char* preset, Backend backend) {
   std::string why;
   if (backend == Backend::CUDA && !cuda_available(&why)) {
-    state.SkipWithError(("no CUDA device: " + why).c_str());
+    bench::no_device(state, why);
     return;
   }
   const int batch = int(state.range(0));
@@ -35,8 +36,8 @@ void BM_Iteration(benchmark::State& state, const char* preset, Backend backend) 
   const auto step = [&] { graph.run([&] { s.gan->train_step(ex, real); }); };
   step();  // a graph's warm-up (direct run)
   step();  // and its capture: neither is timed
-  if (!s.gan->read_metrics(ex).finite()) {
-    state.SkipWithError("the first iteration gave non-finite losses");
+  if (!bench::within(s.gan->read_metrics(ex).finite() ? 0.0 : 1.0, 0.0)) {
+    bench::check_failed(state, "the first iteration gave non-finite losses");
     return;
   }
   for (auto _ : state) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_check.h"
 #include "gancu/arena.h"
 #include "gancu/network.h"
 #include "gancu/ops.h"
@@ -79,7 +80,7 @@ void BM_MinibatchDiscLayer(benchmark::State& state, int batch) {
       benchmark::Counter(double(batch) * batch * kKernels, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["arena_MB"] = double(arena.total_bytes()) / (1 << 20);
   state.SetItemsProcessed(int64_t(state.iterations()) * batch);
-  if (!(worst <= 1e-4)) state.SkipWithError(("result check failed: err " + std::to_string(worst)).c_str());
+  if (!bench::within(worst, 1e-4)) bench::check_failed(state, "err " + std::to_string(worst));
 }
 
 // The pairwise part alone (mbdisc_forward and mbdisc_backward on M [B, A, C]), to split the
@@ -115,7 +116,7 @@ void BM_MinibatchDiscPairwise(benchmark::State& state, int batch) {
   state.counters["err"] = worst;
   state.counters["pairs_per_s"] =
       benchmark::Counter(double(batch) * batch * kKernels, benchmark::Counter::kIsIterationInvariantRate);
-  if (!(worst <= 1e-4)) state.SkipWithError(("result check failed: err " + std::to_string(worst)).c_str());
+  if (!bench::within(worst, 1e-4)) bench::check_failed(state, "err " + std::to_string(worst));
 }
 
 const bool registered = [] {

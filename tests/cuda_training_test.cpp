@@ -34,6 +34,7 @@
 #include "gancu/ops.h"
 #include "gancu/safetensors.h"
 #include "gancu/session.h"
+#include "gancu/step_agreement.h"
 #include "gancu/trainer.h"
 
 namespace gancu {
@@ -163,6 +164,17 @@ TEST(TrainingParity, CpuAtTwoThreadsMatchesOneThread) {
   expect_same_adam_training("mlp", 1, kAfterOne, two, one);
 }
 
+// gancu bench's check before it times an iteration (step_agreement.h), where there is no GPU: the
+// CPU at 2 threads against 1 thread agrees within the bound; different initializations never do.
+TEST(TrainingParity, OneStepAgreementAsBenchChecksIt) {
+  Exec one = Exec::cpu(1), two = Exec::cpu(2);
+  for (const char* preset : {"mlp", "dcgan"}) {
+    const StepAgreement a = compare_one_step(load_config(preset, "", {}), 16, two, one);
+    EXPECT_TRUE(a.finite) << preset;
+    EXPECT_LE(a.worst(), step_agreement_bound("fp32")) << preset;
+  }
+}
+
 class CudaTraining : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -173,6 +185,11 @@ class CudaTraining : public ::testing::Test {
   Exec gpu_;
 };
 
+TEST_F(CudaTraining, OneStepAgreesWithTheCpuAsBenchChecksIt) {
+  const StepAgreement a = compare_one_step(load_config("mlp", "", {}), 16, gpu_, cpu_);
+  EXPECT_TRUE(a.finite);
+  EXPECT_LE(a.worst(), step_agreement_bound("fp32"));
+}
 TEST_F(CudaTraining, MlpSgdStepMatchesCpuTensorByTensor) {
   expect_same_sgd_step("mlp", gpu_, cpu_);
 }

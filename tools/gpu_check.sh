@@ -194,8 +194,12 @@ find_nvidia
 write_environment
 RESULTS+=("env|ok|$(elapsed)|$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)")
 
+# The device's architecture (compute capability 9.0 -> 90) is the one built: a binary without it
+# would run through PTX JIT at best, or not at all.
+DEVICE_ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+[[ "$DEVICE_ARCH" =~ ^[0-9]+$ ]] || DEVICE_ARCH=90
 configure_args=(
-  -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGANCU_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90
+  -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGANCU_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=$DEVICE_ARCH"
   "-DCMAKE_PREFIX_PATH=$CARRY_ROOT/usr"
   "-DCMAKE_LIBRARY_PATH=$SHIM"
   "-DOPENBLAS_ROOT=$CARRY_ROOT/usr/lib/$ARCH_DIR/openblas-openmp"
@@ -216,14 +220,57 @@ if want build; then
   DRY_RUN=0 step configure 120 cmake "${configure_args[@]}"
   DRY_RUN=$saved_dry
   step build 330 cmake --build "$BUILD" -j "$JOBS" --target gancu gancu_tests gancu_bench
+  # The build must hold code for the device's architecture (cuobjdump lists the cubins).
+  if [ "$DRY_RUN" != 1 ] && [ -x "$BUILD/gancu_tests" ]; then
+    if cuobjdump --list-elf "$BUILD/gancu_tests" 2>/dev/null | grep -q "sm_$DEVICE_ARCH"; then
+      RESULTS+=("arch|ok|0|sm_$DEVICE_ARCH built")
+    else
+      RESULTS+=("arch|FAIL|0|the device is sm_$DEVICE_ARCH; gancu_tests holds no sm_$DEVICE_ARCH code")
+    fi
+  fi
 fi
+
+# A test step passes only when its tests ran: none skipped (GANCU_REQUIRE_CUDA=1 already turns a
+# CUDA test's skip into a failure; this also catches a skip the tests did not foresee) and at least
+# one ran (a filter that matches nothing passes in gtest). CPU tests may skip in the whole-suite
+# step (e.g. the TensorBoard cross-check without Python's tensorboard); CUDA suites never.
+export GANCU_REQUIRE_CUDA=1
+CUDA_SUITES='Cuda|Simt|ObjectiveStepCuda|Nccl'
+require_ran() {  # NAME XML: records NAME_ran as FAIL when the XML shows no test or a CUDA skip
+  local name=$1 xml=$2
+  [ "$DRY_RUN" = 1 ] && return 0
+  if [ ! -f "$xml" ]; then
+    RESULTS+=("${name}_ran|FAIL|0|no gtest XML (the step did not run its tests)")
+    return 0
+  fi
+  local total skipped
+  total=$(grep -m1 '<testsuites' "$xml" | sed -n 's/.* tests="\([0-9]*\)".*/\1/p')
+  # A skipped testcase: <testcase name=.. classname="Suite" ...> followed by <skipped.
+  skipped=$(python3 - "$xml" "$CUDA_SUITES" <<'PY'
+import re, sys, xml.etree.ElementTree as ET
+suites = re.compile(r"^(%s)" % sys.argv[2])
+n = [c.get("classname", "") + "." + c.get("name", "") for c in ET.parse(sys.argv[1]).iter("testcase")
+     if c.find("skipped") is not None and suites.match(c.get("classname", ""))]
+print(len(n), " ".join(n[:5]))
+PY
+  )
+  if [ -z "$total" ] || [ "$total" = 0 ]; then
+    RESULTS+=("${name}_ran|FAIL|0|no test ran")
+  elif [ "${skipped%% *}" != 0 ]; then
+    RESULTS+=("${name}_ran|FAIL|0|CUDA tests skipped: $skipped")
+  else
+    RESULTS+=("${name}_ran|ok|0|$total tests, no CUDA test skipped")
+  fi
+}
 
 TESTS=$BUILD/gancu_tests
 BENCH=$BUILD/gancu_bench
 if want test; then
   if [ -x "$TESTS" ] || [ "$DRY_RUN" = 1 ]; then
-    step test_cuda 150 "$TESTS" --gtest_filter='Cuda*' --gtest_output="xml:$LOGS/gtest_cuda.xml"
+    step test_cuda 150 "$TESTS" --gtest_filter='Cuda*:ObjectiveStepCuda*' --gtest_output="xml:$LOGS/gtest_cuda.xml"
+    require_ran test_cuda "$LOGS/gtest_cuda.xml"
     step test_all 200 "$TESTS" --gtest_output="xml:$LOGS/gtest_all.xml"
+    require_ran test_all "$LOGS/gtest_all.xml"
   else
     skip test "no $TESTS (build failed?)"
   fi
@@ -246,7 +293,10 @@ if want sanitize; then
       extra=()
       [ "$tool" = memcheck ] && extra=(--leak-check full)
       step "sanitize_$tool" 90 env GANCU_TEST_QUICK=1 "$SANITIZER" --tool "$tool" "${extra[@]}" --error-exitcode 1 \
-        --print-limit 30 "$TESTS" --gtest_filter="${GANCU_SANITIZE_FILTER:-CudaOps.*:CudaTraining.GraphReplay*}"
+        --print-limit 30 "$TESTS" --gtest_filter="${GANCU_SANITIZE_FILTER:-CudaOps.*:CudaTraining.GraphReplay*}" \
+        --gtest_output="xml:$LOGS/gtest_sanitize_$tool.xml"
+      # A sanitizer over skipped tests checks nothing.
+      require_ran "sanitize_$tool" "$LOGS/gtest_sanitize_$tool.xml"
     done
   else
     skip sanitize "compute-sanitizer or $TESTS missing"

@@ -39,6 +39,7 @@ ctest --test-dir "$build" --output-on-failure -j"$(nproc)" -E "$exclude|$cuda_te
 echo "sanitized suite: $(($(date +%s) - start)) s"
 # The CUDA tests on the emulator, sanitized: ASan follows the emulator's fiber stacks.
 tools/test_emulated.sh "$build"
+export GANCU_FUZZ_BUILD=$build  # the fuzzers of this build, whatever its folder's name
 tools/fuzz.sh --replay
 tools/fuzz.sh "${GANCU_FUZZ_SECONDS:-10}"
 echo "sanitized suite and fuzzers passed"

@@ -1,12 +1,15 @@
 // gancu bench: images per second of the full training iteration (all D steps and the G step,
 // as captured for training), and the time of each phase from a separate, synchronized pass.
 // Synthetic images of the model's shape: throughput does not depend on pixel values.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
 
 #include "commands.h"
 #include "gancu/check.h"
@@ -15,14 +18,67 @@
 #include "gancu/memory.h"
 #include "gancu/ops.h"
 #include "gancu/session.h"
+#include "gancu/step_agreement.h"
 
 #if GANCU_CUDA_EMULATION
 // The SIMT emulator's running totals (tests/simt/cuda_api.cpp).
 extern "C" void gancu_simt_counters(long long* kernels, long long* library_calls, long long* graph_launches,
                                     long long* graph_nodes, long long* copies);
+// Byte counting of the emulated kernels' device memory traffic (tests/simt/access_count.cpp):
+// returns 0 where the build cannot count (gcc).
+extern "C" int gancu_simt_count_bytes(int on);
+extern "C" void gancu_simt_bytes(long long* read, long long* written);
+extern "C" const char* gancu_simt_kernel_traffic(int top);
 #endif
 
 namespace gancu::cli {
+namespace {
+
+// What is timed must be right: finite losses after the warm-up, and on the CUDA backend one SGD
+// step that agrees with the CPU backend's (at batch 256 at most: the CPU's step is the cost).
+// Returns the agreement's relative error (0 on the CPU); a failure ends bench with exit 1 and no
+// number.
+double check_before_timing(const Config& cfg, const GanMetrics& warm, Exec& ex) {
+  if (!warm.finite())
+    runtime_error("gancu bench: the warm-up iterations give non-finite losses (D ", warm.loss_d, ", G ",
+                  warm.loss_g, "): nothing to time");
+  if (!ex.on_cuda()) return 0.0;
+  Exec cpu = Exec::cpu(cfg.threads);
+  const int batch = std::min(cfg.batch, 256);
+  const StepAgreement a = compare_one_step(cfg, batch, ex, cpu);
+  const double bound = step_agreement_bound(cfg.math);
+  if (!a.finite || !(a.worst() <= bound))
+    runtime_error("gancu bench: one SGD step on ", backend_name(ex.backend()),
+                  " differs from the CPU backend's (batch ", batch, ": relative error of the update G ",
+                  a.rel_err_g, ", D ", a.rel_err_d, ", bound ", bound, a.finite ? "" : ", non-finite losses",
+                  "): not timing a wrong iteration");
+  std::fprintf(
+      stderr,
+      "gancu bench: one SGD step agrees with the CPU backend (batch %d, update error G %.1e, D %.1e)\n",
+      batch, a.rel_err_g, a.rel_err_d);
+  return a.worst();
+}
+
+#if GANCU_CUDA_EMULATION
+// The emulator's per-kernel lines ("name launches read written", totals over `steps`) as a table
+// per iteration, in MB.
+std::string traffic_table(const char* lines, int64_t steps) {
+  std::istringstream in(lines);
+  std::string name;
+  long long launches = 0, read = 0, written = 0;
+  std::ostringstream out;
+  while (in >> name >> launches >> read >> written) {
+    char row[256];
+    std::snprintf(row, sizeof row, "    %-36s %5.1f launches %10.3f MB read %10.3f MB written\n",
+                  name.c_str(), double(launches) / double(steps), 1e-6 * double(read) / double(steps),
+                  1e-6 * double(written) / double(steps));
+    out << row;
+  }
+  return out.str();
+}
+#endif
+
+}  // namespace
 
 void add_bench(CLI::App& app) {
   struct Flags {
@@ -67,10 +123,13 @@ void add_bench(CLI::App& app) {
     const int64_t untimed = cfg.cuda_graph ? std::max<int64_t>(warmup, 2 * variants) : warmup;
     for (int64_t i = 0; i < untimed; ++i) iterate();
     ex.synchronize();
+    const double check_err = check_before_timing(cfg, gan.read_metrics(ex), ex);
 #if GANCU_CUDA_EMULATION
     // What a GPU would see per iteration: counted by the emulator over the timed loop.
-    long long count0[5], count1[5];
+    long long count0[7], count1[7];
+    const bool bytes_counted = gancu_simt_count_bytes(1) != 0;
     gancu_simt_counters(&count0[0], &count0[1], &count0[2], &count0[3], &count0[4]);
+    gancu_simt_bytes(&count0[5], &count0[6]);
 #endif
     const auto t0 = Clock::now();
     for (int64_t i = 0; i < cfg.steps; ++i) iterate();
@@ -78,10 +137,15 @@ void add_bench(CLI::App& app) {
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 #if GANCU_CUDA_EMULATION
     gancu_simt_counters(&count1[0], &count1[1], &count1[2], &count1[3], &count1[4]);
-    const char* count_names[5] = {"kernel_launches", "library_calls", "graph_launches", "graph_nodes",
-                                  "memcpys"};
+    gancu_simt_bytes(&count1[5], &count1[6]);
+    gancu_simt_count_bytes(0);
+    const char* count_names[7] = {"kernel_launches",     "library_calls", "graph_launches",
+                                  "graph_nodes",         "memcpys",       "kernel_bytes_read",
+                                  "kernel_bytes_written"};
+    const int counts_known = bytes_counted ? 7 : 5;
     nlohmann::json per_iter = nlohmann::json::object();
-    for (int k = 0; k < 5; ++k) per_iter[count_names[k]] = double(count1[k] - count0[k]) / double(cfg.steps);
+    for (int k = 0; k < counts_known; ++k)
+      per_iter[count_names[k]] = double(count1[k] - count0[k]) / double(cfg.steps);
 #endif
     const double ms_per_iter = 1e3 * seconds / double(cfg.steps);
     const double images_per_s = double(cfg.batch) * double(cfg.steps) / seconds;
@@ -121,6 +185,7 @@ void add_bench(CLI::App& app) {
                           {"math", cfg.math},
                           {"images_per_s", images_per_s},
                           {"ms_per_iter", ms_per_iter},
+                          {"check_rel_err", check_err},
                           {"version", GANCU_VERSION}};
       nlohmann::json ph = nlohmann::json::object();
       for (const auto& p : phases) ph[p.first] = p.second;
@@ -139,8 +204,14 @@ void add_bench(CLI::App& app) {
 #if GANCU_CUDA_EMULATION
       if (ex.on_cuda()) {
         std::printf("  per iteration, as a GPU would see it (SIMT emulator; times above are the CPU's):\n");
-        for (int k = 0; k < 5; ++k)
-          std::printf("    %-16s %9.1f\n", count_names[k], per_iter[count_names[k]].get<double>());
+        for (int k = 0; k < counts_known; ++k)
+          std::printf("    %-20s %12.1f\n", count_names[k], per_iter[count_names[k]].get<double>());
+        if (!bytes_counted)
+          std::printf(
+              "    kernel bytes: not counted (configure a clang build with -DGANCU_SIMT_COUNT_BYTES=ON)\n");
+        else
+          std::printf("  the kernels that move the most device memory (per iteration):\n%s",
+                      traffic_table(gancu_simt_kernel_traffic(8), cfg.steps).c_str());
       }
 #endif
     }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "asan.h"
 #include "runtime.h"
 
 struct CUstream_st {
@@ -134,6 +135,13 @@ const char* plain_message(cudaError_t e) {
 }
 
 }  // namespace
+
+void device_ranges(std::vector<std::pair<uintptr_t, uintptr_t>>* out) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  out->clear();
+  for (const auto& [begin, a] : g_allocs)  // a std::map: already sorted
+    if (a.device) out->emplace_back(begin, begin + a.bytes);
+}
 
 Counters& counters() {
   static Counters c;
@@ -317,6 +325,11 @@ static cudaError_t allocate(void** p, size_t bytes, bool device, const char* wha
   // Uninitialized device memory reads as NaN (0xff bytes) in float and double, so that an output
   // a kernel forgot to write shows.
   std::memset(m, 0xff, rounded);
+#if SIMT_ASAN
+  // The padding up to cudaMalloc's 256-byte granule is not the caller's: a kernel that reads or
+  // writes past its buffer's end is an ASan report, where a GPU would silently touch the padding.
+  ASAN_POISON_MEMORY_REGION(static_cast<char*>(m) + bytes, rounded - bytes);
+#endif
   simt::g_allocs[reinterpret_cast<uintptr_t>(m)] = {bytes, device};
   if (device) simt::g_device_bytes += rounded;
   *p = m;
@@ -331,6 +344,9 @@ static cudaError_t release(void* p, bool device, const char* what) {
     return fail(cudaErrorInvalidValue, std::string(what) + ": the pointer was not allocated by " +
                                            (device ? "cudaMalloc" : "cudaMallocHost"));
   if (device) simt::g_device_bytes -= (std::max<size_t>(it->second.bytes, 1) + 255) / 256 * 256;
+#if SIMT_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(p, (std::max<size_t>(it->second.bytes, 1) + 255) / 256 * 256);
+#endif
   simt::g_allocs.erase(it);
   std::free(p);
   return cudaSuccess;

@@ -8,21 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SIMT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SIMT_ASAN 1
-#endif
-#endif
-#ifndef SIMT_ASAN
-#define SIMT_ASAN 0
-#endif
-
-#if SIMT_ASAN
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
+#include "asan.h"
 
 #if defined(__x86_64__)
 // simt_switch(save, to): saves the callee-saved registers on the current stack, stores the stack

@@ -427,6 +427,7 @@ bool execute_grid(const LaunchSpec& spec, const std::function<void()>& body) {
   detail::block_dim = spec.block;
   detail::grid_dim = spec.grid;
   bool ok = true;
+  begin_grid_access_count();
   for (int64_t k = 0; k < nblocks && ok; ++k) {
     int64_t id = k;
     if (!blocks.empty())
@@ -443,6 +444,7 @@ bool execute_grid(const LaunchSpec& spec, const std::function<void()>& body) {
     detail::dynamic_shared = shared_storage.empty() ? nullptr : shared_storage.data();
     ok = run_block(b, order, seed, serial * 1000003u + uint64_t(id));
   }
+  end_grid_access_count(spec.kernel);
   detail::block_dim = saved_bd;
   detail::grid_dim = saved_gd;
   detail::block_idx = saved_bi;

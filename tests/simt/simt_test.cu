@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+extern "C" int gancu_simt_count_bytes(int on);  // tests/simt/access_count.cpp
+
 namespace {
 
 // Runs the test body under each scheduling order, restoring the environment afterwards.
@@ -153,6 +155,31 @@ __global__ void add_one(float* x, int n) {
 }
 
 __global__ void nothing() {}
+
+// Reads n floats and writes n doubles of device memory, through shared memory and a local array
+// that are not device memory.
+__global__ void widen_through_shared(const float* in, double* out, int n) {
+  __shared__ float sh[128];
+  volatile float local[2];
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  local[0] = i < n ? in[i] : 0.0f;
+  sh[threadIdx.x] = local[0];
+  __syncthreads();
+  local[1] = sh[threadIdx.x] * 2.0f;
+  if (i < n) out[i] = double(local[1]);
+}
+
+// float4 loads and stores, as the optimizers' kernels use them.
+__global__ void double_float4(float4* x, int n4) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n4) return;
+  float4 v = x[i];
+  v.x *= 2;
+  v.y *= 2;
+  v.z *= 2;
+  v.w *= 2;
+  x[i] = v;
+}
 
 // ---- Tests --------------------------------------------------------------------------------------------
 
@@ -368,6 +395,52 @@ TEST(Simt, CopiesCheckTheirDirectionAndBounds) {
   EXPECT_EQ(cudaFree(h.data()), cudaErrorInvalidValue);
   (void)cudaGetLastError();
   unsetenv("GANCU_SIMT_QUIET");
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+// In the ASan build (CI's), a kernel that writes one element past its buffer is an ASan report,
+// even inside the 256-byte granule that cudaMalloc rounds to.
+TEST(SimtDeathTest, AnOutOfBoundsKernelWriteIsAnAsanReport) {
+  DeviceArray<float> x(10, 0.0f);
+  add_one<<<1, 32>>>(x.p, 10);  // guarded: in bounds
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  EXPECT_DEATH(add_one<<<1, 32>>>(x.p, 11), "AddressSanitizer");
+}
+#endif
+#endif
+
+TEST(Simt, CountsTheBytesKernelsMoveInDeviceMemory) {
+  constexpr int n = 1000;
+  DeviceArray<float> in(n, 1.5f);
+  DeviceArray<double> out(n);
+  const simt::Counters before = simt::counters();
+  widen_through_shared<<<(n + 127) / 128, 128>>>(in.p, out.p, n);  // counting is off
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  EXPECT_EQ(simt::counters().bytes_read, before.bytes_read);
+  const bool counted = gancu_simt_count_bytes(1) != 0;
+  widen_through_shared<<<(n + 127) / 128, 128>>>(in.p, out.p, n);
+  cudaMemcpy(out.p, in.p, 4, cudaMemcpyDeviceToDevice);               // a copy is not a kernel's traffic
+  double_float4<<<2, 128>>>(reinterpret_cast<float4*>(in.p), n / 4);  // 16-byte accesses
+  gancu_simt_count_bytes(0);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  EXPECT_EQ(out.host()[n - 1], 3.0);
+  EXPECT_EQ(in.host()[n - 1], 3.0f);
+  const int64_t read = simt::counters().bytes_read - before.bytes_read;
+  const int64_t written = simt::counters().bytes_written - before.bytes_written;
+#if defined(__clang__)
+  // Exactly the device traffic: shared memory, the local array and the arguments are not in it.
+  // (This file's kernels are instrumented in every clang build; `counted` says whether the
+  // project's kernels are too, GANCU_SIMT_COUNT_BYTES.)
+  (void)counted;
+  EXPECT_EQ(read, int64_t(n) * 4 + int64_t(n) * 4);
+  EXPECT_EQ(written, int64_t(n) * 8 + int64_t(n) * 4);
+#else
+  // gcc has no load/store instrumentation: the build says it does not count, and counts nothing.
+  EXPECT_FALSE(counted);
+  EXPECT_EQ(read, 0);
+  EXPECT_EQ(written, 0);
+#endif
 }
 
 }  // namespace

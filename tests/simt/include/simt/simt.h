@@ -147,8 +147,17 @@ struct Counters {
   int64_t graph_nodes = 0;  // nodes executed through graph launches
   int64_t memcpy_calls = 0;
   int64_t gpu_threads = 0;  // GPU threads run
+  // Device memory the project's kernels read and wrote (access_count.cpp: clang builds, once
+  // gancu_simt_count_bytes(1) turned counting on); library calls are not included.
+  int64_t bytes_read = 0;
+  int64_t bytes_written = 0;
 };
 Counters& counters();
+
+// Byte counting around each grid (access_count.cpp).
+bool bytes_counted_by_this_build();
+void begin_grid_access_count();
+void end_grid_access_count(const char* kernel);
 
 // Scheduling order of blocks and of the threads of a block (GANCU_SIMT_ORDER, read at each
 // launch so that tests can change it).
