@@ -35,9 +35,20 @@ TEST(Config, PresetsResolveToTheirDocumentedSettings) {
   EXPECT_EQ(c.d_steps, 1);
   EXPECT_EQ(c.generator.front(), "linear out=12544 bias=false");
   EXPECT_EQ(load_config("mlp", "", {}).init, InitScheme::PyTorch);
-  EXPECT_EQ(preset_names(), (std::vector<std::string>{"began", "dcgan", "dcgan32", "dragan", "grid25",
-                                                      "hinge", "lsgan", "mbdisc", "mbstd", "mlp", "r1",
-                                                      "ring8", "stacked-mnist", "wgan", "wgan-gp"}));
+  EXPECT_EQ(preset_names(),
+            (std::vector<std::string>{"began", "dcgan", "dcgan-uniform32", "dcgan32", "dragan", "grid25", "hinge",
+                                      "lsgan", "mbdisc", "mbstd", "mlp", "mlp-uniform", "r1", "ring8",
+                                      "stacked-mnist", "wgan", "wgan-gp"}));
+  // The first MLP GAN's setting, and DCGAN with a uniform latent of 32 (docs/mode_collapse.md).
+  const Config first = load_config("mlp-uniform", "", {});
+  EXPECT_EQ(first.latent, NoiseKind::Uniform);
+  EXPECT_EQ(first.batch, 120);
+  EXPECT_EQ(first.steps, 30000);
+  EXPECT_EQ(first.generator, load_config("mlp", "", {}).generator);
+  const Config u32 = load_config("dcgan-uniform32", "", {});
+  EXPECT_EQ(u32.latent, NoiseKind::Uniform);
+  EXPECT_EQ(u32.z_dim, 32);
+  EXPECT_EQ(u32.discriminator, load_config("dcgan", "", {}).discriminator);
   // The objectives' presets: the settings of their papers (docs/objectives.md).
   const Config gp = load_config("wgan-gp", "", {});
   EXPECT_EQ(gp.loss, "wgan-gp");
