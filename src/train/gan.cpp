@@ -57,8 +57,8 @@ Gan::Gan(const Config& cfg, Shape image, int batch)
 Gan::~Gan() = default;
 
 void Gan::plan(ArenaPlan& plan, const Exec& ex) {
-  g_->plan(plan, ex);
-  d_->plan(plan, ex);
+  g_->plan(plan, ex, BackwardUse{true, false});  // nothing asks for the gradient of the noise
+  d_->plan(plan, ex);                            // G's step takes the gradient of D's input
   opt_g_->plan(plan);
   opt_d_->plan(plan);
   objective_->plan(plan, record_draws_);

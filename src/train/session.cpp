@@ -50,6 +50,7 @@ GanSession make_session(const Config& cfg, Shape image, int batch, Exec& ex, boo
   GanSession s;
   s.gan = std::make_unique<Gan>(cfg, image, batch);
   if (record_penalty_draws) s.gan->record_penalty_draws();
+  ex.set_deterministic(cfg.deterministic);  // before planning: the convolutions' algorithms
   ArenaPlan plan;
   s.gan->plan(plan, ex);
   s.arena = Arena(ex.backend(), std::move(plan));
