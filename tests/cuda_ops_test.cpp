@@ -47,7 +47,7 @@
 
 #include "cuda_test_util.h"
 #if GANCU_CUDA_EMULATION
-#include <cudnn.h>  // the emulator's stand-in: its algorithm list and simtCudnnWithholdAlgorithms
+#include <cudnn.h>  // the emulator's stand-in: its algorithm list
 #endif
 
 #include "gancu/arena.h"
@@ -489,14 +489,6 @@ TEST_F(CudaOps, ConvPlansAreKeyedByWorkspaceLimitAndHowTheyWereChosen) {
 #endif
 }
 
-#if GANCU_CUDA_EMULATION
-// Makes the emulator's cuDNN report no algorithm for some passes while in scope.
-struct WithheldAlgorithms {
-  explicit WithheldAlgorithms(int passes) { simtCudnnWithholdAlgorithms(passes); }
-  ~WithheldAlgorithms() { simtCudnnWithholdAlgorithms(0); }
-};
-#endif
-
 // Only the passes a layer calls are planned: a convolution whose input gradient is never asked
 // for (the first layer of G or of the classifier) plans no data-gradient pass, a transposed one
 // planned for its forward only plans cuDNN's backward-data. In the emulated build a pass is made
@@ -518,7 +510,7 @@ TEST_F(CudaOps, ConvPlansOnlyThePassesALayerCalls) {
   EXPECT_TRUE(plans[0].bwd_data.chosen);
   EXPECT_FALSE(plans[0].bwd_filter.chosen);
 #if GANCU_CUDA_EMULATION
-  const WithheldAlgorithms no_bwd_data(2);
+  const test::WithheldAlgorithms no_bwd_data(2);
   const ConvDims e = ConvDims::conv(2, 7, 7, 2, 3, 3, 3, 2, 1);
   try {
     (void)ops::conv_workspace_bytes<float>(gpu_, e, false);

@@ -277,6 +277,28 @@ TEST_F(CudaTraining, NoDeviceAllocationInsideTheLoop) {
   EXPECT_EQ(s.gan->read_step(ex), 11);
 }
 
+#if GANCU_CUDA_EMULATION
+// A GAN loaded to sample (gancu sample, eval, compare) plans no backward pass: with no
+// filter-gradient algorithm at all (the emulator's cuDNN made to withhold it), a training session
+// is refused naming the pass, and a sample-only one plans and draws samples.
+TEST_F(CudaTraining, SampleOnlySessionPlansNoBackwardPass) {
+  const test::WithheldAlgorithms no_bwd_filter(4);
+  const Config cfg = load_config("dcgan", "", {{"train.batch", "8", "test"}});
+  try {
+    (void)make_session(cfg, Shape::image(8, 28, 28, 1), 8, gpu_);
+    ADD_FAILURE() << "a training session planned without filter-gradient algorithms";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("backward-filter"), std::string::npos) << e.what();
+  }
+  Exec ex = Exec::cuda(0);  // a fresh context: the failed plans stay in gpu_'s
+  GanSession s = make_session(cfg, Shape::image(8, 28, 28, 1), 8, ex, false, true);
+  s.gan->initialize(ex);
+  const std::vector<float> images = draw_samples(ex, *s.gan, 8, 1, 1);
+  ASSERT_EQ(images.size(), size_t(8) * 28 * 28);
+  for (float v : images) ASSERT_TRUE(std::isfinite(v) && v >= -1.0f && v <= 1.0f) << v;
+}
+#endif
+
 // The trainer on the GPU: log, sample and checkpoint steps between graph replays (the grids run
 // the generator at another batch) leave the training unchanged: the same checkpoint as the
 // uncaptured run.
