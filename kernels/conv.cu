@@ -289,8 +289,12 @@ void choose(CudaContext& ctx, ConvPlan& p, const ConvKey& key, const PassSet& ne
     for (int i = 0; i < 3; ++i) {
       if (!todo[size_t(i)]) continue;
       if (can_measure) p.pass[i] = measure(ctx, p, i, t, key.deterministic);
-      // Where measuring failed, cuDNN's heuristics within the same limit.
-      if (!p.pass[i].chosen) p.pass[i] = heuristic(ctx, p, i, key.workspace_limit, key.deterministic);
+      // Where measuring failed or found nothing that fits, cuDNN's heuristics within the same limit.
+      if (!p.pass[i].available) {
+        const bool refused = p.pass[i].refused_nondeterministic;
+        p.pass[i] = heuristic(ctx, p, i, key.workspace_limit, key.deterministic);
+        p.pass[i].refused_nondeterministic = p.pass[i].refused_nondeterministic || refused;
+      }
     }
     if (can_measure) GANCU_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
   }
