@@ -2,8 +2,8 @@
 // seed's method of comparing mode collapse): one picture per noise set with a row per run, and a
 // table of how many distinct classes each run draws from each set.
 //
-// Runs are columns by position: the same folder given twice (or two spellings of one folder) is
-// still two columns, told apart by a "#2" after the repeated path.
+// Runs are columns by position, never keyed by path: a path given twice is two columns, the second
+// labelled "PATH #2"; two spellings of one folder are two columns under their own paths.
 #include <cstdio>
 #include <iostream>
 #include <memory>
