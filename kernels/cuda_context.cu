@@ -16,8 +16,9 @@ namespace gancu {
 namespace cuda {
 
 bool ConvKey::operator<(const ConvKey& o) const {
-  return std::tie(n, h, w, c, k, r, s, stride, pad, tf32) <
-         std::tie(o.n, o.h, o.w, o.c, o.k, o.r, o.s, o.stride, o.pad, o.tf32);
+  return std::tie(n, h, w, c, k, r, s, stride, pad, tf32, deterministic, workspace_limit, measured) <
+         std::tie(o.n, o.h, o.w, o.c, o.k, o.r, o.s, o.stride, o.pad, o.tf32, o.deterministic,
+                  o.workspace_limit, o.measured);
 }
 bool LtKey::operator<(const LtKey& o) const {
   return std::tie(m, n, k, epilogue, align_mask, tf32) <
@@ -60,10 +61,10 @@ CudaContext::CudaContext(int dev) : device(dev) {
 
     // 32 MiB: what cuBLAS recommends for Hopper; also enough for every cuBLASLt heuristic pick.
     blas_workspace_bytes = size_t(32) << 20;
-    GANCU_CUDA_CHECK(cudaMalloc(&blas_workspace, blas_workspace_bytes));
+    GANCU_CUDA_CHECK(cuda::device_malloc(&blas_workspace, blas_workspace_bytes));
     // Reductions: up to 1M floats of partial sums (e.g. 256 row splits x 1024 channels x 4).
     reduce_scratch_bytes = size_t(4) << 20;
-    GANCU_CUDA_CHECK(cudaMalloc(&reduce_scratch, reduce_scratch_bytes));
+    GANCU_CUDA_CHECK(cuda::device_malloc(&reduce_scratch, reduce_scratch_bytes));
 
     GANCU_CUBLAS_CHECK(cublasCreate(&cublas));
     GANCU_CUBLAS_CHECK(cublasSetStream(cublas, stream));

@@ -29,9 +29,15 @@ namespace gancu {
 namespace cuda {
 struct ConvPlan;  // conv.cu: descriptors and chosen algorithms of one convolution shape
 struct LtPlan;    // gemm.cu: a cuBLASLt matmul descriptor, layouts and algorithm
+// A plan is chosen under these conditions, so they are part of its key: the dims, the math, whether
+// nondeterministic algorithms may be chosen, the workspace the choice was limited to, and whether
+// the algorithms were measured (at plan time) or taken from cuDNN's heuristics (at run time).
 struct ConvKey {
   int n, h, w, c, k, r, s, stride, pad;
   bool tf32;
+  bool deterministic;
+  size_t workspace_limit;
+  bool measured;
   bool operator<(const ConvKey& o) const;
 };
 struct LtKey {
@@ -82,6 +88,10 @@ CudaContext& context(const Exec& ex);
 inline cudaStream_t stream_of(const Exec& ex) {
   return context(ex).stream;
 }
+
+// cudaMalloc through a counter (device_allocation_count() in memory.h): every device allocation of
+// kernels/ goes through here, so that a test can prove the training loop makes none.
+cudaError_t device_malloc(void** ptr, size_t bytes);
 
 // Is `stream` being captured into a graph right now? (Plan-time work that must not be captured,
 // such as algorithm measurement, checks this.)

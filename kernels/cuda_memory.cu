@@ -5,17 +5,33 @@
 // the captured iteration: cudaMalloc and a stream synchronization are not capturable.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdio>
 
 #include "cuda_context.h"
 #include "gancu/check.h"
 #include "gancu/memory.h"
 
-namespace gancu::cuda {
+namespace gancu {
+
+namespace {
+std::atomic<uint64_t> g_device_allocations{0};
+}
+
+uint64_t device_allocation_count() {
+  return g_device_allocations.load();
+}
+
+namespace cuda {
+
+cudaError_t device_malloc(void** ptr, size_t bytes) {
+  ++g_device_allocations;
+  return cudaMalloc(ptr, bytes);
+}
 
 void* device_alloc(size_t bytes) {
   void* p = nullptr;
-  const cudaError_t e = cudaMalloc(&p, bytes);
+  const cudaError_t e = device_malloc(&p, bytes);
   if (e != cudaSuccess) {
     (void)cudaGetLastError();
     size_t free_b = 0, total_b = 0;
@@ -65,4 +81,5 @@ void copy(const Exec& ex, void* dst, const void* src, size_t bytes, int kind) {
   GANCU_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
-}  // namespace gancu::cuda
+}  // namespace cuda
+}  // namespace gancu

@@ -46,10 +46,17 @@
 #include <vector>
 
 #include "cuda_test_util.h"
+#if GANCU_CUDA_EMULATION
+#include <cudnn.h>  // the emulator's stand-in: its algorithm list
+#endif
+
+#include "gancu/arena.h"
+#include "gancu/conv_plans.h"
 #include "gancu/exec.h"
 #include "gancu/graph.h"
 #include "gancu/memory.h"
 #include "gancu/mixture.h"
+#include "gancu/network.h"
 #include "gancu/ops.h"
 #include "gancu/rng.h"
 
@@ -330,9 +337,23 @@ TEST_F(CudaOps, ConvTranspose2dForwardBackward) {
   }
 }
 
+// The CUDA backend's cached plans of the dims `d` (any batch-independent key condition).
+std::vector<ConvPlanReport> plans_of(const Exec& ex, const ConvDims& d) {
+  std::vector<ConvPlanReport> out;
+  for (const ConvPlanReport& r : conv_plan_report(ex)) {
+    const ConvDims& e = r.dims;
+    if (std::tie(e.n, e.h, e.w, e.c, e.k, e.r, e.s, e.stride, e.pad) ==
+        std::tie(d.n, d.h, d.w, d.c, d.k, d.r, d.s, d.stride, d.pad))
+      out.push_back(r);
+  }
+  return out;
+}
+
 // A convolution and the transposed convolution of the same dims share one cached plan (the
 // descriptors are the same, the passes are read the other way): both, in one context, in both
-// orders of first use.
+// orders of first use. Shared means one plan in the cache, found by every call: conv_round's
+// variants 0 and 1 call three passes (forward, data and filter gradients), variant 2 one
+// (forward; its backward asks for no dx or dw).
 TEST_F(CudaOps, ConvAndTransposedConvShareAPlan) {
   const ConvDims conv = ConvDims::conv(64, 14, 14, 64, 128, 4, 4, 2, 1);       // dcgan D
   const ConvDims convt = ConvDims::transposed(64, 7, 7, 128, 64, 4, 4, 2, 1);  // dcgan G, same dims
@@ -341,16 +362,197 @@ TEST_F(CudaOps, ConvAndTransposedConvShareAPlan) {
   ASSERT_EQ(conv.k, convt.k);
   uint32_t seed = 900;
   plan_conv(conv, false);
+  std::vector<ConvPlanReport> plans = plans_of(gpu_, conv);
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_TRUE(plans[0].measured);
+  EXPECT_EQ(plans[0].lookups, 1u);
   plan_conv(convt, true);
+  plans = plans_of(gpu_, conv);
+  ASSERT_EQ(plans.size(), 1u) << "the transposed convolution was planned apart";
+  EXPECT_EQ(plans[0].lookups, 2u) << "the transposed convolution did not find the convolution's plan";
+  for (const ConvPassReport* pass : {&plans[0].fwd, &plans[0].bwd_data, &plans[0].bwd_filter}) {
+    EXPECT_TRUE(pass->available);
+    EXPECT_TRUE(pass->measured);
+  }
   for (int variant = 0; variant < 3; ++variant) {
     conv_round(cpu_, gpu_, conv, false, Act::ReLU, variant, seed++, kGemm);
     conv_round(cpu_, gpu_, convt, true, Act::ReLU, variant, seed++, kGemm);
   }
-  Exec other = Exec::cuda(0);  // a fresh context: the transposed one first
+  plans = plans_of(gpu_, conv);
+  ASSERT_EQ(plans.size(), 1u) << "an op call made a plan of its own";
+  EXPECT_EQ(plans[0].lookups, 2u + 2 * (3 + 3 + 1)) << "not every pass of both ops used the shared plan";
+
+  Exec other = Exec::cuda(0);  // a fresh context: the transposed one first, unplanned (heuristics)
   std::swap(gpu_, other);
   gpu_.set_workspace(gpu_ws_.data(), gpu_ws_.size() * sizeof(float));
+  EXPECT_TRUE(plans_of(gpu_, conv).empty()) << "contexts share their caches";
   conv_round(cpu_, gpu_, convt, true, Act::Tanh, 0, seed++, kGemm);
   conv_round(cpu_, gpu_, conv, false, Act::Tanh, 0, seed++, kGemm);
+  plans = plans_of(gpu_, conv);
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_FALSE(plans[0].measured);
+  EXPECT_EQ(plans[0].workspace_limit, gpu_.workspace_bytes());
+  EXPECT_EQ(plans[0].lookups, 6u);
+}
+
+// Nondeterministic algorithms only when the Exec allows them (run.deterministic = false); the
+// setting is part of the plan's key. The emulator's stand-in ranks a nondeterministic algorithm
+// first for both backward passes, as cuDNN often does, so there the choice itself is checked.
+TEST_F(CudaOps, ConvChoosesNondeterministicAlgorithmsOnlyWhenAllowed) {
+  const ConvDims d = ConvDims::conv(4, 9, 9, 3, 5, 3, 3, 2, 1);
+  ASSERT_TRUE(gpu_.deterministic()) << "deterministic must be the default";
+  plan_conv(d, false);
+  conv_round(cpu_, gpu_, d, false, Act::ReLU, 0, 980, kGemm);
+  gpu_.set_deterministic(false);
+  plan_conv(d, false);
+  conv_round(cpu_, gpu_, d, false, Act::ReLU, 0, 981, kGemm);
+  const std::vector<ConvPlanReport> plans = plans_of(gpu_, d);
+  ASSERT_EQ(plans.size(), 2u) << "plans with and without nondeterministic algorithms share a key";
+  const ConvPlanReport& strict = plans[0].deterministic_only ? plans[0] : plans[1];
+  const ConvPlanReport& loose = plans[0].deterministic_only ? plans[1] : plans[0];
+  ASSERT_TRUE(strict.deterministic_only);
+  ASSERT_FALSE(loose.deterministic_only);
+  for (const ConvPlanReport* p : {&strict, &loose}) {
+    EXPECT_EQ(p->lookups, 4u);  // planned, then the three passes of one round
+    for (const ConvPassReport* pass : {&p->fwd, &p->bwd_data, &p->bwd_filter}) EXPECT_TRUE(pass->available);
+  }
+  for (const ConvPassReport* pass : {&strict.fwd, &strict.bwd_data, &strict.bwd_filter})
+    EXPECT_TRUE(pass->deterministic) << "algorithm " << pass->algo;
+#if GANCU_CUDA_EMULATION
+  EXPECT_EQ(strict.bwd_data.algo, int(CUDNN_CONVOLUTION_BWD_DATA_ALGO_1));
+  EXPECT_EQ(strict.bwd_filter.algo, int(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1));
+  EXPECT_EQ(loose.bwd_data.algo, int(CUDNN_CONVOLUTION_BWD_DATA_ALGO_0));
+  EXPECT_FALSE(loose.bwd_data.deterministic);
+  EXPECT_EQ(loose.bwd_filter.algo, int(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0));
+  EXPECT_FALSE(loose.bwd_filter.deterministic);
+#endif
+}
+
+// A plan's key holds the workspace its choice was limited to and whether it was measured: an
+// unplanned shape run with no workspace gets heuristic picks that need none, planning adds a
+// measured plan that the ops then use, and an Exec whose workspace is too small for a measured
+// pick gets a heuristic plan of its own for that pass instead of failing.
+TEST_F(CudaOps, ConvPlansAreKeyedByWorkspaceLimitAndHowTheyWereChosen) {
+  const ConvDims d = ConvDims::conv(3, 8, 8, 2, 4, 3, 3, 1, 1);
+  const size_t cpu_bytes = ops::conv_workspace_bytes<float>(cpu_, d, false);
+  cpu_ws_.resize(cpu_bytes / sizeof(float) + 1);
+  cpu_.set_workspace(cpu_ws_.data(), cpu_ws_.size() * sizeof(float));
+  gpu_.set_workspace(nullptr, 0);
+  conv_round(cpu_, gpu_, d, false, Act::None, 0, 990, kGemm);
+  std::vector<ConvPlanReport> plans = plans_of(gpu_, d);
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_FALSE(plans[0].measured);
+  EXPECT_EQ(plans[0].workspace_limit, 0u);
+  for (const ConvPassReport* pass : {&plans[0].fwd, &plans[0].bwd_data, &plans[0].bwd_filter}) {
+    EXPECT_TRUE(pass->available);
+    EXPECT_FALSE(pass->measured);
+    EXPECT_EQ(pass->workspace, 0u);
+  }
+
+  plan_conv(d, false);
+  plans = plans_of(gpu_, d);
+  ASSERT_EQ(plans.size(), 2u) << "the measured plan must not be the heuristic one";
+  // The plan of `plans` with this key (a default one, and a failure, if none).
+  const auto with = [&](bool was_measured, size_t limit) {
+    for (const ConvPlanReport& p : plans)
+      if (p.measured == was_measured && (was_measured || p.workspace_limit == limit)) return p;
+    ADD_FAILURE() << "no plan with measured " << was_measured << ", limit " << limit;
+    return ConvPlanReport{};
+  };
+  const auto measured = [&] { return with(true, 0); };
+  const auto heuristic = [&] { return with(false, 0); };
+  EXPECT_TRUE(measured().fwd.measured);
+  EXPECT_GT(measured().workspace_limit, 0u);
+  EXPECT_EQ(heuristic().lookups, 3u);
+  conv_round(cpu_, gpu_, d, false, Act::None, 0, 991, kGemm);
+  plans = plans_of(gpu_, d);
+  ASSERT_EQ(plans.size(), 2u);
+  EXPECT_EQ(measured().lookups, 1u + 3u) << "the ops did not use the measured plan";
+  EXPECT_EQ(heuristic().lookups, 3u);
+#if GANCU_CUDA_EMULATION
+  // The stand-in's fastest forward algorithm needs kSimtPrecompWorkspace bytes; with less, the
+  // forward pass gets a heuristic plan within what the Exec has, the backward passes (no
+  // workspace) keep the measured plan.
+  EXPECT_EQ(measured().fwd.algo, int(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM));
+  EXPECT_EQ(measured().fwd.workspace, kSimtPrecompWorkspace);
+  gpu_.set_workspace(gpu_ws_.data(), kSimtPrecompWorkspace / 2);
+  conv_round(cpu_, gpu_, d, false, Act::None, 0, 992, kGemm);
+  plans = plans_of(gpu_, d);
+  ASSERT_EQ(plans.size(), 3u);
+  const ConvPlanReport small = with(false, kSimtPrecompWorkspace / 2);
+  EXPECT_EQ(small.fwd.algo, int(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM));
+  EXPECT_FALSE(small.bwd_data.chosen);
+  EXPECT_FALSE(small.bwd_filter.chosen);
+  EXPECT_EQ(small.lookups, 1u);
+  EXPECT_EQ(measured().lookups, 1u + 3u + 2u);
+  EXPECT_EQ(heuristic().lookups, 3u);
+#endif
+}
+
+// Only the passes a layer calls are planned: a convolution whose input gradient is never asked
+// for (the first layer of G or of the classifier) plans no data-gradient pass, a transposed one
+// planned for its forward only plans cuDNN's backward-data. In the emulated build a pass is made
+// to have no algorithm: planning it fails with its name, not planning it lets the layer (and a
+// network whose input gradient nobody asks for) run.
+TEST_F(CudaOps, ConvPlansOnlyThePassesALayerCalls) {
+  const ConvDims d = ConvDims::conv(2, 6, 6, 3, 4, 3, 3, 1, 0);
+  (void)ops::conv_workspace_bytes<float>(gpu_, d, false, ConvPasses{true, false, true});
+  std::vector<ConvPlanReport> plans = plans_of(gpu_, d);
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_TRUE(plans[0].fwd.chosen);
+  EXPECT_FALSE(plans[0].bwd_data.chosen);
+  EXPECT_TRUE(plans[0].bwd_filter.chosen);
+  const ConvDims t = ConvDims::transposed(2, 5, 5, 4, 3, 4, 4, 1, 0);
+  (void)ops::conv_workspace_bytes<float>(gpu_, t, true, ConvPasses{true, false, false});
+  plans = plans_of(gpu_, t);
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_FALSE(plans[0].fwd.chosen);
+  EXPECT_TRUE(plans[0].bwd_data.chosen);
+  EXPECT_FALSE(plans[0].bwd_filter.chosen);
+#if GANCU_CUDA_EMULATION
+  const test::WithheldAlgorithms no_bwd_data(2);
+  const ConvDims e = ConvDims::conv(2, 7, 7, 2, 3, 3, 3, 2, 1);
+  try {
+    (void)ops::conv_workspace_bytes<float>(gpu_, e, false);
+    ADD_FAILURE() << "planning a pass without an algorithm succeeded";
+  } catch (const RuntimeError& err) {
+    EXPECT_NE(std::string(err.what()).find("backward-data"), std::string::npos) << err.what();
+  }
+  // A network whose first layer is that convolution, trained but never asked for its input's
+  // gradient: plans, runs forward and backward.
+  Network<float> net("C", 3, {"conv out=3 k=3 s=2 p=1", "lrelu", "flatten", "linear out=2"}, "c",
+                     Shape::image(2, 7, 7, 2), InitScheme::PyTorch);
+  ArenaPlan plan;
+  net.plan(plan, gpu_, BackwardUse{true, false});
+  Arena arena(Backend::CUDA, std::move(plan));
+  Exec ex = gpu_;
+  ex.set_workspace(arena.workspace(), arena.workspace_bytes());
+  net.bind(arena);
+  net.initialize(ex, 1);
+  const Buffer<float> input(ex, random_vec(2 * 7 * 7 * 2, 995));
+  net.forward(ex, input.data(), 2, BatchNormMode::Train, nullptr, 0);
+  copy_to_device(ex, net.output_grad(), random_vec(4, 996).data(), 4 * sizeof(float));
+  net.backward(ex, nullptr, false, true);
+  std::vector<float> grads(size_t(net.param_count()));
+  copy_to_host(ex, grads.data(), net.grads(), grads.size() * sizeof(float));
+  double norm = 0.0;
+  for (float g : grads) norm += double(g) * g;
+  EXPECT_GT(norm, 0.0);
+  EXPECT_TRUE(std::isfinite(norm));
+  // The same network planned for its input's gradient too: refused, naming the pass.
+  Network<float> wants_dx("C", 3, {"conv out=3 k=3 s=2 p=1", "lrelu", "flatten", "linear out=2"}, "c",
+                          Shape::image(2, 7, 7, 2), InitScheme::PyTorch);
+  ArenaPlan plan2;
+  EXPECT_THROW(wants_dx.plan(plan2, gpu_), RuntimeError);
+  // Asked for at run time anyway: the heuristics find none either, and the call says so.
+  Buffer<float> dx(ex, size_t(e.x_elems()));
+  try {
+    net.backward(ex, dx.data(), false, true);
+    ADD_FAILURE() << "a data-gradient pass without an algorithm ran";
+  } catch (const RuntimeError& err) {
+    EXPECT_NE(std::string(err.what()).find("backward-data"), std::string::npos) << err.what();
+  }
+#endif
 }
 
 TEST_F(CudaOps, ConvTf32) {

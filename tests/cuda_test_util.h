@@ -10,11 +10,26 @@
 
 #include "gancu/exec.h"
 
+#if GANCU_CUDA_EMULATION
+#include <cudnn.h>  // the emulator's stand-in (simtCudnnWithholdAlgorithms)
+#endif
+
 namespace gancu::test {
 inline bool cuda_required() {
   const char* v = std::getenv("GANCU_REQUIRE_CUDA");
   return v && *v && std::string(v) != "0";
 }
+
+#if GANCU_CUDA_EMULATION
+// Makes the emulator's cuDNN report no algorithm for some passes (bits: 1 forward, 2
+// backward-data, 4 backward-filter) while in scope.
+struct WithheldAlgorithms {
+  explicit WithheldAlgorithms(int passes) { simtCudnnWithholdAlgorithms(passes); }
+  ~WithheldAlgorithms() { simtCudnnWithholdAlgorithms(0); }
+  WithheldAlgorithms(const WithheldAlgorithms&) = delete;
+  WithheldAlgorithms& operator=(const WithheldAlgorithms&) = delete;
+};
+#endif
 }  // namespace gancu::test
 
 #define GANCU_SKIP_WITHOUT_CUDA()                                                                    \

@@ -25,6 +25,10 @@
 #include <sstream>
 
 #include "cuda_test_util.h"
+#if GANCU_CUDA_EMULATION
+#include <cuda_runtime.h>  // the emulator's stand-in: simtDeviceMallocCount
+#endif
+
 #include "gancu/checkpoint.h"
 #include "gancu/config.h"
 #include "gancu/data.h"
@@ -247,6 +251,9 @@ TEST_F(CudaTraining, ChangedLearningRateAndLabelSmoothingReachTheCapturedGraph) 
   EXPECT_NE(unchanged.second.params, replayed.second.params) << "the change did not reach D's step";
 }
 
+// Allocations are counted, not read off the device's free memory (which other processes on the
+// same GPU change): the arena's (allocation_count), every cudaMalloc of the backend
+// (device_allocation_count), and in the emulated build every cudaMalloc the process makes.
 TEST_F(CudaTraining, NoDeviceAllocationInsideTheLoop) {
   const Config cfg = load_config("dcgan", "", {});
   Exec& ex = gpu_;
@@ -262,22 +269,52 @@ TEST_F(CudaTraining, NoDeviceAllocationInsideTheLoop) {
   StepGraph direct(ex, false);
   direct.run(body);
   ex.synchronize();
-  size_t free_before = 0, free_after = 0, total = 0;
-  ASSERT_TRUE(cuda_mem_get_info(&free_before, &total));
-  const uint64_t allocs = allocation_count();
+  const uint64_t allocs = allocation_count(), device_allocs = device_allocation_count();
+  ASSERT_GT(device_allocs, 0u) << "the backend's cudaMalloc counter counts nothing";
+#if GANCU_CUDA_EMULATION
+  const uint64_t mallocs = simtDeviceMallocCount();
+#endif
   for (int i = 0; i < 5; ++i) direct.run(body);
   ex.synchronize();
-  ASSERT_TRUE(cuda_mem_get_info(&free_after, &total));
-  EXPECT_EQ(allocation_count(), allocs) << "gancu allocated device memory inside the loop";
-  EXPECT_EQ(free_after, free_before) << "device memory changed inside the loop (a library allocated?)";
+  EXPECT_EQ(allocation_count(), allocs) << "gancu allocated backend memory inside the loop";
+  EXPECT_EQ(device_allocation_count(), device_allocs) << "the CUDA backend called cudaMalloc inside the loop";
+#if GANCU_CUDA_EMULATION
+  EXPECT_EQ(simtDeviceMallocCount(), mallocs) << "cudaMalloc was called inside the loop";
+#endif
 
   // Captured: capture succeeds (an allocating or synchronizing call would break it) and replays.
   StepGraph graph(ex, true);
   for (int i = 0; i < 5; ++i) graph.run(body);
   ex.synchronize();
   EXPECT_EQ(allocation_count(), allocs);
+  EXPECT_EQ(device_allocation_count(), device_allocs);
+#if GANCU_CUDA_EMULATION
+  EXPECT_EQ(simtDeviceMallocCount(), mallocs);
+#endif
   EXPECT_EQ(s.gan->read_step(ex), 11);
 }
+
+#if GANCU_CUDA_EMULATION
+// A GAN loaded to sample (gancu sample, eval, compare) plans no backward pass: with no
+// filter-gradient algorithm at all (the emulator's cuDNN made to withhold it), a training session
+// is refused naming the pass, and a sample-only one plans and draws samples.
+TEST_F(CudaTraining, SampleOnlySessionPlansNoBackwardPass) {
+  const test::WithheldAlgorithms no_bwd_filter(4);
+  const Config cfg = load_config("dcgan", "", {{"train.batch", "8", "test"}});
+  try {
+    (void)make_session(cfg, Shape::image(8, 28, 28, 1), 8, gpu_);
+    ADD_FAILURE() << "a training session planned without filter-gradient algorithms";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("backward-filter"), std::string::npos) << e.what();
+  }
+  Exec ex = Exec::cuda(0);  // a fresh context: the failed plans stay in gpu_'s
+  GanSession s = make_session(cfg, Shape::image(8, 28, 28, 1), 8, ex, false, true);
+  s.gan->initialize(ex);
+  const std::vector<float> images = draw_samples(ex, *s.gan, 8, 1, 1);
+  ASSERT_EQ(images.size(), size_t(8) * 28 * 28);
+  for (float v : images) ASSERT_TRUE(std::isfinite(v) && v >= -1.0f && v <= 1.0f) << v;
+}
+#endif
 
 // The trainer on the GPU: log, sample and checkpoint steps between graph replays (the grids run
 // the generator at another batch) leave the training unchanged: the same checkpoint as the

@@ -179,10 +179,24 @@ TEST_F(EvalCliOnARun, SampledIdxEvaluatesLikeTheRun) {
   expect(run("sample --run " + dir_ + " --n 4 --out " + temp("x") + ".csv"), 2, {"2-d points"});
 }
 
-TEST_F(EvalCliOnARun, CompareWritesOnePictureAndTableRowPerNoiseSet) {
+// Two runs of the same preset from different seeds, and the first again: three columns (a run
+// given twice keeps its own column, labelled "#2"), the repeated run's classes equal the first's
+// under the same noise, and the other seed's differ somewhere.
+TEST_F(EvalCliOnARun, CompareKeepsAColumnPerRunInTheOrderGiven) {
+  const std::string other = temp("eval_run_seed2");
+  expect(run("train --preset mlp --backend cpu --data mnist --batch 64 --steps 40 --out " + other +
+             " --set train.seed=2 --set log.eval_every=0 --set log.sample_every=40"
+             " --set log.checkpoint_every=40"),
+         0, {});
   const std::string out = temp("compare");
-  expect(run("compare " + dir_ + " " + dir_ + " --sets 2 --per-set 4 --backend cpu --out " + out), 0,
-         {"distinct classes", "| mean |"});
+  const auto r =
+      run("compare " + dir_ + " " + other + " " + dir_ + " --sets 2 --per-set 16 --backend cpu --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::vector<std::string> labels{dir_, other, dir_ + " #2"};
+  // The printed table: one column per run, each labelled.
+  const std::string header = "| set | " + labels[0] + " | " + labels[1] + " | " + labels[2] + " |";
+  EXPECT_NE(r.output.find(header), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("| mean |"), std::string::npos) << r.output;
   EXPECT_TRUE(file_exists(out + "/set_00.png"));
   EXPECT_TRUE(file_exists(out + "/set_01.png"));
   EXPECT_TRUE(file_exists(out + "/noise.safetensors"));
@@ -191,13 +205,23 @@ TEST_F(EvalCliOnARun, CompareWritesOnePictureAndTableRowPerNoiseSet) {
   text << in.rdbuf();
   const auto table = nlohmann::json::parse(text.str());
   ASSERT_EQ(table.size(), 2u);
-  // The same model twice under the same noise: the same classes in both columns.
+  bool seeds_differ = false;
   for (const auto& row : table) {
-    const auto& cols = row.at(dir_);
-    EXPECT_GE(cols.at("distinct_classes").get<int>(), 1);
-    EXPECT_LE(cols.at("distinct_classes").get<int>(), 4);
-    EXPECT_EQ(cols.at("classes").size(), 4u);
+    const auto& cols = row.at("runs");
+    ASSERT_EQ(cols.size(), 3u) << row.dump();
+    for (size_t g = 0; g < 3; ++g) {
+      EXPECT_EQ(cols[g].at("run").get<std::string>(), labels[g]);
+      EXPECT_EQ(cols[g].at("path").get<std::string>(), g == 1 ? other : dir_);
+      EXPECT_GE(cols[g].at("distinct_classes").get<int>(), 1);
+      EXPECT_LE(cols[g].at("distinct_classes").get<int>(), 10);
+      EXPECT_EQ(cols[g].at("classes").size(), 16u);
+    }
+    // The same generator under the same noise draws the same classes.
+    EXPECT_EQ(cols[0].at("classes"), cols[2].at("classes")) << row.dump();
+    seeds_differ = seeds_differ || cols[0].at("classes") != cols[1].at("classes");
   }
+  EXPECT_TRUE(seeds_differ) << "two generators trained from different seeds drew the same 32 classes: "
+                            << table.dump();
 }
 
 // Two different models under one backend: each loaded GAN keeps its own workspace (dcgan's

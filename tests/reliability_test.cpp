@@ -317,7 +317,7 @@ TEST(ResumeConfig, EveryKeyIsClassified) {
   for (const char* key :
        {"train.steps", "log.log_every", "log.sample_every", "log.checkpoint_every", "log.grid",
         "log.eval_every", "eval.samples", "eval.classifier", "run.backend", "run.threads", "run.math",
-        "run.cuda_graph", "run.sample_bn", "description", "preset"})
+        "run.deterministic", "run.cuda_graph", "run.sample_bn", "description", "preset"})
     EXPECT_EQ(resume_refuses(key), "") << key;
   for (const char* key :
        {"model.z_dim", "model.latent", "model.init", "model.generator", "model.discriminator"})

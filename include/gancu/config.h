@@ -64,6 +64,7 @@ struct Config {
   std::string backend = "auto";  // auto | cpu | cuda
   int threads = 0;               // 0: all cores
   std::string math = "fp32";     // fp32 | tf32
+  bool deterministic = true;     // only deterministic cuDNN algorithms
   bool cuda_graph = true;
   std::string sample_bn = "batch";  // batch | running: how G's batch norm runs when sampling
 

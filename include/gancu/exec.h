@@ -49,6 +49,12 @@ class Exec {
   // results then match the CPU to ~1e-5. Read by the CUDA backend at each call; the CPU ignores it.
   void set_tf32(bool on) { tf32_ = on; }
   bool tf32() const { return tf32_; }
+  // Only deterministic library algorithms (`run.deterministic`, on by default): cuDNN may then
+  // not pick a convolution algorithm that sums in a run-dependent order (atomics), so that a run
+  // repeats bit for bit on one GPU. Off: the fastest algorithm, deterministic or not. Read when a
+  // convolution is planned; the CPU is always deterministic.
+  void set_deterministic(bool on) { deterministic_ = on; }
+  bool deterministic() const { return deterministic_; }
 
  private:
   Backend backend_ = Backend::CPU;
@@ -57,6 +63,7 @@ class Exec {
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   bool tf32_ = false;
+  bool deterministic_ = true;
 };
 
 // Is a usable CUDA device present? False when built without CUDA, without a driver, or without a

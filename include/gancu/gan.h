@@ -50,7 +50,9 @@ class Gan {
   // Keep the penalty's random draws of the last D step readable (tests that replay a step in
   // PyTorch). Before plan().
   void record_penalty_draws() { record_draws_ = true; }
-  void plan(ArenaPlan& plan, const Exec& ex);
+  // `sample_only`: the GAN only generates (gancu sample, eval, compare), so no backward pass of
+  // either network is planned (on CUDA: no cuDNN algorithm is looked for that nothing calls).
+  void plan(ArenaPlan& plan, const Exec& ex, bool sample_only = false);
   void bind(const Arena& arena);
   // Initial parameters, zeroed optimizer state, counters and metric sums.
   void initialize(const Exec& ex);

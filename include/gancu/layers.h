@@ -92,6 +92,15 @@ struct LayerIO {
   uint32_t pass = 0;  // which pass of the network this is (dropout draws a mask per pass and step)
 };
 
+// Which backward passes will run, known when a network is planned (so that a backend plans only
+// what is called; see ConvPasses): backward at all (false: the network only runs forward), and
+// the gradient of the input (for a whole network: of its main input, which G's and the
+// classifier's callers never ask for; for a layer: of the values it reads).
+struct BackwardUse {
+  bool backward = true;
+  bool input_grad = true;
+};
+
 template <class T>
 class Layer {
  public:
@@ -108,7 +117,7 @@ class Layer {
   virtual std::vector<ParamSpec> params() const { return {}; }
   virtual std::vector<StateSpec> states() const { return {}; }
   virtual std::vector<int64_t> scratch_counts() const { return {}; }  // e.g. batch-norm's saved stats
-  virtual size_t workspace_bytes(const Exec&) const { return 0; }
+  virtual size_t workspace_bytes(const Exec&, BackwardUse) const { return 0; }
 
   // Flatten and Reshape only relabel their input: their output and its gradient share the
   // input's memory, and forward/backward do nothing.

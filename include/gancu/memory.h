@@ -16,6 +16,11 @@ namespace gancu {
 void* backend_alloc(Backend b, size_t bytes);
 void backend_free(Backend b, void* ptr);
 uint64_t allocation_count();  // backend_alloc calls so far, all backends
+// cudaMalloc calls the CUDA backend made so far: backend_alloc's, the contexts' scratch buffers,
+// the temporary buffers of convolution algorithm measurement (all of kernels/ allocates through
+// one counted function). 0 without CUDA. What cuBLAS and cuDNN allocate by themselves is not
+// seen here; an allocation inside a graph capture fails the capture instead.
+uint64_t device_allocation_count();
 
 // Host memory that a backend copies into fastest: page-locked (cudaMallocHost) for CUDA, so that
 // what comes back from the device (metric sums, sample images, checkpoints) is DMA'd without a

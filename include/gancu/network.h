@@ -77,7 +77,10 @@ class Network {
   std::string tangent_refusal() const;
   void enable_tangents();
 
-  void plan(ArenaPlan& plan, const Exec& ex);
+  // `use`: the backward passes this network's callers will run (default: all), so that the
+  // backend plans only those (a backward pass that was not planned still runs, with a choice made
+  // at its first call).
+  void plan(ArenaPlan& plan, const Exec& ex, BackwardUse use = {});
   void bind(const Arena& arena);
   // Draws the initial parameters from (seed, kStreamInit) and resets the states, on the host, and
   // copies them to the backend.

@@ -46,6 +46,17 @@ struct ConvDims {
   int64_t filter_elems() const { return int64_t(k) * r * s * c; }
 };
 
+// The passes of a convolution layer that will be called, as the layer sees them (for a
+// transposed convolution, its own forward and gradients): a backend plans only these ahead of
+// the loop (on CUDA each is a cuDNN algorithm choice that may find none, and a pass nobody calls
+// must not stop a run). The first layer of a network whose input gradient nobody asks for (G's,
+// the classifier's) has no input_grad; a network that is never trained has only forward.
+struct ConvPasses {
+  bool forward = true;
+  bool input_grad = true;   // dx
+  bool filter_grad = true;  // dw
+};
+
 enum class BatchNormMode : uint8_t {
   Train,      // batch statistics; running statistics updated with `momentum`
   BatchOnly,  // batch statistics; running statistics left alone (sampling with batch stats)

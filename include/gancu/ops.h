@@ -90,19 +90,20 @@ void linear_backward(const Exec& ex, const LinearDims& d, const T* x, const T* w
   GANCU_DISPATCH(linear_backward, d, x, w, y, dy, dx, accumulate_dx, dw, db, act);
 }
 
-// Scratch bytes that the convolution ops below need from ex.workspace() for these dims. On CUDA
-// this is where each shape's algorithms are chosen (once, cached).
+// Scratch bytes that the convolution ops below need from ex.workspace() for these dims, for the
+// passes named (default: all). On CUDA this is where each shape's algorithms are chosen (once,
+// cached; see kernels/conv.cu); the CPU's column buffer serves every pass.
 template <class T>
-size_t conv_workspace_bytes(const Exec& ex, const ConvDims& d, bool transposed) {
+size_t conv_workspace_bytes(const Exec& ex, const ConvDims& d, bool transposed, ConvPasses passes = {}) {
   if (ex.on_cuda()) {
 #if GANCU_HAVE_CUDA
-    if constexpr (std::is_same_v<T, float>) return cuda::conv_workspace_bytes<T>(ex, d, transposed);
+    if constexpr (std::is_same_v<T, float>) return cuda::conv_workspace_bytes<T>(ex, d, transposed, passes);
     detail::no_double_on_cuda("conv_workspace_bytes");
 #else
     detail::no_cuda_backend("conv_workspace_bytes");
 #endif
   }
-  return cpu::conv_workspace_bytes<T>(ex, d, transposed);
+  return cpu::conv_workspace_bytes<T>(ex, d, transposed, passes);
 }
 
 // y[n,p,q,k] = act(conv(x[n,h,w,c], w[k,r,s,c]) + b[k]); b may be null.

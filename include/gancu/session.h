@@ -20,13 +20,14 @@ namespace gancu {
 Exec open_backend(const std::string& requested, int threads, const std::string& math, std::ostream& log);
 
 // A Gan with its arena, bound and ready (parameters not yet initialized). `record_penalty_draws`
-// keeps the penalty's draws readable (Gan::record_penalty_draws).
+// keeps the penalty's draws readable (Gan::record_penalty_draws); `sample_only` plans no backward
+// pass (Gan::plan).
 struct GanSession {
   std::unique_ptr<Gan> gan;
   Arena arena;
 };
 GanSession make_session(const Config& cfg, Shape image, int batch, Exec& ex,
-                        bool record_penalty_draws = false);
+                        bool record_penalty_draws = false, bool sample_only = false);
 
 // The image shape (batch 0) that the config's generator produces.
 Shape generator_image(const Config& cfg);
@@ -46,7 +47,8 @@ class DeviceDataset {
   Gan::RealSource source_;
 };
 
-// A trained GAN restored from a checkpoint (its config and image shape come from the file).
+// A trained GAN restored from a checkpoint (its config and image shape come from the file), to
+// generate from (its session is planned sample-only: no backward pass).
 struct TrainedGan {
   Config cfg;
   Shape image;  // batch 0

@@ -1,10 +1,15 @@
 // gancu compare: the same saved noise vectors through several generators (the Minibatch-GAN
 // seed's method of comparing mode collapse): one picture per noise set with a row per run, and a
 // table of how many distinct classes each run draws from each set.
+//
+// Runs are columns by position, never keyed by path: a path given twice is two columns, the second
+// labelled "PATH #2"; two spellings of one folder are two columns under their own paths.
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 #include "gancu/check.h"
@@ -16,6 +21,24 @@
 #include "gancu/session.h"
 
 namespace gancu::cli {
+
+namespace {
+
+// One distinct label per run, in the order given: the path, with " #k" appended to a repetition
+// (the smallest k >= 2 that no other label has).
+std::vector<std::string> column_labels(const std::vector<std::string>& runs) {
+  std::vector<std::string> labels;
+  std::set<std::string> used;
+  for (const auto& r : runs) {
+    std::string label = r;
+    for (int k = 2; used.count(label); ++k) label = r + " #" + std::to_string(k);
+    used.insert(label);
+    labels.push_back(label);
+  }
+  return labels;
+}
+
+}  // namespace
 
 void add_compare(CLI::App& app) {
   struct Flags {
@@ -57,6 +80,7 @@ void add_compare(CLI::App& app) {
     Evaluator judge(ex, first.image, resolve_classifier(f->classifier, first.cfg.data));
     make_dirs(f->out);
 
+    const std::vector<std::string> labels = column_labels(f->runs);
     const Shape im = first.image;
     const int n = f->per_set;
     std::map<std::string, TensorData> noise;
@@ -71,7 +95,7 @@ void add_compare(CLI::App& app) {
       std::snprintf(name, sizeof name, "set_%02d", s);
       noise[name] = make_tensor<float>({n, first.cfg.z_dim}, zh.data());
       std::vector<uint8_t> rows;  // one row of n images per run
-      nlohmann::json entry = {{"set", s}};
+      nlohmann::json entry = {{"set", s}, {"runs", nlohmann::json::array()}};
       for (size_t g = 0; g < gans.size(); ++g) {
         Buffer<float> images(ex, size_t(n) * im.per_sample());
         gans[g].session.gan->generate(gans[g].ex, z.data(), n, images.data());
@@ -80,7 +104,11 @@ void add_compare(CLI::App& app) {
         const std::vector<int> classes = judge.classify(px.data(), n);
         const int count = int(std::set<int>(classes.begin(), classes.end()).size());
         distinct[g].push_back(count);
-        entry[f->runs[g]] = {{"distinct_classes", count}, {"classes", classes}};
+        entry["runs"].push_back({{"run", labels[g]},
+                                 {"path", f->runs[g]},
+                                 {"checkpoint", gans[g].checkpoint},
+                                 {"distinct_classes", count},
+                                 {"classes", classes}});
       }
       table.push_back(entry);
       const GridShape gs = grid_shape(int(gans.size()) * n, im.h, im.w, n);
@@ -97,7 +125,7 @@ void add_compare(CLI::App& app) {
     }
     std::cout << "distinct classes among " << n << " samples of each noise set (rows: sets; pictures in "
               << f->out << "/set_NN.png, one row per run in this order)\n| set |";
-    for (const auto& r : f->runs) std::cout << " " << r << " |";
+    for (const auto& label : labels) std::cout << " " << label << " |";
     std::cout << "\n|---|";
     for (size_t g = 0; g < gans.size(); ++g) std::cout << "---|";
     std::cout << "\n";

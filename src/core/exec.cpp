@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "gancu/check.h"
+#include "gancu/conv_plans.h"
 #include "gancu/ops.h"
 
 extern "C" void openblas_set_num_threads(int);
@@ -72,6 +73,10 @@ bool cuda_available(std::string* why) {
 
 bool cuda_mem_get_info(size_t*, size_t*) {
   return false;
+}
+
+std::vector<ConvPlanReport> conv_plan_report(const Exec&) {
+  return {};
 }
 
 std::string cuda_report() {

@@ -56,6 +56,12 @@ uint64_t allocation_count() {
   return g_allocations.load();
 }
 
+#if !GANCU_HAVE_CUDA
+uint64_t device_allocation_count() {
+  return 0;  // kernels/cuda_memory.cu counts where CUDA is built
+}
+#endif
+
 void* host_alloc(Backend b, size_t bytes) {
   if (b == Backend::CUDA) {
 #if GANCU_HAVE_CUDA

@@ -108,7 +108,7 @@ size_t& conv_column_budget_bytes() {
 }
 
 template <class T>
-size_t conv_workspace_bytes(const Exec&, const ConvDims& d, bool) {
+size_t conv_workspace_bytes(const Exec&, const ConvDims& d, bool, ConvPasses) {
   // Both ops and both directions use one column matrix of one chunk.
   if (!uses_columns(d)) return 0;
   return size_t(chunk_images(d, sizeof(T))) * column_bytes_per_image(d, sizeof(T));
@@ -197,7 +197,7 @@ void conv_transpose2d_backward(const Exec& ex, const ConvDims& d, const T* x, co
 }
 
 #define GANCU_INSTANTIATE(T)                                                                                 \
-  template size_t conv_workspace_bytes<T>(const Exec&, const ConvDims&, bool);                               \
+  template size_t conv_workspace_bytes<T>(const Exec&, const ConvDims&, bool, ConvPasses);                   \
   template void conv2d_forward<T>(const Exec&, const ConvDims&, const T*, const T*, const T*, T*,            \
                                   Activation);                                                               \
   template void conv2d_backward<T>(const Exec&, const ConvDims&, const T*, const T*, const T*, T*, T*, bool, \

@@ -115,7 +115,7 @@ Classifier::Classifier(const Exec& ex, ClassifierInfo info, int batch, uint64_t 
   adam.beta1 = 0.9f;
   state_->optim = std::make_unique<Optimizer<float>>("classifier.optim", adam, net_->param_count());
   ArenaPlan plan;
-  net_->plan(plan, ex);
+  net_->plan(plan, ex, BackwardUse{true, false});  // trained; its input's gradient is never asked for
   state_->optim->plan(plan);
   const int64_t per_image = info_.input.per_sample();
   state_->input =

@@ -153,7 +153,7 @@ void Network<T>::enable_tangents() {
 }
 
 template <class T>
-void Network<T>::plan(ArenaPlan& plan, const Exec& ex) {
+void Network<T>::plan(ArenaPlan& plan, const Exec& ex, BackwardUse use) {
   params_slot_ = plan.add_array<T>(ArenaKind::Params, name_ + ".params", size_t(param_count_));
   grads_slot_ = plan.add_array<T>(ArenaKind::Grads, name_ + ".grads", size_t(param_count_));
   states_slot_ = plan.add_array<T>(ArenaKind::State, name_ + ".states", size_t(state_count_));
@@ -164,7 +164,17 @@ void Network<T>::plan(ArenaPlan& plan, const Exec& ex) {
   tangent_slots_.assign(n, Slot{});
   adjoint_slots_.assign(n, Slot{});
   for (auto& node : nodes_) {
-    plan.need_workspace(node->layer->workspace_bytes(ex));
+    // A layer's input gradient is wanted when it reads a value of the network, or the main input
+    // and the caller asks for that one's gradient (other external inputs never get one).
+    bool reads_internal = false, reads_main = false;
+    for (int v : node->in) {
+      const int root = values_[size_t(v)].root;
+      reads_internal = reads_internal || root >= inputs_;
+      reads_main = reads_main || root == 0;
+    }
+    const BackwardUse layer_use{use.backward,
+                                use.backward && (reads_internal || (reads_main && use.input_grad))};
+    plan.need_workspace(node->layer->workspace_bytes(ex, layer_use));
     const Value& v = values_[size_t(node->out)];
     if (v.root == node->out) {
       const size_t count = size_t(v.shape.numel());

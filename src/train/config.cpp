@@ -82,6 +82,7 @@ classifier = ""
 backend = "auto"
 threads = 0
 math = "fp32"
+deterministic = true
 cuda_graph = true
 sample_bn = "batch"
 )toml";
@@ -270,6 +271,7 @@ Config to_config(const Toml& root, const Sources& sources) {
   c.backend = r.choice("run.backend", {"auto", "cpu", "cuda"});
   c.threads = int(r.integer("run.threads", 0, 4096));
   c.math = r.choice("run.math", {"fp32", "tf32"});
+  c.deterministic = r.at("run.deterministic").as_boolean();
   c.cuda_graph = r.at("run.cuda_graph").as_boolean();
   c.sample_bn = r.choice("run.sample_bn", {"batch", "running"});
   c.toml = toml::format(root, 100, 9);

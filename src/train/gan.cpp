@@ -56,9 +56,10 @@ Gan::Gan(const Config& cfg, Shape image, int batch)
 
 Gan::~Gan() = default;
 
-void Gan::plan(ArenaPlan& plan, const Exec& ex) {
-  g_->plan(plan, ex);
-  d_->plan(plan, ex);
+void Gan::plan(ArenaPlan& plan, const Exec& ex, bool sample_only) {
+  // Nothing asks for the gradient of the noise; G's step takes the gradient of D's input.
+  g_->plan(plan, ex, BackwardUse{!sample_only, false});
+  d_->plan(plan, ex, BackwardUse{!sample_only, !sample_only});
   opt_g_->plan(plan);
   opt_d_->plan(plan);
   objective_->plan(plan, record_draws_);

@@ -46,12 +46,14 @@ Exec open_backend(const std::string& requested, int threads, const std::string& 
   return ex;
 }
 
-GanSession make_session(const Config& cfg, Shape image, int batch, Exec& ex, bool record_penalty_draws) {
+GanSession make_session(const Config& cfg, Shape image, int batch, Exec& ex, bool record_penalty_draws,
+                        bool sample_only) {
   GanSession s;
   s.gan = std::make_unique<Gan>(cfg, image, batch);
   if (record_penalty_draws) s.gan->record_penalty_draws();
+  ex.set_deterministic(cfg.deterministic);  // before planning: the convolutions' algorithms
   ArenaPlan plan;
-  s.gan->plan(plan, ex);
+  s.gan->plan(plan, ex, sample_only);
   s.arena = Arena(ex.backend(), std::move(plan));
   s.gan->bind(s.arena);
   ex.set_workspace(s.arena.workspace(), s.arena.workspace_bytes());
@@ -84,7 +86,7 @@ TrainedGan load_trained(const Exec& ex, const std::string& run_or_checkpoint) {
   }
   t.cfg = checkpoint_config(t.checkpoint);
   t.image = checkpoint_image(t.checkpoint);
-  t.session = make_session(t.cfg, t.image.with_batch(t.cfg.batch), t.cfg.batch, t.ex);
+  t.session = make_session(t.cfg, t.image.with_batch(t.cfg.batch), t.cfg.batch, t.ex, false, true);
   t.session.gan->initialize(t.ex);
   load_checkpoint(t.ex, *t.session.gan, t.checkpoint);
   return t;

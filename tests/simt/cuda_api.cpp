@@ -7,6 +7,7 @@
 // (ThreadLocal or Global mode), cudaMalloc, synchronous copies and synchronizations are errors
 // that also invalidate the capture, so cudaStreamEndCapture fails afterwards.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -351,8 +352,13 @@ static cudaError_t release(void* p, bool device, const char* what) {
   std::free(p);
   return cudaSuccess;
 }
+static std::atomic<uint64_t> g_device_mallocs{0};
 cudaError_t cudaMalloc(void** p, size_t bytes) {
+  ++g_device_mallocs;
   return allocate(p, bytes, true, "cudaMalloc");
+}
+uint64_t simtDeviceMallocCount() {
+  return g_device_mallocs.load();
 }
 cudaError_t cudaFree(void* p) {
   return release(p, true, "cudaFree");

@@ -6,6 +6,7 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -30,6 +31,14 @@ struct cudnnConvolutionStruct {
   cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
   bool set = false;
 };
+
+namespace {
+std::atomic<int> g_withheld{0};  // the passes simtCudnnWithholdAlgorithms names
+}  // namespace
+
+void simtCudnnWithholdAlgorithms(int passes) {
+  g_withheld.store(passes);
+}
 
 size_t cudnnGetVersion() {
   return 90000;  // the API level emulated: cuDNN 9's legacy convolution calls
@@ -137,18 +146,37 @@ bool conv_dims(cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w, cudnnConvol
   return d->p == y->h && d->q == y->w;
 }
 
+// Two algorithms of one pass, best first as cuDNN sorts them; both marked unsupported where the
+// pass is withheld.
 template <class Perf, class Algo>
-cudnnStatus_t offer_one(int requested, int* returned, Perf* perf, Algo algo) {
-  if (requested < 1 || !returned || !perf) return CUDNN_STATUS_BAD_PARAM;
-  *returned = 1;
-  perf[0] = Perf{};
-  perf[0].algo = algo;
-  perf[0].status = CUDNN_STATUS_SUCCESS;
-  perf[0].time = 0.0f;
-  perf[0].memory = 0;
-  perf[0].determinism = CUDNN_DETERMINISTIC;
-  perf[0].mathType = CUDNN_FMA_MATH;
+cudnnStatus_t offer(int pass_bit, int requested, int* returned, Perf* perf, Algo first, size_t first_bytes,
+                    cudnnDeterminism_t first_det, Algo second) {
+  if (requested < 2 || !returned || !perf) return CUDNN_STATUS_BAD_PARAM;
+  const bool withheld = (g_withheld.load() & pass_bit) != 0;
+  const Algo algos[2] = {first, second};
+  for (int i = 0; i < 2; ++i) {
+    perf[i] = Perf{};
+    perf[i].algo = algos[i];
+    perf[i].status = withheld ? CUDNN_STATUS_NOT_SUPPORTED : CUDNN_STATUS_SUCCESS;
+    perf[i].time = float(i + 1);
+    perf[i].memory = i == 0 ? first_bytes : 0;
+    perf[i].determinism = i == 0 ? first_det : CUDNN_DETERMINISTIC;
+    perf[i].mathType = CUDNN_FMA_MATH;
+  }
+  *returned = 2;
   return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t offer_fwd(int requested, int* returned, cudnnConvolutionFwdAlgoPerf_t* perf) {
+  return offer(1, requested, returned, perf, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+               kSimtPrecompWorkspace, CUDNN_DETERMINISTIC, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
+}
+cudnnStatus_t offer_bwd_data(int requested, int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+  return offer(2, requested, returned, perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, 0, CUDNN_NON_DETERMINISTIC,
+               CUDNN_CONVOLUTION_BWD_DATA_ALGO_1);
+}
+cudnnStatus_t offer_bwd_filter(int requested, int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
+  return offer(4, requested, returned, perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, 0, CUDNN_NON_DETERMINISTIC,
+               CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1);
 }
 
 // The CPU twins run single-threaded with their own column workspace.
@@ -179,43 +207,47 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(cudnnHandle_t, cudnnTensorD
                                                      cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t,
                                                      void*, int requested, int* returned,
                                                      cudnnConvolutionFwdAlgoPerf_t* perf, void*, size_t) {
-  return offer_one(requested, returned, perf, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
+  return offer_fwd(requested, returned, perf);
 }
 cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(
     cudnnHandle_t, cudnnFilterDescriptor_t, const void*, cudnnTensorDescriptor_t, const void*,
     cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, void*, int requested, int* returned,
     cudnnConvolutionBwdDataAlgoPerf_t* perf, void*, size_t) {
-  return offer_one(requested, returned, perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_0);
+  return offer_bwd_data(requested, returned, perf);
 }
 cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
     cudnnHandle_t, cudnnTensorDescriptor_t, const void*, cudnnTensorDescriptor_t, const void*,
     cudnnConvolutionDescriptor_t, cudnnFilterDescriptor_t, void*, int requested, int* returned,
     cudnnConvolutionBwdFilterAlgoPerf_t* perf, void*, size_t) {
-  return offer_one(requested, returned, perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0);
+  return offer_bwd_filter(requested, returned, perf);
 }
 cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t, cudnnTensorDescriptor_t,
                                                      cudnnFilterDescriptor_t, cudnnConvolutionDescriptor_t,
                                                      cudnnTensorDescriptor_t, int requested, int* returned,
                                                      cudnnConvolutionFwdAlgoPerf_t* perf) {
-  return offer_one(requested, returned, perf, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
+  return offer_fwd(requested, returned, perf);
 }
 cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(
     cudnnHandle_t, cudnnFilterDescriptor_t, cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
     cudnnTensorDescriptor_t, int requested, int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
-  return offer_one(requested, returned, perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_0);
+  return offer_bwd_data(requested, returned, perf);
 }
 cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(
     cudnnHandle_t, cudnnTensorDescriptor_t, cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,
     cudnnFilterDescriptor_t, int requested, int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
-  return offer_one(requested, returned, perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0);
+  return offer_bwd_filter(requested, returned, perf);
 }
 
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void* alpha, cudnnTensorDescriptor_t xd,
                                       const void* x, cudnnFilterDescriptor_t wd, const void* w,
-                                      cudnnConvolutionDescriptor_t cd, cudnnConvolutionFwdAlgo_t, void*,
-                                      size_t, const void* beta, cudnnTensorDescriptor_t yd, void* y) {
+                                      cudnnConvolutionDescriptor_t cd, cudnnConvolutionFwdAlgo_t algo,
+                                      void* ws, size_t ws_bytes, const void* beta, cudnnTensorDescriptor_t yd,
+                                      void* y) {
   gancu::ConvDims d;
   if (!conv_dims(xd, wd, cd, yd, &d)) return CUDNN_STATUS_NOT_SUPPORTED;
+  // The workspace the chosen algorithm asked for must be given.
+  if (algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM && (!ws || ws_bytes < kSimtPrecompWorkspace))
+    return CUDNN_STATUS_BAD_PARAM;
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
   auto xp = static_cast<const float*>(x), wp = static_cast<const float*>(w);
   auto yp = static_cast<float*>(y);

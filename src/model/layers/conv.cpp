@@ -45,8 +45,10 @@ class ConvLayer final : public Layer<T> {
     if (bias_) p.push_back({"bias", {transposed_ ? d_.c : d_.k}, false, bias_init(init_, fan_in)});
     return p;
   }
-  size_t workspace_bytes(const Exec& ex) const override {
-    return ops::conv_workspace_bytes<T>(ex, d_, transposed_);
+  size_t workspace_bytes(const Exec& ex, BackwardUse use) const override {
+    // forward and jvp run the layer's forward; backward and jvp_backward its gradients.
+    const ConvPasses passes{true, use.backward && use.input_grad, use.backward};
+    return ops::conv_workspace_bytes<T>(ex, d_, transposed_, passes);
   }
   bool fuse_activation(const Activation& a) override {
     if (act_.kind != Act::None) return false;

@@ -288,6 +288,8 @@ cudaError_t cudaMalloc(T** p, size_t bytes) {
   return cudaMalloc(reinterpret_cast<void**>(p), bytes);
 }
 cudaError_t cudaFree(void* p);
+// The emulator's own (tests only): cudaMalloc calls so far in this process, whoever made them.
+uint64_t simtDeviceMallocCount();
 cudaError_t cudaMallocHost(void** p, size_t bytes);
 template <class T>
 cudaError_t cudaMallocHost(T** p, size_t bytes) {

@@ -1,7 +1,9 @@
 // Stand-in for cuDNN in the emulated build (GANCU_CUDA_EMULATION): the legacy convolution API that
 // kernels/conv.cu calls. The three passes run gancu's CPU twins (cudnn.cpp) on the handle's stream
-// (recorded into a graph during capture); algorithm search and heuristics offer one deterministic
-// algorithm without workspace.
+// (recorded into a graph during capture). Algorithm search and heuristics offer two algorithms per
+// pass, so that gancu's choice is tested (cudnn.cpp): forward IMPLICIT_PRECOMP_GEMM (needs
+// kSimtPrecompWorkspace bytes) before IMPLICIT_GEMM (none), both deterministic; backward-data and
+// backward-filter ALGO_0 (nondeterministic, as on a GPU) before ALGO_1 (deterministic).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -28,14 +30,17 @@ enum cudnnMathType_t {
 enum cudnnDeterminism_t { CUDNN_NON_DETERMINISTIC = 0, CUDNN_DETERMINISTIC = 1 };
 enum cudnnConvolutionFwdAlgo_t {
   CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM = 0,
+  CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM = 1,
   CUDNN_CONVOLUTION_FWD_ALGO_COUNT = 8,
 };
 enum cudnnConvolutionBwdDataAlgo_t {
   CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 = 0,
+  CUDNN_CONVOLUTION_BWD_DATA_ALGO_1 = 1,
   CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT = 6,
 };
 enum cudnnConvolutionBwdFilterAlgo_t {
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 = 0,
+  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 = 1,
   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT = 7,
 };
 template <class Algo>
@@ -60,6 +65,13 @@ using cudnnHandle_t = cudnnContext*;
 using cudnnTensorDescriptor_t = cudnnTensorStruct*;
 using cudnnFilterDescriptor_t = cudnnFilterStruct*;
 using cudnnConvolutionDescriptor_t = cudnnConvolutionStruct*;
+
+// The emulator's own (tests only): the workspace IMPLICIT_PRECOMP_GEMM asks for (a forward call
+// with less fails with CUDNN_STATUS_BAD_PARAM), and the passes whose search and heuristics report
+// no usable algorithm (bits: 1 forward, 2 backward-data, 4 backward-filter; 0 for none), so that a
+// test can make a pass unavailable.
+constexpr size_t kSimtPrecompWorkspace = 4096;
+void simtCudnnWithholdAlgorithms(int passes);
 
 size_t cudnnGetVersion();
 const char* cudnnGetErrorString(cudnnStatus_t s);
