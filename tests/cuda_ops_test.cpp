@@ -129,6 +129,25 @@ V first_shapes(V v) {
 
 const Act kActs[] = {Act::None, Act::ReLU, Act::LeakyReLU, Act::Tanh, Act::Sigmoid};
 
+// The settings (activations, value ranges) a test runs on a shape of `elements` values. On a
+// GPU, all of them on every shape. On the SIMT emulator every GPU thread is a fiber on the CPU
+// (under ASan in CI), so the model-sized shapes (over 2^18 values) take turns: the k-th large
+// shape of a test runs setting k mod n only, with every variant. Each setting still meets large
+// tilings, and each shape its launch configurations; `large_seen` counts the test's large shapes.
+template <class T>
+std::vector<T> settings_for(int64_t elements, int& large_seen, std::vector<T> all) {
+#if GANCU_CUDA_EMULATION
+  if (elements > (int64_t(1) << 18)) return {all[size_t(large_seen++) % all.size()]};
+#else
+  (void)elements;
+  (void)large_seen;
+#endif
+  return all;
+}
+std::vector<Act> acts_for(int64_t elements, int& large_seen) {
+  return settings_for(elements, large_seen, std::vector<Act>(std::begin(kActs), std::end(kActs)));
+}
+
 class CudaOps : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -199,8 +218,9 @@ const std::vector<LinearDims> kLinearShapes = {
 
 TEST_F(CudaOps, LinearForward) {
   uint32_t seed = 100;
+  int large = 0;
   for (const auto& d : first_shapes(kLinearShapes))
-    for (Act act : kActs)
+    for (Act act : acts_for(int64_t(d.batch) * std::max(d.in, d.out), large))
       for (bool bias : {true, false}) {
         const auto x = random_vec(size_t(d.batch) * d.in, seed++),
                    w = random_vec(size_t(d.out) * d.in, seed++, -0.1f, 0.1f);
@@ -249,8 +269,9 @@ TEST_F(CudaOps, LinearForwardTf32) {
 
 TEST_F(CudaOps, LinearBackward) {
   uint32_t seed = 300;
+  int large = 0;
   for (const auto& d : first_shapes(kLinearShapes))
-    for (Act act : kActs)
+    for (Act act : acts_for(int64_t(d.batch) * std::max(d.in, d.out), large))
       for (int variant = 0; variant < 3; ++variant) {
         // 0: all grads, dx overwritten; 1: dx accumulated; 2: null dx, dw, db (dy only)
         const bool acc = variant == 1, none = variant == 2;
@@ -319,9 +340,10 @@ void conv_round(Exec& cpu, Exec& gpu, const ConvDims& d, bool transposed, Act ac
 
 TEST_F(CudaOps, Conv2dForwardBackward) {
   uint32_t seed = 500;
+  int large = 0;
   for (const auto& d : first_shapes(conv_shapes())) {
     plan_conv(d, false);
-    for (Act act : kActs)
+    for (Act act : acts_for(std::max(d.x_elems(), d.y_elems()), large))
       for (int variant = 0; variant < 3; ++variant)
         conv_round(cpu_, gpu_, d, false, act, variant, seed++, kGemm);
   }
@@ -329,9 +351,10 @@ TEST_F(CudaOps, Conv2dForwardBackward) {
 
 TEST_F(CudaOps, ConvTranspose2dForwardBackward) {
   uint32_t seed = 700;
+  int large = 0;
   for (const auto& d : first_shapes(conv_transpose_shapes())) {
     plan_conv(d, true);
-    for (Act act : kActs)
+    for (Act act : acts_for(std::max(d.x_elems(), d.y_elems()), large))
       for (int variant = 0; variant < 3; ++variant)
         conv_round(cpu_, gpu_, d, true, act, variant, seed++, kGemm);
   }
@@ -656,9 +679,11 @@ const std::vector<BatchNormDims> kBnShapes = {
 
 TEST_F(CudaOps, BatchNormForward) {
   uint32_t seed = 1000;
-  for (const auto& d : first_shapes(kBnShapes))
+  int large = 0;
+  for (const auto& d : first_shapes(kBnShapes)) {
+    const std::vector<Act> acts = acts_for(d.count * d.channels, large);
     for (BatchNormMode mode : {BatchNormMode::Train, BatchNormMode::BatchOnly, BatchNormMode::Eval})
-      for (Act act : kActs) {
+      for (Act act : acts) {
         const size_t n = size_t(d.count) * d.channels, C = size_t(d.channels);
         // A mean far from zero checks the variance's accuracy.
         const auto x = random_vec(n, seed++, 2.0f, 5.0f);
@@ -686,12 +711,14 @@ TEST_F(CudaOps, BatchNormForward) {
         EXPECT_REL(gsm.download(), sm, kGemm, what << " save_mean");
         EXPECT_REL(gsi.download(), si, kGemm, what << " save_invstd");
       }
+  }
 }
 
 TEST_F(CudaOps, BatchNormBackward) {
   uint32_t seed = 2000;
+  int large = 0;
   for (const auto& d : first_shapes(kBnShapes))
-    for (Act act : kActs)
+    for (Act act : acts_for(d.count * d.channels, large))
       for (int variant = 0; variant < 4; ++variant) {
         // 0: all gradients; 1: dx accumulated; 2: none (dy only); 3: dx only, as in the generator
         // step where D's parameters get no gradient
@@ -1239,8 +1266,9 @@ std::vector<int32_t> random_labels(size_t n, int classes, uint32_t seed) {
 
 TEST_F(CudaOps, Softmax) {
   uint32_t seed = 8000;
+  int large = 0;
   for (const auto& c : first_shapes(kRows))
-    for (float range : {10.0f, 1000.0f}) {
+    for (float range : settings_for(int64_t(c.n) * c.classes, large, std::vector<float>{10.0f, 1000.0f})) {
       const size_t N = size_t(c.n) * c.classes;
       const auto l = random_vec(N, seed++, -range, range);
       std::vector<float> p(N);
@@ -1254,8 +1282,9 @@ TEST_F(CudaOps, Softmax) {
 
 TEST_F(CudaOps, SoftmaxCrossEntropy) {
   uint32_t seed = 8500;
+  int large = 0;
   for (const auto& c : first_shapes(kRows))
-    for (float range : {10.0f, 1000.0f})
+    for (float range : settings_for(int64_t(c.n) * c.classes, large, std::vector<float>{10.0f, 1000.0f}))
       for (bool with_grad : {true, false}) {
         const size_t N = size_t(c.n) * c.classes;
         const auto l = random_vec(N, seed++, -range, range);
@@ -1603,8 +1632,9 @@ std::string ln_name(const LayerNormDims& d) {
 
 TEST_F(CudaOps, LayerNormForwardAndJvp) {
   uint32_t seed = 12000;
+  int large = 0;
   for (const auto& d : first_shapes(kLnShapes))
-    for (Act act : kActs) {
+    for (Act act : acts_for(d.rows * d.cols, large)) {
       const size_t n = size_t(d.rows * d.cols), C = size_t(d.channels), R = size_t(d.rows);
       const auto x = random_vec(n, seed++, 1.0f, 4.0f);  // a mean far from zero checks the variance
       const auto gamma = random_vec(C, seed++, 0.5f, 1.5f), beta = random_vec(C, seed++),
@@ -1658,8 +1688,9 @@ LnPoint ln_point(const Exec& cpu, const LayerNormDims& d, Act act, uint32_t seed
 
 TEST_F(CudaOps, LayerNormBackward) {
   uint32_t seed = 13000;
+  int large = 0;
   for (const auto& d : first_shapes(kLnShapes))
-    for (Act act : kActs)
+    for (Act act : acts_for(d.rows * d.cols, large))
       for (int variant = 0; variant < 4; ++variant) {
         // 0: all gradients; 1: dx accumulated; 2: none (dy only); 3: dx only
         const bool acc = variant == 1, none = variant == 2, dx_only = variant == 3;
@@ -1689,8 +1720,9 @@ TEST_F(CudaOps, LayerNormBackward) {
 
 TEST_F(CudaOps, LayerNormJvpBackward) {
   uint32_t seed = 14000;
+  int large = 0;
   for (const auto& d : first_shapes(kLnShapes))
-    for (Act act : kActs)
+    for (Act act : acts_for(d.rows * d.cols, large))
       for (int variant = 0; variant < 5; ++variant) {
         // 0: everything; 1: dtx and dx accumulated; 2: dx null (the tangent path only);
         // 3: dy null; 4: parameters only (dtx, dx null)

@@ -42,6 +42,9 @@ class Fiber {
   void leave(FiberContext* to, bool dying);
   // First thing a fiber's entry function calls (ASan bookkeeping of the switch that started it).
   void started();
+  // The thread's kernel returned: every frame it pushed has popped (and unpoisoned its redzones),
+  // so the next reset need not clear ASan's shadow of the stack.
+  void finished_cleanly() { clean_ = true; }
 
  private:
   FiberContext ctx_{};
@@ -50,6 +53,7 @@ class Fiber {
   void* asan_fake_ = nullptr;
   const void* sched_bottom_ = nullptr;
   size_t sched_size_ = 0;
+  bool clean_ = true;  // no ASan poison left on the stack (a fresh mapping has none)
 };
 
 }  // namespace simt

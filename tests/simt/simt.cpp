@@ -235,6 +235,7 @@ void fiber_entry() {
   try {
     (*b.body)();
     thread_exit(b, t);
+    t.fiber->finished_cleanly();
   } catch (const BlockFailed&) {
     // b.error says why; the scheduler stops the block (its other fibers are reset, never resumed).
   }
