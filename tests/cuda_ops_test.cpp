@@ -1876,6 +1876,36 @@ TEST_F(CudaOps, FeatureMatching) {
   }
 }
 
+// The distance head's loss, with both labels: the CPU gets the same pairwise distances as the GPU
+// (downloaded), so the comparison is of distance_head_loss alone.
+TEST_F(CudaOps, DistanceHeadLoss) {
+  const std::pair<int64_t, int64_t> cases[] = {{1, 3}, {7, 5}, {64, 784}, {300, 3072}};
+  uint32_t seed = 9950;
+  for (const auto& [rows, cols] :
+       first_shapes(std::vector<std::pair<int64_t, int64_t>>(std::begin(cases), std::end(cases))))
+    for (bool mean_distance : {false, true}) {
+      SCOPED_TRACE(testing::Message() << rows << "x" << cols << (mean_distance ? " mean distance" : " norm"));
+      const auto x = random_vec(size_t(rows * cols), seed++),
+                 head = random_vec(size_t(rows), seed++, 0.0f, 30.0f);
+      auto gx = up(x), ghead = up(head), gloss = up({0.25f});
+      auto gdhead = poisoned(size_t(rows));
+      Buffer<float> gpair(gpu_, size_t(rows * rows));
+      std::vector<float> pair;
+      if (mean_distance) {
+        ops::pairwise_sq_distances<float>(gpu_, int(rows), int(rows), int(cols), gx.data(), gx.data(),
+                                          gpair.data());
+        pair = gpair.download();
+      }
+      std::vector<float> dhead(static_cast<size_t>(rows)), loss{0.25f};
+      ops::distance_head_loss<float>(cpu_, rows, cols, x.data(), mean_distance ? pair.data() : nullptr,
+                                     head.data(), 0.5f, dhead.data(), loss.data());
+      ops::distance_head_loss<float>(gpu_, rows, cols, gx.data(), mean_distance ? gpair.data() : nullptr,
+                                     ghead.data(), 0.5f, gdhead.data(), gloss.data());
+      EXPECT_REL(gdhead.download(), dhead, kReduction, "dhead");
+      EXPECT_REL(gloss.download(), loss, kReduction, "loss sum");
+    }
+}
+
 TEST_F(CudaOps, StepGraphReplayMatchesDirectRuns) {
   const LinearDims d{64, 100, 256};
   const auto w = random_vec(size_t(d.out) * d.in, 1, -0.1f, 0.1f), b = random_vec(size_t(d.out), 2);

@@ -200,6 +200,10 @@ TEST_F(CudaTraining, MlpSgdStepMatchesCpuTensorByTensor) {
 TEST_F(CudaTraining, DcganSgdStepMatchesCpuTensorByTensor) {
   expect_same_sgd_step("dcgan", gpu_, cpu_);
 }
+// G's second output (the distance head, its loss and its gradient into the trunk).
+TEST_F(CudaTraining, DistanceHeadSgdStepMatchesCpuTensorByTensor) {
+  expect_same_sgd_step("mlp-distance", gpu_, cpu_);
+}
 TEST_F(CudaTraining, MlpMatchesCpuAfterOneAndTwentyIterations) {
   expect_same_adam_training("mlp", 1, kAfterOne, gpu_, cpu_);
   expect_same_adam_training("mlp", 20, kAfterTwenty, gpu_, cpu_);

@@ -237,9 +237,14 @@ TEST(Trainer, TrainingStepAllocatesNothing) {
   const std::vector<ConfigOverride> small = {{"train.batch", "8", "test"}};
   for (const char* preset : {"wgan-gp", "dragan", "r1", "began", "wgan"})
     expect_no_allocation_in_loop(load_config(preset, "", small), Shape::image(8, 28, 28, 1));
-  // The remedies against mode collapse: the minibatch layers and feature matching's extra pass.
-  for (const char* preset : {"mbdisc", "mbstd"})
+  // The remedies against mode collapse: the minibatch layers, feature matching's extra pass and
+  // the distance head (with its pairwise distances).
+  for (const char* preset : {"mbdisc", "mbstd", "mlp-distance"})
     expect_no_allocation_in_loop(load_config(preset, "", small), Shape::image(8, 28, 28, 1));
+  expect_no_allocation_in_loop(
+      load_config("mlp-distance", "",
+                  {{"train.batch", "8", "test"}, {"train.distance_label", "mean_distance", "test"}}),
+      Shape::image(8, 28, 28, 1));
   expect_no_allocation_in_loop(
       load_config("mbdisc", "",
                   {{"train.batch", "8", "test"}, {"train.feature_matching", "features", "test"}}),

@@ -416,6 +416,11 @@ class Trainer:
 
     def __post_init__(self):
         cfg = self.cfg
+        if _get(cfg, "train.distance_head", str, ""):
+            # Refused rather than ignored: no comparison may run another G loss on this side. The
+            # networks themselves build (parameter counts of the mlp-distance preset).
+            raise ConfigError(f"{cfg.get('_source', 'config')}: train.distance_head: the PyTorch peer does not "
+                              "train the distance head")
         self.device = torch.device(self.device)
         self.seed = _get(cfg, "train.seed", int) if self.seed is None else self.seed
         G, D, self.image_shape = build_models(cfg, self.seed)

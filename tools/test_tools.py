@@ -34,12 +34,14 @@ import torch.nn.functional as F  # noqa: E402
 #  mbdisc  dcgan's G; D: dcgan's D with T 6272*100*5 and the last linear (6272+100+1)
 #  mbstd   dcgan's G; D: dcgan's D with the last linear over 7*7*129 features: (6321+1)
 #  mlp-uniform      mlp's networks (only the noise, batch and steps differ)
+#  mlp-distance     mlp's networks and G's distance head: linear 1024 -> 1 (1024+1)
 #  dcgan-uniform32  dcgan with z of 32: G's first linear 32*12544 instead of 100*12544
 #  ring8, grid25 G: (2*256+256) + (256*256+256) + (256*2+2)
 #                D: (2*256+256) + (256*256+256) + (256+1)
 PARAM_COUNTS = {
     "mlp": (1489936, 533505),
     "mlp-uniform": (1489936, 533505),
+    "mlp-distance": (1489936 + 1025, 533505),
     "dcgan-uniform32": (1935809 - 68 * 12544, 138689),
     "dcgan": (1935809, 138689),
     "dcgan32": (1076611, 663361),

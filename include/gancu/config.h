@@ -38,6 +38,13 @@ struct Config {
   // Feature matching (Salimans et al. 2016): the named value of D whose mean over the batch G
   // matches to the real batch's, instead of G's adversarial loss ("" = off).
   std::string feature_matching;
+  // The distance head (the Minibatch-GAN experiment): the named [batch, 1] value of G that
+  // predicts a label of each generated image ("" = off); the label ("norm": the image's norm,
+  // "mean_distance": its mean distance to the other images of the batch); the weight of
+  // weight / mse in G's loss (ops.h, distance_head_loss).
+  std::string distance_head;
+  std::string distance_label = "norm";
+  float distance_weight = 1.0f;
   uint64_t seed = 1;
   float gp_weight = 10.0f;     // wgan-gp, dragan: lambda
   float clip = 0.01f;          // wgan: the critic's weights are clipped to [-clip, clip]

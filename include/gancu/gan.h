@@ -99,6 +99,8 @@ class Gan {
   int feature_matching_value() const { return fm_value_; }
   float* feature_matching_real_mean() const { return fm_real_mean_; }
   float* noise_buffer() const { return z_; }
+  // The distance head: the id of G's head value (-1: off).
+  int distance_head_value() const { return dh_value_; }
 
  private:
   Config cfg_;
@@ -120,6 +122,10 @@ class Gan {
   int64_t fm_features_ = 0;    // per sample
   Slot fm_slot_;
   float* fm_real_mean_ = nullptr;  // [fm_features_]
+  int dh_value_ = -1;
+  std::vector<int> g_seeds_;  // the seeds of G's backward: its output, and the distance head if on
+  Slot dh_slot_;
+  float* dh_pair_sq_ = nullptr;  // [batch, batch]: pairwise squared distances (mean_distance label)
 };
 
 }  // namespace gancu

@@ -494,6 +494,20 @@ void feature_matching_loss(const Exec& ex, int64_t rows, int64_t cols, const T* 
   GANCU_DISPATCH(feature_matching_loss, rows, cols, real_mean, fake, dfake, loss_sum);
 }
 
+// The distance head (the Minibatch-GAN experiment; docs/mode_collapse.md#the-distance-head): G's
+// second output head[i], one number per generated image x[i] ([rows, cols]), is scored against
+// a label computed from the images and held constant (no gradient reaches x through it):
+//   label[i] = ||x[i]||_2                                  (pair_sq null), or
+//   label[i] = 1/(rows-1) sum_{j != i} sqrt(pair_sq[i, j])  (pair_sq = pairwise_sq_distances(x, x)),
+//   mse = 1/rows sum_i (head[i] - label[i])^2,  L = weight / (mse + kDistanceHeadEps).
+// dhead[i] = -weight / (mse + eps)^2 * 2 (head[i] - label[i]) / rows (written); *loss_sum += L
+// (skipped when null). Sums in double, in a fixed order. kDistanceHeadEps: op_types.h.
+template <class T>
+void distance_head_loss(const Exec& ex, int64_t rows, int64_t cols, const T* x, const T* pair_sq,
+                        const T* head, float weight, T* dhead, T* loss_sum) {
+  GANCU_DISPATCH(distance_head_loss, rows, cols, x, pair_sq, head, weight, dhead, loss_sum);
+}
+
 // ---- Small utilities ------------------------------------------------------------------------
 
 template <class T>

@@ -50,6 +50,23 @@ Gan::Gan(const Config& cfg, Shape image, int batch)
     fm_features_ = d_->value_shape(fm_value_).per_sample();
     fm_seeds_ = {fm_value_};  // built once: the loop allocates nothing
   }
+  g_seeds_ = {g_->output_id()};
+  if (!cfg.distance_head.empty()) {
+    try {
+      dh_value_ = g_->value_id(cfg.distance_head);
+    } catch (const UsageError& e) {
+      usage_error("train.distance_head: ", e.what());
+    }
+    if (dh_value_ == 0 || dh_value_ == g_->output_id())
+      usage_error("train.distance_head: \"", cfg.distance_head,
+                  "\" is G's input or its image; name a branch of model.generator with name=");
+    if (g_->value_shape(dh_value_).per_sample() != 1)
+      usage_error("train.distance_head: \"", cfg.distance_head, "\" holds ",
+                  g_->value_shape(dh_value_).per_sample(),
+                  " numbers per image; the head predicts one (end it with "
+                  "\"linear out=1\")");
+    g_seeds_.push_back(dh_value_);
+  }
   opt_g_ = std::make_unique<Optimizer<float>>("optim.g", cfg.optim_g, g_->param_count());
   opt_d_ = std::make_unique<Optimizer<float>>("optim.d", cfg.optim_d, d_->param_count());
 }
@@ -70,6 +87,9 @@ void Gan::plan(ArenaPlan& plan, const Exec& ex, bool sample_only) {
   if (fm_value_ >= 0)
     fm_slot_ =
         plan.add_array<float>(ArenaKind::Activations, "feature matching real mean", size_t(fm_features_));
+  if (dh_value_ >= 0 && cfg_.distance_label == "mean_distance")
+    dh_slot_ = plan.add_array<float>(ArenaKind::Activations, "distance head pairwise distances",
+                                     size_t(batch_) * size_t(batch_));
 }
 
 void Gan::bind(const Arena& arena) {
@@ -83,6 +103,7 @@ void Gan::bind(const Arena& arena) {
   counters_ = arena.get<int64_t>(counters_slot_);
   metrics_ = arena.get<float>(metrics_slot_);
   if (fm_value_ >= 0) fm_real_mean_ = arena.get<float>(fm_slot_);
+  if (dh_value_ >= 0 && cfg_.distance_label == "mean_distance") dh_pair_sq_ = arena.get<float>(dh_slot_);
   metrics_host_ = std::make_unique<HostBuffer<float>>(arena.backend(), kMetricSums);
 }
 
@@ -175,7 +196,16 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
     const bool direct = objective.g_loss(ex, D, G.output(), G.output_grad(), metrics_);
     D.backward(ex, G.output_grad(), direct, false);
   }
-  G.backward(ex, nullptr, false, true);
+  if (dh_value_ >= 0) {
+    // The distance head: weight / mse of G's second output against each image's label (its norm
+    // or its mean distance to the batch), the label held constant; added to G's loss.
+    const int64_t per_image = image_.per_sample();
+    if (dh_pair_sq_)
+      ops::pairwise_sq_distances<float>(ex, B, B, int(per_image), G.output(), G.output(), dh_pair_sq_);
+    ops::distance_head_loss<float>(ex, B, per_image, G.output(), dh_pair_sq_, G.value_data(dh_value_),
+                                   cfg_.distance_weight, G.value_grad(dh_value_), metrics_ + kSumLossG);
+  }
+  G.backward(ex, g_seeds_, nullptr, false, true);
   ops::increment_counter<float>(ex, data_step_counter());
   phase("g_backward");
   opt_g_->step(ex, G.params(), G.grads());
