@@ -1906,6 +1906,36 @@ TEST_F(CudaOps, DistanceHeadLoss) {
     }
 }
 
+// The fakes of D's pre-training: the same bits on both backends (one fma per pixel, a gather).
+TEST_F(CudaOps, DPretrainFakes) {
+  uint32_t seed = 9970;
+  std::vector<float> cdf = random_vec(256, seed++, 0.0f, 1.0f);
+  std::sort(cdf.begin(), cdf.end());
+  cdf[255] = 1.0f;
+  for (int64_t n : first_shapes(std::vector<int64_t>{1, 1000, 200003})) {
+    const auto u = random_vec(size_t(n), seed++, -1.0f, 1.0f);
+    std::vector<float> v = u;
+    auto gv = up(u), gcdf = up(cdf);
+    ops::histogram_pixels<float>(cpu_, n, cdf.data(), 2.0f / 255.0f, -1.0f, v.data());
+    ops::histogram_pixels<float>(gpu_, n, gcdf.data(), 2.0f / 255.0f, -1.0f, gv.data());
+    EXPECT_EQ(gv.download(), v) << "histogram pixels, n = " << n;
+  }
+  const std::tuple<int64_t, int64_t, int> shapes[] = {{1, 3, 1}, {4, 784, 1}, {3, 1024, 3}};
+  for (const auto& [rows, positions, channels] :
+       first_shapes(std::vector<std::tuple<int64_t, int64_t, int>>(std::begin(shapes), std::end(shapes)))) {
+    std::vector<int32_t> perm(static_cast<size_t>(positions));
+    for (size_t i = 0; i < perm.size(); ++i) perm[i] = int32_t(i);
+    std::shuffle(perm.begin(), perm.end(), std::mt19937(seed++));
+    const auto in = random_vec(size_t(rows * positions * channels), seed++);
+    std::vector<float> out(in.size());
+    Buffer<int32_t> gperm(gpu_, perm);
+    auto gin = up(in), gout = poisoned(in.size());
+    ops::permute_positions<float>(cpu_, rows, positions, channels, perm.data(), in.data(), out.data());
+    ops::permute_positions<float>(gpu_, rows, positions, channels, gperm.data(), gin.data(), gout.data());
+    EXPECT_EQ(gout.download(), out) << "permute positions " << rows << "x" << positions << "x" << channels;
+  }
+}
+
 TEST_F(CudaOps, StepGraphReplayMatchesDirectRuns) {
   const LinearDims d{64, 100, 256};
   const auto w = random_vec(size_t(d.out) * d.in, 1, -0.1f, 0.1f), b = random_vec(size_t(d.out), 2);

@@ -209,6 +209,34 @@ TEST(Trainer, ResumeGivesExactlyTheParametersOfAnUninterruptedRun) {
   EXPECT_EQ(metric_losses(whole).size(), 5u);  // steps 2, 3, 4, 6, 8
 }
 
+// D pre-training is part of the run's state: a resumed run does not pre-train again, and ends
+// with the bits of the uninterrupted run; pre-training changes the run (it is not skipped).
+TEST(Trainer, ResumeAfterDPretrainingGivesTheUninterruptedRun) {
+  const auto with_pretraining = [](int64_t steps) {
+    Config cfg = small_config(steps);
+    return load_config_text(cfg.toml, "test", {{"train.d_pretrain_steps", "5", "test"}});
+  };
+  const std::string whole = temp_dir("pretrain_whole"), parts = temp_dir("pretrain_parts"),
+                    plain = temp_dir("pretrain_none");
+  Exec ex = Exec::cpu(1);
+  std::ostringstream log_whole, log_first, log_resumed;
+  train(with_pretraining(8), ex, TrainRun{whole, false, &log_whole});
+  train(with_pretraining(4), ex, TrainRun{parts, false, &log_first});
+  std::remove(checkpoint_path(parts, 4).c_str());
+  train(with_pretraining(8), ex, TrainRun{parts, true, &log_resumed});
+  run_training(small_config(8), plain, false);
+  EXPECT_NE(log_whole.str().find("pre-training D alone for 5 steps against histogram fakes"),
+            std::string::npos)
+      << log_whole.str();
+  EXPECT_NE(log_whole.str().find("D pre-trained: loss D"), std::string::npos);
+  EXPECT_EQ(log_resumed.str().find("pre-training"), std::string::npos) << log_resumed.str();
+  const auto a = tensors_of(checkpoint_path(whole, 8)), b = tensors_of(checkpoint_path(parts, 8)),
+             c = tensors_of(checkpoint_path(plain, 8));
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) EXPECT_EQ(t.bytes, b.at(name).bytes) << name << " differs after resume";
+  EXPECT_NE(a.at("D.0.weight").bytes, c.at("D.0.weight").bytes) << "pre-training left D as it was";
+}
+
 // Runs a few training steps of `cfg` after one warm-up step and counts allocations.
 void expect_no_allocation_in_loop(const Config& cfg, Shape image) {
   Exec ex = Exec::cpu(1);

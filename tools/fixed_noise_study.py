@@ -7,11 +7,18 @@ shipped classifier, and each run scored by `gancu eval`.
     /usr/bin/python3 tools/fixed_noise_study.py --gancu build/gancu --out runs/fixed_noise \\
         --steps 3000 --seeds 1 2 3 --table docs/mode_collapse/distance_head.md
 
-Each run is `gancu train --preset P --seed S --steps N --backend cpu` into OUT/P/seedS; a run whose
-evaluation is already recorded (beside the table, P-seedS.eval.json) is not trained again, so the
+Arms other than two presets: `--arm "LABEL PRESET [key=value ...]"`, once per arm, e.g. D
+pre-training against the plain preset:
+
+    ... --arm "mlp mlp" --arm "mlp-pretrain mlp train.d_pretrain_steps=500" \\
+        --table docs/mode_collapse/d_pretrain.md
+
+Each run is `gancu train --preset P --seed S --steps N --backend cpu [--set ...]` into
+OUT/LABEL/seedS; a run whose evaluation is already recorded (beside the table,
+LABEL-seedS.eval.json) is not trained again, so the
 study can be interrupted and resumed. The comparison of seed S is OUT/compare/seedS (set_NN.png,
-one row per preset, and table.json); its first set's picture is copied beside the table. The table
-has, per preset, the mean and the spread (min-max) over the seeds of: the distinct digits per noise
+one row per arm, and table.json); its first set's picture is copied beside the table. The table
+has, per arm, the mean and the spread (min-max) over the seeds of: the distinct digits per noise
 set (the experiment's number: a collapsed generator draws the same few digits whatever the noise),
 the modes covered of 10, the KL divergence of the class histogram from uniform, the Frechet
 distance on classifier features, and recall.
@@ -52,6 +59,8 @@ def main(argv=None) -> int:
     ap.add_argument("--gancu", default="build/gancu")
     ap.add_argument("--out", default="runs/fixed_noise")
     ap.add_argument("--presets", nargs=2, default=["mlp", "mlp-distance"], metavar=("BASELINE", "REMEDY"))
+    ap.add_argument("--arm", action="append", default=[],
+                    help='"LABEL PRESET [key=value ...]": an arm of the comparison (replaces --presets)')
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--sets", type=int, default=8)
@@ -64,35 +73,42 @@ def main(argv=None) -> int:
     gancu, out = Path(args.gancu), Path(args.out)
     records = Path(args.table).parent if args.table else None
 
-    results = {p: [] for p in args.presets}
-    distinct = {p: [] for p in args.presets}
+    arms = [a.split() for a in args.arm] if args.arm else [[p, p] for p in args.presets]
+    if any(len(a) < 2 for a in arms) or len({a[0] for a in arms}) != len(arms) or len(arms) < 2:
+        ap.error("each --arm is 'LABEL PRESET [key=value ...]', with distinct labels, two or more arms")
+    labels = [a[0] for a in arms]
+    results = {label: [] for label in labels}
+    distinct = {label: [] for label in labels}
     for seed in args.seeds:
         runs = []
-        for preset in args.presets:
-            run = out / preset / f"seed{seed}"
+        for label, preset, *sets in arms:
+            run = out / label / f"seed{seed}"
             cmd = [str(gancu), "train", "--preset", preset, "--seed", str(seed), "--steps", str(args.steps),
                    "--backend", "cpu", "--threads", str(args.threads), "--out", str(run)]
-            for s in args.sets_extra:
+            for s in args.sets_extra + sets:
                 cmd += ["--set", s]
-            record = records / f"{preset}-seed{seed}.eval.json" if records else None
+            record = records / f"{label}-seed{seed}.eval.json" if records else None
             r = train_and_evaluate(gancu, run, cmd, args.threads, record)
             if "failed" in r:
-                print(f"{preset} seed {seed}: {r['failed']}", file=sys.stderr)
+                print(f"{label} seed {seed}: {r['failed']}", file=sys.stderr)
                 return 1
-            results[preset].append(r)
+            results[label].append(r)
             runs.append(run)
-        cmp_out = out / "compare" / f"seed{seed}"
-        for preset, d in zip(args.presets, compare(gancu, runs, cmp_out, args.sets, args.per_set, args.threads)):
-            distinct[preset] += d
+        cmp_out = out / "compare" / "-".join(labels) / f"seed{seed}"
+        for label, d in zip(labels, compare(gancu, runs, cmp_out, args.sets, args.per_set, args.threads)):
+            distinct[label] += d
         if records:
-            shutil.copyfile(cmp_out / "set_00.png", records / f"compare-seed{seed}-set_00.png")
-            (records / f"compare-seed{seed}.table.json").write_text((cmp_out / "table.json").read_text())
+            stem = records / f"compare-{'-'.join(labels)}-seed{seed}"
+            shutil.copyfile(cmp_out / "set_00.png", f"{stem}-set_00.png")
+            Path(f"{stem}.table.json").write_text((cmp_out / "table.json").read_text())
 
-    lines = [f"Rows of each picture: {', '.join(args.presets)} (top to bottom); {args.steps} steps, seeds "
-             f"{' '.join(map(str, args.seeds))}, {args.sets} noise sets of {args.per_set} per seed.", "",
-             "| preset | distinct digits per set | modes of 10 | KL from uniform | FD (classifier) | recall |",
+    lines = [f"Rows of each picture: {', '.join(labels)} (top to bottom); {args.steps} steps, seeds "
+             f"{' '.join(map(str, args.seeds))}, {args.sets} noise sets of {args.per_set} per seed. Arms: "
+             + "; ".join(f"{a[0]} = `--preset {a[1]}" + "".join(f" --set {x}" for x in args.sets_extra + a[2:]) + "`"
+                         for a in arms) + ".", "",
+             "| arm | distinct digits per set | modes of 10 | KL from uniform | FD (classifier) | recall |",
              "|---|---|---|---|---|---|"]
-    for p in args.presets:
+    for p in labels:
         rs = results[p]
         per_seed_distinct = [sum(distinct[p][i:i + args.sets]) / args.sets
                              for i in range(0, len(distinct[p]), args.sets)]

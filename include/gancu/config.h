@@ -45,6 +45,11 @@ struct Config {
   std::string distance_head;
   std::string distance_label = "norm";
   float distance_weight = 1.0f;
+  // D pre-training: D alone for this many steps before the first step of a new run, against
+  // fakes with the data's pixel statistics ("histogram": pixels drawn from the data's pixel
+  // histogram; "scrambled": real images with their pixel positions permuted).
+  int64_t d_pretrain_steps = 0;
+  std::string d_pretrain_fakes = "histogram";
   uint64_t seed = 1;
   float gp_weight = 10.0f;     // wgan-gp, dragan: lambda
   float clip = 0.01f;          // wgan: the critic's weights are clipped to [-clip, clip]

@@ -67,8 +67,19 @@ class Gan {
                   uint32_t penalty_steps = kEveryDStep);
   uint32_t penalty_steps(int64_t step) const;
 
+  // D pre-training (train.d_pretrain_steps; src/train/d_pretrain.cpp): one step of D alone on the
+  // real batch of the next data step and a fake batch that `make_fake` writes to `fake` ([batch,
+  // image], backend memory) from that real batch; the objective's D losses and penalty (every
+  // step, lazy or not), then D's optimizer. G does not run; the data step advances, the step
+  // counter does not.
+  using FakeSource = std::function<void(const Exec& ex, const float* real, float* fake)>;
+  void pretrain_d_step(const Exec& ex, const RealSource& real, const FakeSource& make_fake, float* fake);
+
   // Reads the metric sums and resets them (synchronizes with the device).
   GanMetrics read_metrics(const Exec& ex);
+  // The same after `d_steps` pre-training steps of D (the step counter has not moved): D's loss,
+  // outputs and penalty per D step; G's loss is 0.
+  GanMetrics read_pretrain_metrics(const Exec& ex, int64_t d_steps);
   // Zeroes the sums and counts from the current step (after a checkpoint is restored).
   void restart_metrics(const Exec& ex);
 
@@ -103,6 +114,9 @@ class Gan {
   int distance_head_value() const { return dh_value_; }
 
  private:
+  void d_real_pass(const Exec& ex, bool penalized);
+  void d_fake_pass(const Exec& ex, const float* fake, bool penalized);
+
   Config cfg_;
   Shape image_;
   int batch_;

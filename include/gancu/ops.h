@@ -317,6 +317,23 @@ void gather_labels(const Exec& ex, const BatchGather& g, const uint8_t* labels, 
   GANCU_DISPATCH(gather_labels, g, labels, step, out);
 }
 
+// Fakes for D's pre-training (docs/mode_collapse.md#discriminator-pre-training). Pixels drawn
+// from the data's pixel-intensity histogram by inverse CDF: inout holds U[-1, 1) noise on entry
+// (fill_noise); with u = (inout[i] + 1) / 2, the bin is the smallest b with u < cdf[b] (cdf: 256
+// non-decreasing floats, cdf[255] = 1), and inout[i] = fma(b, scale, shift), the value
+// gather_batch gives a uint8 pixel b.
+template <class T>
+void histogram_pixels(const Exec& ex, int64_t n, const float* cdf, float scale, float shift, T* inout) {
+  GANCU_DISPATCH(histogram_pixels, n, cdf, scale, shift, inout);
+}
+// Images with their pixels moved: out[r, p, c] = in[r, perm[p], c] for rows images of `positions`
+// pixels of `channels` values (perm: a permutation of [0, positions)).
+template <class T>
+void permute_positions(const Exec& ex, int64_t rows, int64_t positions, int channels, const int32_t* perm,
+                       const T* in, T* out) {
+  GANCU_DISPATCH(permute_positions, rows, positions, channels, perm, in, out);
+}
+
 // A batch of n points [n, 2] from a 2-d Gaussian mixture, drawn from Philox stream
 // (mix.seed, kStreamMixture, *step): element i picks its mode uniformly, then adds N(0, std^2) noise.
 // An endless data set that lives entirely on the device (mixture.h has the centres).

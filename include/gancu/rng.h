@@ -30,6 +30,7 @@ enum RngStream : uint32_t {
   kStreamFixedNoise = 5,  // the fixed noise set of the sample grids
   kStreamMixture = 6,     // the 2-d Gaussian mixture data sets
   kStreamPenalty = 7,     // the points of a gradient penalty (WGAN-GP interpolation, DRAGAN perturbation)
+  kStreamPretrain = 8,    // the histogram fakes of D's pre-training
   kStreamDropout = 64,    // + layer index + pass * kDropoutPassStride
 };
 // Layers per pass in the dropout streams: far more strings than any network has.

@@ -40,6 +40,8 @@ feature_matching = ""
 distance_head = ""
 distance_label = "norm"
 distance_weight = 1.0
+d_pretrain_steps = 0
+d_pretrain_fakes = "histogram"
 seed = 1
 gp_weight = 10.0
 clip = 0.01
@@ -253,6 +255,8 @@ Config to_config(const Toml& root, const Sources& sources) {
   c.distance_head = r.str("train.distance_head");
   c.distance_label = r.choice("train.distance_label", {"norm", "mean_distance"});
   c.distance_weight = r.number("train.distance_weight", 0.0, 1e6);
+  c.d_pretrain_steps = r.integer("train.d_pretrain_steps", 0, int64_t(1) << 40);
+  c.d_pretrain_fakes = r.choice("train.d_pretrain_fakes", {"histogram", "scrambled"});
   c.seed = uint64_t(r.integer("train.seed", 0, INT64_MAX));
   c.gp_weight = r.number("train.gp_weight", 0.0, 1e6);
   c.clip = r.number("train.clip", 0.0, 1e9);

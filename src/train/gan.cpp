@@ -132,6 +132,45 @@ uint32_t Gan::penalty_steps(int64_t step) const {
   return mask;
 }
 
+// D on the real batch in real_: the objective's real loss, its gradient into D's parameters
+// (zeroed by the caller), and R1's penalty, which is taken at the real pass.
+void Gan::d_real_pass(const Exec& ex, bool penalized) {
+  Network<float>& D = *d_;
+  GradientPenalty<float>* penalty = objective_->penalty();
+  D.forward(ex, real_, batch_, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassReal);
+  objective_->d_real(ex, D, real_, metrics_);
+  D.backward(ex, nullptr, false, true);
+  if (penalized && penalty->at() == GradientPenalty<float>::At::Real)
+    penalty->apply(ex, D, real_, nullptr, data_step_counter(), cfg_.seed, kPassReal, metrics_ + kSumPenalty,
+                   metrics_ + kSumGradNorm);
+}
+
+// D on the fake batch `fake`: the objective's fake loss and its gradient (added to the real
+// pass's), and the penalties at points of their own (WGAN-GP, DRAGAN).
+void Gan::d_fake_pass(const Exec& ex, const float* fake, bool penalized) {
+  Network<float>& D = *d_;
+  GradientPenalty<float>* penalty = objective_->penalty();
+  D.forward(ex, fake, batch_, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassFake);
+  objective_->d_fake(ex, D, fake, metrics_);
+  D.backward(ex, nullptr, false, true);
+  if (penalized && penalty->at() != GradientPenalty<float>::At::Real)
+    penalty->apply(ex, D, real_, fake, data_step_counter(), cfg_.seed, kPassPenalty, metrics_ + kSumPenalty,
+                   metrics_ + kSumGradNorm);
+}
+
+void Gan::pretrain_d_step(const Exec& ex, const RealSource& real, const FakeSource& make_fake, float* fake) {
+  Network<float>& D = *d_;
+  const bool penalized = objective_->penalty() != nullptr;
+  ops::fill<float>(ex, D.param_count(), D.grads(), 0.0f);
+  real(ex, real_, data_step_counter());
+  make_fake(ex, real_, fake);
+  d_real_pass(ex, penalized);
+  d_fake_pass(ex, fake, penalized);
+  opt_d_->step(ex, D.params(), D.grads());
+  objective_->after_d_step(ex, D, metrics_);
+  ops::increment_counter<float>(ex, data_step_counter());
+}
+
 void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& hook, uint32_t penalty_steps) {
   Network<float>& G = *g_;
   Network<float>& D = *d_;
@@ -152,24 +191,13 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
     ops::fill<float>(ex, D.param_count(), D.grads(), 0.0f);
     real(ex, real_, data_step_counter());
     phase("data");
-    D.forward(ex, real_, B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassReal);
-    objective.d_real(ex, D, real_, metrics_);
-    D.backward(ex, nullptr, false, true);
-    if (penalized && penalty->at() == GradientPenalty<float>::At::Real)  // R1: at D's real pass
-      penalty->apply(ex, D, real_, nullptr, data_step_counter(), cfg_.seed, kPassReal, metrics_ + kSumPenalty,
-                     metrics_ + kSumGradNorm);
+    d_real_pass(ex, penalized);
     phase("d_real");
     ops::fill_noise<float>(ex, int64_t(B) * cfg_.z_dim, z_, cfg_.latent, cfg_.seed, kStreamNoiseD,
                            data_step_counter());
     G.forward(ex, z_, B, BatchNormMode::Train, data_step_counter(), cfg_.seed);
     phase("g_forward");
-    D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassFake);
-    objective.d_fake(ex, D, G.output(), metrics_);
-    D.backward(ex, nullptr, false, true);
-    if (penalized &&
-        penalty->at() != GradientPenalty<float>::At::Real)  // WGAN-GP, DRAGAN: points of their own
-      penalty->apply(ex, D, real_, G.output(), data_step_counter(), cfg_.seed, kPassPenalty,
-                     metrics_ + kSumPenalty, metrics_ + kSumGradNorm);
+    d_fake_pass(ex, G.output(), penalized);
     phase("d_fake");
     opt_d_->step(ex, D.params(), D.grads());
     objective.after_d_step(ex, D, metrics_);
@@ -249,6 +277,24 @@ GanMetrics Gan::read_metrics(const Exec& ex) {
     m.convergence = sums[kSumConvergence] / d_steps;
     m.loss_d = m.d_real - m.k * m.d_fake;  // from the window's means (documented in objectives.md)
   }
+  return m;
+}
+
+GanMetrics Gan::read_pretrain_metrics(const Exec& ex, int64_t d_steps) {
+  float* sums = metrics_host_->data();
+  copy_to_host(ex, sums, metrics_, kMetricSums * sizeof(float));
+  ops::fill<float>(ex, kMetricSums, metrics_, 0.0f);
+  GanMetrics m;
+  m.iterations = d_steps;
+  m.output_kind = objective_->output_kind();
+  m.has_penalty = objective_->penalty() != nullptr;
+  if (d_steps <= 0) return m;
+  const double n = double(d_steps);
+  m.loss_d = sums[kSumLossD] / n;
+  m.d_real = sums[kSumDReal] / n;
+  m.d_fake = sums[kSumDFake] / n;
+  m.penalty = sums[kSumPenalty] / n;
+  m.grad_norm = sums[kSumGradNorm] / n;
   return m;
 }
 

@@ -13,6 +13,7 @@
 
 #include "gancu/check.h"
 #include "gancu/checkpoint.h"
+#include "gancu/d_pretrain.h"
 #include "gancu/data.h"
 #include "gancu/evaluation.h"
 #include "gancu/fileutil.h"
@@ -137,6 +138,9 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   const RealData data(ex, cfg.data, cfg.batch, cfg.seed);
   log << "gancu: data " << data.describe() << "\n";
   const Gan::RealSource& real = data.source();
+  if (cfg.d_pretrain_steps > 0 && data.images().images.empty())
+    usage_error("train.d_pretrain_steps: D pre-training needs image data; ", data.describe(),
+                " has no pixels");
 
   GanSession session = make_session(cfg, data.image().with_batch(cfg.batch), cfg.batch, ex);
   Gan& gan = *session.gan;
@@ -160,6 +164,14 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   } else {
     gan.initialize(ex);
     std::remove((dir + "/metrics.jsonl").c_str());
+    if (cfg.d_pretrain_steps > 0) {
+      // Part of the run's state from here on: a resumed run has it in its checkpoint.
+      log << "gancu: pre-training D alone for " << cfg.d_pretrain_steps << " steps against "
+          << cfg.d_pretrain_fakes << " fakes\n";
+      const GanMetrics m = pretrain_discriminator(ex, gan, data.images(), real);
+      log << "gancu: D pre-trained: loss D " << m.loss_d << " | D(x) " << m.d_real << " D(fake) " << m.d_fake
+          << " (means over the pre-training steps)\n";
+    }
   }
   atomic_write(dir + "/config.toml", cfg.toml);
   // TensorBoard: a new event file per session of the run; on resume, the events after the
