@@ -762,6 +762,10 @@ class Training(unittest.TestCase):
                 with self.assertRaises(gt.ConfigError):  # point generators: the peer says so
                     gt.load_images("synthetic", gt.build_models(cfg)[2])
                 continue
+            if cfg["train"].get("distance_head"):  # refused, not trained with another G loss
+                with self.assertRaisesRegex(gt.ConfigError, "distance_head"):
+                    gt.Trainer(cfg, "cpu")
+                continue
             tr = gt.Trainer(cfg, "cpu")
             tr.set_images(gt.load_images("synthetic", tr.image_shape, synthetic_count=20)[0])
             before = [p.clone() for p in tr.G_eager.parameters()]
