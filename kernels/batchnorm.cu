@@ -77,7 +77,7 @@ __global__ void bn_stats_kernel(int64_t rows, int channels, int64_t rows_per_spl
   sh_m2[t] = m2;
   __syncthreads();
   for (int s = blockDim.y / 2; s > 0; s >>= 1) {
-    if (threadIdx.y < s) {
+    if (int(threadIdx.y) < s) {
       const int o = t + s * blockDim.x;
       double a_n = sh_n[t], a_mean = sh_mean[t], a_m2 = sh_m2[t];
       chan_merge(a_n, a_mean, a_m2, sh_n[o], sh_mean[o], sh_m2[o]);

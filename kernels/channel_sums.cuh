@@ -45,7 +45,7 @@ __global__ void channel_pair_sums_kernel(int64_t rows, int channels, int64_t row
   sh_b[t] = sb;
   __syncthreads();
   for (int s = blockDim.y / 2; s > 0; s >>= 1) {
-    if (threadIdx.y < s) {
+    if (int(threadIdx.y) < s) {
       sh_a[t] += sh_a[t + s * blockDim.x];
       sh_b[t] += sh_b[t + s * blockDim.x];
     }

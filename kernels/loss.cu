@@ -75,7 +75,7 @@ __global__ void __launch_bounds__(kLossThreads)
   sh_score[threadIdx.x] = acc_score;
   __syncthreads();
   for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) {
+    if (int(threadIdx.x) < s) {
       sh_loss[threadIdx.x] += sh_loss[threadIdx.x + s];
       sh_score[threadIdx.x] += sh_score[threadIdx.x + s];
     }

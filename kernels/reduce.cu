@@ -40,7 +40,7 @@ __global__ void colsum_dact_kernel(int64_t rows, int channels, int64_t rows_per_
   sh[threadIdx.y * blockDim.x + threadIdx.x] = sum;
   __syncthreads();
   for (int s = blockDim.y / 2; s > 0; s >>= 1) {  // blockDim.y is a power of two
-    if (threadIdx.y < s)
+    if (int(threadIdx.y) < s)
       sh[threadIdx.y * blockDim.x + threadIdx.x] += sh[(threadIdx.y + s) * blockDim.x + threadIdx.x];
     __syncthreads();
   }

@@ -156,7 +156,7 @@ __global__ void __launch_bounds__(kFinalThreads)
   sc[threadIdx.x] = b;
   __syncthreads();
   for (int s = kFinalThreads / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) {
+    if (int(threadIdx.x) < s) {
       sl[threadIdx.x] += sl[threadIdx.x + s];
       sc[threadIdx.x] += sc[threadIdx.x + s];
     }

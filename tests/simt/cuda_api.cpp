@@ -176,7 +176,7 @@ Enqueue enqueue(void* stream, NodeKind kind, const std::string& name, const std:
 }
 
 bool enqueue_library_call(void* stream, const char* what, std::function<void()> work) {
-  switch (enqueue(stream, NodeKind::Library, what, [what, work]() {
+  switch (enqueue(stream, NodeKind::Library, what, [work]() {
     ++counters().library_calls;
     work();
   })) {
