@@ -74,9 +74,10 @@ TEST(DPretrain, PermutePositionsMovesWholePixels) {
                   in[size_t((r * positions + perm[size_t(p)]) * channels + c)]);
 }
 
-// D of the mlp preset, alone, on real MNIST digits: after 150 steps it tells them from either kind
+// D of the mlp preset, alone, on real Fashion-MNIST images (Debian's package: present wherever the
+// tests run): after 150 steps it tells them from either kind
 // of fake (the mean of sigmoid D over the steps, which include the untrained start).
-TEST(DPretrain, DLearnsToTellRealDigitsFromEitherKindOfFake) {
+TEST(DPretrain, DLearnsToTellRealImagesFromEitherKindOfFake) {
   for (const char* fakes : {"histogram", "scrambled"}) {
     SCOPED_TRACE(fakes);
     const Config cfg = load_config("mlp", "",
@@ -84,7 +85,7 @@ TEST(DPretrain, DLearnsToTellRealDigitsFromEitherKindOfFake) {
                                     {"train.d_pretrain_steps", "150", "test"},
                                     {"train.d_pretrain_fakes", fakes, "test"}});
     Exec ex = Exec::cpu(1);
-    const RealData data(ex, "mnist", cfg.batch, cfg.seed);
+    const RealData data(ex, "fashion-mnist", cfg.batch, cfg.seed);
     GanSession s = make_session(cfg, data.image().with_batch(cfg.batch), cfg.batch, ex);
     s.gan->initialize(ex);
     const std::vector<float> g_before(s.gan->generator().params(),
