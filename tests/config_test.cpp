@@ -37,8 +37,8 @@ TEST(Config, PresetsResolveToTheirDocumentedSettings) {
   EXPECT_EQ(load_config("mlp", "", {}).init, InitScheme::PyTorch);
   EXPECT_EQ(preset_names(),
             (std::vector<std::string>{"began", "dcgan", "dcgan-uniform32", "dcgan32", "dragan", "grid25",
-                                      "hinge", "lsgan", "mbdisc", "mbstd", "mlp", "mlp-distance", "mlp-uniform", "r1",
-                                      "ring8", "stacked-mnist", "wgan", "wgan-gp"}));
+                                      "hinge", "lsgan", "mbdisc", "mbstd", "mlp", "mlp-distance",
+                                      "mlp-uniform", "r1", "ring8", "stacked-mnist", "wgan", "wgan-gp"}));
   // The first MLP GAN's setting, and DCGAN with a uniform latent of 32 (docs/mode_collapse.md).
   const Config first = load_config("mlp-uniform", "", {});
   EXPECT_EQ(first.latent, NoiseKind::Uniform);
