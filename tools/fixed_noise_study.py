@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from objective_study import spread, train_and_evaluate  # noqa: E402
+from objective_study import publish_table, spread, train_and_evaluate  # noqa: E402
 
 
 def compare(gancu: Path, runs: list[Path], out: Path, sets: int, per_set: int, threads: int) -> list[list[int]]:
@@ -117,10 +117,7 @@ def main(argv=None) -> int:
                      f"{spread([r['eval/kl_uniform'] for r in rs], '{:.3f}')} | "
                      f"{spread([r['eval/fid_classifier'] for r in rs], '{:.1f}')} | "
                      f"{spread([r['eval/recall'] for r in rs], '{:.3f}')} |")
-    table = "\n".join(lines) + "\n"
-    print(table)
-    if args.table:
-        Path(args.table).write_text(table)
+    publish_table(lines, args.table)
     return 0
 
 

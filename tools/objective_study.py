@@ -131,11 +131,17 @@ def preset_table(args, gancu: Path, out: Path) -> int:
         steps = grid.stem.split("_")[-1].lstrip("0") if grid else "-"
         lines.append(f"| {p} | {steps} | {r['eval/modes']}/{r['eval/modes_total']} | {r['eval/fid_classifier']:.1f} | "
                      f"{r['eval/precision']:.3f} | {r['eval/recall']:.3f} | ![{p}]({name}) |")
+    publish_table(lines, args.table)
+    return 0
+
+
+def publish_table(lines: list[str], path: str) -> None:
+    """Prints a study's Markdown table and, when `path` is given, writes it there."""
     table = "\n".join(lines) + "\n"
     print(table)
-    if args.table:
-        Path(args.table).write_text(table)
-    return 0
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(table)
 
 
 def spread(values: list[float], fmt: str) -> str:
@@ -196,12 +202,7 @@ def main(argv=None) -> int:
             missing += [f"seed {s}: not run yet" for s, r in runs if "pending" in r]
             lines.append(f"| {d} | {l} | {len(ok)}/{len(runs)} | {spread(modes, '{:.1f}')} / {total} | {per_seed} | "
                          f"{spread(hq, '{:.0f}%')} | {'; '.join(missing) or '-'} |")
-    table = "\n".join(lines) + "\n"
-    print(table)
-    if args.table:
-        table_path = Path(args.table)
-        table_path.parent.mkdir(parents=True, exist_ok=True)
-        table_path.write_text(table)
+    publish_table(lines, args.table)
     return 0
 
 

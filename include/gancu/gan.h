@@ -110,12 +110,12 @@ class Gan {
   int feature_matching_value() const { return fm_value_; }
   float* feature_matching_real_mean() const { return fm_real_mean_; }
   float* noise_buffer() const { return z_; }
-  // The distance head: the id of G's head value (-1: off).
-  int distance_head_value() const { return dh_value_; }
 
  private:
   void d_real_pass(const Exec& ex, bool penalized);
   void d_fake_pass(const Exec& ex, const float* fake, bool penalized);
+  // The metric sums on the host (in metrics_host_), zeroed on the device (synchronizes).
+  const float* take_metric_sums(const Exec& ex);
 
   Config cfg_;
   Shape image_;

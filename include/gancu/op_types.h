@@ -19,11 +19,11 @@ struct Activation {
 // The layer-string name of an activation: none, relu, lrelu, tanh, sigmoid.
 const char* act_name(Act a);
 
-// y[batch, out] = act(x[batch, in] * w[out, in]^T + b[out]). PyTorch's Linear layout for w.
 // The distance head's loss is weight / (mse + kDistanceHeadEps) (ops.h, distance_head_loss): the
 // eps bounds it where the head happens to predict its labels exactly.
 constexpr double kDistanceHeadEps = 1e-6;
 
+// y[batch, out] = act(x[batch, in] * w[out, in]^T + b[out]). PyTorch's Linear layout for w.
 struct LinearDims {
   int batch = 0, in = 0, out = 0;
 };

@@ -39,20 +39,23 @@ GanMetrics pretrain_discriminator(const Exec& ex, Gan& gan, const Dataset& image
   const int64_t n = image.numel();
   Buffer<float> fake(ex, size_t(n));
   const BatchGather scaling{};  // the uint8 -> [-1, 1] scaling of gather_batch
+  // Only what the chosen fakes need: the CDF is a pass over every pixel of the data set.
   Gan::FakeSource make_fake;
-  Buffer<float> cdf(ex, pixel_cdf(images));
-  std::vector<int32_t> order(size_t(image.h) * size_t(image.w));
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 shuffle_rng(cfg.seed);
-  std::shuffle(order.begin(), order.end(), shuffle_rng);
-  Buffer<int32_t> perm(ex, order);
+  Buffer<float> cdf;
+  Buffer<int32_t> perm;
   if (cfg.d_pretrain_fakes == "histogram") {
+    cdf = Buffer<float>(ex, pixel_cdf(images));
     make_fake = [&](const Exec& e, const float*, float* out) {
       ops::fill_noise<float>(e, n, out, NoiseKind::Uniform, cfg.seed, kStreamPretrain,
                              gan.data_step_counter());
       ops::histogram_pixels<float>(e, n, cdf.data(), scaling.scale, scaling.shift, out);
     };
   } else {  // scrambled: one fixed permutation of the pixel positions, the same for every image
+    std::vector<int32_t> order(size_t(image.h) * size_t(image.w));
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 shuffle_rng(cfg.seed);
+    std::shuffle(order.begin(), order.end(), shuffle_rng);
+    perm = Buffer<int32_t>(ex, order);
     make_fake = [&](const Exec& e, const float* r, float* out) {
       ops::permute_positions<float>(e, image.n, int64_t(image.h) * image.w, image.c, perm.data(), r, out);
     };

@@ -247,10 +247,15 @@ int64_t Gan::read_step(const Exec& ex) const {
   return step;
 }
 
-GanMetrics Gan::read_metrics(const Exec& ex) {
+const float* Gan::take_metric_sums(const Exec& ex) {
   float* sums = metrics_host_->data();
   copy_to_host(ex, sums, metrics_, kMetricSums * sizeof(float));
   ops::fill<float>(ex, kMetricSums, metrics_, 0.0f);
+  return sums;
+}
+
+GanMetrics Gan::read_metrics(const Exec& ex) {
+  const float* sums = take_metric_sums(ex);
   const int64_t step = read_step(ex);
   GanMetrics m;
   m.iterations = step - metrics_base_step_;
@@ -281,9 +286,7 @@ GanMetrics Gan::read_metrics(const Exec& ex) {
 }
 
 GanMetrics Gan::read_pretrain_metrics(const Exec& ex, int64_t d_steps) {
-  float* sums = metrics_host_->data();
-  copy_to_host(ex, sums, metrics_, kMetricSums * sizeof(float));
-  ops::fill<float>(ex, kMetricSums, metrics_, 0.0f);
+  const float* sums = take_metric_sums(ex);
   GanMetrics m;
   m.iterations = d_steps;
   m.output_kind = objective_->output_kind();
