@@ -198,9 +198,10 @@ __device__ __forceinline__ uint32_t gather_index(const BatchGather& g, int64_t s
   // The CPU throws on a negative step; here it would start the Feistel cycle walk outside [0, n),
   // where it need not end. Only a corrupted counter gets here: clamp rather than hang.
   step = step < 0 ? 0 : step;
-  const int64_t per_epoch = g.num_images / g.batch;
+  const int64_t global = g.global_batch > 0 ? g.global_batch : g.batch;
+  const int64_t per_epoch = g.num_images / global;
   const int64_t epoch = step / per_epoch;
-  const int64_t pos = (step % per_epoch) * g.batch + b;
+  const int64_t pos = (step % per_epoch) * global + g.first + b;
   return feistel_permute(uint32_t(pos), uint32_t(g.num_images), g.seed, uint32_t(epoch));
 }
 
@@ -239,8 +240,11 @@ __global__ void gather_labels_kernel(BatchGather g, const uint8_t* labels, const
 }
 
 void check_gather(const BatchGather& g) {
-  GANCU_CHECK(g.batch > 0 && g.num_images >= g.batch, "gather: ", g.num_images,
-              " images cannot fill a batch of ", g.batch);
+  const int64_t global = g.global_batch > 0 ? g.global_batch : g.batch;
+  GANCU_CHECK(g.batch > 0 && g.num_images >= global, "gather: ", g.num_images, " images cannot fill a batch of ",
+              global);
+  GANCU_CHECK(g.first >= 0 && g.first + g.batch <= global, "gather: rows [", g.first, ", ", g.first + g.batch,
+              ") outside the global batch of ", global);
   GANCU_CHECK(g.num_images <= int64_t(UINT32_MAX), "gather: more than 2^32 images");
 }
 

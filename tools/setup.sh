@@ -11,7 +11,7 @@ packages=(
   libopenblas-openmp-dev libomp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libtoml11-dev nlohmann-json3-dev
-  libpng-dev zlib1g-dev
+  libpng-dev zlib1g-dev libopenmpi-dev openmpi-bin
   libgif-dev libboost-dev
   dataset-fashion-mnist
   python3 python3-numpy python3-torch python3-pil
@@ -20,7 +20,7 @@ packages=(
 # Optional extras: a missing one only disables the feature that uses it.
 # ffmpeg: the run's MP4 (else a GIF); gnuplot-nox: `gancu plot`; python3-venv: the environment
 # tools/setup_tensorboard.sh makes for the TensorBoard cross-check.
-optional=(ffmpeg gnuplot-nox python3-venv libopenmpi-dev openmpi-bin python3-matplotlib clang-format)
+optional=(ffmpeg gnuplot-nox python3-venv python3-matplotlib clang-format)
 
 missing=()
 for p in "${packages[@]}" "${optional[@]}"; do

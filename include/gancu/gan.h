@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gancu/arena.h"
+#include "gancu/comm.h"
 #include "gancu/config.h"
 #include "gancu/memory.h"
 #include "gancu/network.h"
@@ -45,6 +46,11 @@ class Gan {
   using RealSource = std::function<void(const Exec& ex, float* real, const int64_t* data_step)>;
 
   Gan(const Config& cfg, Shape image, int batch);
+  // One rank of a data-parallel run (comm.h): the buffers hold the rank's shard of the global
+  // batch; the latent noise is drawn for the global batch and the rank reads its rows, so that the
+  // ranks together see what one process sees at the global batch. Each optimizer step averages
+  // the gradients over the ranks first (world().all_reduce_mean).
+  Gan(const Config& cfg, Shape image, Shard shard);
   ~Gan();
 
   // Keep the penalty's random draws of the last D step readable (tests that replay a step in
@@ -80,6 +86,9 @@ class Gan {
   // The same after `d_steps` pre-training steps of D (the step counter has not moved): D's loss,
   // outputs and penalty per D step; G's loss is 0.
   GanMetrics read_pretrain_metrics(const Exec& ex, int64_t d_steps);
+  // Makes the running statistics (batch norm) the mean over the ranks, before a checkpoint: with
+  // per-rank batch statistics they drift apart. A no-op in one process.
+  void average_states_over_ranks(const Exec& ex);
   // Zeroes the sums and counts from the current step (after a checkpoint is restored).
   void restart_metrics(const Exec& ex);
 
@@ -98,7 +107,8 @@ class Gan {
   Objective& objective() { return *objective_; }
   const Config& config() const { return cfg_; }
   Shape image() const { return image_; }
-  int batch() const { return batch_; }
+  int batch() const { return batch_; }  // this rank's rows (the global batch in one process)
+  const Shard& shard() const { return shard_; }
 
   // Device counters: iterations done, and real batches consumed (d_steps per iteration).
   int64_t* step_counter() const { return counters_; }
@@ -114,12 +124,18 @@ class Gan {
  private:
   void d_real_pass(const Exec& ex, bool penalized);
   void d_fake_pass(const Exec& ex, const float* fake, bool penalized);
+  // The mean of a network's gradients over the ranks (before its optimizer step).
+  void average_gradients(const Exec& ex, Network<float>& net, const char* what);
+  // This rank's rows of the latent batch.
+  float* local_noise() const { return z_ + int64_t(shard_.first) * cfg_.z_dim; }
   // The metric sums on the host (in metrics_host_), zeroed on the device (synchronizes).
   const float* take_metric_sums(const Exec& ex);
 
   Config cfg_;
   Shape image_;
   int batch_;
+  Shard shard_;
+  uint64_t draw_seed_;  // dropout and penalty draws: rank_seed(cfg.seed, rank)
   std::unique_ptr<Network<float>> g_, d_;
   std::unique_ptr<Optimizer<float>> opt_g_, opt_d_;
   std::unique_ptr<Objective> objective_;

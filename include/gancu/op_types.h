@@ -92,9 +92,13 @@ struct SgdHyper {
 struct BatchGather {
   int64_t num_images = 0;
   int64_t image_elems = 0;  // h * w * c of one image
-  int batch = 0;
+  int batch = 0;  // rows gathered: this rank's shard of the global batch
   uint64_t seed = 0;
   float scale = 2.0f / 255.0f, shift = -1.0f;  // out = u8 * scale + shift: [0, 255] -> [-1, 1]
+  // A data-parallel rank gathers rows [first, first + batch) of the global batch (comm.h's Shard);
+  // the epoch's order is that of the global batch. global_batch 0: the whole batch (batch).
+  int first = 0;
+  int global_batch = 0;
 };
 
 // Max or average pooling over k x k windows, NHWC: x [n, h, w, c] -> y [n, p, q, c] with

@@ -28,6 +28,8 @@ struct GanSession {
 };
 GanSession make_session(const Config& cfg, Shape image, int batch, Exec& ex,
                         bool record_penalty_draws = false, bool sample_only = false);
+// One rank's part of a data-parallel run (Gan's Shard constructor).
+GanSession make_session(const Config& cfg, Shape image, Shard shard, Exec& ex);
 
 // The image shape (batch 0) that the config's generator produces.
 Shape generator_image(const Config& cfg);
@@ -36,7 +38,10 @@ Shape generator_image(const Config& cfg);
 // step's batch from it (through the epoch's permutation, on the device).
 class DeviceDataset {
  public:
-  DeviceDataset(const Exec& ex, const Dataset& data, int batch, uint64_t seed);
+  DeviceDataset(const Exec& ex, const Dataset& data, int batch, uint64_t seed)
+      : DeviceDataset(ex, data, Shard{0, batch, batch}, seed) {}
+  // Gathers the rows of `shard` of each global batch.
+  DeviceDataset(const Exec& ex, const Dataset& data, Shard shard, uint64_t seed);
   DeviceDataset(const DeviceDataset&) = delete;  // source_ refers to this object
   DeviceDataset& operator=(const DeviceDataset&) = delete;
   const Gan::RealSource& source() const { return source_; }
@@ -76,6 +81,8 @@ bool mixture_by_name(const std::string& name, Mixture2D* out);
 class RealData {
  public:
   RealData(const Exec& ex, const std::string& name, int batch, uint64_t seed);
+  // A data-parallel rank's source: the rows of `shard` of the batch one process would see.
+  RealData(const Exec& ex, const std::string& name, Shard shard, uint64_t seed);
   RealData(const RealData&) = delete;
   RealData& operator=(const RealData&) = delete;
 
@@ -90,6 +97,7 @@ class RealData {
   std::unique_ptr<DeviceDataset> device_;
   bool is_mixture_ = false;
   Mixture2D mixture_;
+  std::unique_ptr<Buffer<float>> mixture_batch_;  // the global batch of points (data-parallel ranks)
   Shape image_;
   Gan::RealSource source_;
 };

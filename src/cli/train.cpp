@@ -1,9 +1,11 @@
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "commands.h"
 #include "gancu/check.h"
+#include "gancu/comm.h"
 #include "gancu/fileutil.h"
 #include "gancu/session.h"
 #include "gancu/stop_signal.h"
@@ -47,9 +49,20 @@ void add_train(CLI::App& app) {
     } else {
       cfg = load_config(f->model.preset, f->model.config, overrides);
     }
-    const std::string out = f->out.empty() ? default_run_dir(cfg.preset) : f->out;
-    Exec ex = open_backend(cfg.backend, cfg.threads, cfg.math, std::cerr);
-    const TrainResult r = train(cfg, ex, TrainRun{out, f->resume, &std::cerr});
+    // In a data-parallel job rank 0 speaks for all, and its default folder name (a time stamp) is
+    // everyone's.
+    Communicator& comm = world();
+    comm.set_timeout(cfg.collective_timeout_s);
+    std::string out = f->out.empty() ? default_run_dir(cfg.preset) : f->out;
+    comm.broadcast_string(&out, "the run folder's name");
+    std::ostringstream quiet;
+    std::ostream& log = comm.rank() == 0 ? std::cerr : quiet;
+    Exec ex = open_backend(cfg.backend, cfg.threads, cfg.math, log);
+    const TrainResult r = train(cfg, ex, TrainRun{out, f->resume, &log});
+    if (comm.rank() != 0) {
+      if (r.stopped_by != 0) die_by_signal(r.stopped_by);
+      return;
+    }
     std::cout << "run folder:  " << out << "\n";
     if (!r.last_samples.empty()) std::cout << "samples:     " << r.last_samples << "\n";
     if (!r.last_checkpoint.empty()) std::cout << "checkpoint:  " << r.last_checkpoint << "\n";

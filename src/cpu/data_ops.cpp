@@ -19,14 +19,17 @@ struct BatchIndex {
     GANCU_CHECK(g.num_images > 0 && g.num_images <= int64_t(std::numeric_limits<uint32_t>::max()),
                 "gather: ", g.num_images, " images do not fit the 32-bit permutation");
     GANCU_CHECK(step >= 0, "gather: negative step ", step);
-    const int64_t per_epoch = g.batch > 0 ? g.num_images / g.batch : 0;
+    const int64_t global = g.global_batch > 0 ? g.global_batch : g.batch;
+    GANCU_CHECK(g.first >= 0 && g.first + g.batch <= global, "gather: rows [", g.first, ", ", g.first + g.batch,
+                ") outside the global batch of ", global);
+    const int64_t per_epoch = global > 0 ? g.num_images / global : 0;
     if (per_epoch == 0)
-      runtime_error("batch gather: batch size ", g.batch, " is larger than the data set (", g.num_images,
+      runtime_error("batch gather: batch size ", global, " is larger than the data set (", g.num_images,
                     " images)");
     n = uint32_t(g.num_images);
     epoch = uint32_t(step / per_epoch);
     seed = g.seed;
-    base = uint64_t(step % per_epoch) * uint64_t(g.batch);
+    base = uint64_t(step % per_epoch) * uint64_t(global) + uint64_t(g.first);
   }
   uint32_t operator()(int i) const { return feistel_permute(uint32_t(base + uint64_t(i)), n, seed, epoch); }
 };

@@ -90,6 +90,7 @@ math = "fp32"
 deterministic = true
 cuda_graph = true
 sample_bn = "batch"
+collective_timeout_s = 600.0
 )toml";
 
 Toml parse_toml(const std::string& text, const std::string& name) {
@@ -284,6 +285,7 @@ Config to_config(const Toml& root, const Sources& sources) {
   c.deterministic = r.at("run.deterministic").as_boolean();
   c.cuda_graph = r.at("run.cuda_graph").as_boolean();
   c.sample_bn = r.choice("run.sample_bn", {"batch", "running"});
+  c.collective_timeout_s = r.number("run.collective_timeout_s", 0.0, 1e7, true);
   c.toml = toml::format(root, 100, 9);
   return c;
 }

@@ -45,8 +45,10 @@ GanMetrics pretrain_discriminator(const Exec& ex, Gan& gan, const Dataset& image
   Buffer<int32_t> perm;
   if (cfg.d_pretrain_fakes == "histogram") {
     cdf = Buffer<float>(ex, pixel_cdf(images));
-    make_fake = [&](const Exec& e, const float*, float* out) {
-      ops::fill_noise<float>(e, n, out, NoiseKind::Uniform, cfg.seed, kStreamPretrain,
+    // Each rank of a data-parallel run draws fakes of its own.
+    const uint64_t seed = gan.shard().whole() ? cfg.seed : rank_seed(cfg.seed, world().rank());
+    make_fake = [&, seed](const Exec& e, const float*, float* out) {
+      ops::fill_noise<float>(e, n, out, NoiseKind::Uniform, seed, kStreamPretrain,
                              gan.data_step_counter());
       ops::histogram_pixels<float>(e, n, cdf.data(), scaling.scale, scaling.shift, out);
     };

@@ -25,8 +25,19 @@ bool GanMetrics::finite() const {
          std::isfinite(penalty) && std::isfinite(grad_norm) && std::isfinite(k) && std::isfinite(convergence);
 }
 
-Gan::Gan(const Config& cfg, Shape image, int batch)
-    : cfg_(cfg), image_(image.with_batch(batch)), batch_(batch) {
+Gan::Gan(const Config& cfg, Shape image, int batch) : Gan(cfg, image, Shard{0, batch, batch}) {}
+
+Gan::Gan(const Config& cfg, Shape image, Shard shard)
+    : cfg_(cfg),
+      image_(image.with_batch(shard.batch)),
+      batch_(shard.batch),
+      shard_(shard),
+      draw_seed_(shard.whole() ? cfg.seed : rank_seed(cfg.seed, world().rank())) {
+  const int batch = batch_;
+  if (!shard.whole() && cfg.loss == "began")
+    usage_error(
+        "train.loss = began: BEGAN's equilibrium variable k is updated from each rank's own losses, so "
+        "the ranks would drift apart; train it in one process");
   g_ = std::make_unique<Network<float>>("G", 1, cfg.generator, "model.generator",
                                         Shape::features(batch, cfg.z_dim), cfg.init);
   if (g_->output_shape() != image_)
@@ -81,7 +92,9 @@ void Gan::plan(ArenaPlan& plan, const Exec& ex, bool sample_only) {
   opt_d_->plan(plan);
   objective_->plan(plan, record_draws_);
   real_slot_ = plan.add_array<float>(ArenaKind::Activations, "real batch", size_t(image_.numel()));
-  z_slot_ = plan.add_array<float>(ArenaKind::Activations, "latent batch", size_t(batch_) * cfg_.z_dim);
+  // The global batch's noise: this rank reads its rows (local_noise()).
+  z_slot_ = plan.add_array<float>(ArenaKind::Activations, "latent batch",
+                                  size_t(shard_.global_batch) * cfg_.z_dim);
   counters_slot_ = plan.add_array<int64_t>(ArenaKind::State, "step counters", 3);
   metrics_slot_ = plan.add_array<float>(ArenaKind::State, "metric sums", kMetricSums);
   if (fm_value_ >= 0)
@@ -137,11 +150,11 @@ uint32_t Gan::penalty_steps(int64_t step) const {
 void Gan::d_real_pass(const Exec& ex, bool penalized) {
   Network<float>& D = *d_;
   GradientPenalty<float>* penalty = objective_->penalty();
-  D.forward(ex, real_, batch_, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassReal);
+  D.forward(ex, real_, batch_, BatchNormMode::Train, data_step_counter(), draw_seed_, kPassReal);
   objective_->d_real(ex, D, real_, metrics_);
   D.backward(ex, nullptr, false, true);
   if (penalized && penalty->at() == GradientPenalty<float>::At::Real)
-    penalty->apply(ex, D, real_, nullptr, data_step_counter(), cfg_.seed, kPassReal, metrics_ + kSumPenalty,
+    penalty->apply(ex, D, real_, nullptr, data_step_counter(), draw_seed_, kPassReal, metrics_ + kSumPenalty,
                    metrics_ + kSumGradNorm);
 }
 
@@ -150,11 +163,11 @@ void Gan::d_real_pass(const Exec& ex, bool penalized) {
 void Gan::d_fake_pass(const Exec& ex, const float* fake, bool penalized) {
   Network<float>& D = *d_;
   GradientPenalty<float>* penalty = objective_->penalty();
-  D.forward(ex, fake, batch_, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassFake);
+  D.forward(ex, fake, batch_, BatchNormMode::Train, data_step_counter(), draw_seed_, kPassFake);
   objective_->d_fake(ex, D, fake, metrics_);
   D.backward(ex, nullptr, false, true);
   if (penalized && penalty->at() != GradientPenalty<float>::At::Real)
-    penalty->apply(ex, D, real_, fake, data_step_counter(), cfg_.seed, kPassPenalty, metrics_ + kSumPenalty,
+    penalty->apply(ex, D, real_, fake, data_step_counter(), draw_seed_, kPassPenalty, metrics_ + kSumPenalty,
                    metrics_ + kSumGradNorm);
 }
 
@@ -166,6 +179,7 @@ void Gan::pretrain_d_step(const Exec& ex, const RealSource& real, const FakeSour
   make_fake(ex, real_, fake);
   d_real_pass(ex, penalized);
   d_fake_pass(ex, fake, penalized);
+  average_gradients(ex, D, "D's gradients");
   opt_d_->step(ex, D.params(), D.grads());
   objective_->after_d_step(ex, D, metrics_);
   ops::increment_counter<float>(ex, data_step_counter());
@@ -193,12 +207,13 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
     phase("data");
     d_real_pass(ex, penalized);
     phase("d_real");
-    ops::fill_noise<float>(ex, int64_t(B) * cfg_.z_dim, z_, cfg_.latent, cfg_.seed, kStreamNoiseD,
-                           data_step_counter());
-    G.forward(ex, z_, B, BatchNormMode::Train, data_step_counter(), cfg_.seed);
+    ops::fill_noise<float>(ex, int64_t(shard_.global_batch) * cfg_.z_dim, z_, cfg_.latent, cfg_.seed,
+                           kStreamNoiseD, data_step_counter());
+    G.forward(ex, local_noise(), B, BatchNormMode::Train, data_step_counter(), draw_seed_);
     phase("g_forward");
     d_fake_pass(ex, G.output(), penalized);
     phase("d_fake");
+    average_gradients(ex, D, "D's gradients");
     opt_d_->step(ex, D.params(), D.grads());
     objective.after_d_step(ex, D, metrics_);
     // The last D step's data step stays until G's backward: G's dropout masks are drawn from it,
@@ -213,14 +228,14 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
   if (fm_value_ >= 0) {
     // Feature matching: G's loss is ||mean f(x) - mean f(G(z))||^2 at D's value f, both through
     // the updated D, with the real batch of the last D step; the real mean is held constant.
-    D.forward(ex, real_, B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassFeatureMatchingReal);
+    D.forward(ex, real_, B, BatchNormMode::Train, data_step_counter(), draw_seed_, kPassFeatureMatchingReal);
     ops::batch_mean<float>(ex, B, fm_features_, D.value_data(fm_value_), fm_real_mean_);
-    D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassGeneratorStep);
+    D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), draw_seed_, kPassGeneratorStep);
     ops::feature_matching_loss<float>(ex, B, fm_features_, fm_real_mean_, D.value_data(fm_value_),
                                       D.value_grad(fm_value_), metrics_ + kSumLossG);
     D.backward(ex, fm_seeds_, G.output_grad(), false, false);
   } else {
-    D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), cfg_.seed, kPassGeneratorStep);
+    D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), draw_seed_, kPassGeneratorStep);
     const bool direct = objective.g_loss(ex, D, G.output(), G.output_grad(), metrics_);
     D.backward(ex, G.output_grad(), direct, false);
   }
@@ -235,10 +250,21 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
   }
   G.backward(ex, g_seeds_, nullptr, false, true);
   ops::increment_counter<float>(ex, data_step_counter());
+  average_gradients(ex, G, "G's gradients");
   phase("g_backward");
   opt_g_->step(ex, G.params(), G.grads());
   ops::increment_counter<float>(ex, step_counter());
   phase("g_optim");
+}
+
+void Gan::average_gradients(const Exec& ex, Network<float>& net, const char* what) {
+  if (!shard_.whole()) world().all_reduce_mean(ex, net.grads(), net.param_count(), what);
+}
+
+void Gan::average_states_over_ranks(const Exec& ex) {
+  if (shard_.whole()) return;
+  world().all_reduce_mean(ex, g_->states(), g_->state_count(), "G's running statistics");
+  world().all_reduce_mean(ex, d_->states(), d_->state_count(), "D's running statistics");
 }
 
 int64_t Gan::read_step(const Exec& ex) const {
@@ -251,6 +277,13 @@ const float* Gan::take_metric_sums(const Exec& ex) {
   float* sums = metrics_host_->data();
   copy_to_host(ex, sums, metrics_, kMetricSums * sizeof(float));
   ops::fill<float>(ex, kMetricSums, metrics_, 0.0f);
+  if (!shard_.whole()) {
+    // Each rank's sums are of means over its shard: their mean over the ranks is the global batch's.
+    double all[kMetricSums];
+    for (int i = 0; i < kMetricSums; ++i) all[i] = sums[i];
+    world().all_reduce_sum_host(all, kMetricSums, "the metrics");
+    for (int i = 0; i < kMetricSums; ++i) sums[i] = float(all[i] / world().size());
+  }
   return sums;
 }
 

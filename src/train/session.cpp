@@ -1,7 +1,11 @@
 #include "gancu/session.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "gancu/check.h"
 #include "gancu/checkpoint.h"
+#include "gancu/comm.h"
 #include "gancu/fileutil.h"
 #include "gancu/ops.h"
 
@@ -25,9 +29,11 @@ Exec open_backend(const std::string& requested, int threads, const std::string& 
     usage_error("--backend: expected auto, cpu or cuda, got '", requested, "'");
   }
   Exec ex;
+  // The ranks of a data-parallel job on one node take a GPU each, or share the CPU's cores.
+  const Communicator& comm = world();
   if (backend == Backend::CUDA) {
     try {
-      ex = Exec::cuda(0);
+      ex = Exec::cuda(comm.local_rank());
     } catch (const RuntimeError& e) {
       // The device answered the probe but could not be set up (memory full, a cuDNN library
       // missing): auto still has the CPU; an explicit --backend cuda fails with the reason.
@@ -36,20 +42,28 @@ Exec open_backend(const std::string& requested, int threads, const std::string& 
       backend = Backend::CPU;
     }
   }
-  if (backend == Backend::CPU) ex = Exec::cpu(threads);
+  if (backend == Backend::CPU) {
+    if (threads == 0 && comm.local_size() > 1) {
+      const unsigned cores = std::thread::hardware_concurrency();
+      threads = std::max(1, int(cores) / comm.local_size());
+    }
+    ex = Exec::cpu(threads);
+  }
   ex.set_tf32(math == "tf32");
   if (backend == Backend::CUDA)
-    log << "gancu: backend cuda" << (requested == "auto" ? " (a GPU is present)" : "") << "\n";
+    log << "gancu: backend cuda" << (comm.size() > 1 ? detail::concat(", device ", comm.local_rank()) : "")
+        << (requested == "auto" ? " (a GPU is present)" : "") << "\n";
   else
     log << "gancu: backend cpu, " << ex.threads() << " threads"
         << (requested == "auto" ? " (no GPU: " + why + ")" : "") << "\n";
   return ex;
 }
 
-GanSession make_session(const Config& cfg, Shape image, int batch, Exec& ex, bool record_penalty_draws,
+namespace {
+GanSession plan_session(std::unique_ptr<Gan> gan, const Config& cfg, Exec& ex, bool record_penalty_draws,
                         bool sample_only) {
   GanSession s;
-  s.gan = std::make_unique<Gan>(cfg, image, batch);
+  s.gan = std::move(gan);
   if (record_penalty_draws) s.gan->record_penalty_draws();
   ex.set_deterministic(cfg.deterministic);  // before planning: the convolutions' algorithms
   ArenaPlan plan;
@@ -59,14 +73,30 @@ GanSession make_session(const Config& cfg, Shape image, int batch, Exec& ex, boo
   ex.set_workspace(s.arena.workspace(), s.arena.workspace_bytes());
   return s;
 }
+}  // namespace
+
+GanSession make_session(const Config& cfg, Shape image, int batch, Exec& ex, bool record_penalty_draws,
+                        bool sample_only) {
+  return plan_session(std::make_unique<Gan>(cfg, image, batch), cfg, ex, record_penalty_draws, sample_only);
+}
+
+GanSession make_session(const Config& cfg, Shape image, Shard shard, Exec& ex) {
+  return plan_session(std::make_unique<Gan>(cfg, image, shard), cfg, ex, false, false);
+}
 
 Shape generator_image(const Config& cfg) {
   const Network<float> g("G", 1, cfg.generator, "model.generator", Shape::features(1, cfg.z_dim), cfg.init);
   return g.output_shape().with_batch(0);
 }
 
-DeviceDataset::DeviceDataset(const Exec& ex, const Dataset& data, int batch, uint64_t seed)
-    : images_(ex, data.images), gather_{data.count, int64_t(data.image_bytes()), batch, seed} {
+DeviceDataset::DeviceDataset(const Exec& ex, const Dataset& data, Shard shard, uint64_t seed)
+    : images_(ex, data.images) {
+  gather_.num_images = data.count;
+  gather_.image_elems = int64_t(data.image_bytes());
+  gather_.batch = shard.batch;
+  gather_.first = shard.first;
+  gather_.global_batch = shard.global_batch;
+  gather_.seed = seed;
   source_ = [this](const Exec& e, float* out, const int64_t* data_step) {
     ops::gather_batch<float>(e, gather_, images_.data(), data_step, out);
   };
@@ -119,23 +149,35 @@ bool mixture_by_name(const std::string& name, Mixture2D* out) {
   return true;
 }
 
-RealData::RealData(const Exec& ex, const std::string& name, int batch, uint64_t seed) {
+RealData::RealData(const Exec& ex, const std::string& name, int batch, uint64_t seed)
+    : RealData(ex, name, Shard{0, batch, batch}, seed) {}
+
+RealData::RealData(const Exec& ex, const std::string& name, Shard shard, uint64_t seed) {
   if (mixture_by_name(name, &mixture_)) {
     is_mixture_ = true;
     mixture_.seed = seed;
     image_ = Shape::features(0, 2);
     const Mixture2D mix = mixture_;
-    source_ = [mix, batch](const Exec& e, float* out, const int64_t* data_step) {
-      ops::sample_mixture<float>(e, mix, batch, data_step, out);
+    if (shard.whole()) {
+      source_ = [mix, batch = shard.batch](const Exec& e, float* out, const int64_t* data_step) {
+        ops::sample_mixture<float>(e, mix, batch, data_step, out);
+      };
+      return;
+    }
+    // A rank draws the global batch's points (two numbers each: cheap) and keeps its rows.
+    mixture_batch_ = std::make_unique<Buffer<float>>(ex, size_t(shard.global_batch) * 2);
+    source_ = [mix, shard, all = mixture_batch_->data()](const Exec& e, float* out, const int64_t* data_step) {
+      ops::sample_mixture<float>(e, mix, shard.global_batch, data_step, all);
+      copy_on_device(e, out, all + int64_t(shard.first) * 2, size_t(shard.batch) * 2 * sizeof(float));
     };
     return;
   }
   images_ = load_dataset(name, Split::Train);
-  if (images_.count < batch)
-    usage_error("train.batch: ", batch, " is larger than the data set (", images_.count, " images in ",
-                images_.name, ")");
+  if (images_.count < shard.global_batch)
+    usage_error("train.batch: ", shard.global_batch, " is larger than the data set (", images_.count,
+                " images in ", images_.name, ")");
   image_ = Shape::image(0, images_.h, images_.w, images_.c);
-  device_ = std::make_unique<DeviceDataset>(ex, images_, batch, seed);
+  device_ = std::make_unique<DeviceDataset>(ex, images_, shard, seed);
   source_ = device_->source();
 }
 

@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "gancu/check.h"
 #include "gancu/checkpoint.h"
+#include "gancu/comm.h"
 #include "gancu/d_pretrain.h"
 #include "gancu/data.h"
 #include "gancu/evaluation.h"
@@ -121,10 +123,17 @@ void write_sample_grid(const Exec& ex, Gan& gan, int n, const std::string& path,
 }
 
 TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
-  std::ostream& log = *run.log;
+  // A data-parallel run (mpirun, srun): every rank trains its shard of the global batch; rank 0
+  // alone writes the run folder and the progress lines (docs/data_parallel.md).
+  Communicator& comm = world();
+  const bool leader = comm.rank() == 0;
+  const Shard shard = shard_of(cfg.batch);
+  std::ostringstream quiet;
+  std::ostream& log = leader ? *run.log : quiet;
   const std::string& dir = run.out_dir;
   // First of all: one writer per run folder (it also clears what a killed writer left half-done).
-  const RunLock lock(dir);
+  std::unique_ptr<RunLock> lock;
+  if (leader) lock = std::make_unique<RunLock>(dir);
   // A resumed run continues the checkpoint's training: refuse changed keys before any work.
   const std::string ckpt = run.resume ? latest_checkpoint(dir) : std::string();
   if (run.resume) {
@@ -135,14 +144,17 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   }
 
   // The data live on the backend for the whole run; each step gathers (or samples) its batch there.
-  const RealData data(ex, cfg.data, cfg.batch, cfg.seed);
+  const RealData data(ex, cfg.data, shard, cfg.seed);
   log << "gancu: data " << data.describe() << "\n";
+  if (comm.size() > 1)
+    log << "gancu: data-parallel over " << comm.describe() << ": " << shard.batch << " of the global batch of "
+        << shard.global_batch << " per rank\n";
   const Gan::RealSource& real = data.source();
   if (cfg.d_pretrain_steps > 0 && data.images().images.empty())
     usage_error("train.d_pretrain_steps: D pre-training needs image data; ", data.describe(),
                 " has no pixels");
 
-  GanSession session = make_session(cfg, data.image().with_batch(cfg.batch), cfg.batch, ex);
+  GanSession session = make_session(cfg, data.image().with_batch(shard.batch), shard, ex);
   Gan& gan = *session.gan;
   log << gan.generator().summary() << gan.discriminator().summary() << "arena (" << backend_name(ex.backend())
       << "):\n"
@@ -150,20 +162,22 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
 
   // Evaluation during training: the judge is built (and the real reference featurized) once.
   std::unique_ptr<Evaluator> evaluator;
-  if (cfg.eval_every > 0) evaluator = evaluator_for(ex, cfg.data, data.image(), cfg.eval_classifier);
+  if (cfg.eval_every > 0 && leader) evaluator = evaluator_for(ex, cfg.data, data.image(), cfg.eval_classifier);
 
-  make_dirs(dir + "/samples");
-  make_dirs(dir + "/checkpoints");
+  if (leader) {
+    make_dirs(dir + "/samples");
+    make_dirs(dir + "/checkpoints");
+  }
   int64_t start = 0;
   if (run.resume) {
     gan.initialize(ex);
     load_checkpoint(ex, gan, ckpt);
     start = gan.read_step(ex);
-    truncate_metrics(dir + "/metrics.jsonl", start);
+    if (leader) truncate_metrics(dir + "/metrics.jsonl", start);
     log << "gancu: resuming " << dir << " from step " << start << " (" << ckpt << ")\n";
   } else {
     gan.initialize(ex);
-    std::remove((dir + "/metrics.jsonl").c_str());
+    if (leader) std::remove((dir + "/metrics.jsonl").c_str());
     if (cfg.d_pretrain_steps > 0) {
       // Part of the run's state from here on: a resumed run has it in its checkpoint.
       log << "gancu: pre-training D alone for " << cfg.d_pretrain_steps << " steps against "
@@ -173,13 +187,16 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
           << " (means over the pre-training steps)\n";
     }
   }
-  atomic_write(dir + "/config.toml", cfg.toml);
   // TensorBoard: a new event file per session of the run; on resume, the events after the
   // checkpoint in earlier files are marked stale so that TensorBoard shows one history.
-  EventWriter tb(dir);
-  if (run.resume) tb.mark_resume(start);
-
-  MetricsFile metrics_file(dir + "/metrics.jsonl");
+  std::unique_ptr<EventWriter> tb;
+  std::unique_ptr<MetricsFile> metrics_file;
+  if (leader) {
+    atomic_write(dir + "/config.toml", cfg.toml);
+    tb = std::make_unique<EventWriter>(dir);
+    if (run.resume) tb->mark_resume(start);
+    metrics_file = std::make_unique<MetricsFile>(dir + "/metrics.jsonl");
+  }
 
   TrainResult result;
   // From here on Ctrl-C and SIGTERM end the run at the end of a step, with a checkpoint.
@@ -192,13 +209,14 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     const uint32_t variant = gan.penalty_steps(step);
     graphs.run(variant, [&] { gan.train_step(ex, real, nullptr, variant); });
     const int64_t done = step + 1;
-    const int stop = stop_signal();
+    // A signal may reach some ranks only (or at different steps): they stop together.
+    const int stop = comm.size() > 1 ? comm.all_reduce_max_host(stop_signal(), "the stop request") : stop_signal();
     // A stop asked for by a signal is a last step too, without the evaluation (it can take a
     // while, and the user is waiting).
     const bool last = done == cfg.steps || stop != 0;
     const bool checkpoint_now = last || (cfg.checkpoint_every > 0 && done % cfg.checkpoint_every == 0);
     const bool sample_now = last || (cfg.sample_every > 0 && done % cfg.sample_every == 0);
-    const bool eval_now = evaluator && stop == 0 && (last || done % cfg.eval_every == 0);
+    const bool eval_now = evaluator && stop == 0 && (last || done % cfg.eval_every == 0);  // rank 0 only
     if (!(last || checkpoint_now || sample_now || eval_now || done % cfg.log_every == 0)) continue;
 
     // A log point: read the sums (this waits for the device), check for divergence, report.
@@ -240,7 +258,7 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
       const EvalResult r = evaluator->evaluate_generated(samples.data(), cfg.eval_samples);
       const nlohmann::json scores = r.json();  // kept alive: items() only refers to it
       line.update(scores);
-      for (const auto& [key, value] : scores.items()) tb.add_scalar(key, done, value.get<double>());
+      for (const auto& [key, value] : scores.items()) tb->add_scalar(key, done, value.get<double>());
       char buf[160];
       if (r.mixture)
         std::snprintf(buf, sizeof buf, " | modes %d/%zu, %.0f%% high quality", r.mix.modes_covered,
@@ -264,27 +282,30 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
                   format_duration(double(cfg.steps - done) / std::max(steps_per_s, 1e-9)).c_str(),
                   eval_text.c_str());
     log << progress << std::flush;
+    // Batch-norm running statistics drift apart over the ranks: a checkpoint holds their mean.
+    if (checkpoint_now) gan.average_states_over_ranks(ex);
     // The log point's files. Any of them can meet a full disk; each write is whole or absent.
-    try {
-      metrics_file.append(line.dump() + "\n");
-      tb.add_scalar("loss/d", done, m.loss_d);
-      tb.add_scalar("loss/g", done, m.loss_g);
-      tb.add_scalar("d/real", done, m.d_real);
-      tb.add_scalar("d/fake", done, m.d_fake);
+    // Rank 0 alone writes them.
+    if (leader) try {
+      metrics_file->append(line.dump() + "\n");
+      tb->add_scalar("loss/d", done, m.loss_d);
+      tb->add_scalar("loss/g", done, m.loss_g);
+      tb->add_scalar("d/real", done, m.d_real);
+      tb->add_scalar("d/fake", done, m.d_fake);
       if (m.has_penalty) {
-        tb.add_scalar("penalty/value", done, m.penalty);
-        tb.add_scalar("penalty/grad_norm", done, m.grad_norm);
+        tb->add_scalar("penalty/value", done, m.penalty);
+        tb->add_scalar("penalty/grad_norm", done, m.grad_norm);
       }
       if (m.is_began) {
-        tb.add_scalar("began/k", done, m.k);
-        tb.add_scalar("began/convergence", done, m.convergence);
+        tb->add_scalar("began/k", done, m.k);
+        tb->add_scalar("began/convergence", done, m.convergence);
       }
-      tb.add_scalar("perf/images_per_s", done, steps_per_s * cfg.batch);
+      tb->add_scalar("perf/images_per_s", done, steps_per_s * cfg.batch);
 
       if (sample_now) {
         result.last_samples = samples_path(dir, done);
         write_sample_grid(ex, gan, cfg.grid, result.last_samples, data.mixture());
-        tb.add_png_file("samples", done, result.last_samples);
+        tb->add_png_file("samples", done, result.last_samples);
       }
       if (checkpoint_now) {
         result.last_checkpoint = checkpoint_path(dir, done);
@@ -310,7 +331,7 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   result.steps = cfg.steps;
   // The fixed-noise grids over the run as a video (MP4 through ffmpeg, else a GIF). A finished
   // run is not failed for want of a video.
-  if (start < cfg.steps) {
+  if (start < cfg.steps && leader) {
     try {
       result.video = write_run_video(dir);
       log << "gancu: video of the samples: " << result.video << "\n";
