@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -29,7 +30,7 @@ using testing_cli::Result;
 // `mpirun -np N gancu ARGS`, one thread per rank. The MCA settings keep Open MPI quiet and
 // working in containers: shared memory without the kernel's cross-memory attach, no core binding.
 std::string mpirun_command(int ranks, const std::string& args) {
-  return "OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_hwloc_base_binding_policy=none mpirun "
+  return "env OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_hwloc_base_binding_policy=none mpirun "
          "--allow-run-as-root --oversubscribe -np " +
          std::to_string(ranks) + " " + GANCU_BINARY + " " + args;
 }
@@ -116,6 +117,163 @@ TEST(DataParallel, TwoRanksFollowOneProcessOnFashionMnist) {
   const Result r2 = gancu_ranks(2, args + common_flags(two));
   ASSERT_EQ(r2.code, 0) << r2.output;
   EXPECT_LT(worst_relative_difference(latest_checkpoint(one), latest_checkpoint(two)), kTrajectoryTolerance);
+}
+
+}  // namespace
+}  // namespace gancu
+
+namespace gancu {
+namespace {
+
+int count_files_starting(const std::string& dir, const std::string& prefix) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) ++n;
+  return n;
+}
+
+uintmax_t file_size_or_zero(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+TEST(DataParallel, OnlyRankZeroWritesTheRunFolder) {
+  const std::string out = testing_cli::temp("dp_writer");
+  const Result r = gancu_ranks(2, "train --preset ring8 --set train.steps=10 --set log.log_every=5 --set "
+                                  "log.sample_every=5 --set log.checkpoint_every=5 --set run.threads=1 --out " +
+                                      out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  // Each writer would add its own TensorBoard file and its own progress lines and summary.
+  EXPECT_EQ(count_files_starting(out, "events.out.tfevents"), 1);
+  int summaries = 0, progress_at_10 = 0;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);) {
+    summaries += line.rfind("run folder:", 0) == 0;
+    progress_at_10 += line.rfind("step 10/10", 0) == 0;
+  }
+  EXPECT_EQ(summaries, 1) << r.output;
+  EXPECT_EQ(progress_at_10, 1) << r.output;
+  // metrics.jsonl: one line per log step, not one per rank.
+  std::ifstream metrics(out + "/metrics.jsonl");
+  int metric_lines = 0;
+  for (std::string line; std::getline(metrics, line);) ++metric_lines;
+  EXPECT_EQ(metric_lines, 2);
+}
+
+// A run saved by 2 ranks resumes in 1 process (and the other way round), and ends where the
+// uninterrupted one-process run ends.
+TEST(DataParallel, ResumesWithAnotherNumberOfRanks) {
+  const std::string straight = testing_cli::temp("dp_straight"), two_then_one = testing_cli::temp("dp_2to1"),
+                    one_then_two = testing_cli::temp("dp_1to2");
+  const std::string args = "train --preset ring8 --set train.batch=64 --set run.threads=1 --set log.log_every=5 ";
+  ASSERT_EQ(gancu_ranks(0, args + "--set train.steps=20 --out " + straight).code, 0);
+
+  Result r = gancu_ranks(2, args + "--set train.steps=10 --out " + two_then_one);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = gancu_ranks(0, "train --resume --set train.steps=20 --out " + two_then_one);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resuming"), std::string::npos) << r.output;
+
+  r = gancu_ranks(0, args + "--set train.steps=10 --out " + one_then_two);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = gancu_ranks(2, "train --resume --set train.steps=20 --out " + one_then_two);
+  ASSERT_EQ(r.code, 0) << r.output;
+
+  EXPECT_LT(worst_relative_difference(latest_checkpoint(straight), latest_checkpoint(two_then_one)),
+            kTrajectoryTolerance);
+  EXPECT_LT(worst_relative_difference(latest_checkpoint(straight), latest_checkpoint(one_then_two)),
+            kTrajectoryTolerance);
+}
+
+// A rank killed in the middle of training: the job ends (no hang) with a non-zero status, and
+// mpirun names the rank and the signal.
+TEST(DataParallel, AKilledRankEndsTheJob) {
+  const std::string out = testing_cli::temp("dp_killed");
+  const std::string log = out + ".log";
+  // exec: the child's pid is mpirun's, and the ranks are mpirun's children.
+  const std::string cmd = "exec " +
+                          mpirun_command(2, "train --preset ring8 --set train.steps=100000000 --set run.threads=1 "
+                                            "--set log.log_every=10 --out " +
+                                                out) +
+                          " >'" + log + "' 2>&1";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_GT(pid, 0);
+  // Training has begun once metrics.jsonl has a line.
+  const auto started = std::chrono::steady_clock::now();
+  while (file_size_or_zero(out + "/metrics.jsonl") == 0 &&
+         std::chrono::steady_clock::now() - started < std::chrono::seconds(60))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_GT(file_size_or_zero(out + "/metrics.jsonl"), 0u) << "training did not start";
+  // The ranks are mpirun's children, started in rank order: the newest is rank 1.
+  const Result ranks = run_shell("pgrep -P " + std::to_string(pid) + " | sort -n | tail -1");
+  const int victim = std::atoi(ranks.output.c_str());
+  ASSERT_GT(victim, 0) << ranks.output;
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  int status = 0;
+  const auto killed = std::chrono::steady_clock::now();
+  pid_t done = 0;
+  while ((done = waitpid(pid, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() - killed < std::chrono::seconds(60))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (done == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << "the job still ran 60 s after one of its ranks was killed";
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  std::ifstream in(log);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("rank 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("signal 9"), std::string::npos) << text;
+}
+
+// A rank that waits longer than run.collective_timeout_s for the others names the collective and
+// ends the job. Here rank 0 evaluates (alone) for longer than the time-out allows.
+TEST(DataParallel, ACollectiveThatWaitsPastTheTimeOutEndsTheJob) {
+  const std::string out = testing_cli::temp("dp_timeout");
+  const Result r = gancu_ranks(2, "train --preset ring8 --set train.steps=40 --set run.threads=1 --set "
+                                  "log.log_every=20 --set log.eval_every=20 --set eval.samples=200000 --set "
+                                  "run.collective_timeout_s=0.3 --out " +
+                                      out);
+  EXPECT_NE(r.code, 0) << r.output;
+  // Rank 1 times out first; rank 0 may too, once rank 1 is gone.
+  EXPECT_NE(r.output.find(" of 2: error: waited"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("run.collective_timeout_s"), std::string::npos) << r.output;
+}
+
+TEST(DataParallel, AnErrorOnOneRankEndsTheJobWithItsMessage) {
+  // Rank 0 alone writes, so only rank 0 meets a run folder that cannot be created.
+  const Result r = gancu_ranks(2, "train --preset ring8 --set train.steps=10 --set run.threads=1 --out "
+                                  "/dev/null/run");
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("rank 0 of 2: error:"), std::string::npos) << r.output;
+}
+
+TEST(DataParallel, RefusesWhatCannotBeSplitOverRanks) {
+  const std::string out = testing_cli::temp("dp_refused");
+  Result r = gancu_ranks(2, "train --preset ring8 --set train.batch=63 --set run.threads=1 --out " + out);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("does not split over 2 ranks"), std::string::npos) << r.output;
+  r = gancu_ranks(2, "train --preset began --data fashion-mnist --set run.threads=1 --out " + out);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("train it in one process"), std::string::npos) << r.output;
+  r = gancu_ranks(2, "sample --run " + out);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("runs in one process"), std::string::npos) << r.output;
+}
+
+TEST(DataParallel, InfoListsTheRanks) {
+  const Result r = gancu_ranks(2, "info");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("data parallel: MPI"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("2 ranks on 1 node"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rank 0: host"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rank 1: host"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ class Watchdog {
       const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - since_).count();
       if (waited < comm_.timeout()) continue;
       std::fprintf(stderr,
-                   "gancu: %serror: waited %.0f s for the other ranks in %s (run.collective_timeout_s = %g); "
+                   "gancu: %serror: waited %.1f s for the other ranks in %s (run.collective_timeout_s = %g); "
                    "another rank has failed or hangs. Ending the job.\n",
                    rank_prefix().c_str(), waited, what_, comm_.timeout());
       std::fflush(stderr);
