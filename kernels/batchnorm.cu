@@ -17,6 +17,11 @@
 // dy and dy (x - mean) per channel; a finalize adds dbeta, dgamma and computes the coefficients
 // of dx = a dy + b (x - mean) + e (the CPU backend's form), and a last pass writes dx.
 //
+// Synchronized over the ranks of a data-parallel job (d.sync): forward, the row splits are merged
+// per channel into (n, sum x, sum x^2) in double, summed over the ranks, turned back into (n, mean,
+// M2) and finalized as one split; backward, the parameter gradients come from this rank's sums and
+// dx's coefficients from the sums over the ranks.
+//
 // Deterministic: fixed tiles, fixed merge orders, no atomics. Limits: channels x row splits fit
 // the context's reduction scratch (channels up to ~85K); all sums and merges in double (the CPU
 // twin's precision: float per-thread sums moved a DCGAN step's update by 2e-3); fewer than 2^31 elements
@@ -130,6 +135,32 @@ __global__ void bn_stats_finalize_kernel(int channels, int splits, const double*
   coef[channels + c] = (beta ? beta[c] : 0.0f) - mean_f * scale;
 }
 
+// Synchronized forward: the splits of channel c merged (Chan) into split 0's slots as sums that
+// add over ranks: (n, n mean, M2 + n mean^2) = (n, sum x, sum x^2). Each thread reads and writes
+// only its own channel, so the merge is in place.
+__global__ void bn_stats_to_sums_kernel(int channels, int splits, double* partials) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= channels) return;
+  double n = 0.0, mean = 0.0, m2 = 0.0;
+  for (int k = 0; k < splits; ++k) {
+    const double* p = partials + int64_t(k) * 3 * channels;
+    chan_merge(n, mean, m2, p[c], p[channels + c], p[2 * channels + c]);
+  }
+  partials[c] = n;
+  partials[channels + c] = n * mean;
+  partials[2 * channels + c] = m2 + n * mean * mean;
+}
+
+// The sums over the ranks back to (n, mean, M2), the finalize kernel's one split.
+__global__ void bn_sums_to_stats_kernel(int channels, double* sums) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= channels) return;
+  const double n = sums[c];
+  const double mean = n > 0.0 ? sums[channels + c] / n : 0.0;
+  sums[channels + c] = mean;
+  sums[2 * channels + c] = fmax(sums[2 * channels + c] - n * mean * mean, 0.0);
+}
+
 __global__ void bn_eval_coef_kernel(int channels, float eps, const float* gamma, const float* beta,
                                     const float* running_mean, const float* running_var, float* coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
@@ -210,6 +241,21 @@ __global__ void bn_bwd_finalize_kernel(int channels, int splits, const double* p
   coef[2 * channels + c] = float(-gi * sum_dy / double(count));
 }
 
+// Synchronized backward: the splits' two sums per channel added into split 0's slots (in place,
+// one thread per channel), to be summed over the ranks.
+__global__ void bn_bwd_merge_splits_kernel(int channels, int splits, double* partials) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= channels) return;
+  double a = 0.0, b = 0.0;
+  for (int k = 0; k < splits; ++k) {
+    const double* p = partials + int64_t(k) * 2 * channels;
+    a += p[c];
+    b += p[channels + c];
+  }
+  partials[c] = a;
+  partials[channels + c] = b;
+}
+
 // dx (+)= a dy + b (x - mean) + e
 __global__ void bn_bwd_dx_kernel(uint32_t n, uint32_t channels, const float* x, const float* mean,
                                  const float* dy, const float* coef, float* dx, bool acc) {
@@ -254,8 +300,19 @@ void batchnorm_forward(const Exec& ex, const BatchNormDims& d, BatchNormMode mod
     bn_stats_kernel<<<dim3(g.col_tiles, g.splits), dim3(g.tile_c, g.rows_per_iter),
                       3 * kThreads * sizeof(double), ctx.stream>>>(rows, C, g.rows_per_split, x, partials);
     GANCU_CUDA_CHECK_LAUNCH();
+    int splits = g.splits;
+    int64_t count = rows;
+    if (d.sync) {
+      bn_stats_to_sums_kernel<<<cgrid, kThreads, 0, ctx.stream>>>(C, g.splits, partials);
+      GANCU_CUDA_CHECK_LAUNCH();
+      d.sync->all_reduce_sum(ex, partials, int64_t(3) * C);
+      bn_sums_to_stats_kernel<<<cgrid, kThreads, 0, ctx.stream>>>(C, partials);
+      GANCU_CUDA_CHECK_LAUNCH();
+      splits = 1;
+      count = rows * d.sync->ranks;
+    }
     bn_stats_finalize_kernel<<<cgrid, kThreads, 0, ctx.stream>>>(
-        C, g.splits, partials, rows, d.eps, d.momentum, mode == BatchNormMode::Train, gamma, beta,
+        C, splits, partials, count, d.eps, d.momentum, mode == BatchNormMode::Train, gamma, beta,
         running_mean, running_var, save_mean, save_invstd, coef);
     GANCU_CUDA_CHECK_LAUNCH();
   }
@@ -288,10 +345,20 @@ void batchnorm_backward(const Exec& ex, const BatchNormDims& d, const T* x, cons
                                              channel_pair_sums_shared(kThreads), ctx.stream>>>(
       rows, C, g.rows_per_split, BnBackwardTerm{x, save_mean, y, dy, act.kind, act.slope}, partials);
   GANCU_CUDA_CHECK_LAUNCH();
-  bn_bwd_finalize_kernel<<<(C + kThreads - 1) / kThreads, kThreads, 0, ctx.stream>>>(
-      C, g.splits, partials, rows, gamma, save_invstd, dgamma, dbeta, coef);
+  const int cgrid = (C + kThreads - 1) / kThreads;
+  bn_bwd_finalize_kernel<<<cgrid, kThreads, 0, ctx.stream>>>(C, g.splits, partials, rows, gamma, save_invstd,
+                                                             dgamma, dbeta, coef);
   GANCU_CUDA_CHECK_LAUNCH();
   if (!dx) return;
+  if (d.sync) {
+    // dgamma and dbeta are done (this rank's); dx's coefficients from the sums over the ranks.
+    bn_bwd_merge_splits_kernel<<<cgrid, kThreads, 0, ctx.stream>>>(C, g.splits, partials);
+    GANCU_CUDA_CHECK_LAUNCH();
+    d.sync->all_reduce_sum(ex, partials, int64_t(2) * C);
+    bn_bwd_finalize_kernel<<<cgrid, kThreads, 0, ctx.stream>>>(C, 1, partials, rows * d.sync->ranks, gamma,
+                                                               save_invstd, nullptr, nullptr, coef);
+    GANCU_CUDA_CHECK_LAUNCH();
+  }
   const int64_t n = rows * C;
   bn_bwd_dx_kernel<<<grid_for(n, ctx), kThreads, 0, ctx.stream>>>(uint32_t(n), uint32_t(C), x, save_mean, dy,
                                                                   coef, dx, accumulate_dx);

@@ -36,12 +36,24 @@ NcclCommPtr nccl_open(int rank, int size, const std::function<void(void*, size_t
   return c;
 }
 
-void nccl_all_reduce_mean(NcclComm& c, const Exec& ex, float* data, int64_t n, const char* what) {
-  // A peer's failure shows up here as an asynchronous error instead of a hang in the next call.
+namespace {
+// A peer's failure shows up here as an asynchronous error instead of a hang in the next call.
+void check_async(NcclComm& c, const char* what) {
   ncclResult_t async = ncclSuccess;
   check_nccl(ncclCommGetAsyncError(c.comm, &async), "ncclCommGetAsyncError", what);
   check_nccl(async, "an earlier NCCL operation", what);
+}
+}  // namespace
+
+void nccl_all_reduce_mean(NcclComm& c, const Exec& ex, float* data, int64_t n, const char* what) {
+  check_async(c, what);
   check_nccl(ncclAllReduce(data, data, size_t(n), ncclFloat, ncclAvg, c.comm, cuda::stream_of(ex)),
+             "ncclAllReduce", what);
+}
+
+void nccl_all_reduce_sum(NcclComm& c, const Exec& ex, double* data, int64_t n, const char* what) {
+  check_async(c, what);
+  check_nccl(ncclAllReduce(data, data, size_t(n), ncclDouble, ncclSum, c.comm, cuda::stream_of(ex)),
              "ncclAllReduce", what);
 }
 

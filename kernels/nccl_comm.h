@@ -25,5 +25,7 @@ NcclCommPtr nccl_open(int rank, int size, const std::function<void(void* bytes, 
 // synchronization, so that it can sit inside a captured CUDA graph). NCCL failures, including an
 // asynchronous error of a peer, become RuntimeErrors naming `what`.
 void nccl_all_reduce_mean(NcclComm& comm, const Exec& ex, float* data, int64_t n, const char* what);
+// In place: the sum over ranks of n doubles of device memory (synchronized batch norm), likewise.
+void nccl_all_reduce_sum(NcclComm& comm, const Exec& ex, double* data, int64_t n, const char* what);
 
 }  // namespace gancu

@@ -34,6 +34,8 @@ class Communicator {
   // backend (MPI's sum, then a scale, on the CPU; NCCL's average on CUDA, queued on ex's stream).
   // `what` names the buffer in messages.
   virtual void all_reduce_mean(const Exec& ex, float* data, int64_t n, const char* what);
+  // In place: the sum over ranks of n doubles in backend memory (synchronized batch norm's sums).
+  virtual void all_reduce_sum(const Exec& ex, double* data, int64_t n, const char* what);
   // The same for host doubles (metrics, flags), and a maximum of host integers (a stop request
   // that reached some ranks only).
   virtual void all_reduce_sum_host(double* data, int n, const char* what);
@@ -51,6 +53,9 @@ class Communicator {
     (void)what;
     return {mine};
   }
+  // Sets up what the collectives on `ex`'s backend need (NCCL's communicator), so that none is
+  // created inside a captured CUDA graph. Every rank calls it, at the same point.
+  virtual void prepare(const Exec& ex) { (void)ex; }
   // Waits for every rank.
   virtual void barrier(const char* what) { (void)what; }
   // Ends every rank of the job with this exit code, after this rank's message was printed.
@@ -84,6 +89,10 @@ bool launched_by_mpi();
 
 // "rank 1 of 4: " in a job of several ranks, "" otherwise: the prefix of a rank's own messages.
 std::string rank_prefix();
+
+// The hook of synchronized batch norm (model.sync_bn; op_types.h): world()'s sums, its rank count.
+struct BatchNormSync;
+const BatchNormSync* batchnorm_sync_over_world();
 
 // A rank's part of the global batch: samples [first, first + batch) of global_batch.
 struct Shard {

@@ -28,6 +28,7 @@ struct Config {
   NoiseKind latent = NoiseKind::Normal;
   InitScheme init = InitScheme::DCGAN;
   std::vector<std::string> generator, discriminator;
+  bool sync_bn = false;  // data-parallel: batch-norm statistics over all ranks (docs/data_parallel.md)
 
   // [train]
   std::string loss = "bce";  // objective.h lists the objectives

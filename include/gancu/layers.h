@@ -90,6 +90,7 @@ struct LayerIO {
   const int64_t* step = nullptr;  // the step counter, in backend memory
   uint64_t seed = 0;
   uint32_t pass = 0;  // which pass of the network this is (dropout draws a mask per pass and step)
+  const BatchNormSync* bn_sync = nullptr;  // synchronized batch norm (Network::set_batchnorm_sync)
 };
 
 // Which backward passes will run, known when a network is planned (so that a backend plans only

@@ -86,6 +86,10 @@ class Network {
   // copies them to the backend.
   void initialize(const Exec& ex, uint64_t seed);
 
+  // Synchronized batch norm (model.sync_bn): the batch-norm layers compute their training
+  // statistics through `sync` (null: this process's batch only, the default).
+  void set_batchnorm_sync(const BatchNormSync* sync);
+
   // Named values: the external inputs, and every string with `name=`. A UsageError (listing the
   // names) for an unknown name.
   int value_id(const std::string& name) const;

@@ -6,6 +6,8 @@
 
 namespace gancu {
 
+class Exec;
+
 // An activation that can be fused into the op before it. Its derivative is taken from the op's
 // output y (relu, lrelu: sign of y; tanh: 1 - y^2; sigmoid: y(1 - y)), so backward needs no
 // pre-activation buffer.
@@ -69,11 +71,23 @@ enum class BatchNormMode : uint8_t {
 
 // Batch normalization over `count` rows of `channels` values: [n*h*w, c] in NHWC, or [n, c]
 // for features.
+// Synchronized batch norm (model.sync_bn) in a data-parallel job: the op sums its per-channel
+// statistics over the ranks through this callback (host doubles on the CPU backend, device doubles
+// on CUDA), so that every rank normalizes with the global batch's mean and variance. The ranks'
+// shards are equal, so the global count is count * ranks.
+struct BatchNormSync {
+  void (*all_reduce_sum)(const Exec& ex, double* data, int64_t n) = nullptr;
+  int ranks = 1;
+};
+
 struct BatchNormDims {
   int64_t count = 0;
   int channels = 0;
   float momentum = 0.1f;  // PyTorch's convention: running = (1 - m) running + m batch
   float eps = 1e-5f;
+  // Not null: statistics over the ranks (Train and BatchOnly forward, and the backward of such a
+  // forward). The parameter gradients stay this rank's own (the optimizer averages them).
+  const BatchNormSync* sync = nullptr;
 };
 
 enum class NoiseKind : uint8_t { Normal, Uniform };  // N(0, 1) or U[-1, 1)

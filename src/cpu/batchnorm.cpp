@@ -3,7 +3,9 @@
 //
 // Statistics are two-pass (mean, then the mean squared deviation), accumulated in double with
 // deterministic per-part partials (parallel.h): one-pass E[x^2] - E[x]^2 loses the variance of
-// activations whose mean is large against their spread.
+// activations whose mean is large against their spread. Synchronized over the ranks of a
+// data-parallel job (d.sync), each pass's sums are all-reduced before they are used: two
+// all-reduces forward (sums, then squared deviations from the global mean), one backward.
 #include <cmath>
 
 #include "cpu/activation_math.h"
@@ -34,7 +36,7 @@ void affine_act(int64_t rows, int64_t C, const T* x, const T* scale, const T* sh
 }  // namespace
 
 template <class T>
-void batchnorm_forward(const Exec&, const BatchNormDims& d, BatchNormMode mode, const T* x, const T* gamma,
+void batchnorm_forward(const Exec& ex, const BatchNormDims& d, BatchNormMode mode, const T* x, const T* gamma,
                        const T* beta, T* running_mean, T* running_var, T* save_mean, T* save_invstd, T* y,
                        Activation act) {
   const int64_t N = d.count, C = d.channels;
@@ -49,6 +51,8 @@ void batchnorm_forward(const Exec&, const BatchNormDims& d, BatchNormMode mode, 
     }
   } else {
     GANCU_CHECK(N > 0, "batch norm over an empty batch");
+    // The statistics' count: this batch, or the global batch of a synchronized batch norm.
+    const int64_t count = d.sync ? N * d.sync->ranks : N;
     double* sum = host_scratch<double>(size_t(2 * C), 0);
     double* sq = sum + C;
     reduce_rows(N, C, C, sum, [&](int64_t r0, int64_t r1, double* acc) {
@@ -58,7 +62,8 @@ void batchnorm_forward(const Exec&, const BatchNormDims& d, BatchNormMode mode, 
         for (int64_t c = 0; c < C; ++c) acc[c] += double(xr[c]);
       }
     });
-    for (int64_t c = 0; c < C; ++c) sum[c] /= double(N);  // now the mean
+    if (d.sync) d.sync->all_reduce_sum(ex, sum, C);
+    for (int64_t c = 0; c < C; ++c) sum[c] /= double(count);  // now the mean
     reduce_rows(N, C, C, sq, [&](int64_t r0, int64_t r1, double* acc) {
       for (int64_t r = r0; r < r1; ++r) {
         const T* xr = x + r * C;
@@ -69,15 +74,16 @@ void batchnorm_forward(const Exec&, const BatchNormDims& d, BatchNormMode mode, 
         }
       }
     });
+    if (d.sync) d.sync->all_reduce_sum(ex, sq, C);
     for (int64_t c = 0; c < C; ++c) {
-      const double var = sq[c] / double(N);  // biased: what normalizes
+      const double var = sq[c] / double(count);  // biased: what normalizes
       mean[c] = T(sum[c]);
       invstd[c] = T(1.0 / std::sqrt(var + double(d.eps)));
       if (save_mean) save_mean[c] = mean[c];
       if (save_invstd) save_invstd[c] = invstd[c];
       if (mode == BatchNormMode::Train) {
         // PyTorch tracks the unbiased variance; with a single value it has none, so keep var.
-        const double unbiased = N > 1 ? sq[c] / double(N - 1) : var;
+        const double unbiased = count > 1 ? sq[c] / double(count - 1) : var;
         const double m = d.momentum;
         if (running_mean) running_mean[c] = T((1.0 - m) * double(running_mean[c]) + m * sum[c]);
         if (running_var) running_var[c] = T((1.0 - m) * double(running_var[c]) + m * unbiased);
@@ -92,7 +98,7 @@ void batchnorm_forward(const Exec&, const BatchNormDims& d, BatchNormMode mode, 
 }
 
 template <class T>
-void batchnorm_backward(const Exec&, const BatchNormDims& d, const T* x, const T* gamma, const T* save_mean,
+void batchnorm_backward(const Exec& ex, const BatchNormDims& d, const T* x, const T* gamma, const T* save_mean,
                         const T* save_invstd, const T* y, T* dy, T* dx, bool accumulate_dx, T* dgamma,
                         T* dbeta, Activation act) {
   const int64_t N = d.count, C = d.channels;
@@ -119,6 +125,10 @@ void batchnorm_backward(const Exec&, const BatchNormDims& d, const T* x, const T
   if (dgamma)  // sum dy * xhat = invstd * sum dy (x - mean)
     for (int64_t c = 0; c < C; ++c) dgamma[c] += T(sum_dyxc[c] * double(save_invstd[c]));
   if (!dx) return;
+  // Synchronized: every sample's gradient depends on the whole global batch through its
+  // statistics, so dx takes the sums over the ranks (the parameter gradients above stay local).
+  const int64_t count = d.sync ? N * d.sync->ranks : N;
+  if (d.sync) d.sync->all_reduce_sum(ex, sums, 2 * C);
 
   // dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat))
   //    = a[c] dy + b[c] (x - mean[c]) + e[c]
@@ -128,8 +138,8 @@ void batchnorm_backward(const Exec&, const BatchNormDims& d, const T* x, const T
     const double is = save_invstd[c];
     const double gi = (gamma ? double(gamma[c]) : 1.0) * is;
     a[c] = T(gi);
-    b[c] = T(-gi * is * is * sum_dyxc[c] / double(N));
-    e[c] = T(-gi * sum_dy[c] / double(N));
+    b[c] = T(-gi * is * is * sum_dyxc[c] / double(count));
+    e[c] = T(-gi * sum_dy[c] / double(count));
   }
   const int64_t block = std::max<int64_t>(1, 16384 / C);
   const int64_t blocks = (N + block - 1) / block;

@@ -7,11 +7,13 @@
 
 #include "dist/world_internal.h"
 #include "gancu/check.h"
+#include "gancu/op_types.h"
 
 namespace gancu {
 
 void Communicator::all_reduce_mean(const Exec&, float*, int64_t, const char*) {}
 void Communicator::all_reduce_sum_host(double*, int, const char*) {}
+void Communicator::all_reduce_sum(const Exec&, double*, int64_t, const char*) {}
 void Communicator::abort(int code) { std::exit(code); }
 
 namespace {
@@ -41,6 +43,15 @@ std::string rank_prefix() {
   const Communicator& w = world();
   if (w.size() <= 1) return "";
   return detail::concat("rank ", w.rank(), " of ", w.size(), ": ");
+}
+
+const BatchNormSync* batchnorm_sync_over_world() {
+  static BatchNormSync sync;
+  sync.all_reduce_sum = [](const Exec& ex, double* data, int64_t n) {
+    world().all_reduce_sum(ex, data, n, "the synchronized batch-norm statistics");
+  };
+  sync.ranks = world().size();
+  return &sync;
 }
 
 Shard shard_of(int global_batch) {

@@ -129,12 +129,7 @@ class MpiCommunicator final : public Communicator {
     if (size_ == 1 || n == 0) return;
     if (ex.on_cuda()) {
 #if GANCU_HAVE_NCCL
-      if (!nccl_)
-        nccl_ = nccl_open(rank_, size_, [&](void* id, size_t bytes) {
-          Wait w(*this, "the NCCL unique id's broadcast");
-          check_mpi(MPI_Bcast(id, int(bytes), MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast", "NCCL unique id");
-        });
-      nccl_all_reduce_mean(*nccl_, ex, data, n, what);
+      nccl_all_reduce_mean(nccl(), ex, data, n, what);
       return;
 #else
       runtime_error(rank_prefix(), "all-reduce of ", what,
@@ -150,6 +145,21 @@ class MpiCommunicator final : public Communicator {
                 "MPI_Allreduce", what);
     const float inv = 1.0f / float(size_);
     for (int64_t i = 0; i < n; ++i) data[i] *= inv;
+  }
+  void all_reduce_sum(const Exec& ex, double* data, int64_t n, const char* what) override {
+    if (size_ == 1 || n == 0) return;
+    if (ex.on_cuda()) {
+#if GANCU_HAVE_NCCL
+      nccl_all_reduce_sum(nccl(), ex, data, n, what);
+      return;
+#else
+      runtime_error(rank_prefix(), "all-reduce of ", what,
+                    " on CUDA needs NCCL, and this gancu was built without it (kernels/FindCudnnNccl.cmake)");
+#endif
+    }
+    Wait w(*this, what);
+    GANCU_CHECK(n < (int64_t(1) << 31), what, ": too many values for one MPI call");
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, int(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce", what);
   }
   void all_reduce_sum_host(double* data, int n, const char* what) override {
     if (size_ == 1) return;
@@ -196,6 +206,12 @@ class MpiCommunicator final : public Communicator {
     Wait w(*this, what);
     check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier", what);
   }
+  void prepare(const Exec& ex) override {
+    if (size_ == 1 || !ex.on_cuda()) return;
+#if GANCU_HAVE_NCCL
+    (void)nccl();
+#endif
+  }
   [[noreturn]] void abort(int code) override {
     std::fflush(stdout);
     std::fflush(stderr);
@@ -204,6 +220,17 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+#if GANCU_HAVE_NCCL
+  // Opened at the first CUDA collective; prepare() opens it before a CUDA graph is captured.
+  NcclComm& nccl() {
+    if (!nccl_)
+      nccl_ = nccl_open(rank_, size_, [&](void* id, size_t bytes) {
+        Wait w(*this, "the NCCL unique id's broadcast");
+        check_mpi(MPI_Bcast(id, int(bytes), MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast", "NCCL unique id");
+      });
+    return *nccl_;
+  }
+#endif
   struct Wait {
     Wait(MpiCommunicator& c, const char* what) : c_(c) { c_.watchdog_->begin(what); }
     ~Wait() { c_.watchdog_->end(); }

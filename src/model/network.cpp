@@ -360,6 +360,11 @@ void Network<T>::forward(const Exec& ex, const T* input, int batch, BatchNormMod
 }
 
 template <class T>
+void Network<T>::set_batchnorm_sync(const BatchNormSync* sync) {
+  for (auto& node : nodes_) node->io.bn_sync = sync;
+}
+
+template <class T>
 void Network<T>::backward(const Exec& ex, T* input_grad, bool accumulate_input_grad, bool param_grads) {
   backward(ex, output_seed_, input_grad, accumulate_input_grad, param_grads);
 }

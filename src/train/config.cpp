@@ -29,6 +29,7 @@ latent = "normal"
 init = "dcgan"
 generator = []
 discriminator = []
+sync_bn = false
 
 [train]
 loss = "bce"
@@ -243,6 +244,7 @@ Config to_config(const Toml& root, const Sources& sources) {
   c.init = parse_init_scheme(r.str("model.init"), r.source("model.init"));
   c.generator = r.strings("model.generator");
   c.discriminator = r.strings("model.discriminator");
+  c.sync_bn = r.at("model.sync_bn").as_boolean();
   if (c.generator.empty())
     r.fail("model.generator", "is empty: a preset or config must define the generator");
   if (c.discriminator.empty()) r.fail("model.discriminator", "is empty: a preset or config must define it");

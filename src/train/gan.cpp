@@ -78,6 +78,10 @@ Gan::Gan(const Config& cfg, Shape image, Shard shard)
                   "\"linear out=1\")");
     g_seeds_.push_back(dh_value_);
   }
+  if (cfg.sync_bn && !shard.whole()) {
+    g_->set_batchnorm_sync(batchnorm_sync_over_world());
+    d_->set_batchnorm_sync(batchnorm_sync_over_world());
+  }
   opt_g_ = std::make_unique<Optimizer<float>>("optim.g", cfg.optim_g, g_->param_count());
   opt_d_ = std::make_unique<Optimizer<float>>("optim.d", cfg.optim_d, d_->param_count());
 }

@@ -148,13 +148,15 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   log << "gancu: data " << data.describe() << "\n";
   if (comm.size() > 1)
     log << "gancu: data-parallel over " << comm.describe() << ": " << shard.batch << " of the global batch of "
-        << shard.global_batch << " per rank\n";
+        << shard.global_batch << " per rank; batch norm "
+        << (cfg.sync_bn ? "synchronized over the ranks" : "per rank (model.sync_bn = false)") << "\n";
   const Gan::RealSource& real = data.source();
   if (cfg.d_pretrain_steps > 0 && data.images().images.empty())
     usage_error("train.d_pretrain_steps: D pre-training needs image data; ", data.describe(),
                 " has no pixels");
 
   GanSession session = make_session(cfg, data.image().with_batch(shard.batch), shard, ex);
+  comm.prepare(ex);  // NCCL's communicator, before a CUDA graph is captured
   Gan& gan = *session.gan;
   log << gan.generator().summary() << gan.discriminator().summary() << "arena (" << backend_name(ex.backend())
       << "):\n"

@@ -59,7 +59,9 @@ class BatchNormLayer final : public Layer<T> {
 
  private:
   BatchNormDims dims(const LayerIO<T>& io) const {
-    return {int64_t(io.batch) * shape_.h * shape_.w, shape_.c, momentum_, eps_};
+    // Synchronized statistics in training only: sampling runs on rank 0 alone.
+    const BatchNormSync* sync = io.mode == BatchNormMode::Train ? io.bn_sync : nullptr;
+    return {int64_t(io.batch) * shape_.h * shape_.w, shape_.c, momentum_, eps_, sync};
   }
 
   float momentum_, eps_;
