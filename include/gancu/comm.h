@@ -61,6 +61,11 @@ class Communicator {
   // Ends every rank of the job with this exit code, after this rank's message was printed.
   [[noreturn]] virtual void abort(int code);
 
+  // Seconds this rank has spent inside blocking collectives so far (waiting for slower ranks
+  // included): gancu bench's all-reduce share. On CUDA, NCCL's all-reduces are queued on the
+  // stream and not counted here.
+  virtual double collective_seconds() const { return 0; }
+
   // Seconds a blocking collective may wait for the other ranks (run.collective_timeout_s).
   void set_timeout(double seconds) { timeout_s_ = seconds; }
   double timeout() const { return timeout_s_; }

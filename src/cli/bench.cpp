@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "gancu/check.h"
+#include "gancu/comm.h"
 #include "gancu/data.h"
 #include "gancu/graph.h"
 #include "gancu/memory.h"
@@ -98,16 +99,23 @@ void add_bench(CLI::App& app) {
     if (cfg.steps < 1) usage_error("--steps: bench needs at least 1 step");
     const int64_t warmup = std::stoll(f->warmup);
     if (warmup < 0) usage_error("--warmup: must be at least 0, got ", warmup);
-    Exec ex = open_backend(cfg.backend, cfg.threads, cfg.math, std::cerr);
+    // Under mpirun each rank times its shard of the global batch; rank 0 reports for the job.
+    Communicator& comm = world();
+    comm.set_timeout(cfg.collective_timeout_s);
+    const bool leader = comm.rank() == 0;
+    std::ostringstream quiet;
+    Exec ex = open_backend(cfg.backend, cfg.threads, cfg.math, leader ? std::cerr : quiet);
 
     // The image shape is what the generator makes; the data are synthetic images of it.
     const Shape image = generator_image(cfg);
     const Dataset data =
         make_synthetic_dataset(image.h, image.w, image.c, std::max<int64_t>(4096, cfg.batch), 7);
-    GanSession s = make_session(cfg, image.with_batch(cfg.batch), cfg.batch, ex);
+    const Shard shard = shard_of(cfg.batch);
+    GanSession s = make_session(cfg, image.with_batch(shard.batch), shard, ex);
+    comm.prepare(ex);
     Gan& gan = *s.gan;
     gan.initialize(ex);
-    const DeviceDataset device_data(ex, data, cfg.batch, cfg.seed);
+    const DeviceDataset device_data(ex, data, shard, cfg.seed);
     const Gan::RealSource& real = device_data.source();
 
     using Clock = std::chrono::steady_clock;
@@ -131,10 +139,13 @@ void add_bench(CLI::App& app) {
     gancu_simt_counters(&count0[0], &count0[1], &count0[2], &count0[3], &count0[4]);
     gancu_simt_bytes(&count0[5], &count0[6]);
 #endif
+    comm.barrier("the start of the timed loop");
+    const double collective0 = comm.collective_seconds();
     const auto t0 = Clock::now();
     for (int64_t i = 0; i < cfg.steps; ++i) iterate();
     ex.synchronize();
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double allreduce_ms = 1e3 * (comm.collective_seconds() - collective0) / double(cfg.steps);
 #if GANCU_CUDA_EMULATION
     gancu_simt_counters(&count1[0], &count1[1], &count1[2], &count1[3], &count1[4]);
     gancu_simt_bytes(&count1[5], &count1[6]);
@@ -170,6 +181,7 @@ void add_bench(CLI::App& app) {
       gan.train_step(ex, real, hook, gan.penalty_steps(step++));
     }
     for (auto& p : phases) p.second /= double(phase_iters);
+    if (!leader) return;
 
     if (f->json) {
       nlohmann::json j = {{"impl", "gancu"},
@@ -186,6 +198,14 @@ void add_bench(CLI::App& app) {
                           {"images_per_s", images_per_s},
                           {"ms_per_iter", ms_per_iter},
                           {"check_rel_err", check_err},
+                          {"ranks", comm.size()},
+                          {"params_g", gan.generator().param_count()},
+                          {"params_d", gan.discriminator().param_count()},
+                          // What a data-parallel iteration all-reduces: D's gradients after each
+                          // D step, G's once (fp32, the flat buffers with their alignment padding).
+                          {"allreduce_bytes_per_iter",
+                           4 * (cfg.d_steps * gan.discriminator().param_count() + gan.generator().param_count())},
+                          {"allreduce_ms_per_iter", allreduce_ms},
                           {"version", GANCU_VERSION}};
       nlohmann::json ph = nlohmann::json::object();
       for (const auto& p : phases) ph[p.first] = p.second;
@@ -199,6 +219,10 @@ void add_bench(CLI::App& app) {
                   cfg.preset.c_str(), cfg.loss.c_str(), backend_name(ex.backend()), cfg.batch,
                   (long long)cfg.steps, (long long)warmup, ex.threads());
       std::printf("  %.3f ms per iteration, %.1f images/s\n", ms_per_iter, images_per_s);
+      if (comm.size() > 1)
+        std::printf("  %d ranks (%s), %d images each; rank 0 spent %.3f ms per iteration (%.1f%%) in all-reduces\n",
+                    comm.size(), comm.describe().c_str(), shard.batch, allreduce_ms,
+                    100.0 * allreduce_ms / ms_per_iter);
       std::printf("  phases (synchronized, ms per iteration):\n");
       for (const auto& p : phases) std::printf("    %-12s %9.3f\n", p.first.c_str(), p.second);
 #if GANCU_CUDA_EMULATION

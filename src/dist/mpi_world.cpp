@@ -206,6 +206,7 @@ class MpiCommunicator final : public Communicator {
     Wait w(*this, what);
     check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier", what);
   }
+  double collective_seconds() const override { return collective_seconds_; }
   void prepare(const Exec& ex) override {
     if (size_ == 1 || !ex.on_cuda()) return;
 #if GANCU_HAVE_NCCL
@@ -231,11 +232,19 @@ class MpiCommunicator final : public Communicator {
     return *nccl_;
   }
 #endif
+  // A blocking collective: watched for the time-out, and timed.
   struct Wait {
-    Wait(MpiCommunicator& c, const char* what) : c_(c) { c_.watchdog_->begin(what); }
-    ~Wait() { c_.watchdog_->end(); }
+    Wait(MpiCommunicator& c, const char* what) : c_(c), start_(std::chrono::steady_clock::now()) {
+      c_.watchdog_->begin(what);
+    }
+    ~Wait() {
+      c_.watchdog_->end();
+      c_.collective_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    }
     MpiCommunicator& c_;
+    std::chrono::steady_clock::time_point start_;
   };
+  double collective_seconds_ = 0;
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1, nodes_ = 1;
   MPI_Comm node_ = MPI_COMM_NULL;
   std::string library_;
