@@ -241,8 +241,8 @@ __global__ void gather_labels_kernel(BatchGather g, const uint8_t* labels, const
 
 void check_gather(const BatchGather& g) {
   const int64_t global = g.global_batch > 0 ? g.global_batch : g.batch;
-  GANCU_CHECK(g.batch > 0 && g.num_images >= global, "gather: ", g.num_images, " images cannot fill a batch of ",
-              global);
+  GANCU_CHECK(g.batch > 0 && g.num_images >= global, "gather: ", g.num_images,
+              " images cannot fill a batch of ", global);
   GANCU_CHECK(g.first >= 0 && g.first + g.batch <= global, "gather: rows [", g.first, ", ", g.first + g.batch,
               ") outside the global batch of ", global);
   GANCU_CHECK(g.num_images <= int64_t(UINT32_MAX), "gather: more than 2^32 images");

@@ -30,7 +30,8 @@ void refuse_other_commands_in_a_job(int argc, char** argv) {
   for (const char* allowed : {"train", "bench", "info"})
     if (std::strcmp(argv[1], allowed) == 0) return;
   if (argv[1][0] == '-') return;  // --help, --version
-  gancu::usage_error("gancu ", argv[1], " runs in one process; under mpirun or srun only train, bench and info run "
+  gancu::usage_error("gancu ", argv[1],
+                     " runs in one process; under mpirun or srun only train, bench and info run "
                      "(as ranks of one job)");
 }
 

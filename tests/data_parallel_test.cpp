@@ -51,7 +51,8 @@ Result run_shell(const std::string& cmd) {
 }
 
 Result gancu_ranks(int ranks, const std::string& args) {
-  return ranks == 0 ? run_shell(std::string(GANCU_BINARY) + " " + args) : run_shell(mpirun_command(ranks, args));
+  return ranks == 0 ? run_shell(std::string(GANCU_BINARY) + " " + args)
+                    : run_shell(mpirun_command(ranks, args));
 }
 
 // The largest difference between two checkpoints' float tensors, relative to each tensor's
@@ -82,7 +83,8 @@ double worst_relative_difference(const std::string& a_path, const std::string& b
 }
 
 std::string common_flags(const std::string& out) {
-  return "--set run.threads=1 --set log.log_every=5 --set log.sample_every=0 --set log.checkpoint_every=0 --out " +
+  return "--set run.threads=1 --set log.log_every=5 --set log.sample_every=0 --set log.checkpoint_every=0 "
+         "--out " +
          out;
 }
 
@@ -113,8 +115,9 @@ TEST(DataParallel, TwoRanksFollowOneProcessOnTheRing) {
 
 TEST(DataParallel, TwoRanksFollowOneProcessOnFashionMnist) {
   const std::string one = testing_cli::temp("dp_fmnist_one"), two = testing_cli::temp("dp_fmnist_two");
-  const std::string args = std::string("train --preset mlp --data fashion-mnist --set train.steps=20 --set "
-                                       "train.batch=32 ") +
+  const std::string args = std::string(
+                               "train --preset mlp --data fashion-mnist --set train.steps=20 --set "
+                               "train.batch=32 ") +
                            kMlpWithoutBatchNorm + " ";
   const Result r1 = gancu_ranks(0, args + common_flags(one));
   ASSERT_EQ(r1.code, 0) << r1.output;
@@ -129,7 +132,8 @@ TEST(DataParallel, TwoRanksFollowOneProcessOnFashionMnist) {
 TEST(DataParallel, SynchronizedBatchNormFollowsOneProcess) {
   const std::string one = testing_cli::temp("dp_bn_one"), synced = testing_cli::temp("dp_bn_synced"),
                     per_rank = testing_cli::temp("dp_bn_per_rank");
-  const std::string args = "train --preset mlp --data fashion-mnist --set train.steps=20 --set train.batch=32 ";
+  const std::string args =
+      "train --preset mlp --data fashion-mnist --set train.steps=20 --set train.batch=32 ";
   const Result r1 = gancu_ranks(0, args + common_flags(one));
   ASSERT_EQ(r1.code, 0) << r1.output;
   const Result r2 = gancu_ranks(2, args + "--set model.sync_bn=true " + common_flags(synced));
@@ -140,7 +144,8 @@ TEST(DataParallel, SynchronizedBatchNormFollowsOneProcess) {
   // Batch norm divides by the batch's spread, which magnifies the last-bit differences more than
   // the plain models do: 3e-5 measured after 20 steps; per-rank statistics move it by ~1.
   constexpr double kBatchNormTolerance = 1e-3;
-  EXPECT_LT(worst_relative_difference(latest_checkpoint(one), latest_checkpoint(synced)), kBatchNormTolerance);
+  EXPECT_LT(worst_relative_difference(latest_checkpoint(one), latest_checkpoint(synced)),
+            kBatchNormTolerance);
   EXPECT_GT(worst_relative_difference(latest_checkpoint(one), latest_checkpoint(per_rank)), 0.1);
 }
 
@@ -165,9 +170,10 @@ uintmax_t file_size_or_zero(const std::string& path) {
 
 TEST(DataParallel, OnlyRankZeroWritesTheRunFolder) {
   const std::string out = testing_cli::temp("dp_writer");
-  const Result r = gancu_ranks(2, "train --preset ring8 --set train.steps=10 --set log.log_every=5 --set "
-                                  "log.sample_every=5 --set log.checkpoint_every=5 --set run.threads=1 --out " +
-                                      out);
+  const Result r = gancu_ranks(2,
+                               "train --preset ring8 --set train.steps=10 --set log.log_every=5 --set "
+                               "log.sample_every=5 --set log.checkpoint_every=5 --set run.threads=1 --out " +
+                                   out);
   ASSERT_EQ(r.code, 0) << r.output;
   // Each writer would add its own TensorBoard file and its own progress lines and summary.
   EXPECT_EQ(count_files_starting(out, "events.out.tfevents"), 1);
@@ -191,7 +197,8 @@ TEST(DataParallel, OnlyRankZeroWritesTheRunFolder) {
 TEST(DataParallel, ResumesWithAnotherNumberOfRanks) {
   const std::string straight = testing_cli::temp("dp_straight"), two_then_one = testing_cli::temp("dp_2to1"),
                     one_then_two = testing_cli::temp("dp_1to2");
-  const std::string args = "train --preset ring8 --set train.batch=64 --set run.threads=1 --set log.log_every=5 ";
+  const std::string args =
+      "train --preset ring8 --set train.batch=64 --set run.threads=1 --set log.log_every=5 ";
   ASSERT_EQ(gancu_ranks(0, args + "--set train.steps=20 --out " + straight).code, 0);
 
   Result r = gancu_ranks(2, args + "--set train.steps=10 --out " + two_then_one);
@@ -217,11 +224,13 @@ TEST(DataParallel, AKilledRankEndsTheJob) {
   const std::string out = testing_cli::temp("dp_killed");
   const std::string log = out + ".log";
   // exec: the child's pid is mpirun's, and the ranks are mpirun's children.
-  const std::string cmd = "exec " +
-                          mpirun_command(2, "train --preset ring8 --set train.steps=100000000 --set run.threads=1 "
-                                            "--set log.log_every=10 --out " +
-                                                out) +
-                          " >'" + log + "' 2>&1";
+  const std::string cmd =
+      "exec " +
+      mpirun_command(2,
+                     "train --preset ring8 --set train.steps=100000000 --set run.threads=1 "
+                     "--set log.log_every=10 --out " +
+                         out) +
+      " >'" + log + "' 2>&1";
   const pid_t pid = fork();
   if (pid == 0) {
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
@@ -261,10 +270,11 @@ TEST(DataParallel, AKilledRankEndsTheJob) {
 // ends the job. Here rank 0 evaluates (alone) for longer than the time-out allows.
 TEST(DataParallel, ACollectiveThatWaitsPastTheTimeOutEndsTheJob) {
   const std::string out = testing_cli::temp("dp_timeout");
-  const Result r = gancu_ranks(2, "train --preset ring8 --set train.steps=40 --set run.threads=1 --set "
-                                  "log.log_every=20 --set log.eval_every=20 --set eval.samples=200000 --set "
-                                  "run.collective_timeout_s=0.3 --out " +
-                                      out);
+  const Result r = gancu_ranks(2,
+                               "train --preset ring8 --set train.steps=40 --set run.threads=1 --set "
+                               "log.log_every=20 --set log.eval_every=20 --set eval.samples=200000 --set "
+                               "run.collective_timeout_s=0.3 --out " +
+                                   out);
   EXPECT_NE(r.code, 0) << r.output;
   // Rank 1 times out first; rank 0 may too, once rank 1 is gone.
   EXPECT_NE(r.output.find(" of 2: error: waited"), std::string::npos) << r.output;
@@ -273,8 +283,9 @@ TEST(DataParallel, ACollectiveThatWaitsPastTheTimeOutEndsTheJob) {
 
 TEST(DataParallel, AnErrorOnOneRankEndsTheJobWithItsMessage) {
   // Rank 0 alone writes, so only rank 0 meets a run folder that cannot be created.
-  const Result r = gancu_ranks(2, "train --preset ring8 --set train.steps=10 --set run.threads=1 --out "
-                                  "/dev/null/run");
+  const Result r = gancu_ranks(2,
+                               "train --preset ring8 --set train.steps=10 --set run.threads=1 --out "
+                               "/dev/null/run");
   EXPECT_NE(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("rank 0 of 2: error:"), std::string::npos) << r.output;
 }
@@ -307,8 +318,9 @@ TEST(DataParallel, TwoGpuRanksFollowOneGpu) {
   const Result r = gancu_ranks(2, ring + common_flags(two));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_LT(worst_relative_difference(latest_checkpoint(one), latest_checkpoint(two)), kTrajectoryTolerance);
-  const std::string mlp = "train --backend cuda --preset mlp --data fashion-mnist --set train.steps=20 --set "
-                          "train.batch=32 --set model.sync_bn=true ";
+  const std::string mlp =
+      "train --backend cuda --preset mlp --data fashion-mnist --set train.steps=20 --set "
+      "train.batch=32 --set model.sync_bn=true ";
   ASSERT_EQ(gancu_ranks(0, mlp + common_flags(bn_one)).code, 0);
   const Result rb = gancu_ranks(2, mlp + common_flags(bn_two));
   ASSERT_EQ(rb.code, 0) << rb.output;

@@ -776,6 +776,35 @@ class Training(unittest.TestCase):
             self.assertTrue(all(p.requires_grad for p in tr.D_eager.parameters()))
 
 
+class ScalingModel(unittest.TestCase):
+    def test_allreduce_time_is_the_ring_formula(self):
+        import scaling_model
+
+        self.assertEqual(scaling_model.allreduce_seconds(8e6, 1, 400e9, 50e-6), 0.0)  # one rank: nothing
+        # docs/data_parallel.md's worked example: dcgan's G over 16 ranks across nodes.
+        t = scaling_model.allreduce_seconds(4 * 1935872, 16, 400e9, 50e-6)
+        self.assertAlmostEqual(t, 50e-6 + 1.875 * 4 * 1935872 / 400e9, places=12)
+        self.assertAlmostEqual(t * 1e6, 86.3, places=1)
+
+    def test_table_from_bench_records(self):
+        import scaling_model
+
+        with tempfile.TemporaryDirectory() as d:
+            bench = Path(d) / "bench.jsonl"
+            # A GPU record (as tools/gpu_check.sh would write): 1 ms per iteration at batch 128.
+            bench.write_text(json.dumps({"preset": "toy", "backend": "cuda", "params_g": 1000000, "params_d": 250000,
+                                         "d_steps": 1, "ms_per_iter": 1.0, "batch": 128}) + "\n")
+            out = io.StringIO()
+            with redirect_stdout(out):
+                scaling_model.main(["--preset", "toy", "--bench", str(bench), "--nodes", "1"])
+        row = [line for line in out.getvalue().splitlines() if line.startswith("| toy")][0]
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        self.assertEqual(cells[2], "5.00")  # MB per iteration: 4 x (1 x 250k + 1M)
+        t_comm = 2 * 20e-6 + 2 * 7 / 8 * 5e6 / 450e9
+        self.assertAlmostEqual(float(cells[4]), 1e3 * t_comm, places=3)
+        self.assertTrue(cells[6].startswith(f"{1e-3 / (1e-3 + t_comm):.2f} at batch 128"))
+
+
 class EvaluationPeer(unittest.TestCase):
     """gancu eval --samples against tools/eval_pytorch.py (the classifier in PyTorch, the metrics
     from their papers in dense numpy): the same numbers on the same images. Needs the gancu

@@ -61,6 +61,19 @@ class Communicator {
   // Ends every rank of the job with this exit code, after this rank's message was printed.
   [[noreturn]] virtual void abort(int code);
 
+  // A wait for the other ranks that is not an MPI call: the host synchronizing with a stream whose
+  // NCCL all-reduce needs every rank. Watched by the same time-out while a WatchedWait lives.
+  class WatchedWait {
+   public:
+    WatchedWait(Communicator& c, const char* what) : c_(c) { c_.begin_wait(what); }
+    ~WatchedWait() { c_.end_wait(); }
+    WatchedWait(const WatchedWait&) = delete;
+    WatchedWait& operator=(const WatchedWait&) = delete;
+
+   private:
+    Communicator& c_;
+  };
+
   // Seconds this rank has spent inside blocking collectives so far (waiting for slower ranks
   // included): gancu bench's all-reduce share. On CUDA, NCCL's all-reduces are queued on the
   // stream and not counted here.
@@ -71,6 +84,8 @@ class Communicator {
   double timeout() const { return timeout_s_; }
 
  protected:
+  virtual void begin_wait(const char* what) { (void)what; }
+  virtual void end_wait() {}
   double timeout_s_ = 600;
 };
 

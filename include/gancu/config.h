@@ -80,7 +80,8 @@ struct Config {
   bool deterministic = true;     // only deterministic cuDNN algorithms
   bool cuda_graph = true;
   std::string sample_bn = "batch";  // batch | running: how G's batch norm runs when sampling
-  double collective_timeout_s = 600;  // a data-parallel rank waits this long for the others, then ends the job
+  double collective_timeout_s =
+      600;  // a data-parallel rank waits this long for the others, then ends the job
 
   std::string toml;  // the resolved config as TOML text
 };

@@ -106,7 +106,7 @@ struct SgdHyper {
 struct BatchGather {
   int64_t num_images = 0;
   int64_t image_elems = 0;  // h * w * c of one image
-  int batch = 0;  // rows gathered: this rank's shard of the global batch
+  int batch = 0;            // rows gathered: this rank's shard of the global batch
   uint64_t seed = 0;
   float scale = 2.0f / 255.0f, shift = -1.0f;  // out = u8 * scale + shift: [0, 255] -> [-1, 1]
   // A data-parallel rank gathers rows [first, first + batch) of the global batch (comm.h's Shard);

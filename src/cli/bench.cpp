@@ -203,8 +203,8 @@ void add_bench(CLI::App& app) {
                           {"params_d", gan.discriminator().param_count()},
                           // What a data-parallel iteration all-reduces: D's gradients after each
                           // D step, G's once (fp32, the flat buffers with their alignment padding).
-                          {"allreduce_bytes_per_iter",
-                           4 * (cfg.d_steps * gan.discriminator().param_count() + gan.generator().param_count())},
+                          {"allreduce_bytes_per_iter", 4 * (cfg.d_steps * gan.discriminator().param_count() +
+                                                            gan.generator().param_count())},
                           {"allreduce_ms_per_iter", allreduce_ms},
                           {"version", GANCU_VERSION}};
       nlohmann::json ph = nlohmann::json::object();
@@ -220,9 +220,10 @@ void add_bench(CLI::App& app) {
                   (long long)cfg.steps, (long long)warmup, ex.threads());
       std::printf("  %.3f ms per iteration, %.1f images/s\n", ms_per_iter, images_per_s);
       if (comm.size() > 1)
-        std::printf("  %d ranks (%s), %d images each; rank 0 spent %.3f ms per iteration (%.1f%%) in all-reduces\n",
-                    comm.size(), comm.describe().c_str(), shard.batch, allreduce_ms,
-                    100.0 * allreduce_ms / ms_per_iter);
+        std::printf(
+            "  %d ranks (%s), %d images each; rank 0 spent %.3f ms per iteration (%.1f%%) in all-reduces\n",
+            comm.size(), comm.describe().c_str(), shard.batch, allreduce_ms,
+            100.0 * allreduce_ms / ms_per_iter);
       std::printf("  phases (synchronized, ms per iteration):\n");
       for (const auto& p : phases) std::printf("    %-12s %9.3f\n", p.first.c_str(), p.second);
 #if GANCU_CUDA_EMULATION

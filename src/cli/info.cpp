@@ -1,5 +1,4 @@
 #include <omp.h>
-
 #include <unistd.h>
 
 #include <iostream>
@@ -21,7 +20,8 @@ void add_info(CLI::App& app) {
     char host[256] = "?";
     gethostname(host, sizeof host - 1);
     std::string device = "cpu";
-    if (cuda_available()) device = "cuda:" + std::to_string(comm.local_rank()) + " (when --backend cuda or auto)";
+    if (cuda_available())
+      device = "cuda:" + std::to_string(comm.local_rank()) + " (when --backend cuda or auto)";
     const std::vector<std::string> ranks = comm.gather_strings(
         detail::concat("  rank ", comm.rank(), ": host ", host, ", local rank ", comm.local_rank(), " of ",
                        comm.local_size(), ", device ", device, "\n"),

@@ -98,9 +98,9 @@ void batchnorm_forward(const Exec& ex, const BatchNormDims& d, BatchNormMode mod
 }
 
 template <class T>
-void batchnorm_backward(const Exec& ex, const BatchNormDims& d, const T* x, const T* gamma, const T* save_mean,
-                        const T* save_invstd, const T* y, T* dy, T* dx, bool accumulate_dx, T* dgamma,
-                        T* dbeta, Activation act) {
+void batchnorm_backward(const Exec& ex, const BatchNormDims& d, const T* x, const T* gamma,
+                        const T* save_mean, const T* save_invstd, const T* y, T* dy, T* dx,
+                        bool accumulate_dx, T* dgamma, T* dbeta, Activation act) {
   const int64_t N = d.count, C = d.channels;
   act_backward_inplace<T>(N * C, y, dy, act);  // dy is now d(normalized * gamma + beta)
 

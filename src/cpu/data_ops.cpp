@@ -20,8 +20,8 @@ struct BatchIndex {
                 "gather: ", g.num_images, " images do not fit the 32-bit permutation");
     GANCU_CHECK(step >= 0, "gather: negative step ", step);
     const int64_t global = g.global_batch > 0 ? g.global_batch : g.batch;
-    GANCU_CHECK(g.first >= 0 && g.first + g.batch <= global, "gather: rows [", g.first, ", ", g.first + g.batch,
-                ") outside the global batch of ", global);
+    GANCU_CHECK(g.first >= 0 && g.first + g.batch <= global, "gather: rows [", g.first, ", ",
+                g.first + g.batch, ") outside the global batch of ", global);
     const int64_t per_epoch = global > 0 ? g.num_images / global : 0;
     if (per_epoch == 0)
       runtime_error("batch gather: batch size ", global, " is larger than the data set (", g.num_images,

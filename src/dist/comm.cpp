@@ -14,7 +14,9 @@ namespace gancu {
 void Communicator::all_reduce_mean(const Exec&, float*, int64_t, const char*) {}
 void Communicator::all_reduce_sum_host(double*, int, const char*) {}
 void Communicator::all_reduce_sum(const Exec&, double*, int64_t, const char*) {}
-void Communicator::abort(int code) { std::exit(code); }
+void Communicator::abort(int code) {
+  std::exit(code);
+}
 
 namespace {
 std::unique_ptr<Communicator>& world_slot() {
@@ -27,9 +29,13 @@ bool env_set(const char* name) {
 }
 }  // namespace
 
-Communicator& world() { return *world_slot(); }
+Communicator& world() {
+  return *world_slot();
+}
 
-void detail::set_world(std::unique_ptr<Communicator> comm) { world_slot() = std::move(comm); }
+void detail::set_world(std::unique_ptr<Communicator> comm) {
+  world_slot() = std::move(comm);
+}
 
 bool launched_by_mpi() {
   // Open MPI's mpirun; MPICH's hydra and Slurm's PMI-2; PMIx (srun --mpi=pmix, Open MPI 4 and later).

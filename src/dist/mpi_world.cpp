@@ -116,10 +116,18 @@ class MpiCommunicator final : public Communicator {
     MPI_Finalize();
   }
 
-  int rank() const override { return rank_; }
-  int size() const override { return size_; }
-  int local_rank() const override { return local_rank_; }
-  int local_size() const override { return local_size_; }
+  int rank() const override {
+    return rank_;
+  }
+  int size() const override {
+    return size_;
+  }
+  int local_rank() const override {
+    return local_rank_;
+  }
+  int local_size() const override {
+    return local_size_;
+  }
   std::string describe() const override {
     return detail::concat("MPI (", library_, "), ", size_, size_ == 1 ? " rank" : " ranks", " on ", nodes_,
                           nodes_ == 1 ? " node" : " nodes");
@@ -159,12 +167,14 @@ class MpiCommunicator final : public Communicator {
     }
     Wait w(*this, what);
     GANCU_CHECK(n < (int64_t(1) << 31), what, ": too many values for one MPI call");
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, int(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce", what);
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, int(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce",
+              what);
   }
   void all_reduce_sum_host(double* data, int n, const char* what) override {
     if (size_ == 1) return;
     Wait w(*this, what);
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce", what);
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce",
+              what);
   }
   int all_reduce_max_host(int value, const char* what) override {
     if (size_ == 1) return value;
@@ -198,7 +208,8 @@ class MpiCommunicator final : public Communicator {
               "MPI_Gatherv", what);
     std::vector<std::string> out;
     if (rank_ == 0)
-      for (int r = 0; r < size_; ++r) out.push_back(all.substr(size_t(offsets[size_t(r)]), size_t(lens[size_t(r)])));
+      for (int r = 0; r < size_; ++r)
+        out.push_back(all.substr(size_t(offsets[size_t(r)]), size_t(lens[size_t(r)])));
     return out;
   }
   void barrier(const char* what) override {
@@ -206,7 +217,15 @@ class MpiCommunicator final : public Communicator {
     Wait w(*this, what);
     check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier", what);
   }
-  double collective_seconds() const override { return collective_seconds_; }
+  double collective_seconds() const override {
+    return collective_seconds_;
+  }
+  void begin_wait(const char* what) override {
+    watchdog_->begin(what);
+  }
+  void end_wait() override {
+    watchdog_->end();
+  }
   void prepare(const Exec& ex) override {
     if (size_ == 1 || !ex.on_cuda()) return;
 #if GANCU_HAVE_NCCL
@@ -239,7 +258,8 @@ class MpiCommunicator final : public Communicator {
     }
     ~Wait() {
       c_.watchdog_->end();
-      c_.collective_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      c_.collective_seconds_ +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     }
     MpiCommunicator& c_;
     std::chrono::steady_clock::time_point start_;
@@ -259,6 +279,8 @@ class MpiCommunicator final : public Communicator {
 WorldScope::WorldScope() {
   if (launched_by_mpi()) detail::set_world(std::make_unique<MpiCommunicator>());
 }
-WorldScope::~WorldScope() { detail::set_world(std::make_unique<Communicator>()); }
+WorldScope::~WorldScope() {
+  detail::set_world(std::make_unique<Communicator>());
+}
 
 }  // namespace gancu

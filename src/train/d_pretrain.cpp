@@ -48,8 +48,7 @@ GanMetrics pretrain_discriminator(const Exec& ex, Gan& gan, const Dataset& image
     // Each rank of a data-parallel run draws fakes of its own.
     const uint64_t seed = gan.shard().whole() ? cfg.seed : rank_seed(cfg.seed, world().rank());
     make_fake = [&, seed](const Exec& e, const float*, float* out) {
-      ops::fill_noise<float>(e, n, out, NoiseKind::Uniform, seed, kStreamPretrain,
-                             gan.data_step_counter());
+      ops::fill_noise<float>(e, n, out, NoiseKind::Uniform, seed, kStreamPretrain, gan.data_step_counter());
       ops::histogram_pixels<float>(e, n, cdf.data(), scaling.scale, scaling.shift, out);
     };
   } else {  // scrambled: one fixed permutation of the pixel positions, the same for every image

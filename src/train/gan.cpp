@@ -97,8 +97,8 @@ void Gan::plan(ArenaPlan& plan, const Exec& ex, bool sample_only) {
   objective_->plan(plan, record_draws_);
   real_slot_ = plan.add_array<float>(ArenaKind::Activations, "real batch", size_t(image_.numel()));
   // The global batch's noise: this rank reads its rows (local_noise()).
-  z_slot_ = plan.add_array<float>(ArenaKind::Activations, "latent batch",
-                                  size_t(shard_.global_batch) * cfg_.z_dim);
+  z_slot_ =
+      plan.add_array<float>(ArenaKind::Activations, "latent batch", size_t(shard_.global_batch) * cfg_.z_dim);
   counters_slot_ = plan.add_array<int64_t>(ArenaKind::State, "step counters", 3);
   metrics_slot_ = plan.add_array<float>(ArenaKind::State, "metric sums", kMetricSums);
   if (fm_value_ >= 0)
@@ -279,7 +279,11 @@ int64_t Gan::read_step(const Exec& ex) const {
 
 const float* Gan::take_metric_sums(const Exec& ex) {
   float* sums = metrics_host_->data();
-  copy_to_host(ex, sums, metrics_, kMetricSums * sizeof(float));
+  {
+    // On CUDA this waits for the step's NCCL all-reduces, which need every rank.
+    const Communicator::WatchedWait wait(world(), "the step's device work (reading the metrics)");
+    copy_to_host(ex, sums, metrics_, kMetricSums * sizeof(float));
+  }
   ops::fill<float>(ex, kMetricSums, metrics_, 0.0f);
   if (!shard_.whole()) {
     // Each rank's sums are of means over its shard: their mean over the ranks is the global batch's.

@@ -166,7 +166,8 @@ RealData::RealData(const Exec& ex, const std::string& name, Shard shard, uint64_
     }
     // A rank draws the global batch's points (two numbers each: cheap) and keeps its rows.
     mixture_batch_ = std::make_unique<Buffer<float>>(ex, size_t(shard.global_batch) * 2);
-    source_ = [mix, shard, all = mixture_batch_->data()](const Exec& e, float* out, const int64_t* data_step) {
+    source_ = [mix, shard, all = mixture_batch_->data()](const Exec& e, float* out,
+                                                         const int64_t* data_step) {
       ops::sample_mixture<float>(e, mix, shard.global_batch, data_step, all);
       copy_on_device(e, out, all + int64_t(shard.first) * 2, size_t(shard.batch) * 2 * sizeof(float));
     };

@@ -147,8 +147,8 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   const RealData data(ex, cfg.data, shard, cfg.seed);
   log << "gancu: data " << data.describe() << "\n";
   if (comm.size() > 1)
-    log << "gancu: data-parallel over " << comm.describe() << ": " << shard.batch << " of the global batch of "
-        << shard.global_batch << " per rank; batch norm "
+    log << "gancu: data-parallel over " << comm.describe() << ": " << shard.batch
+        << " of the global batch of " << shard.global_batch << " per rank; batch norm "
         << (cfg.sync_bn ? "synchronized over the ranks" : "per rank (model.sync_bn = false)") << "\n";
   const Gan::RealSource& real = data.source();
   if (cfg.d_pretrain_steps > 0 && data.images().images.empty())
@@ -164,7 +164,8 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
 
   // Evaluation during training: the judge is built (and the real reference featurized) once.
   std::unique_ptr<Evaluator> evaluator;
-  if (cfg.eval_every > 0 && leader) evaluator = evaluator_for(ex, cfg.data, data.image(), cfg.eval_classifier);
+  if (cfg.eval_every > 0 && leader)
+    evaluator = evaluator_for(ex, cfg.data, data.image(), cfg.eval_classifier);
 
   if (leader) {
     make_dirs(dir + "/samples");
@@ -212,7 +213,8 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     graphs.run(variant, [&] { gan.train_step(ex, real, nullptr, variant); });
     const int64_t done = step + 1;
     // A signal may reach some ranks only (or at different steps): they stop together.
-    const int stop = comm.size() > 1 ? comm.all_reduce_max_host(stop_signal(), "the stop request") : stop_signal();
+    const int stop =
+        comm.size() > 1 ? comm.all_reduce_max_host(stop_signal(), "the stop request") : stop_signal();
     // A stop asked for by a signal is a last step too, without the evaluation (it can take a
     // while, and the user is waiting).
     const bool last = done == cfg.steps || stop != 0;
@@ -289,36 +291,36 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     // The log point's files. Any of them can meet a full disk; each write is whole or absent.
     // Rank 0 alone writes them.
     if (leader) try {
-      metrics_file->append(line.dump() + "\n");
-      tb->add_scalar("loss/d", done, m.loss_d);
-      tb->add_scalar("loss/g", done, m.loss_g);
-      tb->add_scalar("d/real", done, m.d_real);
-      tb->add_scalar("d/fake", done, m.d_fake);
-      if (m.has_penalty) {
-        tb->add_scalar("penalty/value", done, m.penalty);
-        tb->add_scalar("penalty/grad_norm", done, m.grad_norm);
-      }
-      if (m.is_began) {
-        tb->add_scalar("began/k", done, m.k);
-        tb->add_scalar("began/convergence", done, m.convergence);
-      }
-      tb->add_scalar("perf/images_per_s", done, steps_per_s * cfg.batch);
+        metrics_file->append(line.dump() + "\n");
+        tb->add_scalar("loss/d", done, m.loss_d);
+        tb->add_scalar("loss/g", done, m.loss_g);
+        tb->add_scalar("d/real", done, m.d_real);
+        tb->add_scalar("d/fake", done, m.d_fake);
+        if (m.has_penalty) {
+          tb->add_scalar("penalty/value", done, m.penalty);
+          tb->add_scalar("penalty/grad_norm", done, m.grad_norm);
+        }
+        if (m.is_began) {
+          tb->add_scalar("began/k", done, m.k);
+          tb->add_scalar("began/convergence", done, m.convergence);
+        }
+        tb->add_scalar("perf/images_per_s", done, steps_per_s * cfg.batch);
 
-      if (sample_now) {
-        result.last_samples = samples_path(dir, done);
-        write_sample_grid(ex, gan, cfg.grid, result.last_samples, data.mixture());
-        tb->add_png_file("samples", done, result.last_samples);
+        if (sample_now) {
+          result.last_samples = samples_path(dir, done);
+          write_sample_grid(ex, gan, cfg.grid, result.last_samples, data.mixture());
+          tb->add_png_file("samples", done, result.last_samples);
+        }
+        if (checkpoint_now) {
+          result.last_checkpoint = checkpoint_path(dir, done);
+          save_checkpoint(ex, gan, result.last_checkpoint);
+          prune_checkpoints(dir, done, cfg.checkpoint_every);
+        }
+      } catch (const DivergedError& e) {
+        stop_diverged(dir, done, e.what());
+      } catch (const RuntimeError& e) {
+        stop_write_failed(dir, done, e.what());
       }
-      if (checkpoint_now) {
-        result.last_checkpoint = checkpoint_path(dir, done);
-        save_checkpoint(ex, gan, result.last_checkpoint);
-        prune_checkpoints(dir, done, cfg.checkpoint_every);
-      }
-    } catch (const DivergedError& e) {
-      stop_diverged(dir, done, e.what());
-    } catch (const RuntimeError& e) {
-      stop_write_failed(dir, done, e.what());
-    }
     if (stop != 0) {
       result.stopped_by = stop;
       result.steps = done;
