@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package that gancu's build, tests, benchmarks and demo need (clang and its
 # runtime libraries: the sanitized build and the fuzzers; util-linux: unshare for the full-disk
-# test).
+# test; procps: pgrep for the data-parallel test that kills a rank; Open MPI: mpirun).
 # Idempotent: packages already present are not reinstalled, and apt's index is refreshed only
 # when something is missing. Runs as root or through sudo.
 set -euo pipefail
@@ -11,11 +11,11 @@ packages=(
   libopenblas-openmp-dev libomp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libtoml11-dev nlohmann-json3-dev
-  libpng-dev zlib1g-dev libopenmpi-dev openmpi-bin
+  libpng-dev libjpeg-dev zlib1g-dev libopenmpi-dev openmpi-bin
   libgif-dev libboost-dev
   dataset-fashion-mnist
   python3 python3-numpy python3-torch python3-pil
-  clang libclang-rt-14-dev util-linux
+  clang libclang-rt-14-dev util-linux procps
 )
 # Optional extras: a missing one only disables the feature that uses it.
 # ffmpeg: the run's MP4 (else a GIF); gnuplot-nox: `gancu plot`; python3-venv: the environment

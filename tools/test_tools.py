@@ -45,6 +45,8 @@ PARAM_COUNTS = {
     "dcgan-uniform32": (1935809 - 68 * 12544, 138689),
     "dcgan": (1935809, 138689),
     "dcgan32": (1076611, 663361),
+    # dcgan64: the PyTorch DCGAN tutorial's networks (3,576,704 and 2,765,568 parameters)
+    "dcgan64": (3576704, 2765568),
     "stacked-mnist": (1936963, 140737),
     "ring8": (67074, 66817),
     "grid25": (67074, 66817),
@@ -68,7 +70,8 @@ class Presets(unittest.TestCase):
             self.assertEqual((gt.count_params(G), gt.count_params(D)), (g, d), name)
 
     def test_shapes(self):
-        for name, shape in (("mlp", (1, 28, 28)), ("dcgan", (1, 28, 28)), ("dcgan32", (3, 32, 32))):
+        for name, shape in (("mlp", (1, 28, 28)), ("dcgan", (1, 28, 28)), ("dcgan32", (3, 32, 32)),
+                            ("dcgan64", (3, 64, 64))):
             G, D, img = gt.build_models(gt.load_config(name))
             self.assertEqual(img, shape)
             x = G(torch.randn(3, 100))
@@ -803,6 +806,63 @@ class ScalingModel(unittest.TestCase):
         t_comm = 2 * 20e-6 + 2 * 7 / 8 * 5e6 / 450e9
         self.assertAlmostEqual(float(cells[4]), 1e3 * t_comm, places=3)
         self.assertTrue(cells[6].startswith(f"{1e-3 / (1e-3 + t_comm):.2f} at batch 128"))
+
+
+class ImageFolderPipeline(unittest.TestCase):
+    """gancu's image-folder reader against the PyTorch pipeline it follows (PIL's convert("RGB"),
+    torchvision's Resize(32) + CenterCrop(32), which call PIL's antialiased bilinear resize): a
+    folder of odd-sized PNG and JPEG files goes through `gancu train --data FOLDER` (one step of
+    dcgan32), whose cache holds what training sees."""
+
+    ROOT = Path(__file__).resolve().parent.parent
+
+    def test_matches_pil_resize_and_center_crop(self):
+        import os
+        import subprocess
+
+        from PIL import Image
+
+        binary = Path(os.environ.get("GANCU_BINARY", self.ROOT / os.environ.get("GANCU_BUILD_DIR", "build") / "gancu"))
+        if not binary.exists():
+            self.skipTest(f"{binary} is missing")
+        rng = np.random.default_rng(5)
+        with tempfile.TemporaryDirectory() as d:
+            folder = Path(d) / "images"
+            folder.mkdir()
+            pil = []
+            sizes = [(50, 37), (90, 121), (33, 33), (64, 40), (200, 201), (31, 95)]
+            for i, (w, h) in enumerate(sizes):
+                # Smooth images (a JPEG's blocks and a resize's taps both behave) with noise on top.
+                yy, xx = np.mgrid[0:h, 0:w]
+                base = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 127 / (w + h)], -1)
+                arr = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+                im = Image.fromarray(arr if i != 2 else arr[..., 0])  # one gray image
+                im.save(folder / f"{i:02d}.png")
+                pil.append(im)
+            # torchvision.transforms.Resize(32) then CenterCrop(32), on PIL images.
+            want = []
+            for im in pil:
+                im = im.convert("RGB")
+                w, h = im.size
+                rw, rh = (32, int(32 * h / w)) if w <= h else (int(32 * w / h), 32)
+                im = im.resize((rw, rh), Image.BILINEAR)
+                top, left = int(round((rh - 32) / 2.0)), int(round((rw - 32) / 2.0))
+                want.append(np.asarray(im.crop((left, top, left + 32, top + 32))))
+            env = dict(os.environ, GANCU_CACHE_DIR=str(Path(d) / "cache"))
+            out = subprocess.run([str(binary), "train", "--preset", "dcgan32", "--data", str(folder), "--steps", "1",
+                                  "--batch", "2", "--threads", "1", "--out", str(Path(d) / "run")],
+                                 capture_output=True, text=True, env=env)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertIn("6 images of 32x32x3", out.stderr)
+            cached = list((Path(d) / "cache" / "folders").glob("*.idx"))
+            self.assertEqual(len(cached), 1)
+            got = gt.read_idx(cached[0])
+            self.assertEqual(got.shape, (6, 32, 32, 3))
+            for i, w in enumerate(want):
+                diff = np.abs(got[i].astype(int) - w.astype(int))
+                # PIL resamples in 8-bit fixed point with a rounded intermediate row; gancu in float.
+                self.assertLessEqual(diff.max(), 2, f"image {i} {sizes[i]}")
+                self.assertLess(diff.mean(), 0.3, f"image {i} {sizes[i]}")
 
 
 class EvaluationPeer(unittest.TestCase):

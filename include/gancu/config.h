@@ -21,7 +21,8 @@ struct Config {
   std::string description;
 
   // [data]
-  std::string data;  // a known name (fashion-mnist, mnist, cifar10, synthetic:HxWxC) or a path
+  std::string data;          // a known name (fashion-mnist, mnist, cifar10, synthetic:HxWxC) or a path
+  bool data_strict = false;  // an image folder's unreadable files: an error instead of skipped
 
   // [model]
   int z_dim = 100;

@@ -26,9 +26,10 @@ struct Dataset {
   std::string name;
   int h = 0, w = 0, c = 0;
   int64_t count = 0;
-  std::vector<uint8_t> images;  // [count, h, w, c] NHWC uint8
-  std::vector<uint8_t> labels;  // [count], or empty when the data set has no labels
-  int num_classes = 0;          // kMaxClasses with labels, 0 without
+  std::vector<uint8_t> images;           // [count, h, w, c] NHWC uint8
+  std::vector<uint8_t> labels;           // [count], or empty when the data set has no labels
+  int num_classes = 0;                   // kMaxClasses with labels (an image folder: its classes), 0 without
+  std::vector<std::string> class_names;  // an image folder's sub-folders; empty otherwise
 
   size_t image_bytes() const { return size_t(h) * w * c; }
   const uint8_t* image(int64_t i) const { return images.data() + size_t(i) * image_bytes(); }
@@ -101,6 +102,10 @@ Dataset make_stacked_mnist(const Dataset& mnist, int64_t count, uint64_t seed);
 // split but has the other, that one is used with a note on stderr.
 // An unknown name is a UsageError; a known data set that is not found is a RuntimeError that
 // lists where it looked and how to get the data.
-Dataset load_dataset(const std::string& name_or_path, Split split);
+//   a folder of PNG/JPEG images (image_folder.h), read at `folder`'s size and channels (the
+//                    model's); without `folder` such a folder is a UsageError. The split is ignored.
+struct ImageFolderOptions;
+Dataset load_dataset(const std::string& name_or_path, Split split,
+                     const ImageFolderOptions* folder = nullptr);
 
 }  // namespace gancu

@@ -30,6 +30,12 @@ inline void write_png(const std::string& path, const Image& image) {
 // naming `path` and libpng's reason.
 Image read_png(const std::string& path);
 
+// Reads a JPEG (libjpeg-turbo) into 8 bits per channel: c = 1 for grayscale files, 3 otherwise
+// (YCbCr, CMYK and the rest converted to RGB). A missing, truncated or corrupt file is a
+// RuntimeError naming `path` and libjpeg's reason.
+Image read_jpeg(const std::string& path);
+bool is_jpeg(const uint8_t* bytes, size_t n);  // starts with the SOI marker
+
 // The size of make_grid's result.
 struct GridShape {
   int h = 0, w = 0;

@@ -11,6 +11,7 @@
 #include "gancu/data.h"
 #include "gancu/exec.h"
 #include "gancu/gan.h"
+#include "gancu/image_folder.h"
 #include "gancu/memory.h"
 
 namespace gancu {
@@ -33,6 +34,8 @@ GanSession make_session(const Config& cfg, Shape image, Shard shard, Exec& ex);
 
 // The image shape (batch 0) that the config's generator produces.
 Shape generator_image(const Config& cfg);
+// How `gancu train` reads an image folder for this config: at its generator's size and channels.
+ImageFolderOptions folder_options(const Config& cfg);
 
 // A data set uploaded once to the backend, and the real-batch source of a Gan that gathers each
 // step's batch from it (through the epoch's permutation, on the device).
@@ -81,8 +84,10 @@ bool mixture_by_name(const std::string& name, Mixture2D* out);
 class RealData {
  public:
   RealData(const Exec& ex, const std::string& name, int batch, uint64_t seed);
-  // A data-parallel rank's source: the rows of `shard` of the batch one process would see.
-  RealData(const Exec& ex, const std::string& name, Shard shard, uint64_t seed);
+  // A data-parallel rank's source: the rows of `shard` of the batch one process would see. A
+  // folder of images is read at `folder`'s size (the model's; null: refused).
+  RealData(const Exec& ex, const std::string& name, Shard shard, uint64_t seed,
+           const ImageFolderOptions* folder = nullptr);
   RealData(const RealData&) = delete;
   RealData& operator=(const RealData&) = delete;
 

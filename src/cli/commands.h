@@ -27,6 +27,7 @@ void add_video(CLI::App& app);
 struct ModelFlags {
   std::string preset, config, data, backend, steps, batch, seed, threads;
   std::vector<std::string> sets;
+  bool strict = false;  // --strict: data.strict
 
   void add_to(CLI::App& cmd, bool with_data);
   // --set key=value and the flags that were given, in a fixed order (flags first).

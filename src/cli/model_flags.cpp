@@ -11,8 +11,13 @@ void ModelFlags::add_to(CLI::App& cmd, bool with_data) {
         return s;
       }());
   cmd.add_option("--config", config, "A TOML file of settings (applied after the preset)");
-  if (with_data)
-    cmd.add_option("--data", data, "Data set: fashion-mnist, mnist, cifar10, synthetic:HxWxC, or a path");
+  if (with_data) {
+    cmd.add_option(
+        "--data", data,
+        "Data set: fashion-mnist, mnist, cifar10, synthetic:HxWxC, or a path (a data set's files or a "
+        "folder of PNG/JPEG images)");
+    cmd.add_flag("--strict", strict, "An image folder's unreadable files are an error (default: skipped)");
+  }
   cmd.add_option("--backend", backend, "cpu, cuda or auto (default: cuda where a GPU is present)");
   cmd.add_option("--steps", steps, "Training iterations (each: d_steps D steps and one G step)");
   cmd.add_option("--batch", batch, "Images per batch");
@@ -32,6 +37,7 @@ std::vector<ConfigOverride> ModelFlags::overrides() const {
   flag(batch, "train.batch", "--batch");
   flag(seed, "train.seed", "--seed");
   flag(threads, "run.threads", "--threads");
+  if (strict) out.push_back({"data.strict", "true", "--strict"});
   for (const std::string& s : sets) {
     const auto eq = s.find('=');
     if (eq == std::string::npos || eq == 0) usage_error("--set ", s, ": expected key=value");

@@ -6,11 +6,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
 #include <optional>
 
 #include "gancu/check.h"
 #include "gancu/data.h"
 #include "gancu/fileutil.h"
+#include "gancu/image_folder.h"
 
 namespace gancu {
 
@@ -389,7 +391,7 @@ Dataset load_synthetic(const std::string& spec, Split split) {
 
 }  // namespace
 
-Dataset load_dataset(const std::string& name_or_path, Split split) {
+Dataset load_dataset(const std::string& name_or_path, Split split, const ImageFolderOptions* folder) {
   const std::string& spec = name_or_path;
   if (starts_with(spec, "synthetic:")) return load_synthetic(spec, split);
   if (spec == "stacked-mnist") return make_stacked_mnist(load_dataset("mnist", split), 60000, 0x57acull);
@@ -398,10 +400,17 @@ Dataset load_dataset(const std::string& name_or_path, Split split) {
 
   if (dir_exists(spec)) {
     const FolderContent content = scan_folder(spec);
-    if (!content.has_idx() && !content.has_cifar())
+    if (!content.has_idx() && !content.has_cifar()) {
+      if (holds_images(spec)) {
+        if (!folder)
+          usage_error(spec, ": a folder of images is read at a model's size; use it with gancu train --data ",
+                      spec);
+        return load_image_folder(spec, *folder, std::cerr);
+      }
       runtime_error(spec,
-                    ": folder holds no data set files (looked for IDX *-images-idx3-ubyte[.gz] and CIFAR-10 ",
-                    "data_batch_N.bin / test_batch.bin)");
+                    ": folder holds no data set files (looked for IDX *-images-idx3-ubyte[.gz], CIFAR-10 ",
+                    "data_batch_N.bin / test_batch.bin, and .png / .jpg / .jpeg images, in sub-folders too)");
+    }
     return load_folder(content, split, spec);
   }
   if (file_exists(spec)) {

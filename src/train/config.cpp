@@ -22,6 +22,7 @@ description = ""
 
 [data]
 name = "fashion-mnist"
+strict = false
 
 [model]
 z_dim = 100
@@ -237,6 +238,7 @@ Config to_config(const Toml& root, const Sources& sources) {
   c.description = r.str("description");
   c.data = r.str("data.name");
   if (c.data.empty()) r.fail("data.name", "must name a data set or a folder");
+  c.data_strict = r.at("data.strict").as_boolean();
 
   c.z_dim = int(r.integer("model.z_dim", 1, 1 << 16));
   c.latent =

@@ -152,7 +152,17 @@ bool mixture_by_name(const std::string& name, Mixture2D* out) {
 RealData::RealData(const Exec& ex, const std::string& name, int batch, uint64_t seed)
     : RealData(ex, name, Shard{0, batch, batch}, seed) {}
 
-RealData::RealData(const Exec& ex, const std::string& name, Shard shard, uint64_t seed) {
+ImageFolderOptions folder_options(const Config& cfg) {
+  const Shape g = generator_image(cfg);
+  ImageFolderOptions o;
+  o.size = g.h == g.w ? g.h : 0;  // load_image_folder refuses 0 with the generator's shape
+  o.channels = g.c;
+  o.strict = cfg.data_strict;
+  return o;
+}
+
+RealData::RealData(const Exec& ex, const std::string& name, Shard shard, uint64_t seed,
+                   const ImageFolderOptions* folder) {
   if (mixture_by_name(name, &mixture_)) {
     is_mixture_ = true;
     mixture_.seed = seed;
@@ -173,7 +183,7 @@ RealData::RealData(const Exec& ex, const std::string& name, Shard shard, uint64_
     };
     return;
   }
-  images_ = load_dataset(name, Split::Train);
+  images_ = load_dataset(name, Split::Train, folder);
   if (images_.count < shard.global_batch)
     usage_error("train.batch: ", shard.global_batch, " is larger than the data set (", images_.count,
                 " images in ", images_.name, ")");
@@ -187,8 +197,12 @@ std::string RealData::describe() const {
     return detail::concat("a mixture of ", mixture_.modes, " Gaussians on a ",
                           mixture_.grid ? "grid" : "ring", " (scale ", mixture_.scale, ", std ", mixture_.std,
                           "), sampled on the device");
-  return detail::concat(images_.name, ": ", images_.count, " images of ", images_.h, "x", images_.w, "x",
-                        images_.c);
+  std::string classes;
+  for (const std::string& name : images_.class_names) classes += (classes.empty() ? "" : ", ") + name;
+  return detail::concat(
+      images_.name, ": ", images_.count, " images of ", images_.h, "x", images_.w, "x", images_.c,
+      classes.empty() ? ""
+                      : " in " + std::to_string(images_.class_names.size()) + " classes (" + classes + ")");
 }
 
 }  // namespace gancu

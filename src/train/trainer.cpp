@@ -144,7 +144,8 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   }
 
   // The data live on the backend for the whole run; each step gathers (or samples) its batch there.
-  const RealData data(ex, cfg.data, shard, cfg.seed);
+  const ImageFolderOptions folder = folder_options(cfg);
+  const RealData data(ex, cfg.data, shard, cfg.seed, &folder);
   log << "gancu: data " << data.describe() << "\n";
   if (comm.size() > 1)
     log << "gancu: data-parallel over " << comm.describe() << ": " << shard.batch

@@ -1,0 +1,88 @@
+// Reading JPEG files with libjpeg-turbo (its libjpeg API).
+//
+// libjpeg reports a fatal error by calling error_exit, which must not return: the documented way
+// out is longjmp back to a setjmp in the caller. Everything that owns memory (the file's bytes,
+// the output pixels) is created before the setjmp and outlives it; between setjmp and the end of
+// decoding only C objects live, so that no C++ destructor is skipped by the jump.
+#include <csetjmp>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+
+// jpeglib.h uses size_t and FILE without including their headers.
+#include <jpeglib.h>
+
+#include "gancu/check.h"
+#include "gancu/fileutil.h"
+#include "gancu/image_io.h"
+
+namespace gancu {
+
+namespace {
+
+constexpr uint64_t kMaxJpegPixels = uint64_t(1) << 28;  // 16K x 16K
+
+struct JpegError {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void on_error(j_common_ptr cinfo) {
+  JpegError* err = reinterpret_cast<JpegError*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+void ignore_message(j_common_ptr) {}  // warnings (a recoverable corrupt marker) are not printed
+
+}  // namespace
+
+bool is_jpeg(const uint8_t* bytes, size_t n) {
+  return n >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+}
+
+Image read_jpeg(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file(path);
+  if (!is_jpeg(bytes.data(), bytes.size()))
+    runtime_error(path, ": not a JPEG file (it does not start with the JPEG SOI marker)");
+  Image out;
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = on_error;
+  err.mgr.output_message = ignore_message;
+  err.message[0] = '\0';
+  volatile bool too_large = false;  // volatile: set between setjmp and a possible longjmp
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    runtime_error(path, ": corrupt JPEG: ", err.message);
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&cinfo, TRUE);
+  // Gray stays gray; every other colour space (YCbCr, CMYK...) is converted to RGB by libjpeg.
+  cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_start_decompress(&cinfo);
+  const uint64_t pixels = uint64_t(cinfo.output_width) * cinfo.output_height;
+  if (pixels == 0 || pixels > kMaxJpegPixels || cinfo.output_components > 3) {
+    too_large = true;
+  } else {
+    out.h = int(cinfo.output_height);
+    out.w = int(cinfo.output_width);
+    out.c = cinfo.output_components;
+    out.pixels.resize(size_t(pixels) * size_t(out.c));
+    const size_t stride = size_t(out.w) * size_t(out.c);
+    while (cinfo.output_scanline < cinfo.output_height) {
+      JSAMPROW row = out.pixels.data() + size_t(cinfo.output_scanline) * stride;
+      jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_decompress(&cinfo);
+  }
+  const unsigned width = cinfo.output_width, height = cinfo.output_height;
+  jpeg_destroy_decompress(&cinfo);
+  if (too_large) runtime_error(path, ": JPEG of ", height, "x", width, " pixels is empty or too large");
+  return out;
+}
+
+}  // namespace gancu
