@@ -99,6 +99,25 @@ def main():
     put("png", "rgb.png", png(4, 4, 2, 3))
     put("png", "rgba.png", png(2, 6, 6, 4))
     put("png", "palette.png", png(2, 2, 3, 1, palette=bytes(range(48))))
+    # JPEG: baseline gray and RGB, progressive, CMYK (converted to RGB), and one cut short.
+    try:
+        from PIL import Image
+
+        def jpeg(mode, size, **kw):
+            out = io.BytesIO()
+            im = Image.new(mode, size)
+            im.putdata([tuple((x * 7 + k * 50) % 256 for k in range(len(mode))) if len(mode) > 1 else (x * 7) % 256
+                        for x in range(size[0] * size[1])])
+            im.save(out, "JPEG", **kw)
+            return out.getvalue()
+
+        put("jpeg", "gray.jpg", jpeg("L", (8, 5)))
+        put("jpeg", "rgb.jpg", jpeg("RGB", (9, 7), quality=90))
+        put("jpeg", "progressive.jpg", jpeg("RGB", (16, 16), progressive=True))
+        put("jpeg", "cmyk.jpg", jpeg("CMYK", (4, 4)))
+        put("jpeg", "truncated.jpg", jpeg("RGB", (16, 16))[:200])
+    except ImportError:
+        print("fuzz_seeds: PIL missing: no JPEG seeds")
 
     if args.checkpoint:
         put("safetensors", "checkpoint.safetensors", pathlib.Path(args.checkpoint).read_bytes())
