@@ -216,6 +216,19 @@ TEST_F(ImageFolder, TheSecondLoadComesFromTheCacheUntilAFileChanges) {
   EXPECT_NE(a.images, c.images);
 }
 
+TEST_F(ImageFolder, InfoListsTheClassesWithoutDecoding) {
+  fs::create_directories(dir_ + "/shirts");
+  fs::create_directories(dir_ + "/shoes");
+  write_png(dir_ + "/shirts/1.png", solid(5, 5, 1, {1}));
+  write_png(dir_ + "/shoes/1.png", solid(5, 5, 1, {1}));
+  std::ofstream(dir_ + "/shoes/2.jpg") << "not decoded by info";
+  const testing_cli::Result r = testing_cli::run("info --data " + dir_);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("a folder of 3 image files"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("class 0: shirts (1 files)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("class 1: shoes (2 files)"), std::string::npos) << r.output;
+}
+
 // gancu sample --out DIR writes one PNG per sample; the folder reader reads them back, at their
 // own size, as the same bytes `--out FILE.idx` writes.
 TEST_F(ImageFolder, SamplesWrittenAsPngsReadBackAsTheSameImages) {

@@ -2,19 +2,53 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <memory>
+#include <sstream>
 
 #include "commands.h"
 #include "gancu/check.h"
 #include "gancu/comm.h"
+#include "gancu/data.h"
 #include "gancu/exec.h"
+#include "gancu/fileutil.h"
+#include "gancu/image_folder.h"
 
 extern "C" char* openblas_get_config(void);
 
 namespace gancu::cli {
 
+namespace {
+// An image folder is listed without decoding (its size depends on the model that reads it);
+// anything else is loaded.
+std::string describe_data(const std::string& name) {
+  std::ostringstream out;
+  if (dir_exists(name) && holds_images(name)) {
+    const ImageFolderListing listing = list_image_folder(name);
+    out << "data " << name << ": a folder of " << listing.files.size()
+        << " image files (read at the model's size by gancu train)\n";
+    if (listing.classes.empty()) {
+      out << "  no classes (classes are the first-level sub-folders, when every image is in one of 2 to "
+          << kMaxClasses << ")\n";
+    } else {
+      std::vector<int64_t> counts(listing.classes.size(), 0);
+      for (int label : listing.labels) ++counts[size_t(label)];
+      for (size_t k = 0; k < listing.classes.size(); ++k)
+        out << "  class " << k << ": " << listing.classes[k] << " (" << counts[k] << " files)\n";
+    }
+    return out.str();
+  }
+  const Dataset d = load_dataset(name, Split::Train);
+  out << "data " << d.name << ": " << d.count << " images of " << d.h << "x" << d.w << "x" << d.c << ", "
+      << (d.labels.empty() ? std::string("no labels") : std::to_string(d.num_classes) + " classes") << "\n";
+  return out.str();
+}
+}  // namespace
+
 void add_info(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("info", "Version, backends and devices");
-  cmd->callback([] {
+  auto data = std::make_shared<std::string>();
+  cmd->add_option("--data", *data, "Also describe a data set or an image folder (its files and classes)");
+  cmd->callback([data] {
     // In a job (mpirun, srun): where each rank runs; rank 0 prints them all.
     Communicator& comm = world();
     char host[256] = "?";
@@ -44,6 +78,7 @@ void add_info(CLI::App& app) {
               << (comm.size() > 1 ? "" : " (mpirun -np N gancu train ... runs N ranks)") << "\n";
     if (comm.size() > 1)
       for (const std::string& line : ranks) std::cout << line;
+    if (!data->empty()) std::cout << describe_data(*data);
   });
 }
 
