@@ -175,6 +175,29 @@ TEST_F(ImageFolder, SkipsUnreadableFilesOrRefusesThemWhenStrict) {
   }
 }
 
+// A small file whose header claims a huge image is refused before libjpeg allocates for it (the
+// JPEG fuzzer found the out-of-memory).
+TEST_F(ImageFolder, AJpegHeaderClaimingAHugeImageIsRefused) {
+  write_jpeg(dir_ + "/small.jpg", solid(8, 8, 3, {1, 2, 3}));
+  std::vector<uint8_t> bytes = read_file(dir_ + "/small.jpg");
+  bool patched = false;
+  for (size_t i = 0; i + 8 < bytes.size(); ++i)
+    if (bytes[i] == 0xFF && (bytes[i + 1] == 0xC0 || bytes[i + 1] == 0xC2)) {  // SOF0 / SOF2
+      bytes[i + 5] = bytes[i + 6] = bytes[i + 7] = bytes[i + 8] = 0xFF;        // 65535 x 65535
+      patched = true;
+      break;
+    }
+  ASSERT_TRUE(patched);
+  std::ofstream(dir_ + "/huge.jpg", std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  try {
+    read_jpeg(dir_ + "/huge.jpg");
+    FAIL() << "a 65535 x 65535 header was accepted";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("larger than gancu reads"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(ImageFolder, EmptyOrUnreadableFoldersAreErrorsNamingTheFolder) {
   ImageFolderOptions o;
   o.size = 8;

@@ -20,7 +20,11 @@ namespace gancu {
 
 namespace {
 
-constexpr uint64_t kMaxJpegPixels = uint64_t(1) << 28;  // 16K x 16K
+// Limits, so that a small file whose header claims a huge image cannot take the machine's memory
+// (libjpeg allocates from the header's size; a progressive file buffers every coefficient):
+// 64 megapixels (8K x 8K), and what libjpeg may allocate for one image.
+constexpr uint64_t kMaxJpegPixels = uint64_t(1) << 26;
+constexpr long kMaxJpegMemory = 1L << 29;  // 512 MiB
 
 struct JpegError {
   jpeg_error_mgr mgr;
@@ -59,8 +63,15 @@ Image read_jpeg(const std::string& path) {
     runtime_error(path, ": corrupt JPEG: ", err.message);
   }
   jpeg_create_decompress(&cinfo);
+  cinfo.mem->max_memory_to_use = kMaxJpegMemory;
   jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
+  if (uint64_t(cinfo.image_width) * cinfo.image_height > kMaxJpegPixels) {
+    const unsigned width = cinfo.image_width, height = cinfo.image_height;
+    jpeg_destroy_decompress(&cinfo);
+    runtime_error(path, ": JPEG of ", height, "x", width, " pixels is larger than gancu reads (", kMaxJpegPixels,
+                  " pixels)");
+  }
   // Gray stays gray; every other colour space (YCbCr, CMYK...) is converted to RGB by libjpeg.
   cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&cinfo);
