@@ -36,9 +36,14 @@ TEST(Config, PresetsResolveToTheirDocumentedSettings) {
   EXPECT_EQ(c.generator.front(), "linear out=12544 bias=false");
   EXPECT_EQ(load_config("mlp", "", {}).init, InitScheme::PyTorch);
   EXPECT_EQ(preset_names(),
-            (std::vector<std::string>{"began", "dcgan", "dcgan-uniform32", "dcgan32", "dragan", "grid25",
-                                      "hinge", "lsgan", "mbdisc", "mbstd", "mlp", "mlp-distance",
+            (std::vector<std::string>{"began", "dcgan", "dcgan-uniform32", "dcgan32", "dcgan64", "dragan",
+                                      "grid25", "hinge", "lsgan", "mbdisc", "mbstd", "mlp", "mlp-distance",
                                       "mlp-uniform", "r1", "ring8", "stacked-mnist", "wgan", "wgan-gp"}));
+  // dcgan64: the DCGAN paper's 64x64x3 networks, batch 128 as the paper trained them.
+  const Config d64 = load_config("dcgan64", "", {});
+  EXPECT_EQ(d64.batch, 128);
+  EXPECT_EQ(d64.generator.at(1), "convT out=512 k=4 s=1 p=0 bias=false");
+  EXPECT_EQ(d64.discriminator.at(d64.discriminator.size() - 2), "conv out=1 k=4 s=1 p=0 bias=false");
   // The first MLP GAN's setting, and DCGAN with a uniform latent of 32 (docs/mode_collapse.md).
   const Config first = load_config("mlp-uniform", "", {});
   EXPECT_EQ(first.latent, NoiseKind::Uniform);
