@@ -75,10 +75,10 @@ void copy(const Exec& ex, void* dst, const void* src, size_t bytes, int kind) {
   else if (kind == 1)
     k = cudaMemcpyDeviceToHost;
   else
-    GANCU_CHECK(kind == 2, "copy kind ", kind);
+    GANCU_CHECK(kind == 2 || kind == 3, "copy kind ", kind);
   cudaStream_t s = stream_of(ex);
   GANCU_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, k, s));
-  GANCU_CUDA_CHECK(cudaStreamSynchronize(s));
+  if (kind != 3) GANCU_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 }  // namespace cuda

@@ -303,28 +303,47 @@ TEST(DataParallel, RefusesWhatCannotBeSplitOverRanks) {
   EXPECT_NE(r.output.find("runs in one process"), std::string::npos) << r.output;
 }
 
-// The same assertions on GPUs: NCCL's all-reduces inside the captured CUDA graph, one GPU per rank.
+// The same assertions on GPUs: NCCL's all-reduces inside the captured CUDA graph, one GPU per rank,
+// synchronized batch norm's CUDA kernels. On two real GPUs; in the emulated build on two emulated
+// devices (GANCU_SIMT_DEVICES=2, each rank its own process and memory) with the emulator's NCCL,
+// which all-reduces over MPI (tests/simt/nccl.cpp), fewer steps (the emulator is slow).
 TEST(DataParallel, TwoGpuRanksFollowOneGpu) {
 #if !GANCU_HAVE_NCCL
   GTEST_SKIP() << "built without NCCL: the GPU path is not in this build";
 #else
+#if GANCU_CUDA_EMULATION
+  setenv("GANCU_SIMT_DEVICES", "2", 1);  // inherited by mpirun and its ranks
+  const int steps = 4;
+#else
   int gpus = 0;
   if (cudaGetDeviceCount(&gpus) != cudaSuccess) gpus = 0;
   if (gpus < 2) GTEST_SKIP() << "needs 2 GPUs, found " << gpus << " (the CPU tests above cover the MPI path)";
+  const int steps = 20;
+#endif
   const std::string one = testing_cli::temp("dp_gpu_one"), two = testing_cli::temp("dp_gpu_two"),
                     bn_one = testing_cli::temp("dp_gpu_bn_one"), bn_two = testing_cli::temp("dp_gpu_bn_two");
-  const std::string ring = "train --backend cuda --preset ring8 --set train.steps=20 --set train.batch=64 ";
-  ASSERT_EQ(gancu_ranks(0, ring + common_flags(one)).code, 0);
-  const Result r = gancu_ranks(2, ring + common_flags(two));
+  const std::string ring = "train --backend cuda --preset ring8 --set train.steps=" + std::to_string(steps) +
+                           " --set train.batch=64 ";
+  Result r = gancu_ranks(0, ring + common_flags(one));
   ASSERT_EQ(r.code, 0) << r.output;
+  r = gancu_ranks(2, ring + common_flags(two));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("backend cuda, device 0"), std::string::npos) << r.output;
   EXPECT_LT(worst_relative_difference(latest_checkpoint(one), latest_checkpoint(two)), kTrajectoryTolerance);
+  // SGD here: Adam's first steps move each parameter by about lr * sign(gradient), so a batch-norm
+  // shift whose gradient is near zero can step either way on last-bit differences (1.5e-3 after 4
+  // emulated steps), while SGD keeps them at rounding level (measured 1e-6 on the emulator) and a
+  // wrong statistic still shows at once.
   const std::string mlp =
-      "train --backend cuda --preset mlp --data fashion-mnist --set train.steps=20 --set "
-      "train.batch=32 --set model.sync_bn=true ";
-  ASSERT_EQ(gancu_ranks(0, mlp + common_flags(bn_one)).code, 0);
-  const Result rb = gancu_ranks(2, mlp + common_flags(bn_two));
-  ASSERT_EQ(rb.code, 0) << rb.output;
-  EXPECT_LT(worst_relative_difference(latest_checkpoint(bn_one), latest_checkpoint(bn_two)), 1e-3);
+      "train --backend cuda --preset mlp --data fashion-mnist --set train.steps=" + std::to_string(steps) +
+      " --set train.batch=32 --set model.sync_bn=true --set optim.g.name=\"sgd\" --set "
+      "optim.d.name=\"sgd\" --set optim.g.lr=0.05 --set optim.d.lr=0.05 ";
+  r = gancu_ranks(0, mlp + common_flags(bn_one));
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = gancu_ranks(2, mlp + common_flags(bn_two));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_LT(worst_relative_difference(latest_checkpoint(bn_one), latest_checkpoint(bn_two)),
+            kTrajectoryTolerance);
 #endif
 }
 

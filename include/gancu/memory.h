@@ -51,6 +51,9 @@ class HostBuffer {
 void copy_to_device(const Exec& ex, void* device, const void* host, size_t bytes);
 void copy_to_host(const Exec& ex, void* host, const void* device, size_t bytes);
 void copy_on_device(const Exec& ex, void* dst, const void* src, size_t bytes);
+// A copy within ex's backend memory queued after the Exec's work, without waiting for it: part of
+// a training step (a captured CUDA graph records it).
+void enqueue_copy_on_device(const Exec& ex, void* dst, const void* src, size_t bytes);
 
 // An owning array in a backend's memory.
 template <class T>

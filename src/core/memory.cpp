@@ -18,7 +18,8 @@ std::atomic<uint64_t> g_allocations{0};
 namespace cuda {
 void* device_alloc(size_t bytes);
 void device_free(void* ptr);
-void copy(const Exec& ex, void* dst, const void* src, size_t bytes, int kind);  // 0 h2d, 1 d2h, 2 d2d
+// 0 h2d, 1 d2h, 2 d2d (each synchronous); 3 d2d queued on the stream without waiting
+void copy(const Exec& ex, void* dst, const void* src, size_t bytes, int kind);
 void* pinned_alloc(size_t bytes);
 void pinned_free(void* ptr);
 }  // namespace cuda
@@ -108,6 +109,9 @@ void copy_to_host(const Exec& ex, void* host, const void* device, size_t bytes) 
 }
 void copy_on_device(const Exec& ex, void* dst, const void* src, size_t bytes) {
   copy_dispatch(ex, dst, src, bytes, 2);
+}
+void enqueue_copy_on_device(const Exec& ex, void* dst, const void* src, size_t bytes) {
+  copy_dispatch(ex, dst, src, bytes, 3);
 }
 
 }  // namespace gancu

@@ -179,7 +179,7 @@ RealData::RealData(const Exec& ex, const std::string& name, Shard shard, uint64_
     source_ = [mix, shard, all = mixture_batch_->data()](const Exec& e, float* out,
                                                          const int64_t* data_step) {
       ops::sample_mixture<float>(e, mix, shard.global_batch, data_step, all);
-      copy_on_device(e, out, all + int64_t(shard.first) * 2, size_t(shard.batch) * 2 * sizeof(float));
+      enqueue_copy_on_device(e, out, all + int64_t(shard.first) * 2, size_t(shard.batch) * 2 * sizeof(float));
     };
     return;
   }

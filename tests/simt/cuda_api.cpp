@@ -237,15 +237,28 @@ static cudaError_t fail(cudaError_t e, const std::string& why) {
 }
 
 // ---- The emulated device ------------------------------------------------------------------------------
+// One emulated device per process, which may answer to a higher index: GANCU_SIMT_DEVICES=N makes
+// the process see a node of N devices (the ranks of a data-parallel test pick theirs by local
+// rank), each process still with its own memory.
+static int emulated_device_count() {
+  const char* v = std::getenv("GANCU_SIMT_DEVICES");
+  const int n = v ? std::atoi(v) : 1;
+  return n >= 1 ? n : 1;
+}
 cudaError_t cudaGetDeviceCount(int* count) {
-  *count = 1;
+  *count = emulated_device_count();
   return cudaSuccess;
 }
+static int current_device = 0;
 cudaError_t cudaSetDevice(int device) {
-  return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice, "cudaSetDevice: only device 0 is emulated");
+  if (device < 0 || device >= emulated_device_count())
+    return fail(cudaErrorInvalidDevice, "cudaSetDevice: device " + std::to_string(device) +
+                                            " is not emulated (GANCU_SIMT_DEVICES sets how many are)");
+  current_device = device;
+  return cudaSuccess;
 }
 cudaError_t cudaGetDevice(int* device) {
-  *device = 0;
+  *device = current_device;
   return cudaSuccess;
 }
 // Few multiprocessors: grids sized by the SM count (grid_for, reduce_geometry) stay small enough
@@ -256,7 +269,9 @@ static int emulated_sm_count() {
   return n > 0 ? n : 2;
 }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
-  if (device != 0) return fail(cudaErrorInvalidDevice, "cudaGetDeviceProperties: only device 0 is emulated");
+  if (device < 0 || device >= emulated_device_count())
+    return fail(cudaErrorInvalidDevice, "cudaGetDeviceProperties: device " + std::to_string(device) +
+                                            " is not emulated (GANCU_SIMT_DEVICES sets how many are)");
   *p = cudaDeviceProp{};
   std::snprintf(p->name, sizeof(p->name), "SIMT emulator on the CPU (gancu, GANCU_CUDA_EMULATION)");
   p->totalGlobalMem = simt::kDeviceBytes;
