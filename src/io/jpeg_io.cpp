@@ -69,8 +69,8 @@ Image read_jpeg(const std::string& path) {
   if (uint64_t(cinfo.image_width) * cinfo.image_height > kMaxJpegPixels) {
     const unsigned width = cinfo.image_width, height = cinfo.image_height;
     jpeg_destroy_decompress(&cinfo);
-    runtime_error(path, ": JPEG of ", height, "x", width, " pixels is larger than gancu reads (", kMaxJpegPixels,
-                  " pixels)");
+    runtime_error(path, ": JPEG of ", height, "x", width, " pixels is larger than gancu reads (",
+                  kMaxJpegPixels, " pixels)");
   }
   // Gray stays gray; every other colour space (YCbCr, CMYK...) is converted to RGB by libjpeg.
   cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
