@@ -327,10 +327,46 @@ def _read_cifar10_bin(directory: Path, split: str) -> np.ndarray | None:
     return None
 
 
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _read_image_folder(path: Path, c: int, size: int, quiet: bool) -> np.ndarray | None:
+    """A folder of PNG/JPEG files (recursively, sorted by relative path) as gancu reads one
+    (src/data/image_folder.cpp): PIL's convert to "L" or "RGB", then torchvision's Resize(size) +
+    CenterCrop(size) (PIL's antialiased bilinear). Unreadable files are skipped with a note. None
+    when the folder holds no image files."""
+    from PIL import Image
+
+    files = sorted((f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES),
+                   key=lambda f: f.relative_to(path).as_posix())
+    if not files:
+        return None
+    out, skipped = [], []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im = im.convert("RGB" if c == 3 else "L")
+                w, h = im.size
+                rw, rh = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+                im = im.resize((rw, rh), Image.BILINEAR)
+                top, left = int(round((rh - size) / 2.0)), int(round((rw - size) / 2.0))
+                out.append(np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8))
+        except Exception as e:  # PIL raises many kinds for broken files
+            skipped.append(f"{f.name} ({e})")
+    if skipped and not quiet:
+        print(f"note: {path}: skipped {len(skipped)} of {len(files)} image files: {'; '.join(skipped[:5])}",
+              file=sys.stderr)
+    if not out:
+        raise ConfigError(f"{path}: no readable image among {len(files)} image files")
+    arr = np.stack(out)
+    return arr[..., None] if arr.ndim == 3 else arr
+
+
 def load_images(source: str, image_shape: tuple, split: str = "train", seed: int = 1,
                 synthetic_count: int = 10000, quiet: bool = False) -> tuple[np.ndarray, str]:
     """uint8 images [N, H, W, C] and a description. `source` is a data-set name (fashion-mnist,
-    mnist, cifar10, synthetic), a directory holding IDX or CIFAR-10 .bin files, or an IDX file.
+    mnist, cifar10, synthetic), a directory holding IDX or CIFAR-10 .bin files or PNG/JPEG images
+    (read at the generator's size, as gancu reads an image folder), or an IDX file.
     `image_shape` is (C, H, W), the generator's output; the data must have it."""
     if len(image_shape) != 3:
         raise ConfigError(f"the generator makes {image_shape[0]}-d points, not images: the PyTorch peer trains image presets only")
@@ -365,6 +401,11 @@ def load_images(source: str, image_shape: tuple, split: str = "train", seed: int
             if arr is not None:
                 images, desc = arr, f"{path} (CIFAR-10 binary)"
                 break
+            if kind == "dir" and h == w:
+                arr = _read_image_folder(path, c, h, quiet)
+                if arr is not None:
+                    images, desc = arr, f"{path} (image folder, {len(arr)} images)"
+                    break
         if images is None:
             looked = ", ".join(str(p) for _, p in candidates) or ", ".join(str(d) for d in _DATA_DIRS.get(source, []))
             raise ConfigError(f"data '{source}': no images found (looked in {looked})")

@@ -810,7 +810,8 @@ class ScalingModel(unittest.TestCase):
 
 class ImageFolderPipeline(unittest.TestCase):
     """gancu's image-folder reader against the PyTorch pipeline it follows (PIL's convert("RGB"),
-    torchvision's Resize(32) + CenterCrop(32), which call PIL's antialiased bilinear resize): a
+    torchvision's Resize(32) + CenterCrop(32), which call PIL's antialiased bilinear resize; the
+    PyTorch peer's reader, tools/gancu_torch.py's load_images, implements it): a
     folder of odd-sized PNG and JPEG files goes through `gancu train --data FOLDER` (one step of
     dcgan32), whose cache holds what training sees."""
 
@@ -829,7 +830,6 @@ class ImageFolderPipeline(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             folder = Path(d) / "images"
             folder.mkdir()
-            pil = []
             sizes = [(50, 37), (90, 121), (33, 33), (64, 40), (200, 201), (31, 95)]
             for i, (w, h) in enumerate(sizes):
                 # Smooth images (a JPEG's blocks and a resize's taps both behave) with noise on top.
@@ -837,17 +837,9 @@ class ImageFolderPipeline(unittest.TestCase):
                 base = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 127 / (w + h)], -1)
                 arr = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
                 im = Image.fromarray(arr if i != 2 else arr[..., 0])  # one gray image
-                im.save(folder / f"{i:02d}.png")
-                pil.append(im)
-            # torchvision.transforms.Resize(32) then CenterCrop(32), on PIL images.
-            want = []
-            for im in pil:
-                im = im.convert("RGB")
-                w, h = im.size
-                rw, rh = (32, int(32 * h / w)) if w <= h else (int(32 * w / h), 32)
-                im = im.resize((rw, rh), Image.BILINEAR)
-                top, left = int(round((rh - 32) / 2.0)), int(round((rw - 32) / 2.0))
-                want.append(np.asarray(im.crop((left, top, left + 32, top + 32))))
+                im.save(folder / f"{i:02d}.jpg", quality=95) if i % 2 else im.save(folder / f"{i:02d}.png")
+            # torchvision.transforms.Resize(32) then CenterCrop(32), on PIL images: the peer's reader.
+            want, _ = gt.load_images(str(folder), (3, 32, 32))
             env = dict(os.environ, GANCU_CACHE_DIR=str(Path(d) / "cache"))
             out = subprocess.run([str(binary), "train", "--preset", "dcgan32", "--data", str(folder), "--steps", "1",
                                   "--batch", "2", "--threads", "1", "--out", str(Path(d) / "run")],
