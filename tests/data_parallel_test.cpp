@@ -177,12 +177,14 @@ TEST(DataParallel, OnlyRankZeroWritesTheRunFolder) {
   ASSERT_EQ(r.code, 0) << r.output;
   // Each writer would add its own TensorBoard file and its own progress lines and summary.
   EXPECT_EQ(count_files_starting(out, "events.out.tfevents"), 1);
-  int summaries = 0, progress_at_10 = 0;
-  std::istringstream lines(r.output);
-  for (std::string line; std::getline(lines, line);) {
-    summaries += line.rfind("run folder:", 0) == 0;
-    progress_at_10 += line.rfind("step 10/10", 0) == 0;
-  }
+  // Counted anywhere in the output: mpirun forwards stdout and stderr through separate pipes, so a
+  // line of one may land in the middle of a line of the other.
+  const auto occurrences = [&](const std::string& what) {
+    int n = 0;
+    for (size_t at = r.output.find(what); at != std::string::npos; at = r.output.find(what, at + 1)) ++n;
+    return n;
+  };
+  const int summaries = occurrences("run folder:"), progress_at_10 = occurrences("step 10/10 |");
   EXPECT_EQ(summaries, 1) << r.output;
   EXPECT_EQ(progress_at_10, 1) << r.output;
   // metrics.jsonl: one line per log step, not one per rank.

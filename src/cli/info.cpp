@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "gancu/blas_kernel.h"
 #include "gancu/check.h"
 #include "gancu/comm.h"
 #include "gancu/data.h"
@@ -65,6 +66,7 @@ void add_info(CLI::App& app) {
         << "gancu " << GANCU_VERSION << "\n"
         << "backends:\n"
         << "  cpu:  " << omp_get_max_threads() << " threads, OpenBLAS " << openblas_get_config() << "\n"
+        << (blas_kernel_note().empty() ? std::string() : "        note: " + blas_kernel_note() + "\n")
         << "  cuda: " << cuda_report() << "\n"
 #if GANCU_CUDA_EMULATION
         << "  cuda is EMULATED: every kernel runs on the CPU in the SIMT emulator (GANCU_CUDA_EMULATION,\n"

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "gancu/blas_kernel.h"
 #include "gancu/check.h"
 #include "gancu/checkpoint.h"
 #include "gancu/comm.h"
@@ -56,6 +57,8 @@ Exec open_backend(const std::string& requested, int threads, const std::string& 
   else
     log << "gancu: backend cpu, " << ex.threads() << " threads"
         << (requested == "auto" ? " (no GPU: " + why + ")" : "") << "\n";
+  if (backend == Backend::CPU && !blas_kernel_note().empty())
+    log << "gancu: note: " << blas_kernel_note() << "\n";
   return ex;
 }
 
