@@ -61,8 +61,9 @@ class Communicator {
   // Ends every rank of the job with this exit code, after this rank's message was printed.
   [[noreturn]] virtual void abort(int code);
 
-  // A wait for the other ranks that is not an MPI call: the host synchronizing with a stream whose
-  // NCCL all-reduce needs every rank. Watched by the same time-out while a WatchedWait lives.
+  // A wait for the other ranks while it lives: every blocking MPI collective, and the host
+  // synchronizing with a stream whose NCCL all-reduce needs every rank. Watched by the time-out
+  // and counted in collective_seconds().
   class WatchedWait {
    public:
     WatchedWait(Communicator& c, const char* what) : c_(c) { c_.begin_wait(what); }
@@ -74,9 +75,9 @@ class Communicator {
     Communicator& c_;
   };
 
-  // Seconds this rank has spent inside blocking collectives so far (waiting for slower ranks
-  // included): gancu bench's all-reduce share. On CUDA, NCCL's all-reduces are queued on the
-  // stream and not counted here.
+  // Seconds this rank has spent in WatchedWaits so far (waiting for slower ranks included):
+  // gancu bench's all-reduce share. On CUDA, NCCL's all-reduces are queued on the stream and
+  // count only where the host waits for them.
   virtual double collective_seconds() const { return 0; }
 
   // Seconds a blocking collective may wait for the other ranks (run.collective_timeout_s).

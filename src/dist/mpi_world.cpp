@@ -135,57 +135,40 @@ class MpiCommunicator final : public Communicator {
 
   void all_reduce_mean(const Exec& ex, float* data, int64_t n, const char* what) override {
     if (size_ == 1 || n == 0) return;
-    if (ex.on_cuda()) {
+    if (on_device(ex, what)) {
 #if GANCU_HAVE_NCCL
       nccl_all_reduce_mean(nccl(), ex, data, n, what);
-      return;
-#else
-      runtime_error(rank_prefix(), "all-reduce of ", what,
-                    " on CUDA needs NCCL, and this gancu was built without it (kernels/FindCudnnNccl.cmake)");
 #endif
+      return;
     }
-    Wait w(*this, what);
-    // MPI counts are ints: large buffers go in pieces.
-    constexpr int64_t kPiece = int64_t(1) << 30;
-    for (int64_t at = 0; at < n; at += kPiece)
-      check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + at, int(std::min(kPiece, n - at)), MPI_FLOAT, MPI_SUM,
-                              MPI_COMM_WORLD),
-                "MPI_Allreduce", what);
+    sum_in_place(data, n, MPI_FLOAT, what);
     const float inv = 1.0f / float(size_);
     for (int64_t i = 0; i < n; ++i) data[i] *= inv;
   }
   void all_reduce_sum(const Exec& ex, double* data, int64_t n, const char* what) override {
     if (size_ == 1 || n == 0) return;
-    if (ex.on_cuda()) {
+    if (on_device(ex, what)) {
 #if GANCU_HAVE_NCCL
       nccl_all_reduce_sum(nccl(), ex, data, n, what);
-      return;
-#else
-      runtime_error(rank_prefix(), "all-reduce of ", what,
-                    " on CUDA needs NCCL, and this gancu was built without it (kernels/FindCudnnNccl.cmake)");
 #endif
+      return;
     }
-    Wait w(*this, what);
-    GANCU_CHECK(n < (int64_t(1) << 31), what, ": too many values for one MPI call");
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, int(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce",
-              what);
+    sum_in_place(data, n, MPI_DOUBLE, what);
   }
   void all_reduce_sum_host(double* data, int n, const char* what) override {
     if (size_ == 1) return;
-    Wait w(*this, what);
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce",
-              what);
+    sum_in_place(data, n, MPI_DOUBLE, what);
   }
   int all_reduce_max_host(int value, const char* what) override {
     if (size_ == 1) return value;
-    Wait w(*this, what);
+    WatchedWait w(*this, what);
     int out = value;
     check_mpi(MPI_Allreduce(&value, &out, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce", what);
     return out;
   }
   void broadcast_string(std::string* s, const char* what) override {
     if (size_ == 1) return;
-    Wait w(*this, what);
+    WatchedWait w(*this, what);
     int len = int(s->size());
     check_mpi(MPI_Bcast(&len, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast", what);
     s->resize(size_t(len));
@@ -193,7 +176,7 @@ class MpiCommunicator final : public Communicator {
   }
   std::vector<std::string> gather_strings(const std::string& mine, const char* what) override {
     if (size_ == 1) return {mine};
-    Wait w(*this, what);
+    WatchedWait w(*this, what);
     const int len = int(mine.size());
     std::vector<int> lens(static_cast<size_t>(size_), 0), offsets(static_cast<size_t>(size_), 0);
     check_mpi(MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Gather", what);
@@ -214,17 +197,21 @@ class MpiCommunicator final : public Communicator {
   }
   void barrier(const char* what) override {
     if (size_ == 1) return;
-    Wait w(*this, what);
+    WatchedWait w(*this, what);
     check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier", what);
   }
   double collective_seconds() const override {
     return collective_seconds_;
   }
+  // Every blocking wait for the other ranks: watched for the time-out, and timed.
   void begin_wait(const char* what) override {
     watchdog_->begin(what);
+    wait_start_ = std::chrono::steady_clock::now();
   }
   void end_wait() override {
     watchdog_->end();
+    collective_seconds_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start_).count();
   }
   void prepare(const Exec& ex) override {
     if (size_ == 1 || !ex.on_cuda()) return;
@@ -245,25 +232,37 @@ class MpiCommunicator final : public Communicator {
   NcclComm& nccl() {
     if (!nccl_)
       nccl_ = nccl_open(rank_, size_, [&](void* id, size_t bytes) {
-        Wait w(*this, "the NCCL unique id's broadcast");
+        WatchedWait w(*this, "the NCCL unique id's broadcast");
         check_mpi(MPI_Bcast(id, int(bytes), MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast", "NCCL unique id");
       });
     return *nccl_;
   }
 #endif
-  // A blocking collective: watched for the time-out, and timed.
-  struct Wait {
-    Wait(MpiCommunicator& c, const char* what) : c_(c), start_(std::chrono::steady_clock::now()) {
-      c_.watchdog_->begin(what);
-    }
-    ~Wait() {
-      c_.watchdog_->end();
-      c_.collective_seconds_ +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    }
-    MpiCommunicator& c_;
-    std::chrono::steady_clock::time_point start_;
-  };
+  // The CUDA backend's collectives are NCCL's: true on CUDA (a RuntimeError in a build without
+  // NCCL), false on the CPU.
+  bool on_device(const Exec& ex, const char* what) {
+    if (!ex.on_cuda()) return false;
+#if !GANCU_HAVE_NCCL
+    runtime_error(rank_prefix(), "all-reduce of ", what,
+                  " on CUDA needs NCCL, and this gancu was built without it (kernels/FindCudnnNccl.cmake)");
+#else
+    (void)what;
+#endif
+    return true;
+  }
+  // In place: the sum over the ranks of n host values of `type`; MPI counts are ints, so large
+  // buffers go in pieces.
+  void sum_in_place(void* data, int64_t n, MPI_Datatype type, const char* what) {
+    WatchedWait w(*this, what);
+    int type_bytes = 0;
+    MPI_Type_size(type, &type_bytes);
+    constexpr int64_t kPiece = int64_t(1) << 30;
+    for (int64_t at = 0; at < n; at += kPiece)
+      check_mpi(MPI_Allreduce(MPI_IN_PLACE, static_cast<char*>(data) + at * type_bytes,
+                              int(std::min(kPiece, n - at)), type, MPI_SUM, MPI_COMM_WORLD),
+                "MPI_Allreduce", what);
+  }
+  std::chrono::steady_clock::time_point wait_start_;
   double collective_seconds_ = 0;
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1, nodes_ = 1;
   MPI_Comm node_ = MPI_COMM_NULL;

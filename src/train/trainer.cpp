@@ -214,8 +214,7 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     graphs.run(variant, [&] { gan.train_step(ex, real, nullptr, variant); });
     const int64_t done = step + 1;
     // A signal may reach some ranks only (or at different steps): they stop together.
-    const int stop =
-        comm.size() > 1 ? comm.all_reduce_max_host(stop_signal(), "the stop request") : stop_signal();
+    const int stop = comm.all_reduce_max_host(stop_signal(), "the stop request");
     // A stop asked for by a signal is a last step too, without the evaluation (it can take a
     // while, and the user is waiting).
     const bool last = done == cfg.steps || stop != 0;
