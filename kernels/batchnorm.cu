@@ -226,12 +226,8 @@ __global__ void bn_bwd_finalize_kernel(int channels, int splits, const double* p
                                        float* dbeta, float* coef) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= channels) return;
-  double sum_dy = 0.0, sum_dyxc = 0.0;
-  for (int k = 0; k < splits; ++k) {
-    const double* p = partials + int64_t(k) * 2 * channels;
-    sum_dy += p[c];
-    sum_dyxc += p[channels + c];
-  }
+  double sum_dy, sum_dyxc;
+  channel_pair_totals(partials, splits, channels, c, sum_dy, sum_dyxc);
   const double is = save_invstd[c];
   if (dbeta) dbeta[c] += float(sum_dy);
   if (dgamma) dgamma[c] += float(sum_dyxc * is);
@@ -246,12 +242,8 @@ __global__ void bn_bwd_finalize_kernel(int channels, int splits, const double* p
 __global__ void bn_bwd_merge_splits_kernel(int channels, int splits, double* partials) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= channels) return;
-  double a = 0.0, b = 0.0;
-  for (int k = 0; k < splits; ++k) {
-    const double* p = partials + int64_t(k) * 2 * channels;
-    a += p[c];
-    b += p[channels + c];
-  }
+  double a, b;
+  channel_pair_totals(partials, splits, channels, c, a, b);
   partials[c] = a;
   partials[channels + c] = b;
 }

@@ -58,4 +58,16 @@ __global__ void channel_pair_sums_kernel(int64_t rows, int channels, int64_t row
   }
 }
 
+// A finalize's totals of channel c: its two partials added over the splits, in split order.
+__device__ __forceinline__ void channel_pair_totals(const double* partials, int splits, int channels, int c,
+                                                    double& a, double& b) {
+  a = 0.0;
+  b = 0.0;
+  for (int k = 0; k < splits; ++k) {
+    const double* p = partials + int64_t(k) * 2 * channels;
+    a += p[c];
+    b += p[channels + c];
+  }
+}
+
 }  // namespace gancu::cuda

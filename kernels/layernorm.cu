@@ -228,12 +228,8 @@ __global__ void ln_channel_finalize_kernel(int channels, int splits, const doubl
                                            float* dbeta) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= channels) return;
-  double a = 0.0, b = 0.0;
-  for (int k = 0; k < splits; ++k) {
-    const double* p = partials + int64_t(k) * 2 * channels;
-    a += p[c];
-    b += p[channels + c];
-  }
+  double a, b;
+  channel_pair_totals(partials, splits, channels, c, a, b);
   if (dgamma) dgamma[c] += float(a);
   if (dbeta) dbeta[c] += float(b);
 }
