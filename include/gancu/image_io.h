@@ -35,6 +35,12 @@ Image read_png(const std::string& path);
 // RuntimeError naming `path` and libjpeg's reason.
 Image read_jpeg(const std::string& path);
 bool is_jpeg(const uint8_t* bytes, size_t n);  // starts with the SOI marker
+// The same decoders on a file's bytes already in memory (`path` names it in messages).
+Image decode_png(const std::vector<uint8_t>& bytes, const std::string& path);
+Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& path);
+// A PNG or a JPEG, told apart by the first bytes (not the name), read once. An empty file is a
+// RuntimeError naming it.
+Image read_image(const std::string& path);
 
 // The size of make_grid's result.
 struct GridShape {

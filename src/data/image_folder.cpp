@@ -7,7 +7,6 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -72,13 +71,7 @@ std::string cache_key(const ImageFolderListing& listing, const ImageFolderOption
 
 // One file, decoded and brought to the model's input; throws RuntimeError naming the file.
 Image decode_for_model(const std::string& path, const ImageFolderOptions& options) {
-  uint8_t head[3] = {0, 0, 0};
-  std::ifstream in(path, std::ios::binary);
-  if (!in) runtime_error(path, ": cannot open");
-  in.read(reinterpret_cast<char*>(head), sizeof head);
-  if (in.gcount() == 0) runtime_error(path, ": empty file");
-  const Image decoded = is_jpeg(head, size_t(in.gcount())) ? read_jpeg(path) : read_png(path);
-  return resize_and_center_crop(convert_channels(decoded, options.channels), options.size);
+  return resize_and_center_crop(convert_channels(read_image(path), options.channels), options.size);
 }
 
 std::string describe_skipped(const std::vector<std::string>& reasons, size_t skipped, size_t total) {
@@ -218,19 +211,25 @@ Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& opti
       if (errors[size_t(i)].empty()) errors[size_t(i)] = "unreadable";
     }
   }
+  // The readable images moved down over the skipped ones, in place.
   std::vector<std::string> reasons;
   size_t skipped = 0;
+  int64_t kept = 0;
   for (int64_t i = 0; i < n; ++i) {
-    if (errors[size_t(i)].empty()) {
-      d.images.insert(d.images.end(), pixels.begin() + i * int64_t(per_image),
-                      pixels.begin() + (i + 1) * int64_t(per_image));
-      if (!listing.classes.empty()) d.labels.push_back(uint8_t(listing.labels[size_t(i)]));
-    } else {
+    if (!errors[size_t(i)].empty()) {
       ++skipped;
       if (reasons.size() < kSkippedNamesShown) reasons.push_back(errors[size_t(i)]);
+      continue;
     }
+    if (kept != i)
+      std::copy_n(pixels.begin() + i * int64_t(per_image), per_image,
+                  pixels.begin() + kept * int64_t(per_image));
+    if (!listing.classes.empty()) d.labels.push_back(uint8_t(listing.labels[size_t(i)]));
+    ++kept;
   }
-  d.count = n - int64_t(skipped);
+  pixels.resize(size_t(kept) * per_image);
+  d.images = std::move(pixels);
+  d.count = kept;
   if (skipped > 0) {
     const std::string what = describe_skipped(reasons, skipped, size_t(n));
     if (options.strict) runtime_error(dir, ": ", what, " (strict: no image may be skipped)");

@@ -47,7 +47,16 @@ bool is_jpeg(const uint8_t* bytes, size_t n) {
 }
 
 Image read_jpeg(const std::string& path) {
+  return decode_jpeg(read_file(path), path);
+}
+
+Image read_image(const std::string& path) {
   const std::vector<uint8_t> bytes = read_file(path);
+  if (bytes.empty()) runtime_error(path, ": empty file");
+  return is_jpeg(bytes.data(), bytes.size()) ? decode_jpeg(bytes, path) : decode_png(bytes, path);
+}
+
+Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& path) {
   if (!is_jpeg(bytes.data(), bytes.size()))
     runtime_error(path, ": not a JPEG file (it does not start with the JPEG SOI marker)");
   Image out;
@@ -57,7 +66,6 @@ Image read_jpeg(const std::string& path) {
   err.mgr.error_exit = on_error;
   err.mgr.output_message = ignore_message;
   err.message[0] = '\0';
-  volatile bool too_large = false;  // volatile: set between setjmp and a possible longjmp
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
     runtime_error(path, ": corrupt JPEG: ", err.message);
@@ -74,25 +82,20 @@ Image read_jpeg(const std::string& path) {
   }
   // Gray stays gray; every other colour space (YCbCr, CMYK...) is converted to RGB by libjpeg.
   cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
+  // No scaling is asked for, so the output has the header's size, checked above (libjpeg itself
+  // refuses a zero size), and the colour spaces asked for give 1 or 3 components.
   jpeg_start_decompress(&cinfo);
-  const uint64_t pixels = uint64_t(cinfo.output_width) * cinfo.output_height;
-  if (pixels == 0 || pixels > kMaxJpegPixels || cinfo.output_components > 3) {
-    too_large = true;
-  } else {
-    out.h = int(cinfo.output_height);
-    out.w = int(cinfo.output_width);
-    out.c = cinfo.output_components;
-    out.pixels.resize(size_t(pixels) * size_t(out.c));
-    const size_t stride = size_t(out.w) * size_t(out.c);
-    while (cinfo.output_scanline < cinfo.output_height) {
-      JSAMPROW row = out.pixels.data() + size_t(cinfo.output_scanline) * stride;
-      jpeg_read_scanlines(&cinfo, &row, 1);
-    }
-    jpeg_finish_decompress(&cinfo);
+  out.h = int(cinfo.output_height);
+  out.w = int(cinfo.output_width);
+  out.c = cinfo.output_components;
+  const size_t stride = size_t(out.w) * size_t(out.c);
+  out.pixels.resize(size_t(out.h) * stride);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = out.pixels.data() + size_t(cinfo.output_scanline) * stride;
+    jpeg_read_scanlines(&cinfo, &row, 1);
   }
-  const unsigned width = cinfo.output_width, height = cinfo.output_height;
+  jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
-  if (too_large) runtime_error(path, ": JPEG of ", height, "x", width, " pixels is empty or too large");
   return out;
 }
 

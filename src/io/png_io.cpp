@@ -68,7 +68,10 @@ void write_png(const std::string& path, const uint8_t* hwc, int h, int w, int c)
 }
 
 Image read_png(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file(path);
+  return decode_png(read_file(path), path);
+}
+
+Image decode_png(const std::vector<uint8_t>& bytes, const std::string& path) {
   static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   if (bytes.size() < 8 || std::memcmp(bytes.data(), kSignature, 8) != 0)
     runtime_error(path, ": not a PNG file (the first 8 bytes are not the PNG signature)");
