@@ -19,9 +19,10 @@ struct Result {
   std::string output;  // stdout and stderr
 };
 
-inline Result run(const std::string& args) {
+// A shell command line, stdout and stderr together.
+inline Result run_command(const std::string& command) {
   Result r;
-  const std::string cmd = std::string(GANCU_BINARY) + " " + args + " 2>&1";
+  const std::string cmd = command + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf;
@@ -29,6 +30,11 @@ inline Result run(const std::string& args) {
   const int status = pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+// `gancu ARGS`.
+inline Result run(const std::string& args) {
+  return run_command(std::string(GANCU_BINARY) + " " + args);
 }
 
 inline std::string temp(const std::string& name) {

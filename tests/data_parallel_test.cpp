@@ -39,20 +39,8 @@ std::string mpirun_command(int ranks, const std::string& args) {
          std::to_string(ranks) + " " + GANCU_BINARY + " " + args;
 }
 
-Result run_shell(const std::string& cmd) {
-  Result r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
 Result gancu_ranks(int ranks, const std::string& args) {
-  return ranks == 0 ? run_shell(std::string(GANCU_BINARY) + " " + args)
-                    : run_shell(mpirun_command(ranks, args));
+  return ranks == 0 ? testing_cli::run(args) : testing_cli::run_command(mpirun_command(ranks, args));
 }
 
 // The largest difference between two checkpoints' float tensors, relative to each tensor's
@@ -246,7 +234,7 @@ TEST(DataParallel, AKilledRankEndsTheJob) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_GT(file_size_or_zero(out + "/metrics.jsonl"), 0u) << "training did not start";
   // The ranks are mpirun's children, started in rank order: the newest is rank 1.
-  const Result ranks = run_shell("pgrep -P " + std::to_string(pid) + " | sort -n | tail -1");
+  const Result ranks = testing_cli::run_command("pgrep -P " + std::to_string(pid) + " | sort -n | tail -1");
   const int victim = std::atoi(ranks.output.c_str());
   ASSERT_GT(victim, 0) << ranks.output;
   ASSERT_EQ(kill(victim, SIGKILL), 0);

@@ -62,11 +62,12 @@ void add_info(CLI::App& app) {
                        comm.local_size(), ", device ", device, "\n"),
         "gancu info's rank list");
     if (comm.rank() != 0) return;
+    const std::string blas_note = blas_kernel_note();
     std::cout
         << "gancu " << GANCU_VERSION << "\n"
         << "backends:\n"
         << "  cpu:  " << omp_get_max_threads() << " threads, OpenBLAS " << openblas_get_config() << "\n"
-        << (blas_kernel_note().empty() ? std::string() : "        note: " + blas_kernel_note() + "\n")
+        << (blas_note.empty() ? std::string() : "        note: " + blas_note + "\n")
         << "  cuda: " << cuda_report() << "\n"
 #if GANCU_CUDA_EMULATION
         << "  cuda is EMULATED: every kernel runs on the CPU in the SIMT emulator (GANCU_CUDA_EMULATION,\n"

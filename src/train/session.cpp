@@ -57,8 +57,10 @@ Exec open_backend(const std::string& requested, int threads, const std::string& 
   else
     log << "gancu: backend cpu, " << ex.threads() << " threads"
         << (requested == "auto" ? " (no GPU: " + why + ")" : "") << "\n";
-  if (backend == Backend::CPU && !blas_kernel_note().empty())
-    log << "gancu: note: " << blas_kernel_note() << "\n";
+  if (backend == Backend::CPU) {
+    const std::string blas_note = blas_kernel_note();
+    if (!blas_note.empty()) log << "gancu: note: " << blas_note << "\n";
+  }
   return ex;
 }
 
