@@ -754,6 +754,58 @@ TEST_F(CudaOps, BatchNormBackward) {
       }
 }
 
+// Synchronized batch norm (model.sync_bn): the CPU and CUDA paths that sum the statistics over
+// the ranks agree. The stand-in for the ranks is a job of two identical ranks: the sums double and
+// the count is twice this batch's, so the statistics are this batch's, through each backend's own
+// synchronized code (the CPU's two forward all-reduces, CUDA's merged (n, sum x, sum x^2)); a
+// count or a sum taken from one rank only moves the mean by a factor of two.
+void double_the_sums(const Exec& ex, double* data, int64_t n) {
+  std::vector<double> host(static_cast<size_t>(n));
+  copy_to_host(ex, host.data(), data, host.size() * sizeof(double));
+  for (double& v : host) v *= 2.0;
+  copy_to_device(ex, data, host.data(), host.size() * sizeof(double));
+}
+
+TEST_F(CudaOps, SynchronizedBatchNormAgreesWithTheCpu) {
+  BatchNormSync two_identical_ranks;
+  two_identical_ranks.all_reduce_sum = double_the_sums;
+  two_identical_ranks.ranks = 2;
+  uint32_t seed = 3000;
+  for (BatchNormDims d : first_shapes(kBnShapes)) {
+    if (d.count < 2) continue;
+    d.sync = &two_identical_ranks;
+    const size_t n = size_t(d.count) * d.channels, C = size_t(d.channels);
+    const Activation act{Act::LeakyReLU, 0.2f};
+    const auto x = random_vec(n, seed++, 2.0f, 5.0f);
+    const auto gamma = random_vec(C, seed++, 0.5f, 1.5f), beta = random_vec(C, seed++);
+    std::vector<float> rm(C, 0.0f), rv(C, 1.0f), sm(C), si(C), y(n);
+    auto gx = up(x), gg = up(gamma), gbeta = up(beta), grm = up(rm), grv = up(rv);
+    auto gsm = poisoned(C), gsi = poisoned(C), gy = poisoned(n);
+    ops::batchnorm_forward<float>(cpu_, d, BatchNormMode::Train, x.data(), gamma.data(), beta.data(),
+                                  rm.data(), rv.data(), sm.data(), si.data(), y.data(), act);
+    ops::batchnorm_forward<float>(gpu_, d, BatchNormMode::Train, gx.data(), gg.data(), gbeta.data(),
+                                  grm.data(), grv.data(), gsm.data(), gsi.data(), gy.data(), act);
+    const std::string what =
+        "synchronized batchnorm " + std::to_string(d.count) + "x" + std::to_string(d.channels);
+    EXPECT_REL(gy.download(), y, kGemm, what << " y");
+    EXPECT_REL(grm.download(), rm, kGemm, what << " running_mean");
+    EXPECT_REL(grv.download(), rv, kGemm, what << " running_var");
+    EXPECT_REL(gsm.download(), sm, kGemm, what << " save_mean");
+    EXPECT_REL(gsi.download(), si, kGemm, what << " save_invstd");
+
+    auto dy = random_vec(n, seed++);
+    std::vector<float> dx(n), dg(C, 0.0f), dbt(C, 0.0f);
+    auto gdy = up(dy), gdx = poisoned(n), gdg = up(dg), gdb = up(dbt);
+    ops::batchnorm_backward<float>(cpu_, d, x.data(), gamma.data(), sm.data(), si.data(), y.data(), dy.data(),
+                                   dx.data(), false, dg.data(), dbt.data(), act);
+    ops::batchnorm_backward<float>(gpu_, d, gx.data(), gg.data(), gsm.data(), gsi.data(), gy.data(),
+                                   gdy.data(), gdx.data(), false, gdg.data(), gdb.data(), act);
+    EXPECT_REL(gdx.download(), dx, kGemm, what << " dx");
+    EXPECT_REL(gdg.download(), dg, kGemm, what << " dgamma");
+    EXPECT_REL(gdb.download(), dbt, kGemm, what << " dbeta");
+  }
+}
+
 // A ReLU unit that is dead (y = 0) passes a zero gradient even when its dy is inf or NaN, on the
 // CPU (a select) and so on the GPU: a product `dy * 0` would turn one overflowed gradient into NaN
 // in dx, dw, db and the batch-norm sums. Each path that fuses the activation's backward is run.
