@@ -913,6 +913,172 @@ class EvaluationPeer(unittest.TestCase):
                     self.assertLess(peer["coverage"], 0.3)
 
 
+class InceptionAgainstPyTorch(unittest.TestCase):
+    """gancu's Inception-v3 (`gancu eval --inception`) against the PyTorch networks it follows, with
+    the same random weights (no pretrained weights are available offline): torchvision's
+    inception_v3, and the FID network of pytorch-fid (its own code, tools/setup_pytorch_fid.sh,
+    whose weights download is replaced by our random state dict). Batch norm's running statistics
+    are set from a calibration batch so that every layer's activations stay of order one (random
+    running statistics would let them grow or vanish through 94 layers). Also checks the FID, KID
+    that gancu computes from those features against numpy (the Inception score's splits are checked
+    in tests/inception_test.cpp)."""
+
+    ROOT = Path(__file__).resolve().parent.parent
+    # fp32, different summation orders (im2col + OpenBLAS against PyTorch's convolutions), 94
+    # layers: measured max |diff| / max |value| ~1e-6; asserted with headroom.
+    RTOL = 2e-5
+
+    def setUp(self):
+        import os
+        self.binary = Path(os.environ.get("GANCU_BINARY",
+                                          self.ROOT / os.environ.get("GANCU_BUILD_DIR", "build") / "gancu"))
+        if not self.binary.exists():
+            self.skipTest(f"{self.binary} is missing")
+
+    @staticmethod
+    def calibrated(model, channels=3):
+        torch.manual_seed(1)
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.momentum = None  # cumulative: after one batch, the running statistics are that batch's
+                m.reset_running_stats()
+                torch.nn.init.normal_(m.weight, 1.0, 0.1)
+                torch.nn.init.normal_(m.bias, 0.0, 0.1)
+        model.train()
+        with torch.no_grad():
+            model(torch.rand(4, 3, 299, 299) * 2 - 1)
+        model.eval()
+        return model
+
+    @staticmethod
+    def images(n, h, w, c, seed):
+        rng = np.random.default_rng(seed)
+        yy, xx = np.mgrid[0:h, 0:w]
+        out = []
+        for i in range(n):
+            base = np.stack([(xx * (i + 1) * 37 + yy * 11) % 256, (yy * (i + 2) * 19) % 256, (xx + yy) * 3 % 256], -1)
+            out.append(np.clip(base[..., :c] + rng.normal(0, 25, (h, w, c)), 0, 255).astype(np.uint8))
+        return np.stack(out)
+
+    def gancu_eval(self, weights, samples, tmp, reference=None):
+        import subprocess
+        spath, fpath = Path(tmp) / "samples.idx", Path(tmp) / "features.safetensors"
+        gt.write_idx_u8(spath, samples if samples.shape[-1] != 1 else samples[..., 0])
+        cmd = [str(self.binary), "eval", "--samples", str(spath), "--inception", str(weights), "--features-out",
+               str(fpath), "--backend", "cpu", "--json"]
+        if reference is not None:
+            rpath = Path(tmp) / "reference.idx"
+            gt.write_idx_u8(rpath, reference)
+            cmd += ["--reference", str(rpath)]
+        import os
+        env = dict(os.environ, GANCU_CACHE_DIR=str(Path(tmp) / "cache"))
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        tensors, meta = gt.read_safetensors(fpath)
+        return json.loads(run.stdout[run.stdout.index("{"):]), tensors["features"], tensors["logits"], meta
+
+    def convert(self, model, tmp, variant):
+        import subprocess
+        pth, out = Path(tmp) / "weights.pth", Path(tmp) / "weights.safetensors"
+        torch.save(model.state_dict(), pth)
+        run = subprocess.run([sys.executable, str(self.ROOT / "tools" / "convert_inception.py"), str(pth), str(out)],
+                             capture_output=True, text=True)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertIn(f"variant {variant}", run.stdout)
+        return out
+
+    def assert_close(self, got, want, what):
+        scale = float(np.abs(want).max())
+        err = float(np.abs(got - want).max())
+        print(f"inception {what}: max |diff| {err:.3g}, max |value| {scale:.3g}, ratio {err / scale:.3g}",
+              file=sys.stderr)
+        self.assertGreater(scale, 1e-3, f"{what}: the features vanished; the check would be empty")
+        self.assertLessEqual(err, self.RTOL * scale, what)
+
+    def test_torchvision_variant_on_gray_images(self):
+        from torchvision.models import inception_v3
+        torch.manual_seed(0)
+        model = self.calibrated(inception_v3(weights=None, aux_logits=False, init_weights=True, transform_input=False))
+        pool = {}
+        model.avgpool.register_forward_hook(lambda m, i, o: pool.__setitem__("x", o.flatten(1)))
+        samples = self.images(3, 28, 28, 1, seed=4)  # MNIST-sized: gancu repeats the channel
+        with tempfile.TemporaryDirectory() as tmp:
+            weights = self.convert(model, tmp, "torchvision")
+            result, features, logits, meta = self.gancu_eval(weights, samples, tmp)
+        x = torch.from_numpy(samples).permute(0, 3, 1, 2).float().repeat(1, 3, 1, 1) / 255 * 2 - 1
+        with torch.no_grad():
+            want_logits = model(F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)).numpy()
+        self.assertEqual(meta["variant"], "torchvision")
+        self.assertEqual(features.shape, (3, 2048))
+        self.assert_close(features, pool["x"].numpy(), "torchvision pool3")
+        self.assert_close(logits, want_logits, "torchvision logits")
+        self.assertEqual(result["inception/samples"], 3)
+        self.assertNotIn("inception/fid", result)  # no reference: the Inception score only
+
+    def test_fid_variant_against_pytorch_fid(self):
+        import os
+        sys.path.insert(0, os.environ.get("GANCU_PYTORCH_FID_PATH",
+                                          str(self.ROOT / os.environ.get("GANCU_BUILD_DIR", "build") / "pytorch-fid")))
+        try:
+            import pytorch_fid.inception as pfi
+        except ImportError:
+            self.fail("pytorch-fid is missing: run tools/setup_pytorch_fid.sh (tools/test.sh does)")
+        # pytorch-fid's own FID network and pipeline (resize to 299, [0, 1] -> [-1, 1], pool3), with our
+        # random weights in place of the download.
+        real_loader = pfi.load_state_dict_from_url
+        state = {}
+        pfi.load_state_dict_from_url = lambda *a, **k: state
+        try:
+            torch.manual_seed(0)
+            fid_net = pfi._inception_v3(num_classes=1008, aux_logits=False, weights=None, init_weights=True)
+            for name, block in (("Mixed_5b", pfi.FIDInceptionA(192, pool_features=32)),
+                                ("Mixed_5c", pfi.FIDInceptionA(256, pool_features=64)),
+                                ("Mixed_5d", pfi.FIDInceptionA(288, pool_features=64)),
+                                ("Mixed_6b", pfi.FIDInceptionC(768, channels_7x7=128)),
+                                ("Mixed_6c", pfi.FIDInceptionC(768, channels_7x7=160)),
+                                ("Mixed_6d", pfi.FIDInceptionC(768, channels_7x7=160)),
+                                ("Mixed_6e", pfi.FIDInceptionC(768, channels_7x7=192)),
+                                ("Mixed_7b", pfi.FIDInceptionE_1(1280)), ("Mixed_7c", pfi.FIDInceptionE_2(2048))):
+                setattr(fid_net, name, block)
+            for m in fid_net.modules():  # the new blocks' convs: torchvision's init, as in the rest
+                if isinstance(m, torch.nn.Conv2d):
+                    torch.nn.init.trunc_normal_(m.weight, std=0.1, a=-2, b=2)
+            self.calibrated(fid_net)
+            state.update(fid_net.state_dict())
+            net = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True,
+                                  normalize_input=True, use_fid_inception=True).eval()
+        finally:
+            pfi.load_state_dict_from_url = real_loader
+        samples, reference = self.images(4, 32, 32, 3, seed=7), self.images(4, 32, 32, 3, seed=8)
+        with tempfile.TemporaryDirectory() as tmp:
+            weights = self.convert(fid_net, tmp, "fid")
+            result, features, logits, meta = self.gancu_eval(weights, samples, tmp, reference)
+            # The reference set's features, through a second eval that swaps the roles.
+            _, ref_features, _, _ = self.gancu_eval(weights, reference, tmp)
+        with torch.no_grad():
+            x = torch.from_numpy(samples).permute(0, 3, 1, 2).float() / 255
+            want = net(x)[0].flatten(1).numpy()
+            want_logits = fid_net.fc(torch.from_numpy(want)).numpy()
+        self.assertEqual(meta["variant"], "fid")
+        self.assert_close(features, want, "fid pool3 (pytorch-fid)")
+        self.assert_close(logits, want_logits, "fid logits")
+        # The scores from gancu's own features, recomputed in numpy from their definitions.
+        f, r = features.astype(np.float64), ref_features.astype(np.float64)
+        mu1, mu2, s1, s2 = f.mean(0), r.mean(0), np.cov(f, rowvar=False), np.cov(r, rowvar=False)
+        eig = np.linalg.eigvals(s1 @ s2)
+        fid = ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(np.clip(eig.real, 0, None)).sum()
+        self.assertAlmostEqual(result["inception/fid"], fid, delta=1e-3 * abs(fid))
+
+        def k(a, b):
+            return (a @ b.T / 2048 + 1) ** 3
+        m, n = len(f), len(r)
+        kxx, kyy = k(f, f), k(r, r)
+        kid = ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+               - 2 * k(f, r).mean())
+        # 4 rows each: every subset gancu draws is the whole set, so its mean is the exact estimate.
+        self.assertAlmostEqual(result["inception/kid"], kid, delta=1e-4 * abs(kid))
+
+
 def print_param_counts():
     print("preset    G params    D params")
     for name in gt.preset_names():

@@ -14,6 +14,13 @@
 
 namespace gancu {
 
+// A number measured on several parts of a sample set: the mean over the parts and their standard
+// deviation (population, ddof 0, as the usual Inception Score and KID tools report it).
+struct MeanSpread {
+  double mean = 0, std = 0;
+};
+MeanSpread mean_and_spread(const std::vector<double>& values);
+
 // ---- Class statistics (from classifier probabilities) ------------------------------------------
 
 struct ClassStats {
@@ -25,6 +32,12 @@ struct ClassStats {
 
 // probs: [n, classes], rows summing to 1.
 ClassStats class_statistics(const float* probs, int64_t n, int classes);
+
+// exp(E_x KL(p(y|x) || p(y))) of probability rows [n, classes].
+double inception_score(const float* probs, int64_t n, int classes);
+// The Inception Score as papers report it: over `splits` consecutive equal parts of the rows (10
+// by convention), the mean and spread of the parts' scores.
+MeanSpread inception_score_splits(const float* probs, int64_t n, int classes, int splits = 10);
 
 // KL(p || uniform) of a histogram, nats (empty bins contribute 0).
 double kl_from_uniform(const std::vector<int64_t>& histogram);
@@ -44,6 +57,15 @@ Gaussian fit_gaussian(const float* features, int64_t n, int dim);
 // Gaussians, with the matrix square root through a symmetric eigendecomposition (LAPACK, as
 // shipped in OpenBLAS): tr (S1 S2)^(1/2) = sum sqrt(eig(S1^(1/2) S2 S1^(1/2))).
 double frechet_distance(const Gaussian& a, const Gaussian& b);
+
+// ---- Kernel Inception Distance -----------------------------------------------------------------
+
+// The Kernel Inception Distance (Binkowski et al. 2018): the unbiased estimate of the squared MMD
+// between feature rows a [na, dim] and b [nb, dim] under the kernel k(x, y) = (x.y / dim + 1)^3,
+// on `subsets` random subsets of min(subset_size, na, nb) rows of each (drawn without replacement
+// from `seed`); the mean and spread over the subsets.
+MeanSpread kernel_inception_distance(const float* a, int64_t na, const float* b, int64_t nb, int dim,
+                                     int subsets = 100, int64_t subset_size = 1000, uint64_t seed = 0);
 
 // ---- k-NN manifold metrics ----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@
 
 #include "gancu/check.h"
 #include "gancu/fileutil.h"
+#include "gancu/fnv_hash.h"
 #include "gancu/image_io.h"
 #include "gancu/resize.h"
 
@@ -33,22 +34,6 @@ bool has_image_extension(const fs::path& p) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
-// FNV-1a, 64 bits: the cache key needs to tell folders apart, not to resist an adversary.
-struct Fnv {
-  uint64_t h = 0xcbf29ce484222325ull;
-  void add(const void* data, size_t n) {
-    const auto* b = static_cast<const uint8_t*>(data);
-    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
-  }
-  void add(const std::string& s) {
-    add(s.data(), s.size() + 1);
-  }  // with the terminator: "ab","c" != "a","bc"
-  template <class T>
-  void add_value(T v) {
-    add(&v, sizeof v);
-  }
-};
-
 std::string cache_key(const ImageFolderListing& listing, const ImageFolderOptions& options) {
   Fnv f;
   f.add_value(kReaderVersion);
@@ -64,9 +49,7 @@ std::string cache_key(const ImageFolderListing& listing, const ImageFolderOption
       f.add_value(int64_t(st.st_mtim.tv_nsec));
     }
   }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)f.h);
-  return hex;
+  return f.hex();
 }
 
 // One file, decoded and brought to the model's input; throws RuntimeError naming the file.

@@ -1,5 +1,5 @@
 // Class statistics of a classifier's probabilities: argmax histogram, modes covered, KL of the
-// histogram from uniform, and the Inception-style score.
+// histogram from uniform, and the Inception score (of a classifier, or of Inception-v3 in splits).
 #include <cmath>
 #include <vector>
 
@@ -51,28 +51,12 @@ double kl_from_uniform(const std::vector<int64_t>& histogram) {
   return kl > 0 ? kl : 0.0;  // rounding can leave -1e-17 for a perfectly even spread
 }
 
-ClassStats class_statistics(const float* probs, int64_t n, int classes) {
-  if (n < 1) runtime_error("class_statistics: need at least one sample, got ", n);
-  if (classes < 1) runtime_error("class_statistics: need at least one class, got ", classes);
-  if (!probs) runtime_error("class_statistics: no probabilities (null pointer)");
-  check_probability_rows(probs, n, classes);
-
-  ClassStats s;
-  s.histogram.assign(size_t(classes), 0);
+double inception_score(const float* probs, int64_t n, int classes) {
+  if (n < 1) runtime_error("inception_score: need at least one sample, got ", n);
   std::vector<double> marginal(size_t(classes), 0.0);  // p(y) = mean_x p(y|x)
-  for (int64_t i = 0; i < n; ++i) {
-    const float* row = probs + i * classes;
-    int best = 0;  // ties go to the lowest class index
-    for (int c = 0; c < classes; ++c) {
-      if (row[c] > row[best]) best = c;
-      marginal[size_t(c)] += double(row[c]);
-    }
-    ++s.histogram[size_t(best)];
-  }
+  for (int64_t i = 0; i < n; ++i)
+    for (int c = 0; c < classes; ++c) marginal[size_t(c)] += double(probs[i * classes + c]);
   for (double& m : marginal) m /= double(n);
-  for (int64_t count : s.histogram) s.modes_covered += count > 0 ? 1 : 0;
-  s.kl_from_uniform = kl_from_uniform(s.histogram);
-
   // E_x KL(p(y|x) || p(y)). Terms with p(y|x) = 0 contribute 0; where p(y|x) > 0, p(y) >= p(y|x)/n
   // > 0, so the logarithm is always finite.
   double mean_kl = 0;
@@ -86,7 +70,40 @@ ClassStats class_statistics(const float* probs, int64_t n, int classes) {
     mean_kl += kl;
   }
   mean_kl /= double(n);
-  s.inception_score = std::exp(mean_kl > 0 ? mean_kl : 0.0);
+  return std::exp(mean_kl > 0 ? mean_kl : 0.0);
+}
+
+MeanSpread inception_score_splits(const float* probs, int64_t n, int classes, int splits) {
+  if (splits < 1 || n < splits)
+    runtime_error("inception_score: ", n, " samples cannot be split into ", splits, " parts");
+  check_probability_rows(probs, n, classes);
+  std::vector<double> scores;
+  for (int k = 0; k < splits; ++k) {
+    const int64_t begin = n * k / splits, end = n * (k + 1) / splits;
+    scores.push_back(inception_score(probs + begin * classes, end - begin, classes));
+  }
+  return mean_and_spread(scores);
+}
+
+ClassStats class_statistics(const float* probs, int64_t n, int classes) {
+  if (n < 1) runtime_error("class_statistics: need at least one sample, got ", n);
+  if (classes < 1) runtime_error("class_statistics: need at least one class, got ", classes);
+  if (!probs) runtime_error("class_statistics: no probabilities (null pointer)");
+  check_probability_rows(probs, n, classes);
+
+  ClassStats s;
+  s.histogram.assign(size_t(classes), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = probs + i * classes;
+    int best = 0;  // ties go to the lowest class index
+    for (int c = 1; c < classes; ++c)
+      if (row[c] > row[best]) best = c;
+    ++s.histogram[size_t(best)];
+  }
+  for (int64_t count : s.histogram) s.modes_covered += count > 0 ? 1 : 0;
+  s.kl_from_uniform = kl_from_uniform(s.histogram);
+
+  s.inception_score = inception_score(probs, n, classes);
   return s;
 }
 
