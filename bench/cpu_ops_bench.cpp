@@ -151,12 +151,12 @@ struct ConvData {
   size_t ii(int n, int h, int w_, int c) const { return ((size_t(n) * d.h + h) * d.w + w_) * d.c + c; }
   size_t pi(int n, int p, int q, int k) const { return ((size_t(n) * d.p + p) * d.q + q) * d.k + k; }
   size_t fi(int k, int r, int s, int c) const { return ((size_t(k) * d.r + r) * d.s + s) * d.c + c; }
-  // sum over taps and c of image[n, p st - pad + r, q st - pad + s, c] * w[k, r, s, c]
+  // sum over taps and c of image[n, p st - pad_h + r, q st - pad_w + s, c] * w[k, r, s, c]
   double conv_at(const std::vector<float>& image, int n, int p, int q, int k) const {
     double s = 0;
     for (int r = 0; r < d.r; ++r)
       for (int t = 0; t < d.s; ++t) {
-        const int h = p * d.stride - d.pad + r, x = q * d.stride - d.pad + t;
+        const int h = p * d.stride - d.pad_h + r, x = q * d.stride - d.pad_w + t;
         if (h < 0 || h >= d.h || x < 0 || x >= d.w) continue;
         for (int c = 0; c < d.c; ++c) s += double(image[ii(n, h, x, c)]) * w[fi(k, r, t, c)];
       }
@@ -167,7 +167,7 @@ struct ConvData {
     double s = 0;
     for (int r = 0; r < d.r; ++r)
       for (int t = 0; t < d.s; ++t) {
-        const int ph = h + d.pad - r, qw = x + d.pad - t;
+        const int ph = h + d.pad_h - r, qw = x + d.pad_w - t;
         if (ph < 0 || qw < 0 || ph % d.stride || qw % d.stride) continue;
         const int p = ph / d.stride, q = qw / d.stride;
         if (p >= d.p || q >= d.q) continue;
@@ -175,14 +175,14 @@ struct ConvData {
       }
     return s;
   }
-  // sum over n, p, q of pixels[n, p, q, k] * image[n, p st - pad + r, q st - pad + s, c]
+  // sum over n, p, q of pixels[n, p, q, k] * image[n, p st - pad_h + r, q st - pad_w + s, c]
   double weight_at(const std::vector<float>& image, const std::vector<float>& pixels, int k, int r, int t,
                    int c) const {
     double s = 0;
     for (int n = 0; n < d.n; ++n)
       for (int p = 0; p < d.p; ++p)
         for (int q = 0; q < d.q; ++q) {
-          const int h = p * d.stride - d.pad + r, x = q * d.stride - d.pad + t;
+          const int h = p * d.stride - d.pad_h + r, x = q * d.stride - d.pad_w + t;
           if (h < 0 || h >= d.h || x < 0 || x >= d.w) continue;
           s += double(pixels[pi(n, p, q, k)]) * image[ii(n, h, x, c)];
         }
@@ -484,7 +484,7 @@ std::string conv_name(const char* what, const char* tag, const ConvDims& d, bool
   const std::string in = transposed ? shape(d.p, d.q, d.k) : shape(d.h, d.w, d.c);
   const std::string out = transposed ? shape(d.h, d.w, d.c) : shape(d.p, d.q, d.k);
   return std::string(what) + "/" + tag + "/" + in + "->" + out + "_k" + std::to_string(d.r) + "s" +
-         std::to_string(d.stride) + "p" + std::to_string(d.pad);
+         std::to_string(d.stride) + "p" + std::to_string(d.pad_h);
 }
 
 const bool registered = [] {

@@ -14,6 +14,22 @@ namespace gancu::cuda {
 
 constexpr int kThreads = 256;  // threads per block of the elementwise kernels
 
+// The coordinates of flat index i into an NHWC tensor of h x w x c images (the kernels that run
+// one thread per pixel value).
+struct NhwcIndex {
+  int n, h, w, c;
+};
+__device__ __forceinline__ NhwcIndex nhwc_index(int64_t i, int h, int w, int c) {
+  NhwcIndex at;
+  at.c = int(i % c);
+  int64_t rest = i / c;
+  at.w = int(rest % w);
+  rest /= w;
+  at.h = int(rest % h);
+  at.n = int(rest / h);
+  return at;
+}
+
 // Split on the sign so that exp never overflows (the CPU backend's formula).
 __device__ __forceinline__ float sigmoid(float x) {
   if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));

@@ -182,7 +182,7 @@ void create_descriptors(ConvPlan& p, const ConvDims& d, bool tf32) {
   GANCU_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, d.k, d.c, d.r, d.s));
   for (cudnnConvolutionDescriptor_t& cd : p.conv) {
     GANCU_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cd));
-    GANCU_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cd, d.pad, d.pad, d.stride, d.stride, 1, 1,
+    GANCU_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cd, d.pad_h, d.pad_w, d.stride, d.stride, 1, 1,
                                                       CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     GANCU_CUDNN_CHECK(cudnnSetConvolutionMathType(cd, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
   }
@@ -255,7 +255,8 @@ std::string describe(int pass, const ConvPass& c) {
 }
 
 ConvKey key_of(const Exec& ex, const ConvDims& d, size_t limit, bool measured) {
-  return ConvKey{d.n,   d.h,     d.w, d.c, d.k, d.r, d.s, d.stride, d.pad, ex.tf32(), ex.deterministic(),
+  return ConvKey{d.n,   d.h,      d.w,     d.c,     d.k,       d.r,
+                 d.s,   d.stride, d.pad_h, d.pad_w, ex.tf32(), ex.deterministic(),
                  limit, measured};
 }
 
@@ -269,7 +270,8 @@ ConvPlan& plan_of(CudaContext& ctx, const ConvKey& key, const ConvDims& d) {
   plan->dims = d;
   plan->name = std::to_string(d.n) + "x" + std::to_string(d.h) + "x" + std::to_string(d.w) + "x" +
                std::to_string(d.c) + " * " + std::to_string(d.k) + "x" + std::to_string(d.r) + "x" +
-               std::to_string(d.s) + " stride " + std::to_string(d.stride) + " pad " + std::to_string(d.pad);
+               std::to_string(d.s) + " stride " + std::to_string(d.stride) + " pad " +
+               std::to_string(d.pad_h) + (d.pad_w == d.pad_h ? "" : "x" + std::to_string(d.pad_w));
   return *ctx.conv_plans.emplace(key, plan).first->second;
 }
 

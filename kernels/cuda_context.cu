@@ -16,8 +16,8 @@ namespace gancu {
 namespace cuda {
 
 bool ConvKey::operator<(const ConvKey& o) const {
-  return std::tie(n, h, w, c, k, r, s, stride, pad, tf32, deterministic, workspace_limit, measured) <
-         std::tie(o.n, o.h, o.w, o.c, o.k, o.r, o.s, o.stride, o.pad, o.tf32, o.deterministic,
+  return std::tie(n, h, w, c, k, r, s, stride, pad_h, pad_w, tf32, deterministic, workspace_limit, measured) <
+         std::tie(o.n, o.h, o.w, o.c, o.k, o.r, o.s, o.stride, o.pad_h, o.pad_w, o.tf32, o.deterministic,
                   o.workspace_limit, o.measured);
 }
 bool LtKey::operator<(const LtKey& o) const {

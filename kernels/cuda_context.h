@@ -33,7 +33,7 @@ struct LtPlan;    // gemm.cu: a cuBLASLt matmul descriptor, layouts and algorith
 // nondeterministic algorithms may be chosen, the workspace the choice was limited to, and whether
 // the algorithms were measured (at plan time) or taken from cuDNN's heuristics (at run time).
 struct ConvKey {
-  int n, h, w, c, k, r, s, stride, pad;
+  int n, h, w, c, k, r, s, stride, pad_h, pad_w;
   bool tf32;
   bool deterministic;
   size_t workspace_limit;

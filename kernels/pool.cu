@@ -1,5 +1,6 @@
 // Max and average pooling of the CUDA backend, NHWC: x [n, h, w, c] -> y [n, p, q, c] over k x k
-// windows (see PoolDims and ops.h).
+// windows (see PoolDims and ops.h). Average pooling divides by k * k, or by the window's taps
+// inside the image when !include_pad.
 //
 // Forward: one thread per output element, channels fastest so that a warp reads neighbouring
 // channels of each tap (coalesced). The taps are visited in row-major order, as on the CPU, so
@@ -55,12 +56,8 @@ struct OutputWindow {
 };
 
 __device__ __forceinline__ OutputWindow output_window(const PoolDims& d, int64_t i) {
-  const int c = int(i % d.c);
-  int64_t rest = i / d.c;
-  const int q = int(rest % d.q);
-  rest /= d.q;
-  const int p = int(rest % d.p);
-  const int n = int(rest / d.p);
+  const NhwcIndex at = nhwc_index(i, d.p, d.q, d.c);
+  const int n = at.n, p = at.h, q = at.w, c = at.c;
   const int h0 = p * d.stride - d.pad, w0 = q * d.stride - d.pad;
   return OutputWindow{((int64_t(n) * d.h + h0) * d.w + w0) * d.c + c,
                       int64_t(d.w) * d.c,
@@ -117,12 +114,8 @@ __global__ void maxpool_backward_kernel(PoolDims d, const float* __restrict__ x,
   const int64_t total = int64_t(d.n) * d.h * d.w * d.c;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int c = int(i % d.c);
-    int64_t rest = i / d.c;
-    const int w = int(rest % d.w);
-    rest /= d.w;
-    const int h = int(rest % d.h);
-    const int n = int(rest / d.h);
+    const NhwcIndex at = nhwc_index(i, d.h, d.w, d.c);
+    const int n = at.n, h = at.h, w = at.w, c = at.c;
     const float self = x[i];
     int p_first, p_last, q_first, q_last;
     covering(h, d.k, d.stride, d.pad, d.p, p_first, p_last);
@@ -155,12 +148,18 @@ __global__ void maxpool_backward_kernel(PoolDims d, const float* __restrict__ x,
   }
 }
 
+// The divisor of an average pooling window with valid taps [r0, r1) x [s0, s1): k * k when the
+// padding counts (count_include_pad), else the taps inside the image (as the CPU).
+__device__ __forceinline__ int avg_divisor(const PoolDims& d, int r0, int r1, int s0, int s1) {
+  return d.include_pad ? d.k * d.k : (r1 - r0) * (s1 - s0);
+}
+
 __global__ void avgpool_forward_kernel(PoolDims d, const float* __restrict__ x, float* __restrict__ y) {
   const int64_t total = int64_t(d.n) * d.p * d.q * d.c;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  const float area = float(d.k * d.k);  // count_include_pad
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const OutputWindow win = output_window(d, i);
+    const float area = float(avg_divisor(d, win.r0, win.r1, win.s0, win.s1));
     float sum = 0.0f;
     for (int r = win.r0; r < win.r1; ++r)
       for (int s = win.s0; s < win.s1; ++s) sum += x[win.tap(r, s)];
@@ -172,20 +171,22 @@ __global__ void avgpool_backward_kernel(PoolDims d, const float* __restrict__ dy
                                         bool accumulate) {
   const int64_t total = int64_t(d.n) * d.h * d.w * d.c;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  const float area = float(d.k * d.k);
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int c = int(i % d.c);
-    int64_t rest = i / d.c;
-    const int w = int(rest % d.w);
-    rest /= d.w;
-    const int h = int(rest % d.h);
-    const int n = int(rest / d.h);
+    const NhwcIndex at = nhwc_index(i, d.h, d.w, d.c);
+    const int n = at.n, h = at.h, w = at.w, c = at.c;
     int p_first, p_last, q_first, q_last;
     covering(h, d.k, d.stride, d.pad, d.p, p_first, p_last);
     covering(w, d.k, d.stride, d.pad, d.q, q_first, q_last);
     float acc = accumulate ? dx[i] : 0.0f;
-    for (int p = p_first; p <= p_last; ++p)
-      for (int q = q_first; q <= q_last; ++q) acc += dy[((int64_t(n) * d.p + p) * d.q + q) * d.c + c] / area;
+    for (int p = p_first; p <= p_last; ++p) {
+      const int h0 = p * d.stride - d.pad;
+      const int r0 = max(0, -h0), r1 = min(d.k, d.h - h0);
+      for (int q = q_first; q <= q_last; ++q) {
+        const int w0 = q * d.stride - d.pad;
+        const float area = float(avg_divisor(d, r0, r1, max(0, -w0), min(d.k, d.w - w0)));
+        acc += dy[((int64_t(n) * d.p + p) * d.q + q) * d.c + c] / area;
+      }
+    }
     dx[i] = acc;
   }
 }

@@ -10,7 +10,7 @@
 namespace gancu::test {
 namespace {
 
-// y[n,p,q,k] = act(b[k] + sum x[n, p st - pad + r, q st - pad + s, c] w[k,r,s,c])
+// y[n,p,q,k] = act(b[k] + sum x[n, p st - pad_h + r, q st - pad_w + s, c] w[k,r,s,c])
 std::vector<double> conv_ref(const ConvDims& d, const std::vector<double>& x, const std::vector<double>& w,
                              const double* b, Activation act) {
   std::vector<double> y(size_t(d.y_elems()));
@@ -21,7 +21,7 @@ std::vector<double> conv_ref(const ConvDims& d, const std::vector<double>& x, co
           double s = b ? b[k] : 0.0;
           for (int r = 0; r < d.r; ++r)
             for (int t = 0; t < d.s; ++t) {
-              const int h = p * d.stride - d.pad + r, ww = q * d.stride - d.pad + t;
+              const int h = p * d.stride - d.pad_h + r, ww = q * d.stride - d.pad_w + t;
               if (h < 0 || h >= d.h || ww < 0 || ww >= d.w) continue;
               for (int c = 0; c < d.c; ++c)
                 s += x[((size_t(n) * d.h + h) * d.w + ww) * d.c + c] *
@@ -42,7 +42,7 @@ std::vector<double> convT_ref(const ConvDims& d, const std::vector<double>& x, c
         for (int k = 0; k < d.k; ++k)
           for (int r = 0; r < d.r; ++r)
             for (int t = 0; t < d.s; ++t) {
-              const int h = p * d.stride - d.pad + r, ww = q * d.stride - d.pad + t;
+              const int h = p * d.stride - d.pad_h + r, ww = q * d.stride - d.pad_w + t;
               if (h < 0 || h >= d.h || ww < 0 || ww >= d.w) continue;
               for (int c = 0; c < d.c; ++c)
                 y[((size_t(n) * d.h + h) * d.w + ww) * d.c + c] +=
@@ -57,7 +57,8 @@ std::vector<double> convT_ref(const ConvDims& d, const std::vector<double>& x, c
 // pad 0/1/2, kernels 1/3/4, the pointwise fast path and a 1x1 kernel with stride; k > 4 runs
 // the column method (im2col + GEMM), k <= 4 the direct loops (conv_direct.h); c = 1 and 3 have
 // their own col2im loops; wide rows with k <= 4 take the direct path's four-pixel loops, and
-// c % 16 == 0 its gathering adjoint.
+// c % 16 == 0 its gathering adjoint. The last ones have kernels and padding that differ between
+// the axes (Inception's 1x7, 7x1, 1x3 and 3x1 convolutions), by both methods.
 std::vector<ConvDims> conv_shapes() {
   return {ConvDims::conv(2, 5, 7, 3, 6, 3, 3, 1, 1), ConvDims::conv(2, 6, 6, 2, 5, 4, 4, 2, 1),
           ConvDims::conv(1, 7, 5, 3, 2, 1, 1, 1, 0), ConvDims::conv(2, 9, 8, 2, 3, 3, 3, 2, 2),
@@ -68,7 +69,10 @@ std::vector<ConvDims> conv_shapes() {
           ConvDims::conv(1, 6, 13, 2, 1, 3, 3, 2, 0), ConvDims::conv(2, 6, 9, 16, 1, 3, 3, 1, 1),
           ConvDims::conv(1, 7, 6, 32, 2, 4, 4, 2, 1), ConvDims::conv(1, 4, 5, 64, 1, 3, 3, 1, 1),
           // as a generator builds them: h, w derived from the transposed conv's input
-          ConvDims::transposed(2, 3, 4, 6, 2, 4, 4, 2, 1), ConvDims::transposed(2, 3, 3, 2, 1, 4, 4, 2, 1)};
+          ConvDims::transposed(2, 3, 4, 6, 2, 4, 4, 2, 1), ConvDims::transposed(2, 3, 3, 2, 1, 4, 4, 2, 1),
+          ConvDims::conv(2, 5, 9, 3, 6, 1, 7, 1, 0, 3), ConvDims::conv(1, 9, 5, 2, 3, 7, 1, 1, 3, 0),
+          ConvDims::conv(2, 6, 11, 2, 2, 1, 3, 1, 0, 1), ConvDims::conv(1, 7, 6, 3, 5, 3, 1, 2, 1, 0),
+          ConvDims::transposed(2, 3, 4, 5, 2, 1, 3, 1, 0, 1)};
 }
 
 // Both methods must be exercised by the shapes above.
@@ -88,7 +92,8 @@ TEST(CpuConv, ShapesCoverEveryMethod) {
 }
 
 std::string describe(const ConvDims& d) {
-  return testing::PrintToString(std::vector<int>{d.n, d.h, d.w, d.c, d.k, d.r, d.s, d.stride, d.pad});
+  return testing::PrintToString(
+      std::vector<int>{d.n, d.h, d.w, d.c, d.k, d.r, d.s, d.stride, d.pad_h, d.pad_w});
 }
 
 TEST(CpuConv, ForwardMatchesDirectLoops) {

@@ -2,7 +2,8 @@
 // 1/2/3, padding 0/1, odd sizes, overlapping windows), backward against finite differences in
 // double, max pooling's first-position rule on ties against a serial scatter reference, NaN
 // propagation, and the dx accumulation rules; max pooling's tangent (jvp) against directional
-// finite differences and as the adjoint of its backward.
+// finite differences and as the adjoint of its backward. Average pooling with and without the
+// padding in the divisor (include_pad), the latter also against hand-computed values.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -27,9 +28,19 @@ const std::vector<PoolDims> kShapes = {
     PoolDims::make(2, 3, 4, 2, 1, 1, 0),  // k = 1: identity
 };
 
+// The shapes again with include_pad = false (average pooling divides by the taps in the image).
+std::vector<PoolDims> avg_shapes() {
+  std::vector<PoolDims> out = kShapes;
+  for (PoolDims d : kShapes) {
+    d.include_pad = false;
+    out.push_back(d);
+  }
+  return out;
+}
+
 std::string name(const PoolDims& d) {
   return detail::concat(d.n, "x", d.h, "x", d.w, "x", d.c, " k", d.k, " s", d.stride, " p", d.pad, " -> ",
-                        d.p, "x", d.q);
+                        d.p, "x", d.q, d.include_pad ? "" : " (padding not counted)");
 }
 
 size_t xi(const PoolDims& d, int n, int h, int w, int c) {
@@ -69,8 +80,12 @@ std::vector<double> avg_ref(const PoolDims& d, const std::vector<double>& x) {
       for (int q = 0; q < d.q; ++q)
         for (int c = 0; c < d.c; ++c) {
           double s = 0;
-          for_window(d, p, q, [&](int h, int w) { s += x[xi(d, n, h, w, c)]; });
-          y[yi(d, n, p, q, c)] = s / (d.k * d.k);
+          int taps = 0;
+          for_window(d, p, q, [&](int h, int w) {
+            s += x[xi(d, n, h, w, c)];
+            ++taps;
+          });
+          y[yi(d, n, p, q, c)] = s / (d.include_pad ? d.k * d.k : taps);
         }
   return y;
 }
@@ -108,7 +123,7 @@ std::vector<double> distinct_values(size_t n, uint64_t seed) {
 TEST(CpuPool, ForwardMatchesDirectLoops) {
   CpuEnv env;
   uint64_t seed = 1;
-  for (const PoolDims& d : kShapes) {
+  for (const PoolDims& d : avg_shapes()) {
     const auto x = randn(size_t(d.n) * d.h * d.w * d.c, seed++);
     const auto xf = cast<float>(x);
     const size_t ny = size_t(d.n) * d.p * d.q * d.c;
@@ -183,7 +198,7 @@ TEST(CpuPool, MaxBackwardMatchesFiniteDifferences) {
 
 TEST(CpuPool, AvgBackwardMatchesFiniteDifferences) {
   uint64_t seed = 200;
-  for (const PoolDims& d : kShapes) check_backward(d, false, seed += 10);
+  for (const PoolDims& d : avg_shapes()) check_backward(d, false, seed += 10);
 }
 
 TEST(CpuPool, MaxBackwardRoutesTiesToTheFirstPosition) {
@@ -288,6 +303,26 @@ TEST(CpuPool, AvgCountsPaddingAsZeros) {
   std::vector<float> y(9);
   ops::avgpool2d_forward<float>(env.ex, d, x.data(), y.data());
   EXPECT_EQ(y, (std::vector<float>{0.25f, 0.5f, 0.25f, 0.5f, 1.0f, 0.5f, 0.25f, 0.5f, 0.25f}));
+}
+
+TEST(CpuPool, AvgCanLeaveThePaddingOutOfTheCount) {
+  // PyTorch's count_include_pad=False: x = [1 2; 3 4], k = 2, s = 1, p = 1. Each output is the
+  // mean of the pixels its window covers: corners one pixel, edges two, the centre all four.
+  CpuEnv env;
+  const PoolDims d = PoolDims::make(1, 2, 2, 1, 2, 1, 1, /*include_pad=*/false);
+  ASSERT_EQ(d.p, 3);
+  const std::vector<double> x = {1, 2, 3, 4};
+  std::vector<double> y(9);
+  ops::avgpool2d_forward<double>(env.ex, d, x.data(), y.data());
+  EXPECT_EQ(y, (std::vector<double>{1, 1.5, 2, 2, 2.5, 3, 3, 3.5, 4}));
+  // Backward of dy = 1: every pixel is in one corner window (1/1), two edge windows (1/2 each)
+  // and the centre window (1/4): 2.25.
+  const std::vector<double> dy(9, 1.0);
+  std::vector<double> dx(4);
+  ops::avgpool2d_backward<double>(env.ex, d, dy.data(), dx.data(), false);
+  EXPECT_EQ(dx, (std::vector<double>(4, 2.25)));
+  // The default counts the padding: the corners are 1/4 (AvgCountsPaddingAsZeros).
+  EXPECT_TRUE(PoolDims::make(1, 2, 2, 1, 2, 1, 1).include_pad);
 }
 
 TEST(CpuPool, ResultsDoNotDependOnTheThreadCount) {

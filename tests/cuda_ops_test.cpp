@@ -315,6 +315,9 @@ std::vector<ConvDims> conv_shapes() {
       ConvDims::conv(64, 32, 32, 3, 64, 4, 4, 2, 1),  // dcgan32 D
       ConvDims::conv(64, 16, 16, 64, 128, 4, 4, 2, 1),
       ConvDims::conv(64, 8, 8, 128, 256, 4, 4, 2, 1),
+      ConvDims::conv(2, 7, 9, 6, 8, 1, 7, 1, 0, 3),  // Inception's 1x7 and 7x1, padded per axis
+      ConvDims::conv(2, 9, 7, 6, 8, 7, 1, 1, 3, 0),
+      ConvDims::conv(2, 8, 7, 4, 5, 3, 1, 2, 1, 0),  // 3x1, strided
   };
 }
 std::vector<ConvDims> conv_transpose_shapes() {
@@ -325,13 +328,15 @@ std::vector<ConvDims> conv_transpose_shapes() {
       ConvDims::transposed(64, 4, 4, 256, 128, 4, 4, 2, 1),  // dcgan32 G
       ConvDims::transposed(64, 8, 8, 128, 64, 4, 4, 2, 1),
       ConvDims::transposed(64, 16, 16, 64, 3, 4, 4, 2, 1),
+      ConvDims::transposed(2, 4, 5, 6, 3, 1, 3, 2, 0, 1),  // 1x3, padded per axis
   };
 }
 
 std::string conv_name(const ConvDims& d) {
   return std::to_string(d.n) + "x" + std::to_string(d.h) + "x" + std::to_string(d.w) + "x" +
          std::to_string(d.c) + " k" + std::to_string(d.k) + " " + std::to_string(d.r) + "x" +
-         std::to_string(d.s) + " s" + std::to_string(d.stride) + " p" + std::to_string(d.pad);
+         std::to_string(d.s) + " s" + std::to_string(d.stride) + " p" + std::to_string(d.pad_h) + "x" +
+         std::to_string(d.pad_w);
 }
 
 // One convolution (transposed or not) forward and backward, every variant, against the CPU.
@@ -365,8 +370,8 @@ std::vector<ConvPlanReport> plans_of(const Exec& ex, const ConvDims& d) {
   std::vector<ConvPlanReport> out;
   for (const ConvPlanReport& r : conv_plan_report(ex)) {
     const ConvDims& e = r.dims;
-    if (std::tie(e.n, e.h, e.w, e.c, e.k, e.r, e.s, e.stride, e.pad) ==
-        std::tie(d.n, d.h, d.w, d.c, d.k, d.r, d.s, d.stride, d.pad))
+    if (std::tie(e.n, e.h, e.w, e.c, e.k, e.r, e.s, e.stride, e.pad_h, e.pad_w) ==
+        std::tie(d.n, d.h, d.w, d.c, d.k, d.r, d.s, d.stride, d.pad_h, d.pad_w))
       out.push_back(r);
   }
   return out;

@@ -203,6 +203,10 @@ std::vector<TangentCase> tangent_cases() {
       {"transposed conv",
        {"convT out=2 k=4 s=2 p=1", "lrelu", "conv out=1 k=3 s=2", "flatten", "linear out=1"},
        {{"input", img}}},
+      {"inception pieces: resize, per-axis convs, avgpool without the padding",
+       {"resize h=7 w=5", "conv out=3 kh=1 kw=3 pw=1", "tanh", "conv out=2 kh=3 kw=1 ph=1",
+        "avgpool k=3 s=1 p=1 include_pad=false", "flatten", "linear out=1"},
+       {{"input", img}}},
       {"graph with labels", kBranchy, branchy_inputs()},
   };
 }

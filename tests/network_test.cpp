@@ -101,6 +101,36 @@ TEST(Network, PoolingNetworkMatchesFiniteDifferences) {
   check_network(d);
 }
 
+TEST(Network, InceptionLayersMatchFiniteDifferences) {
+  // The pieces Inception-v3 adds: a bilinear resize, 1x3 and 3x1 convolutions padded per axis, and
+  // average pooling that leaves the padding out of its count.
+  DoubleNet d({"resize h=7 w=6", "conv out=3 kh=1 kw=3 ph=0 pw=1", "relu",
+               "conv out=2 kh=3 kw=1 ph=1 pw=0 bias=false", "avgpool k=3 s=1 p=1 include_pad=false",
+               "conv out=2 kh=2 kw=3 s=2", "flatten", "linear out=2"},
+              Shape::image(3, 4, 5, 2));
+  // 4x5 -> resize 7x6 -> 1x3 p0x1: 7x6 -> 3x1 p1x0: 7x6 -> pool 7x6 -> 2x3 s2: 3x2 -> 12 -> 2.
+  EXPECT_EQ(d.net.output_shape(), Shape::features(3, 2));
+  check_network(d);
+}
+
+TEST(Network, InceptionLayersDescribeThemselves) {
+  const Network<float> n("D", 2,
+                         {"resize h=9 w=8", "conv out=4 kh=1 kw=7 ph=0 pw=3 bias=false", "conv out=4 k=3 p=1",
+                          "conv out=4 kh=3 kw=1 p=1 pw=0", "avgpool k=3 s=1 p=1 include_pad=false",
+                          "convT out=2 kh=1 kw=3 pw=1"},
+                         "d", Shape::image(2, 5, 5, 3), InitScheme::DCGAN);
+  EXPECT_EQ(n.output_shape(), Shape::image(2, 9, 8, 2));
+  const std::string s = n.summary();
+  EXPECT_NE(s.find("resize 5x5->9x8 bilinear"), std::string::npos) << s;
+  EXPECT_NE(s.find("conv 3->4 k1x7 s1 p0x3 (no bias)"), std::string::npos) << s;
+  EXPECT_NE(s.find("conv 4->4 k3 s1 p1"), std::string::npos) << s;
+  EXPECT_NE(s.find("conv 4->4 k3x1 s1 p1x0"), std::string::npos) << s;
+  EXPECT_NE(s.find("avgpool k3 s1 p1 (padding not counted)"), std::string::npos) << s;
+  EXPECT_NE(s.find("convT 4->2 k1x3 s1 p0x1"), std::string::npos) << s;
+  // weights [k, r, s, c]: 4*1*7*3 + (4*3*3*4 + 4) + (4*3*1*4 + 4) + 4*1*3*2 + 2
+  EXPECT_EQ(n.trainable_count(), 84 + 148 + 52 + 26);
+}
+
 TEST(Network, PoolingDefaultsAndDescriptions) {
   const Network<float> n("D", 2, {"maxpool 2", "avgpool k=3 s=1 p=1", "maxpool k=3 s=2"}, "d",
                          Shape::image(2, 9, 9, 3), InitScheme::DCGAN);
@@ -278,6 +308,16 @@ TEST(Network, BadLayerStringsAreUsageErrorsNamingTheField) {
   expect_error({"avgpool k=3 p=2"}, "padding 2 is more than half the kernel 3", Shape::image(2, 4, 4, 1));
   expect_error({"maxpool k=2"}, "does not fit", f);
   expect_error({"maxpool k=2 out=3"}, "has no argument 'out'", Shape::image(2, 4, 4, 1));
+  expect_error({"maxpool k=3 p=1 include_pad=false"}, "has no argument 'include_pad'",
+               Shape::image(2, 4, 4, 1));
+  expect_error({"avgpool k=3 p=1 include_pad=no"}, "must be true or false", Shape::image(2, 4, 4, 1));
+  expect_error({"conv out=3 s=1"}, "needs k=<integer> or both kh= and kw=", Shape::image(2, 4, 4, 1));
+  expect_error({"conv out=3 kh=3 pw=1"}, "needs k=<integer> or both kh= and kw=", Shape::image(2, 4, 4, 1));
+  expect_error({"convT out=3 kw=3"}, "needs k=<integer> or both kh= and kw=", Shape::image(2, 4, 4, 1));
+  expect_error({"conv out=3 kh=1 kw=9"}, "does not fit", Shape::image(2, 4, 4, 1));
+  expect_error({"conv out=3 k=3 ph=-1"}, "must be an integer >= 0", Shape::image(2, 4, 4, 1));
+  expect_error({"resize h=4"}, "needs w=", Shape::image(2, 4, 4, 1));
+  expect_error({"resize h=4 w=0"}, "must be an integer >= 1", Shape::image(2, 4, 4, 1));
   EXPECT_THROW(build({}), UsageError);
 }
 

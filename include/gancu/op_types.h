@@ -30,8 +30,10 @@ struct LinearDims {
   int batch = 0, in = 0, out = 0;
 };
 
-// A 2-d convolution, NHWC. Input x [n, h, w, c], filter [k, r, s, c] (KRSC), output
-// y [n, p, q, k] with p = (h + 2 pad - r) / stride + 1 and q likewise.
+// A 2-d convolution, NHWC. Input x [n, h, w, c], filter [k, r, s, c] (KRSC: r rows, s columns),
+// output y [n, p, q, k] with p = (h + 2 pad_h - r) / stride + 1 and q = (w + 2 pad_w - s) / stride
+// + 1. Kernel and padding may differ between the axes (Inception's 1x7 and 7x1 convolutions, padded
+// 0 and 3); the stride is one value for both.
 //
 // A transposed convolution is the adjoint of such a convolution and uses the same dims read the
 // other way: its input is [n, p, q, k], its output [n, h, w, c], its filter [k, r, s, c]
@@ -39,14 +41,17 @@ struct LinearDims {
 struct ConvDims {
   int n = 0, h = 0, w = 0, c = 0;
   int k = 0, r = 0, s = 0;
-  int stride = 1, pad = 0;
+  int stride = 1, pad_h = 0, pad_w = 0;
   int p = 0, q = 0;
 
-  // Dims of a convolution from its input; p and q are derived.
+  // Dims of a convolution from its input; p and q are derived. The first form pads both axes alike.
   static ConvDims conv(int n, int h, int w, int c, int k, int r, int s, int stride, int pad);
+  static ConvDims conv(int n, int h, int w, int c, int k, int r, int s, int stride, int pad_h, int pad_w);
   // Dims of a transposed convolution from its input [n, p, q, k] to c channels; h and w are
-  // derived as (p - 1) stride - 2 pad + r.
+  // derived as (p - 1) stride - 2 pad_h + r and (q - 1) stride - 2 pad_w + s.
   static ConvDims transposed(int n, int p, int q, int k, int c, int r, int s, int stride, int pad);
+  static ConvDims transposed(int n, int p, int q, int k, int c, int r, int s, int stride, int pad_h,
+                             int pad_w);
   int64_t x_elems() const { return int64_t(n) * h * w * c; }
   int64_t y_elems() const { return int64_t(n) * p * q * k; }
   int64_t filter_elems() const { return int64_t(k) * r * s * c; }
@@ -117,12 +122,26 @@ struct BatchGather {
 
 // Max or average pooling over k x k windows, NHWC: x [n, h, w, c] -> y [n, p, q, c] with
 // p = (h + 2 pad - k) / stride + 1 (floor, as PyTorch's default). Average pooling divides by
-// k * k (padding counts as zeros, PyTorch's count_include_pad=True); max pooling ignores padding.
+// k * k when include_pad (padding counts as zeros, PyTorch's count_include_pad=True), otherwise
+// by the number of the window's taps inside the image (count_include_pad=False: Inception's
+// pooling branches); max pooling ignores padding and include_pad.
 struct PoolDims {
   int n = 0, h = 0, w = 0, c = 0;
   int k = 2, stride = 2, pad = 0;
   int p = 0, q = 0;
-  static PoolDims make(int n, int h, int w, int c, int k, int stride, int pad);
+  bool include_pad = true;
+  static PoolDims make(int n, int h, int w, int c, int k, int stride, int pad, bool include_pad = true);
+};
+
+// Bilinear resizing of NHWC images x [n, h, w, c] -> y [n, out_h, out_w, c], PyTorch's
+// F.interpolate(x, size=(out_h, out_w), mode='bilinear', align_corners=False, antialias=False)
+// (the taps of each output coordinate: gancu/bilinear_taps.h). Not the data pipeline's
+// antialiased uint8 resize (gancu/resize.h).
+struct ResizeDims {
+  int n = 0, h = 0, w = 0, c = 0;
+  int out_h = 0, out_w = 0;
+  int64_t x_elems() const { return int64_t(n) * h * w * c; }
+  int64_t y_elems() const { return int64_t(n) * out_h * out_w * c; }
 };
 
 // A mixture of 2-d Gaussians of equal weight, the mode-collapse benchmarks of the literature:
@@ -223,5 +242,6 @@ void check_layernorm_dims(const LayerNormDims& d, const char* op);
 void check_concat_part(const ConcatPart& part, const char* op);
 void check_mbdisc_dims(const MinibatchDiscDims& d, const char* op);
 void check_mbstd_dims(const MinibatchStdDims& d, const char* op);
+void check_resize_dims(const ResizeDims& d, const char* op);
 
 }  // namespace gancu

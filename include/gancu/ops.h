@@ -356,7 +356,9 @@ void maxpool2d_backward(const Exec& ex, const PoolDims& d, const T* x, const T* 
                         bool accumulate_dx) {
   GANCU_DISPATCH(maxpool2d_backward, d, x, y, dy, dx, accumulate_dx);
 }
-// y = mean over each k x k window (count_include_pad).
+// y = mean over each k x k window: the sum over its taps inside the image divided by k * k
+// (d.include_pad, PyTorch's count_include_pad=True) or by the number of those taps (!include_pad).
+// Backward spreads each dy over the same taps with the same divisor.
 template <class T>
 void avgpool2d_forward(const Exec& ex, const PoolDims& d, const T* x, T* y) {
   GANCU_DISPATCH(avgpool2d_forward, d, x, y);
@@ -371,6 +373,23 @@ void avgpool2d_backward(const Exec& ex, const PoolDims& d, const T* dy, T* dx, b
 template <class T>
 void maxpool2d_jvp(const Exec& ex, const PoolDims& d, const T* x, const T* y, const T* tx, T* ty) {
   GANCU_DISPATCH(maxpool2d_jvp, d, x, y, tx, ty);
+}
+
+// ---- Resizing (op_types.h, ResizeDims) -------------------------------------------------------
+
+// y = the bilinear resize of x (PyTorch's align_corners=False, no antialiasing): each output
+// pixel mixes the 2 x 2 source pixels around (dst + 0.5) * in / out - 0.5 per axis (clamped below
+// at 0; the upper neighbour clamped to the last pixel), weights from gancu/bilinear_taps.h.
+template <class T>
+void resize_bilinear_forward(const Exec& ex, const ResizeDims& d, const T* x, T* y) {
+  GANCU_DISPATCH(resize_bilinear_forward, d, x, y);
+}
+// Its adjoint (the op is linear, so this is also the backward of its tangent): dx[pixel] = sum
+// over the output pixels that read it of their weight times dy. A gather per input pixel, in a
+// fixed order (no atomics: the same bits on every run); written, or added when accumulate_dx.
+template <class T>
+void resize_bilinear_backward(const Exec& ex, const ResizeDims& d, const T* dy, T* dx, bool accumulate_dx) {
+  GANCU_DISPATCH(resize_bilinear_backward, d, dy, dx, accumulate_dx);
 }
 
 // ---- Layer norm (op_types.h, LayerNormDims) -----------------------------------------------------

@@ -14,7 +14,7 @@ namespace {
 struct TapRange {
   int w0, lo, hi;
   TapRange(const ConvDims& d, int q)
-      : w0(q * d.stride - d.pad), lo(std::max(0, -w0)), hi(std::min(d.s, d.w - w0)) {}
+      : w0(q * d.stride - d.pad_w), lo(std::max(0, -w0)), hi(std::min(d.s, d.w - w0)) {}
   int64_t len(int64_t c) const { return hi > lo ? (hi - lo) * c : 0; }
 };
 
@@ -67,11 +67,11 @@ void conv_direct_forward(const ConvDims& d, const T* img, const T* w, T* pix, bo
     for (int q = 0; q < d.q;) {
       // Four pixels at once where all their taps are inside the image row.
       if (q + 3 < d.q && TapRange(d, q).lo == 0 && TapRange(d, q + 3).hi == d.s) {
-        const int w0 = q * d.stride - d.pad;
+        const int w0 = q * d.stride - d.pad_w;
         for (int k = 0; k < d.k; ++k) {
           T acc[4] = {0, 0, 0, 0};
           for (int r = 0; r < d.r; ++r) {
-            const int h = p * d.stride - d.pad + r;
+            const int h = p * d.stride - d.pad_h + r;
             if (h < 0 || h >= d.h) continue;
             const T* xs = image + (int64_t(h) * d.w + w0) * C;
             dot4(int64_t(d.s) * C, w + k * RSC + int64_t(r) * d.s * C, xs, xs + xstep, xs + 2 * xstep,
@@ -90,7 +90,7 @@ void conv_direct_forward(const ConvDims& d, const T* img, const T* w, T* pix, bo
       for (int k = 0; k < d.k; ++k) {
         T acc = 0;
         for (int r = 0; r < d.r; ++r) {
-          const int h = p * d.stride - d.pad + r;
+          const int h = p * d.stride - d.pad_h + r;
           if (h < 0 || h >= d.h) continue;
           const T* xs = image + (int64_t(h) * d.w + t.w0 + t.lo) * C;
           const T* ws = w + k * RSC + (int64_t(r) * d.s + t.lo) * C;
@@ -111,8 +111,8 @@ template <int NB, class T>
 void adjoint_gather(const ConvDims& d, const T* pix, const T* w, T* img, bool accumulate) {
   constexpr int64_t C = 16 * NB;
   const int64_t RSC = int64_t(d.r) * d.s * C;
-  const TapTable& by_row = cached_tap_table(d.h, d.r, d.p, d.stride, d.pad);
-  const TapTable& by_col = cached_tap_table(d.w, d.s, d.q, d.stride, d.pad);
+  const TapTable& by_row = cached_tap_table(d.h, d.r, d.p, d.stride, d.pad_h);
+  const TapTable& by_col = cached_tap_table(d.w, d.s, d.q, d.stride, d.pad_w);
   const int64_t rows = int64_t(d.n) * d.h;
 #pragma omp parallel for schedule(static) if (d.y_elems() * RSC > kParallelMinWork)
   for (int64_t nh = 0; nh < rows; ++nh) {
@@ -173,7 +173,7 @@ void conv_direct_adjoint(const ConvDims& d, const T* pix, const T* w, T* img, bo
         const int64_t len = t.len(C);
         const T* g = pix + ((n * d.p + p) * d.q + q) * d.k;
         for (int r = 0; r < d.r; ++r) {
-          const int h = p * d.stride - d.pad + r;
+          const int h = p * d.stride - d.pad_h + r;
           if (h < 0 || h >= d.h) continue;
           T* xs = image + (int64_t(h) * d.w + t.w0 + t.lo) * C;
           for (int k = 0; k < d.k; ++k) {
@@ -209,7 +209,7 @@ void conv_direct_weight_grad(const ConvDims& d, const T* img, const T* pix, T* d
         const int64_t len = four ? int64_t(d.s) * C : t.len(C);
         const T* g = pix + (np * d.q + q) * d.k;
         for (int r = 0; r < d.r; ++r) {
-          const int h = p * d.stride - d.pad + r;
+          const int h = p * d.stride - d.pad_h + r;
           if (h < 0 || h >= d.h) continue;
           const T* xs = image + (int64_t(h) * d.w + t.w0 + t.lo) * C;
           for (int k = 0; k < d.k; ++k) {

@@ -29,11 +29,11 @@ void im2col(const ConvDims& d, int nb, const T* img, T* col) {
     const T* image = img + n * d.h * d.w * C;
     T* dst_row = col + np * d.q * RSC;
     for (int q = 0; q < d.q; ++q) {
-      const int w0 = q * d.stride - d.pad;
+      const int w0 = q * d.stride - d.pad_w;
       const int s_lo = std::max(0, -w0), s_hi = std::min(d.s, d.w - w0);
       for (int r = 0; r < d.r; ++r) {
         T* dst = dst_row + int64_t(q) * RSC + r * SC;
-        const int h = p * d.stride - d.pad + r;
+        const int h = p * d.stride - d.pad_h + r;
         if (h < 0 || h >= d.h || s_hi <= s_lo) {
           std::fill(dst, dst + SC, T(0));
           continue;
@@ -90,8 +90,8 @@ template <class T>
 void col2im(const ConvDims& d, int nb, const T* col, T* img, bool accumulate, const T* bias, Activation act) {
   const int64_t C = d.c, RSC = int64_t(d.r) * d.s * C;
   const int64_t rows = int64_t(nb) * d.h;
-  const TapTable& by_row = cached_tap_table(d.h, d.r, d.p, d.stride, d.pad);
-  const TapTable& by_col = cached_tap_table(d.w, d.s, d.q, d.stride, d.pad);
+  const TapTable& by_row = cached_tap_table(d.h, d.r, d.p, d.stride, d.pad_h);
+  const TapTable& by_col = cached_tap_table(d.w, d.s, d.q, d.stride, d.pad_w);
 #pragma omp parallel for schedule(static) if (int64_t(nb) * d.p * d.q * RSC > kParallelMinWork)
   for (int64_t nh = 0; nh < rows; ++nh) {
     const int64_t n = nh / d.h;

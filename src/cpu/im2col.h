@@ -15,12 +15,12 @@ namespace gancu::cpu {
 
 // True when col would equal the image itself ([n h w, c]): 1x1 kernel, stride 1, no padding.
 inline bool conv_is_pointwise(const ConvDims& d) {
-  return d.r == 1 && d.s == 1 && d.stride == 1 && d.pad == 0;
+  return d.r == 1 && d.s == 1 && d.stride == 1 && d.pad_h == 0 && d.pad_w == 0;
 }
 
 // The taps of a convolution that land on image position x (a row h or a column w): pairs
-// (tap, output position) with x = out * stride - pad + tap, found without a division per tap
-// (the inner loops of col2im would otherwise divide for every tap of every pixel).
+// (tap, output position) with x = out * stride - pad + tap (pad: that axis's padding), found without a
+// division per tap (the inner loops of col2im would otherwise divide for every tap of every pixel).
 struct TapTable {
   std::vector<int> first, count, tap, out;  // entries [first[x], first[x] + count[x]) of tap/out
   TapTable(int size, int taps, int outs, int stride, int pad) : first(size_t(size)), count(size_t(size)) {

@@ -184,12 +184,18 @@ void maxpool2d_jvp(const Exec&, const PoolDims& d, const T* x, const T* y, const
   });
 }
 
+// The divisor of an average pooling window with valid taps [r0, r1) x [s0, s1): k * k when the
+// padding counts (as zeros), else the taps inside the image.
+inline int avg_divisor(const PoolDims& d, int r0, int r1, int s0, int s1) {
+  return d.include_pad ? d.k * d.k : (r1 - r0) * (s1 - s0);
+}
+
 template <class T>
 void avgpool2d_forward(const Exec&, const PoolDims& d, const T* x, T* y) {
   check_dims(d, "avgpool2d_forward");
   const int64_t C = d.c;
-  const T area = T(d.k * d.k);  // count_include_pad: padding counts as zeros
   for_each_window(d, [&](const Window& win) {
+    const T area = T(avg_divisor(d, win.r0, win.r1, win.s0, win.s1));
     T* yo = y + win.out;
     std::fill(yo, yo + C, T(0));
     for (int r = win.r0; r < win.r1; ++r)
@@ -208,7 +214,6 @@ void avgpool2d_backward(const Exec&, const PoolDims& d, const T* dy, T* dx, bool
   check_dims(d, "avgpool2d_backward");
   if (!dx) return;
   const int64_t C = d.c;
-  const T area = T(d.k * d.k);
   for_rows(int64_t(d.n) * d.h, int64_t(d.w) * C * d.k * d.k, [&](int64_t row) {
     const int n = int(row / d.h), h = int(row % d.h);
     int p_first, p_last;
@@ -218,12 +223,18 @@ void avgpool2d_backward(const Exec&, const PoolDims& d, const T* dy, T* dx, bool
       covering_windows(w, d.k, d.stride, d.pad, d.q, q_first, q_last);
       T* dxi = dx + ((int64_t(n) * d.h + h) * d.w + w) * C;
       if (!accumulate_dx) std::fill(dxi, dxi + C, T(0));
-      for (int p = p_first; p <= p_last; ++p)
+      for (int p = p_first; p <= p_last; ++p) {
+        int r0, r1;
+        window_range(p * d.stride - d.pad, d.k, d.h, r0, r1);
         for (int q = q_first; q <= q_last; ++q) {
+          int s0, s1;
+          window_range(q * d.stride - d.pad, d.k, d.w, s0, s1);
+          const T area = T(avg_divisor(d, r0, r1, s0, s1));
           const T* dyo = dy + ((int64_t(n) * d.p + p) * d.q + q) * C;
 #pragma omp simd
           for (int64_t c = 0; c < C; ++c) dxi[c] += dyo[c] / area;
         }
+      }
     }
   });
 }

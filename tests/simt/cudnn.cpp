@@ -134,15 +134,14 @@ cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(cudnnConvolutionDescriptor_t
 namespace {
 
 // gancu's dims of the convolution x * w -> y, when the emulator supports it (what gancu uses:
-// NHWC tensors, KRSC filters, cross-correlation, square stride and padding, no dilation).
+// NHWC tensors, KRSC filters, cross-correlation, one stride for both axes, no dilation).
 bool conv_dims(cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w, cudnnConvolutionDescriptor_t cd,
                cudnnTensorDescriptor_t y, gancu::ConvDims* d) {
   if (!x || !w || !cd || !y || !x->set || !w->set || !cd->set || !y->set) return false;
   if (!x->nhwc || !w->nhwc || !y->nhwc || cd->mode != CUDNN_CROSS_CORRELATION) return false;
-  if (cd->pad_h != cd->pad_w || cd->stride_h != cd->stride_w || cd->dil_h != 1 || cd->dil_w != 1)
-    return false;
+  if (cd->stride_h != cd->stride_w || cd->dil_h != 1 || cd->dil_w != 1) return false;
   if (x->c != w->c || y->c != w->k || y->n != x->n) return false;
-  *d = gancu::ConvDims::conv(x->n, x->h, x->w, x->c, w->k, w->r, w->s, cd->stride_h, cd->pad_h);
+  *d = gancu::ConvDims::conv(x->n, x->h, x->w, x->c, w->k, w->r, w->s, cd->stride_h, cd->pad_h, cd->pad_w);
   return d->p == y->h && d->q == y->w;
 }
 

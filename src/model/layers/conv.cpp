@@ -1,6 +1,8 @@
 // Conv2d and ConvTranspose2d, NHWC, filter [k, r, s, c]. A transposed convolution is stored and
 // computed as the adjoint of the convolution with the same ConvDims (see op_types.h), so its
 // filter is PyTorch's ConvTranspose2d weight [in, out, r, s] with the channel axis moved last.
+// Kernel and padding may differ between the axes (`conv out=192 kh=1 kw=7 ph=0 pw=3`, Inception's
+// factorized convolutions): kh/kw override k, ph/pw override p; both kinds take them.
 #include "gancu/check.h"
 #include "gancu/ops.h"
 #include "layer_impl.h"
@@ -12,21 +14,25 @@ namespace {
 template <class T>
 class ConvLayer final : public Layer<T> {
  public:
-  ConvLayer(bool transposed, int out, int kernel, int stride, int pad, bool bias, InitScheme init,
-            std::string where)
+  ConvLayer(bool transposed, int out, int kernel_h, int kernel_w, int stride, int pad_h, int pad_w, bool bias,
+            InitScheme init, std::string where)
       : transposed_(transposed),
         out_(out),
-        kernel_(kernel),
+        kernel_h_(kernel_h),
+        kernel_w_(kernel_w),
         stride_(stride),
-        pad_(pad),
+        pad_h_(pad_h),
+        pad_w_(pad_w),
         bias_(bias),
         init_(init),
         where_(std::move(where)) {}
 
   Shape configure(const Shape& in) override {
     try {
-      d_ = transposed_ ? ConvDims::transposed(in.n, in.h, in.w, in.c, out_, kernel_, kernel_, stride_, pad_)
-                       : ConvDims::conv(in.n, in.h, in.w, in.c, out_, kernel_, kernel_, stride_, pad_);
+      d_ = transposed_
+               ? ConvDims::transposed(in.n, in.h, in.w, in.c, out_, kernel_h_, kernel_w_, stride_, pad_h_,
+                                      pad_w_)
+               : ConvDims::conv(in.n, in.h, in.w, in.c, out_, kernel_h_, kernel_w_, stride_, pad_h_, pad_w_);
     } catch (const UsageError& e) {
       usage_error(where_, ": ", e.what(), " (input ", in.str(), ")");
     }
@@ -34,8 +40,12 @@ class ConvLayer final : public Layer<T> {
   }
   std::string describe() const override {
     const int cin = transposed_ ? d_.k : d_.c, cout = transposed_ ? d_.c : d_.k;
-    return detail::concat(transposed_ ? "convT " : "conv ", cin, "->", cout, " k", kernel_, " s", stride_,
-                          " p", pad_, bias_ ? "" : " (no bias)", act_.kind == Act::None ? "" : " +act");
+    // Square kernels and padding as before ("k4 s2 p1"); others per axis, rows first ("k1x7 s1 p0x3").
+    const std::string k =
+        kernel_h_ == kernel_w_ ? std::to_string(kernel_h_) : detail::concat(kernel_h_, "x", kernel_w_);
+    const std::string p = pad_h_ == pad_w_ ? std::to_string(pad_h_) : detail::concat(pad_h_, "x", pad_w_);
+    return detail::concat(transposed_ ? "convT " : "conv ", cin, "->", cout, " k", k, " s", stride_, " p", p,
+                          bias_ ? "" : " (no bias)", act_.kind == Act::None ? "" : " +act");
   }
   std::vector<ParamSpec> params() const override {
     // PyTorch's fan-in is c*r*s for both kinds (for ConvTranspose2d it reads the weight's second
@@ -105,7 +115,7 @@ class ConvLayer final : public Layer<T> {
   }
 
   bool transposed_;
-  int out_, kernel_, stride_, pad_;
+  int out_, kernel_h_, kernel_w_, stride_, pad_h_, pad_w_;
   bool bias_;
   InitScheme init_;
   std::string where_;
@@ -118,8 +128,14 @@ class ConvLayer final : public Layer<T> {
 template <class T>
 std::unique_ptr<Layer<T>> make_conv(const LayerSpec& spec, InitScheme init, bool transposed,
                                     const std::string& where) {
-  return std::make_unique<ConvLayer<T>>(transposed, spec.get_int("out", where), spec.get_int("k", where),
-                                        spec.get_int("s", 1, where), spec.get_int("p", 0, where, 0),
+  const bool square = spec.args.count("k") != 0;
+  if (!square && !(spec.args.count("kh") && spec.args.count("kw")))
+    usage_error(where, ": \"", spec.text, "\" needs k=<integer> or both kh= and kw=");
+  const int k = square ? spec.get_int("k", where) : 0;
+  const int p = spec.get_int("p", 0, where, 0);
+  return std::make_unique<ConvLayer<T>>(transposed, spec.get_int("out", where), spec.get_int("kh", k, where),
+                                        spec.get_int("kw", k, where), spec.get_int("s", 1, where),
+                                        spec.get_int("ph", p, where, 0), spec.get_int("pw", p, where, 0),
                                         spec.get_bool("bias", true, where), init, where);
 }
 GANCU_INSTANTIATE_LAYER(make_conv, const LayerSpec&, InitScheme, bool, const std::string&)

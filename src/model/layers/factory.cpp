@@ -61,6 +61,7 @@ std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec, InitScheme init, int
   if (spec.kind == "flatten") return make_flatten<T>();
   if (spec.kind == "maxpool") return make_pool<T>(spec, true, where);
   if (spec.kind == "avgpool") return make_pool<T>(spec, false, where);
+  if (spec.kind == "resize") return make_resize<T>(spec, where);
   if (spec.kind == "ln") return make_layernorm<T>(spec, where);
   if (spec.kind == "concat") return make_join<T>(spec, true, where);
   if (spec.kind == "add") return make_join<T>(spec, false, where);

@@ -27,6 +27,9 @@ std::unique_ptr<Layer<T>> make_flatten();
 // maxpool (max = true) or avgpool.
 template <class T>
 std::unique_ptr<Layer<T>> make_pool(const LayerSpec& spec, bool max, const std::string& where);
+// resize h= w=: bilinear, as PyTorch's F.interpolate(align_corners=False).
+template <class T>
+std::unique_ptr<Layer<T>> make_resize(const LayerSpec& spec, const std::string& where);
 template <class T>
 std::unique_ptr<Layer<T>> make_layernorm(const LayerSpec& spec, const std::string& where);
 // concat (concat = true) or add.

@@ -1,7 +1,8 @@
 // Max and average pooling layers over NHWC images (k x k windows, stride s, padding p; see
-// PoolDims): `maxpool k=2` and `avgpool k=3 s=1 p=1`. No parameters; backward runs through the
-// pooling ops of ops.h (max pooling recomputes each window's argmax from x and y, so nothing is
-// saved between forward and backward).
+// PoolDims): `maxpool k=2` and `avgpool k=3 s=1 p=1`; `avgpool ... include_pad=false` divides by
+// the taps inside the image (PyTorch's count_include_pad=False; max pooling refuses the key). No parameters;
+// backward runs through the pooling ops of ops.h (max pooling recomputes each window's argmax from x and y,
+// so nothing is saved between forward and backward).
 #include "gancu/check.h"
 #include "gancu/ops.h"
 #include "layer_impl.h"
@@ -13,19 +14,25 @@ namespace {
 template <class T>
 class PoolLayer final : public Layer<T> {
  public:
-  PoolLayer(bool max, int kernel, int stride, int pad, std::string where)
-      : max_(max), kernel_(kernel), stride_(stride), pad_(pad), where_(std::move(where)) {}
+  PoolLayer(bool max, int kernel, int stride, int pad, bool include_pad, std::string where)
+      : max_(max),
+        kernel_(kernel),
+        stride_(stride),
+        pad_(pad),
+        include_pad_(include_pad),
+        where_(std::move(where)) {}
 
   Shape configure(const Shape& in) override {
     try {
-      d_ = PoolDims::make(in.n, in.h, in.w, in.c, kernel_, stride_, pad_);
+      d_ = PoolDims::make(in.n, in.h, in.w, in.c, kernel_, stride_, pad_, include_pad_);
     } catch (const UsageError& e) {
       usage_error(where_, ": ", e.what(), " (input ", in.str(), ")");
     }
     return Shape::image(in.n, d_.p, d_.q, d_.c);
   }
   std::string describe() const override {
-    return detail::concat(max_ ? "maxpool" : "avgpool", " k", kernel_, " s", stride_, " p", pad_);
+    return detail::concat(max_ ? "maxpool" : "avgpool", " k", kernel_, " s", stride_, " p", pad_,
+                          include_pad_ ? "" : " (padding not counted)");
   }
 
   void forward(const Exec& ex, const LayerIO<T>& io) const override {
@@ -74,6 +81,7 @@ class PoolLayer final : public Layer<T> {
 
   bool max_;
   int kernel_, stride_, pad_;
+  bool include_pad_;
   std::string where_;
   PoolDims d_;
 };
@@ -83,8 +91,10 @@ class PoolLayer final : public Layer<T> {
 template <class T>
 std::unique_ptr<Layer<T>> make_pool(const LayerSpec& spec, bool max, const std::string& where) {
   const int k = spec.get_int("k", where);
+  // maxpool has no include_pad key (layer_spec's key table refuses it): it ignores padding anyway.
+  const bool include_pad = max || spec.get_bool("include_pad", true, where);
   return std::make_unique<PoolLayer<T>>(max, k, spec.get_int("s", k, where), spec.get_int("p", 0, where, 0),
-                                        where);
+                                        include_pad, where);
 }
 GANCU_INSTANTIATE_LAYER(make_pool, const LayerSpec&, bool, const std::string&)
 

@@ -14,8 +14,8 @@ namespace {
 const std::map<std::string, std::vector<std::string>>& known_keys() {
   static const std::map<std::string, std::vector<std::string>> keys = {
       {"linear", {"out", "bias"}},
-      {"conv", {"out", "k", "s", "p", "bias"}},
-      {"convT", {"out", "k", "s", "p", "bias"}},
+      {"conv", {"out", "k", "s", "p", "bias", "kh", "kw", "ph", "pw"}},
+      {"convT", {"out", "k", "s", "p", "bias", "kh", "kw", "ph", "pw"}},
       {"bn", {"momentum", "eps"}},
       {"relu", {}},
       {"lrelu", {"slope"}},
@@ -23,9 +23,10 @@ const std::map<std::string, std::vector<std::string>>& known_keys() {
       {"sigmoid", {}},
       {"dropout", {"p"}},
       {"reshape", {"h", "w", "c"}},
+      {"resize", {"h", "w"}},
       {"flatten", {}},
       {"maxpool", {"k", "s", "p"}},
-      {"avgpool", {"k", "s", "p"}},
+      {"avgpool", {"k", "s", "p", "include_pad"}},
       {"ln", {"eps"}},
       {"concat", {}},
       {"add", {}},
