@@ -715,7 +715,8 @@ def write_safetensors(path: str | Path, tensors: dict, metadata: dict | None = N
     for name, t in tensors.items():
         if isinstance(t, torch.Tensor):
             t = t.detach().cpu().numpy()
-        a = np.ascontiguousarray(t)
+        # ascontiguousarray would turn a 0-d array (a batch counter) into shape [1].
+        a = np.ascontiguousarray(t) if np.ndim(t) else np.array(t)
         a = a.astype(a.dtype.newbyteorder("<"), copy=False)
         if a.dtype.str.replace("|", "") not in _NP_TO_ST:
             raise ValueError(f"{name}: dtype {a.dtype} cannot be written to safetensors")

@@ -14,7 +14,7 @@ packages=(
   libpng-dev libjpeg-dev zlib1g-dev libopenmpi-dev openmpi-bin
   libgif-dev libboost-dev
   dataset-fashion-mnist
-  python3 python3-numpy python3-torch python3-pil
+  python3 python3-numpy python3-torch python3-torchvision python3-pil python3-pip
   clang libclang-rt-14-dev util-linux procps
 )
 # Optional extras: a missing one only disables the feature that uses it.

@@ -11,6 +11,8 @@ tools/build.sh
 build=${GANCU_BUILD_DIR:-build}
 # TensorBoard's own reader for the event-file test (from PyPI; the test skips itself without it).
 tools/setup_tensorboard.sh || echo "test: tensorboard could not be installed; its cross-check will be skipped"
+# pytorch-fid's network code (PyPI, no weights) for the check of gancu's Inception-v3 against it.
+tools/setup_pytorch_fid.sh
 # Several test processes share the cores: threads that wait should sleep, not spin.
 export OMP_WAIT_POLICY=passive
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)"
