@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli_test_util.h"
@@ -240,6 +241,27 @@ TEST(InceptionCli, BadInputGetsAClearMessageAndExitCode) {
   write_idx_images(other, big.data(), 2, 9, 9, 1);
   expect(run("eval --samples " + samples + " --inception " + weights + " --reference " + other), 2,
          {"9x9x1", "8x8x1"});
+}
+
+// `gancu eval --run --inception`: the samples against the run's own data set, whose features are
+// cached for the next evaluation.
+TEST(InceptionCli, RunIsJudgedAgainstItsOwnDataSetOnce) {
+  const std::string dir = temp("inception_run");
+  expect(run("train --preset mlp --backend cpu --data mnist --batch 8 --steps 2 --out " + dir), 0, {"step 2/2"});
+  const std::string weights = temp("inception_run_weights") + ".safetensors";
+  write_random_weights(weights, InceptionVariant::Fid, Shape::image(0, 28, 28, 1), 3);
+  const std::string env = "GANCU_CACHE_DIR=" + temp("inception_run_cache") + " ";
+  const std::string eval =
+      env + GANCU_BINARY + " eval --run " + dir + " --inception " + weights + " --n 2 --reference-n 3 --json";
+  const testing_cli::Result first = testing_cli::run_command(eval);
+  expect(first, 0, {"featurizing 3 reference images of mnist", "\"inception/fid\"", "\"inception/variant\":\"fid\""});
+  const nlohmann::json j = nlohmann::json::parse(first.output.substr(first.output.rfind("{")));
+  EXPECT_EQ(j["inception/samples"], 2);
+  EXPECT_EQ(j["inception/reference"], 3);
+  EXPECT_TRUE(std::isfinite(j["inception/fid"].get<double>()));
+  const testing_cli::Result second = testing_cli::run_command(eval);
+  expect(second, 0, {"from the cache"});
+  EXPECT_EQ(nlohmann::json::parse(second.output.substr(second.output.rfind("{")))["inception/fid"], j["inception/fid"]);
 }
 
 }  // namespace

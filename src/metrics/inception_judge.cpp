@@ -204,8 +204,11 @@ std::string InceptionResult::table() const {
   if (has_reference) s << " against " << reference << " reference images";
   s << "\n";
   if (has_reference) {
-    s << "  FID                " << std::setprecision(3) << fid << "\n";
-    s << "  KID                " << std::setprecision(5) << kid.mean << " +- " << kid.std << "\n";
+    // General notation: a network without its trained weights can give FIDs of 1e20.
+    s << std::defaultfloat << std::setprecision(6);
+    s << "  FID                " << fid << "\n";
+    s << "  KID                " << kid.mean << " +- " << kid.std << "\n";
+    s << std::fixed;
   }
   s << "  Inception score    " << std::setprecision(3) << is.mean << " +- " << is.std << "\n";
   if (!has_reference) s << "  (FID and KID need a reference set: --reference DATA)\n";
