@@ -14,15 +14,15 @@
 //   kTf32        5e-3  the same with TF32 tensor-core math (10-bit mantissa inputs)
 //   fill_noise: uniform and gather bit-for-bit; normal within 1e-5 (libm vs CUDA logf/sinf).
 //   Pooling: max forward bit-for-bit (a copy); max backward, average forward/backward kElementwise
-//   (the same additions in the same order). softmax, softmax_cross_entropy: kElementwise for
-//   probabilities and dlogits (fp32 vs double row sums on the CPU), kReduction for the loss, the
-//   correct count exactly. pairwise_sq_distances: kGemm (kTf32 with TF32). sample_mixture: 1e-5
-//   (libm vs CUDA logf/sinf/cosf, as fill_noise).
-//   gan_loss, l1_reconstruction_loss: kElementwise for the gradients, kReduction for the sums;
-//   began_update kElementwise. interpolate_samples: the draws bit for bit, the points within 1 ulp
-//   (both compute one __fmaf_rn / std::fma of the same numbers: they should be equal).
-//   perturb_samples: the draws bit for bit, the points kElementwise (sigma is a sum in another
-//   order). gradient_penalty: v kElementwise, sums kReduction. activation_second_order,
+//   (the same additions in the same order). Bilinear resize forward and backward: kElementwise
+//   (the same taps and weights, bilinear_taps.h; fused multiply-adds may differ). softmax,
+//   softmax_cross_entropy: kElementwise for probabilities and dlogits (fp32 vs double row sums on the CPU),
+//   kReduction for the loss, the correct count exactly. pairwise_sq_distances: kGemm (kTf32 with TF32).
+//   sample_mixture: 1e-5 (libm vs CUDA logf/sinf/cosf, as fill_noise). gan_loss, l1_reconstruction_loss:
+//   kElementwise for the gradients, kReduction for the sums; began_update kElementwise. interpolate_samples:
+//   the draws bit for bit, the points within 1 ulp (both compute one __fmaf_rn / std::fma of the same
+//   numbers: they should be equal). perturb_samples: the draws bit for bit, the points kElementwise (sigma is
+//   a sum in another order). gradient_penalty: v kElementwise, sums kReduction. activation_second_order,
 //   rmsprop_step: kElementwise. clamp_values, maxpool2d_jvp, concat, add: bit for bit (selects,
 //   copies, and the same float additions in the same order). Layer norm (all four ops): kGemm
 //   (row and channel sums in other orders, the jvp backward's cancellations).
@@ -1228,7 +1228,17 @@ std::vector<PoolDims> pool_shapes() {
 std::string pool_name(const PoolDims& d) {
   return std::to_string(d.n) + "x" + std::to_string(d.h) + "x" + std::to_string(d.w) + "x" +
          std::to_string(d.c) + " k" + std::to_string(d.k) + " s" + std::to_string(d.stride) + " p" +
-         std::to_string(d.pad);
+         std::to_string(d.pad) + (d.include_pad ? "" : " (padding not counted)");
+}
+
+// Average pooling that leaves the padding out of its divisor (Inception's 3x3 s1 p1 branches):
+// windows clipped by 1 or 2 pixels at every edge, overlapping.
+std::vector<PoolDims> pool_shapes_without_pad_count() {
+  return {
+      PoolDims::make(2, 7, 6, 5, 3, 1, 1, false),  // Inception's branch pooling
+      PoolDims::make(3, 7, 5, 2, 3, 2, 1, false),  // strided, odd
+      PoolDims::make(1, 6, 9, 4, 4, 1, 2, false),  // padding 2 on each side
+  };
 }
 
 TEST_F(CudaOps, MaxPoolForwardBackward) {
@@ -1262,7 +1272,9 @@ TEST_F(CudaOps, MaxPoolForwardBackward) {
 
 TEST_F(CudaOps, AvgPoolForwardBackward) {
   uint32_t seed = 7500;
-  for (const auto& d : first_shapes(pool_shapes()))
+  std::vector<PoolDims> shapes = first_shapes(pool_shapes());
+  for (const PoolDims& d : first_shapes(pool_shapes_without_pad_count())) shapes.push_back(d);
+  for (const auto& d : shapes)
     for (int variant = 0; variant < 2; ++variant) {
       const bool acc = variant == 1;
       const size_t nx = size_t(d.n) * d.h * d.w * d.c, ny = size_t(d.n) * d.p * d.q * d.c;
@@ -1281,6 +1293,56 @@ TEST_F(CudaOps, AvgPoolForwardBackward) {
       ops::avgpool2d_backward<float>(cpu_, d, dy.data(), dx.data(), acc);
       ops::avgpool2d_backward<float>(gpu_, d, gdy.data(), gdx.data(), acc);
       EXPECT_REL(gdx.download(), dx, kElementwise, what << " dx");
+    }
+}
+
+// ---- bilinear resize --------------------------------------------------------------------------
+
+std::vector<ResizeDims> resize_shapes() {
+  return {
+      {2, 5, 4, 3, 13, 11},    // up, odd factors
+      {2, 17, 13, 4, 5, 6},    // down
+      {1, 6, 7, 5, 11, 3},     // up one axis, down the other
+      {2, 4, 5, 3, 4, 5},      // identity
+      {3, 1, 1, 2, 4, 3},      // a single pixel spread
+      {2, 32, 32, 3, 75, 75},  // Inception's input stage at a small size (32 -> 299 scaled down)
+      {4, 8, 8, 32, 3, 3},     // feature maps, large factor down
+  };
+}
+
+std::string resize_name(const ResizeDims& d) {
+  return std::to_string(d.n) + "x" + std::to_string(d.h) + "x" + std::to_string(d.w) + "x" +
+         std::to_string(d.c) + " -> " + std::to_string(d.out_h) + "x" + std::to_string(d.out_w);
+}
+
+TEST_F(CudaOps, ResizeBilinearForwardBackward) {
+  uint32_t seed = 7600;
+  for (const auto& d : first_shapes(resize_shapes()))
+    for (int variant = 0; variant < 2; ++variant) {
+      const bool acc = variant == 1;
+      const size_t nx = size_t(d.x_elems()), ny = size_t(d.y_elems());
+      const auto x = random_vec(nx, seed++);
+      std::vector<float> y(ny);
+      auto gx = up(x);
+      auto gy = poisoned(ny);
+      ops::resize_bilinear_forward<float>(cpu_, d, x.data(), y.data());
+      ops::resize_bilinear_forward<float>(gpu_, d, gx.data(), gy.data());
+      const std::string what = "resize " + resize_name(d) + " acc=" + std::to_string(acc);
+      EXPECT_REL(gy.download(), y, kElementwise, what << " forward");
+      const auto dy = random_vec(ny, seed++);
+      auto dx = random_vec(nx, seed++);
+      auto gdy = up(dy);
+      auto gdx = out_buf(dx, acc);
+      ops::resize_bilinear_backward<float>(cpu_, d, dy.data(), dx.data(), acc);
+      ops::resize_bilinear_backward<float>(gpu_, d, gdy.data(), gdx.data(), acc);
+      EXPECT_REL(gdx.download(), dx, kElementwise, what << " dx");
+      // The gather has no atomics: a second run gives the same bits.
+      auto gdx2 = out_buf(dx, false);
+      ops::resize_bilinear_backward<float>(gpu_, d, gdy.data(), gdx2.data(), false);
+      auto gdx3 = out_buf(dx, false);
+      ops::resize_bilinear_backward<float>(gpu_, d, gdy.data(), gdx3.data(), false);
+      EXPECT_EQ(gdx2.download(), gdx3.download()) << what;
+      ops::resize_bilinear_backward<float>(gpu_, d, gdy.data(), nullptr, acc);  // no-op
     }
 }
 

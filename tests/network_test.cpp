@@ -317,6 +317,7 @@ TEST(Network, BadLayerStringsAreUsageErrorsNamingTheField) {
   expect_error({"conv out=3 kh=1 kw=9"}, "does not fit", Shape::image(2, 4, 4, 1));
   expect_error({"conv out=3 k=3 ph=-1"}, "must be an integer >= 0", Shape::image(2, 4, 4, 1));
   expect_error({"resize h=4"}, "needs w=", Shape::image(2, 4, 4, 1));
+  expect_error({"resize h=4 w=4"}, "resize needs an image", f);
   expect_error({"resize h=4 w=0"}, "must be an integer >= 1", Shape::image(2, 4, 4, 1));
   EXPECT_THROW(build({}), UsageError);
 }

@@ -145,6 +145,18 @@ TEST(ObjectiveStep, WganGpOnPointsMatchesPyTorch) {
        R"(model.discriminator=["linear out=16", "lrelu", "linear out=16", "tanh", "linear out=1"])"}));
 }
 
+// Inception's pieces in both networks, against PyTorch's Conv2d(kernel_size=(kh, kw),
+// padding=(ph, pw)), AvgPool2d(count_include_pad=False) and F.interpolate(mode='bilinear',
+// align_corners=False): G resizes its 4x4 maps to 8x8 before a 3x1 and a 1x3 convolution (the
+// resize's backward carries G's gradient); D resizes the images to 11x9 and pools without the
+// padding in the count between per-axis convolutions.
+TEST(ObjectiveStep, InceptionLayersMatchPyTorch) {
+  expect_matches_pytorch(tiny(
+      "bce",
+      {R"(model.generator=["linear out=64 bias=false", "bn", "relu", "reshape h=4 w=4 c=4", "resize h=8 w=8", "conv out=3 kh=3 kw=1 ph=1 pw=0", "relu", "conv out=1 kh=1 kw=3 ph=0 pw=1", "tanh"])",
+       R"(model.discriminator=["resize h=11 w=9", "conv out=4 kh=1 kw=3 pw=1", "lrelu slope=0.2", "avgpool k=3 s=1 p=1 include_pad=false", "conv out=4 kh=3 kw=1 s=2", "lrelu slope=0.2", "flatten", "linear out=1"])"}));
+}
+
 // Today's presets with their own optimizers (Adam), as the peer trains them.
 TEST(ObjectiveStep, MlpPresetMatchesPyTorch) {
   expect_matches_pytorch(

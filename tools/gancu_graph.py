@@ -39,8 +39,12 @@ _REQUIRED = object()
 # kind -> ordered (key, type, default); the first key is the one a bare value fills.
 LAYER_KEYS: dict[str, list[tuple[str, type, object]]] = {
     "linear": [("out", int, _REQUIRED), ("bias", bool, True)],
-    "conv": [("out", int, _REQUIRED), ("k", int, _REQUIRED), ("s", int, 1), ("p", int, 0), ("bias", bool, True)],
-    "convT": [("out", int, _REQUIRED), ("k", int, _REQUIRED), ("s", int, 1), ("p", int, 0), ("bias", bool, True)],
+    # kh/kw (kernel rows/columns) override k, ph/pw (padding of rows/columns) override p; parse_layer
+    # resolves all four, so the settings always hold kh, kw, ph and pw (k None when not given).
+    "conv": [("out", int, _REQUIRED), ("k", int, None), ("s", int, 1), ("p", int, 0), ("bias", bool, True),
+             ("kh", int, None), ("kw", int, None), ("ph", int, None), ("pw", int, None)],
+    "convT": [("out", int, _REQUIRED), ("k", int, None), ("s", int, 1), ("p", int, 0), ("bias", bool, True),
+              ("kh", int, None), ("kw", int, None), ("ph", int, None), ("pw", int, None)],
     "bn": [("momentum", float, 0.1), ("eps", float, 1e-5)],
     "ln": [("eps", float, 1e-5)],
     "relu": [],
@@ -52,13 +56,16 @@ LAYER_KEYS: dict[str, list[tuple[str, type, object]]] = {
     "flatten": [],
     # s = None: the stride defaults to the kernel size (filled in by parse_layer)
     "maxpool": [("k", int, _REQUIRED), ("s", int, None), ("p", int, 0)],
-    "avgpool": [("k", int, _REQUIRED), ("s", int, None), ("p", int, 0)],
+    # include_pad=false: divide by the window's pixels inside the image (count_include_pad=False)
+    "avgpool": [("k", int, _REQUIRED), ("s", int, None), ("p", int, 0), ("include_pad", bool, True)],
+    "resize": [("h", int, _REQUIRED), ("w", int, _REQUIRED)],
     "concat": [],
     "add": [],
     "mbdisc": [("kernels", int, 100), ("dims", int, 5), ("std", float, 0.05)],
     "mbstd": [("eps", float, 1e-8)],
 }
 POOL_KINDS = ("maxpool", "avgpool")
+CONV_KINDS = ("conv", "convT")
 MULTI_INPUT_KINDS = ("concat", "add")
 # Keys every kind accepts: the graph's wiring, not the layer's settings.
 GRAPH_KEYS = ("name", "in")
@@ -114,11 +121,18 @@ def parse_layer_string(spec: str, where: str = "layer") -> tuple[str, dict, str 
             params[key] = default
     if kind in POOL_KINDS and params["s"] is None:
         params["s"] = params["k"]
-    for key in ("out", "k", "s", "h", "w", "c"):
-        if key in params and params[key] < 1:
+    if kind in CONV_KINDS:
+        if params["k"] is None and (params["kh"] is None or params["kw"] is None):
+            raise ConfigError(f"{where}: '{spec}': {kind} needs k= or both kh= and kw=")
+        for axis, square in (("kh", "k"), ("kw", "k"), ("ph", "p"), ("pw", "p")):
+            if params[axis] is None:
+                params[axis] = params[square]
+    for key in ("out", "k", "s", "h", "w", "c", "kh", "kw"):
+        if params.get(key) is not None and params[key] < 1:
             raise ConfigError(f"{where}: '{spec}': {key} must be >= 1")
-    if "p" in params and kind in ("conv", "convT") + POOL_KINDS and params["p"] < 0:
-        raise ConfigError(f"{where}: '{spec}': p must be >= 0")
+    for key in ("p", "ph", "pw"):
+        if kind in CONV_KINDS + POOL_KINDS and params.get(key, 0) < 0:
+            raise ConfigError(f"{where}: '{spec}': {key} must be >= 0")
     if kind in POOL_KINDS and 2 * params["p"] > params["k"]:
         raise ConfigError(f"{where}: '{spec}': padding {params['p']} is more than half the kernel {params['k']}")
     if kind == "dropout" and not 0.0 <= params["p"] < 1.0:
@@ -187,6 +201,21 @@ class Concat(nn.Module):
 
     def extra_repr(self):
         return "features" if self.out_hw is None else f"images {self.out_hw[0]}x{self.out_hw[1]}, features broadcast"
+
+
+class Resize(nn.Module):
+    """resize h= w=: F.interpolate(x, size=(h, w), mode='bilinear', align_corners=False,
+    antialias=False), gancu's resize_bilinear op (NCHW here, the same pixels)."""
+
+    def __init__(self, h: int, w: int):
+        super().__init__()
+        self.size = (h, w)
+
+    def forward(self, x):
+        return nn.functional.interpolate(x, size=self.size, mode="bilinear", align_corners=False, antialias=False)
+
+    def extra_repr(self):
+        return f"size={self.size}, bilinear, align_corners=False"
 
 
 class Add(nn.Module):
@@ -325,16 +354,17 @@ def _layer_module(kind: str, p: dict, ins: list[tuple], where: str, spec: str) -
         if shape[0] != "image":
             raise ConfigError(f"{where}: '{spec}': {kind} needs an image, got features {shape_str(shape)}; add 'reshape'")
         _, c, h, w = shape
-        k, s, pad = p["k"], p["s"], p["p"]
+        kh, kw, s, ph, pw = p["kh"], p["kw"], p["s"], p["ph"], p["pw"]
         if kind == "conv":
-            if h + 2 * pad < k or w + 2 * pad < k:
-                raise ConfigError(f"{where}: '{spec}': a {k}x{k} kernel does not fit {h}x{w} padded by {pad}")
-            return (nn.Conv2d(c, p["out"], k, stride=s, padding=pad, bias=p["bias"]),
-                    ("image", p["out"], (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1))
-        oh, ow = (h - 1) * s - 2 * pad + k, (w - 1) * s - 2 * pad + k
+            if h + 2 * ph < kh or w + 2 * pw < kw:
+                raise ConfigError(f"{where}: '{spec}': a {kh}x{kw} kernel does not fit {h}x{w} padded by {ph}x{pw}")
+            return (nn.Conv2d(c, p["out"], (kh, kw), stride=s, padding=(ph, pw), bias=p["bias"]),
+                    ("image", p["out"], (h + 2 * ph - kh) // s + 1, (w + 2 * pw - kw) // s + 1))
+        oh, ow = (h - 1) * s - 2 * ph + kh, (w - 1) * s - 2 * pw + kw
         if oh < 1 or ow < 1:
             raise ConfigError(f"{where}: '{spec}': output would be {oh}x{ow}")
-        return nn.ConvTranspose2d(c, p["out"], k, stride=s, padding=pad, bias=p["bias"]), ("image", p["out"], oh, ow)
+        return (nn.ConvTranspose2d(c, p["out"], (kh, kw), stride=s, padding=(ph, pw), bias=p["bias"]),
+                ("image", p["out"], oh, ow))
     if kind == "bn":
         bn = nn.BatchNorm1d if shape[0] == "features" else nn.BatchNorm2d
         return bn(shape[1], eps=p["eps"], momentum=p["momentum"]), shape
@@ -366,6 +396,10 @@ def _layer_module(kind: str, p: dict, ins: list[tuple], where: str, spec: str) -
         if shape[0] != "features" or shape[1] != n:
             raise ConfigError(f"{where}: '{spec}': needs features of size {n}, got {shape_str(shape)}")
         return ReshapeNHWC(p["h"], p["w"], p["c"]), ("image", p["c"], p["h"], p["w"])
+    if kind == "resize":
+        if shape[0] != "image":
+            raise ConfigError(f"{where}: '{spec}': resize needs an image, got features {shape_str(shape)}; add 'reshape'")
+        return Resize(p["h"], p["w"]), ("image", shape[1], p["h"], p["w"])
     if kind == "flatten":
         if shape[0] != "image":
             raise ConfigError(f"{where}: '{spec}': flatten needs an image, got features {shape_str(shape)}")
@@ -381,7 +415,8 @@ def _layer_module(kind: str, p: dict, ins: list[tuple], where: str, spec: str) -
     out = ("image", c, (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1)
     if kind == "maxpool":
         return nn.MaxPool2d(k, stride=s, padding=pad), out
-    return nn.AvgPool2d(k, stride=s, padding=pad, count_include_pad=True), out  # gancu divides by k*k
+    # gancu divides by k*k, or with include_pad=false by the window's pixels inside the image
+    return nn.AvgPool2d(k, stride=s, padding=pad, count_include_pad=p["include_pad"]), out
 
 
 def build_network(specs: list[str], in_shape: tuple, name: str, inputs: dict | None = None

@@ -91,7 +91,7 @@ class Specs(unittest.TestCase):
     def test_parse(self):
         self.assertEqual(gt.parse_layer("linear 256"), ("linear", {"out": 256, "bias": True}))
         self.assertEqual(gt.parse_layer("conv out=8 k=3 bias=false"),
-                         ("conv", {"out": 8, "k": 3, "s": 1, "p": 0, "bias": False}))
+                         ("conv", {"out": 8, "k": 3, "s": 1, "p": 0, "bias": False, "kh": 3, "kw": 3, "ph": 0, "pw": 0}))
         self.assertEqual(gt.parse_layer("lrelu 0.1")[1]["slope"], 0.1)
         self.assertEqual(gt.parse_layer("bn")[1], {"momentum": 0.1, "eps": 1e-5})
         for bad in ("linaer 3", "linear", "linear out=3 foo=1", "linear out=x", "conv out=3",
@@ -107,7 +107,8 @@ class Specs(unittest.TestCase):
 
     def test_pooling_layers(self):
         self.assertEqual(gt.parse_layer("maxpool 2"), ("maxpool", {"k": 2, "s": 2, "p": 0}))
-        self.assertEqual(gt.parse_layer("avgpool k=3 s=1 p=1"), ("avgpool", {"k": 3, "s": 1, "p": 1}))
+        self.assertEqual(gt.parse_layer("avgpool k=3 s=1 p=1"),
+                         ("avgpool", {"k": 3, "s": 1, "p": 1, "include_pad": True}))
         for bad in ("maxpool", "maxpool k=3 p=2", "avgpool k=2 out=3", "avgpool k=0", "maxpool k=2 s=0"):
             with self.assertRaises(gt.ConfigError, msg=bad):
                 gt.parse_layer(bad)
@@ -144,6 +145,73 @@ class Specs(unittest.TestCase):
                 self.assertEqual(shape, ("image", 3, p_out, q_out))
                 got = net(xt).permute(0, 2, 3, 1).numpy()
                 np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"{kind} k{k} s{s} p{pad}")
+
+    def test_inception_layers(self):
+        """Per-axis convolution kernels and padding, average pooling without the padding in its
+        count, bilinear resize: parsing, errors, and the modules (the network of gancu's
+        Network.InceptionLayersDescribeThemselves: the same shapes and parameter count)."""
+        self.assertEqual(gt.parse_layer("conv out=192 kh=1 kw=7 ph=0 pw=3 bias=false"),
+                         ("conv", {"out": 192, "k": None, "s": 1, "p": 0, "bias": False, "kh": 1, "kw": 7, "ph": 0,
+                                   "pw": 3}))
+        self.assertEqual(gt.parse_layer("convT out=2 k=3 p=1 kw=1 pw=0")[1],
+                         {"out": 2, "k": 3, "s": 1, "p": 1, "bias": True, "kh": 3, "kw": 1, "ph": 1, "pw": 0})
+        self.assertEqual(gt.parse_layer("avgpool k=3 s=1 p=1 include_pad=false")[1]["include_pad"], False)
+        self.assertEqual(gt.parse_layer("resize h=299 w=299"), ("resize", {"h": 299, "w": 299}))
+        for bad in ("conv out=3 kh=3", "conv out=3 kw=3 pw=1", "conv out=3 k=3 ph=-1", "conv out=3 kh=0 kw=3",
+                    "maxpool k=3 p=1 include_pad=false", "avgpool k=3 include_pad=maybe", "resize h=4", "resize h=4 w=0"):
+            with self.assertRaises(gt.ConfigError, msg=bad):
+                gt.parse_layer(bad)
+        with self.assertRaises(gt.ConfigError):
+            gt.build_network(["resize h=4 w=4"], ("features", 10), "test")
+        net, shape, _ = gt.build_network(["resize h=9 w=8", "conv out=4 kh=1 kw=7 ph=0 pw=3 bias=false",
+                                          "conv out=4 k=3 p=1", "conv out=4 kh=3 kw=1 p=1 pw=0",
+                                          "avgpool k=3 s=1 p=1 include_pad=false", "convT out=2 kh=1 kw=3 pw=1"],
+                                         ("image", 3, 5, 5), "D")
+        self.assertEqual(shape, ("image", 2, 9, 8))
+        self.assertEqual(tuple(net(torch.randn(2, 3, 5, 5)).shape), (2, 2, 9, 8))
+        self.assertEqual(tuple(net[1].weight.shape), (4, 3, 1, 7))
+        self.assertEqual(net[1].padding, (0, 3))
+        self.assertEqual(tuple(net[3].weight.shape), (4, 4, 3, 1))
+        self.assertFalse(net[4].count_include_pad)
+        self.assertEqual(tuple(net[5].weight.shape), (4, 2, 1, 3))
+        self.assertEqual(gt.count_params(net), 84 + 148 + 52 + 26)
+
+    def test_inception_layers_match_gancu_semantics(self):
+        """The peer's resize and average pooling without the padding in the count against gancu's
+        definitions (ops.h, resize_bilinear_forward; PoolDims) written out on NHWC arrays."""
+        rng = np.random.default_rng(4)
+
+        def taps(j, n_in, n_out):
+            src = max((j + 0.5) * n_in / n_out - 0.5, 0.0)
+            i0 = int(np.floor(src))
+            return i0, min(i0 + 1, n_in - 1), src - i0
+
+        for h, w, oh, ow in ((3, 5, 4, 3), (4, 4, 11, 7), (9, 6, 2, 13), (1, 1, 3, 2)):
+            x = rng.standard_normal((2, h, w, 3))
+            want = np.zeros((2, oh, ow, 3))
+            for oy in range(oh):
+                a0, a1, la = taps(oy, h, oh)
+                for ox in range(ow):
+                    b0, b1, lb = taps(ox, w, ow)
+                    top = (1 - lb) * x[:, a0, b0] + lb * x[:, a0, b1]
+                    bottom = (1 - lb) * x[:, a1, b0] + lb * x[:, a1, b1]
+                    want[:, oy, ox] = (1 - la) * top + la * bottom
+            net, shape, _ = gt.build_network([f"resize h={oh} w={ow}"], ("image", 3, h, w), "D")
+            self.assertEqual(shape, ("image", 3, oh, ow))
+            got = net(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"resize {h}x{w} -> {oh}x{ow}")
+        for k, s, pad, h, w in ((3, 1, 1, 6, 5), (3, 2, 1, 7, 5), (4, 1, 2, 5, 6)):
+            x = rng.standard_normal((2, h, w, 3))
+            p_out, q_out = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+            want = np.zeros((2, p_out, q_out, 3))
+            for p in range(p_out):
+                for q in range(q_out):
+                    h0, w0 = p * s - pad, q * s - pad
+                    win = x[:, max(h0, 0):min(h0 + k, h), max(w0, 0):min(w0 + k, w), :]
+                    want[:, p, q, :] = win.sum(axis=(1, 2)) / (win.shape[1] * win.shape[2])
+            net, _, _ = gt.build_network([f"avgpool k={k} s={s} p={pad} include_pad=false"], ("image", 3, h, w), "D")
+            got = net(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"avgpool k{k} s{s} p{pad}")
 
     def test_nhwc_reshape_and_flatten(self):
         n, h, w, c = 2, 3, 4, 5

@@ -13,9 +13,12 @@ namespace {
 template <class T>
 class ResizeLayer final : public Layer<T> {
  public:
-  ResizeLayer(int out_h, int out_w) : out_h_(out_h), out_w_(out_w) {}
+  ResizeLayer(int out_h, int out_w, std::string where)
+      : out_h_(out_h), out_w_(out_w), where_(std::move(where)) {}
 
   Shape configure(const Shape& in) override {
+    if (in.is_features())
+      usage_error(where_, ": resize needs an image, got features ", in.str(), "; add \"reshape\"");
     d_ = ResizeDims{in.n, in.h, in.w, in.c, out_h_, out_w_};
     return Shape::image(in.n, out_h_, out_w_, in.c);
   }
@@ -47,6 +50,7 @@ class ResizeLayer final : public Layer<T> {
   }
 
   int out_h_, out_w_;
+  std::string where_;
   ResizeDims d_;
 };
 
@@ -54,7 +58,7 @@ class ResizeLayer final : public Layer<T> {
 
 template <class T>
 std::unique_ptr<Layer<T>> make_resize(const LayerSpec& spec, const std::string& where) {
-  return std::make_unique<ResizeLayer<T>>(spec.get_int("h", where), spec.get_int("w", where));
+  return std::make_unique<ResizeLayer<T>>(spec.get_int("h", where), spec.get_int("w", where), where);
 }
 GANCU_INSTANTIATE_LAYER(make_resize, const LayerSpec&, const std::string&)
 
