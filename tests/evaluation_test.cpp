@@ -19,6 +19,7 @@
 #include "gancu/data.h"
 #include "gancu/exec.h"
 #include "gancu/fileutil.h"
+#include "gancu/inception.h"
 #include "gancu/memory.h"
 #include "gancu/ops.h"
 #include "gancu/session.h"
@@ -246,6 +247,38 @@ TEST(Evaluation, CpuAndCudaAgree) {
   EXPECT_NEAR(a.prdc.recall, b.prdc.recall, 0.005);
   EXPECT_NEAR(a.prdc.density, b.prdc.density, 0.005);
   EXPECT_NEAR(a.prdc.coverage, b.prdc.coverage, 0.005);
+}
+
+// Inception-v3 (the FID variant: every op it uses, include_pad=false averages, the max-pooled last
+// branch, asymmetric convolutions, concat, resize, batch norm in evaluation mode) on both backends
+// with the same random weights: two grey 8x8 images, resized to 299x299 inside the network.
+TEST(Evaluation, InceptionFeaturesAgreeOnCpuAndCuda) {
+  GANCU_SKIP_WITHOUT_CUDA();
+  const Shape image = Shape::image(0, 8, 8, 1);
+  std::vector<uint8_t> px(size_t(2) * 8 * 8);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t((i * 37 + i / 8 * 11) % 256);
+  std::vector<float> feats_cpu(size_t(2) * kInceptionFeatures), feats_gpu(feats_cpu.size());
+  std::vector<float> logits_cpu(size_t(2) * 1008), logits_gpu(logits_cpu.size());
+  {
+    InceptionNet cpu(Exec::cpu(), InceptionVariant::Fid, image, 2, 7);
+    cpu.evaluate_u8(px.data(), 2, feats_cpu.data(), logits_cpu.data());
+  }
+  {
+    InceptionNet gpu(Exec::cuda(0), InceptionVariant::Fid, image, 2, 7);
+    gpu.evaluate_u8(px.data(), 2, feats_gpu.data(), logits_gpu.data());
+  }
+  // fp32 with other summation orders (cuDNN's algorithms, no TF32 here) through 94 convolutions.
+  const auto check = [](const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+    double scale = 0, err = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      scale = std::max(scale, double(std::fabs(a[i])));
+      err = std::max(err, double(std::fabs(a[i] - b[i])));
+    }
+    EXPECT_GT(scale, 0.0) << what;
+    EXPECT_LE(err, 1e-4 * scale) << what << ": max |difference| " << err << " on values up to " << scale;
+  };
+  check(feats_cpu, feats_gpu, "pool3 features");
+  check(logits_cpu, logits_gpu, "logits");
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 # ASan + UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all='^(Simt[A-Za-z]*|CudaOps|CudaTraining|ObjectiveStepCuda)\.|^Evaluation\.CpuAndCudaAgree$'
+all='^(Simt[A-Za-z]*|CudaOps|CudaTraining|ObjectiveStepCuda)\.|^Evaluation\.(CpuAndCudaAgree|InceptionFeaturesAgreeOnCpuAndCuda)$'
 if [ "${1:-}" = "--pattern" ]; then
   echo "$all"
   exit 0

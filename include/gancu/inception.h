@@ -80,7 +80,10 @@ class InceptionNet {
   Network<float>& network() { return *net_; }
 
  private:
-  InceptionNet(const Exec& ex, InceptionVariant variant, Shape image, int batch, int classes);
+  struct Classes {  // a type of its own: `InceptionNet(ex, v, image, 2, 7)` must mean seed 7
+    int n;
+  };
+  InceptionNet(const Exec& ex, InceptionVariant variant, Shape image, int batch, Classes classes);
   void run_batch(int chunk, float* features, float* logits);
 
   Exec ex_;

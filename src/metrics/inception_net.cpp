@@ -192,13 +192,13 @@ InceptionLayers inception_v3_layers(InceptionVariant variant, Shape image) {
   return b.out;
 }
 
-InceptionNet::InceptionNet(const Exec& ex, InceptionVariant variant, Shape image, int batch, int classes)
-    : ex_(ex), variant_(variant), image_(image.with_batch(0)), batch_(batch), classes_(classes) {
+InceptionNet::InceptionNet(const Exec& ex, InceptionVariant variant, Shape image, int batch, Classes classes)
+    : ex_(ex), variant_(variant), image_(image.with_batch(0)), batch_(batch), classes_(classes.n) {
   if (batch < 1) usage_error("inception: batch must be at least 1, got ", batch);
   InceptionLayers spec = inception_v3_layers(variant, image);
-  if (classes != spec.classes) {
+  if (classes_ != spec.classes) {
     // The classes follow the weights file (a torchvision model may have been fine-tuned).
-    spec.layers.back() = detail::concat("linear out=", classes);
+    spec.layers.back() = detail::concat("linear out=", classes_);
   }
   modules_ = spec.modules;
   net_ = std::make_unique<Network<float>>("I", 4, spec.layers, "inception", image_.with_batch(batch),
@@ -218,7 +218,7 @@ InceptionNet::InceptionNet(const Exec& ex, InceptionVariant variant, Shape image
 }
 
 InceptionNet::InceptionNet(const Exec& ex, InceptionVariant variant, Shape image, int batch, uint64_t seed)
-    : InceptionNet(ex, variant, image, batch, variant == InceptionVariant::Fid ? 1008 : 1000) {
+    : InceptionNet(ex, variant, image, batch, Classes{variant == InceptionVariant::Fid ? 1008 : 1000}) {
   net_->initialize(ex_, seed);
   weights_id_ = detail::concat("random-", seed);
 }
@@ -244,7 +244,7 @@ std::unique_ptr<InceptionNet> InceptionNet::load(const Exec& ex, const std::stri
   if (fc == file.tensors.end() || fc->second.shape.size() != 2 || fc->second.shape[1] != kInceptionFeatures)
     runtime_error(path, ": tensor 'fc.weight' [classes, 2048] is missing or has another shape");
   std::unique_ptr<InceptionNet> net(
-      new InceptionNet(ex, variant, image, batch, int(fc->second.shape[0])));
+      new InceptionNet(ex, variant, image, batch, Classes{int(fc->second.shape[0])}));
   // The file's PyTorch names onto the network's tensor names ("I.<string index>.<tensor>").
   SafeTensors renamed;
   for (const NetworkTensor& t : net->net_->tensors()) {
