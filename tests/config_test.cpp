@@ -35,10 +35,23 @@ TEST(Config, PresetsResolveToTheirDocumentedSettings) {
   EXPECT_EQ(c.d_steps, 1);
   EXPECT_EQ(c.generator.front(), "linear out=12544 bias=false");
   EXPECT_EQ(load_config("mlp", "", {}).init, InitScheme::PyTorch);
-  EXPECT_EQ(preset_names(),
-            (std::vector<std::string>{"began", "dcgan", "dcgan-uniform32", "dcgan32", "dcgan64", "dragan",
-                                      "grid25", "hinge", "lsgan", "mbdisc", "mbstd", "mlp", "mlp-distance",
-                                      "mlp-uniform", "r1", "ring8", "stacked-mnist", "wgan", "wgan-gp"}));
+  EXPECT_EQ(
+      preset_names(),
+      (std::vector<std::string>{
+          "began",        "cgan",        "cwgan-gp", "dcgan", "dcgan-uniform32", "dcgan32", "dcgan64",
+          "dragan",       "grid25",      "hinge",    "lsgan", "mbdisc",          "mbstd",   "mlp",
+          "mlp-distance", "mlp-uniform", "r1",       "ring8", "stacked-mnist",   "wgan",    "wgan-gp"}));
+  EXPECT_EQ(c.classes, 0) << "unconditional by default";
+  // The conditional presets (docs/conditional.md): ten classes, the networks read "label".
+  const Config cg = load_config("cgan", "", {});
+  EXPECT_EQ(cg.classes, 10);
+  EXPECT_EQ(cg.data, "fashion-mnist");
+  EXPECT_EQ(cg.generator.front(), "concat in=input,label");
+  const Config cw = load_config("cwgan-gp", "", {});
+  EXPECT_EQ(cw.classes, 10);
+  EXPECT_EQ(cw.loss, "wgan-gp");
+  EXPECT_EQ(cw.data, "mnist");
+  EXPECT_EQ(cw.discriminator.at(cw.discriminator.size() - 2), "project in=phi,label name=proj");
   // dcgan64: the DCGAN paper's 64x64x3 networks, batch 128 as the paper trained them.
   const Config d64 = load_config("dcgan64", "", {});
   EXPECT_EQ(d64.batch, 128);

@@ -69,25 +69,8 @@ constexpr double kGemm = 1e-4;
 constexpr double kTf32 = 5e-3;
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-std::vector<float> random_vec(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(gen);
-  return v;
-}
-
-// ||a - b|| / ||b|| (||a - b|| when b is zero); -1 when a holds a NaN or inf.
-double rel_error(const std::vector<float>& gpu, const std::vector<float>& cpu) {
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < cpu.size(); ++i) {
-    if (!std::isfinite(gpu[i])) return -1.0;
-    const double d = double(gpu[i]) - double(cpu[i]);
-    num += d * d;
-    den += double(cpu[i]) * double(cpu[i]);
-  }
-  return den > 0.0 ? std::sqrt(num / den) : std::sqrt(num);
-}
+using test::random_vec;
+using test::rel_error;
 
 // The largest distance in units in the last place between two float vectors (0 where both are
 // NaN; a huge number where only one is).

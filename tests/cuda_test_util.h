@@ -5,8 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "gancu/exec.h"
 
@@ -15,6 +19,29 @@
 #endif
 
 namespace gancu::test {
+
+// Uniform floats in [lo, hi) from a fixed seed: the inputs of the CUDA-against-CPU tests.
+inline std::vector<float> random_vec(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+// ||gpu - cpu|| / ||cpu|| (||gpu - cpu|| when cpu is zero); -1 when gpu holds a NaN or inf (an
+// element the kernel did not write, when the output was poisoned with NaN).
+inline double rel_error(const std::vector<float>& gpu, const std::vector<float>& cpu) {
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    if (!std::isfinite(gpu[i])) return -1.0;
+    const double d = double(gpu[i]) - double(cpu[i]);
+    num += d * d;
+    den += double(cpu[i]) * double(cpu[i]);
+  }
+  return den > 0.0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
 inline bool cuda_required() {
   const char* v = std::getenv("GANCU_REQUIRE_CUDA");
   return v && *v && std::string(v) != "0";

@@ -204,6 +204,13 @@ TEST_F(CudaTraining, DcganSgdStepMatchesCpuTensorByTensor) {
 TEST_F(CudaTraining, DistanceHeadSgdStepMatchesCpuTensorByTensor) {
   expect_same_sgd_step("mlp-distance", gpu_, cpu_);
 }
+// Conditional models: the labels gathered with the real batch, the fake classes drawn on the
+// device, one-hot labels as D's constant channel maps (cgan), a label embedding in G and the
+// projection critic under the gradient penalty's tangent pass (cwgan-gp).
+TEST_F(CudaTraining, ConditionalSgdStepsMatchCpuTensorByTensor) {
+  expect_same_sgd_step("cgan", gpu_, cpu_);
+  expect_same_sgd_step("cwgan-gp", gpu_, cpu_);
+}
 TEST_F(CudaTraining, MlpMatchesCpuAfterOneAndTwentyIterations) {
   expect_same_adam_training("mlp", 1, kAfterOne, gpu_, cpu_);
   expect_same_adam_training("mlp", 20, kAfterTwenty, gpu_, cpu_);
@@ -224,6 +231,15 @@ TEST_F(CudaTraining, GraphReplayEqualsTheUncapturedIteration) {
   }
   EXPECT_EQ(direct.metrics.loss_d, replayed.metrics.loss_d);
   EXPECT_EQ(direct.metrics.loss_g, replayed.metrics.loss_g);
+}
+
+// A conditional model's labels (gathered, drawn from the step counter, one-hot) inside the
+// captured graph: its replays draw each step's classes as the uncaptured iterations do.
+TEST_F(CudaTraining, ConditionalGraphReplayEqualsTheUncapturedIteration) {
+  const Trained direct = train_on(gpu_, "cwgan-gp", 3, "adam", false);
+  const Trained replayed = train_on(gpu_, "cwgan-gp", 3, "adam", true);
+  for (int k = 0; k < 2; ++k) EXPECT_EQ(direct.after[k].params, replayed.after[k].params) << kNetName[k];
+  EXPECT_EQ(direct.metrics.loss_d, replayed.metrics.loss_d);
 }
 
 // Values an iteration reads that can change during training (the learning rates, a loss's

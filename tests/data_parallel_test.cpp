@@ -114,6 +114,21 @@ TEST(DataParallel, TwoRanksFollowOneProcessOnFashionMnist) {
   EXPECT_LT(worst_relative_difference(latest_checkpoint(one), latest_checkpoint(two)), kTrajectoryTolerance);
 }
 
+// A conditional model: each rank gathers the labels of its rows of the real batch, and reads its
+// rows of the fake classes drawn for the whole global batch (like the noise), so the two ranks
+// follow one process (docs/conditional/cgan_mlp.toml: the cgan preset with MLP networks, no
+// batch norm, a projection discriminator).
+TEST(DataParallel, TwoRanksFollowOneProcessWithClassLabels) {
+  const std::string one = testing_cli::temp("dp_cond_one"), two = testing_cli::temp("dp_cond_two");
+  const std::string args = std::string("train --preset cgan --config ") + GANCU_SOURCE_DIR +
+                           "/docs/conditional/cgan_mlp.toml --set train.steps=20 --set train.batch=32 ";
+  const Result r1 = gancu_ranks(0, args + common_flags(one));
+  ASSERT_EQ(r1.code, 0) << r1.output;
+  const Result r2 = gancu_ranks(2, args + common_flags(two));
+  ASSERT_EQ(r2.code, 0) << r2.output;
+  EXPECT_LT(worst_relative_difference(latest_checkpoint(one), latest_checkpoint(two)), kTrajectoryTolerance);
+}
+
 // The mlp preset's generator has batch norm: with model.sync_bn its statistics are the global
 // batch's on every rank, and the two ranks follow one process; without it each rank normalizes by
 // its own half of the batch, and they do not (which shows that the comparison can tell).

@@ -40,7 +40,7 @@ TEST(GanLearning, MlpGanRecoversTheModesOfEightGaussiansOnARing) {
   std::normal_distribution<double> noise(0.0, kStd);
   std::uniform_int_distribution<int> mode(0, 7);
   std::vector<float> points(size_t(batch) * 2);
-  const Gan::RealSource ring = [&](const Exec& e, float* out, const int64_t*) {
+  const Gan::RealSource ring = [&](const Exec& e, float* out, int32_t*, const int64_t*) {
     for (int i = 0; i < batch; ++i) {
       const double a = 2 * kPi * mode(rng) / 8;
       points[size_t(2 * i)] = float(kRadius * std::cos(a) + noise(rng));

@@ -106,6 +106,50 @@ std::vector<NetworkInput> branchy_inputs() {
   return {{"input", Shape::image(3, 4, 4, 2)}, {"labels", Shape::features(3, 3)}};
 }
 
+// A conditional critic: a learned embedding of the labels joins the image as constant maps, a
+// smooth layer (tanh: its second-order terms send a primal adjoint back to the embedding in the
+// tangent pass), and the projection term <table[y], phi> added to the linear output. The labels
+// are random rows (their largest value is the class), so the classes are fixed while only the
+// image moves.
+const std::vector<std::string> kConditional = {
+    "embed dim=2 in=labels name=e",     // 0
+    "concat in=input,e",                // 1: 2 + 2 channels
+    "conv out=3 k=3 s=2 p=1",           // 2
+    "tanh",                             // 3 (fused)
+    "flatten name=phi",                 // 4
+    "linear out=1 name=logit",          // 5
+    "project in=phi,labels name=proj",  // 6
+    "add in=logit,proj",                // 7
+};
+std::vector<NetworkInput> conditional_inputs() {
+  return {{"input", Shape::image(3, 6, 6, 2)}, {"labels", Shape::features(3, 4)}};
+}
+
+TEST(Graph, EmbedAndProjectMatchFiniteDifferences) {
+  GraphNet g(kConditional, conditional_inputs());
+  EXPECT_EQ(g.net.value_shape(g.net.value_id("e")), Shape::features(3, 2));
+  EXPECT_EQ(g.net.output_shape(), Shape::features(3, 1));
+  // Every parameter, the embedding's and the projection's tables included, gets the gradient of
+  // finite differences; a loss on the embedding itself reaches its table directly.
+  expect_gradients_match(g, Projection(g, {g.net.output_id(), g.net.value_id("e")}));
+}
+
+TEST(Graph, LabelLayersRefuseWrongInputs) {
+  const auto bad = [](const std::vector<std::string>& layers, const char* want) {
+    try {
+      GraphNet g(layers, conditional_inputs());
+      ADD_FAILURE() << "accepted: " << layers.back();
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  };
+  bad({"embed dim=3"}, "reads class labels");  // the image, not the labels
+  bad({"embed dim=0 in=labels"}, "dim must be an integer >= 1");
+  bad({"flatten", "project in=labels"}, "two inputs");
+  bad({"project in=input,labels"}, "feature vector first");
+  bad({"flatten name=f", "project in=f,input"}, "reads class labels");
+}
+
 TEST(Graph, BranchesConcatAddHeadsAndTapsMatchFiniteDifferences) {
   GraphNet g(kBranchy, branchy_inputs());
   EXPECT_EQ(g.net.output_shape(), Shape::features(3, 1));
@@ -208,6 +252,7 @@ std::vector<TangentCase> tangent_cases() {
         "avgpool k=3 s=1 p=1 include_pad=false", "flatten", "linear out=1"},
        {{"input", img}}},
       {"graph with labels", kBranchy, branchy_inputs()},
+      {"conditional critic: embedding maps, projection", kConditional, conditional_inputs()},
   };
 }
 

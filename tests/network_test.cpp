@@ -9,6 +9,7 @@
 #include "gancu/arena.h"
 #include "gancu/check.h"
 #include "gancu/config.h"
+#include "gancu/gan.h"
 #include "gancu/ops.h"
 #include "network_test_util.h"
 
@@ -227,11 +228,18 @@ TEST(Network, ParameterCountsMatchThePyTorchPeer) {
                // dcgan's D + T (6272 x 100 x 5) and a final linear over 6272 + 100 features
                {"mbdisc", Shape::image(2, 28, 28, 1), 1935809, 3274789},
                // dcgan's D with a final linear over 7 x 7 x 129 features
-               {"mbstd", Shape::image(2, 28, 28, 1), 1935809, 138738}};
+               {"mbstd", Shape::image(2, 28, 28, 1), 1935809, 138738},
+               // dcgan with 10 one-hot label features before G's first linear (10 x 12544) and 10
+               // label channels into D's first conv (10 x 16 x 64)
+               {"cgan", Shape::image(2, 28, 28, 1), 1935809 + 125440, 138689 + 10240},
+               // G: a 10 x 50 label embedding and 50 more features into the first linear
+               // (50 x 12544); D: wgan-gp's critic and the projection table (10 x 6272)
+               {"cwgan-gp", Shape::image(2, 28, 28, 1), 1935809 + 500 + 627200, 138561 + 62720}};
   for (const auto& c : cases) {
     const Config cfg = load_config(c.preset, "", {});
-    const Network<float> g("G", 1, cfg.generator, "g", Shape::features(2, cfg.z_dim), cfg.init);
-    const Network<float> d("D", 2, cfg.discriminator, "d", c.image, cfg.init);
+    const Network<float> g("G", 1, cfg.generator, "g", network_inputs(cfg, Shape::features(2, cfg.z_dim)),
+                           cfg.init);
+    const Network<float> d("D", 2, cfg.discriminator, "d", network_inputs(cfg, c.image), cfg.init);
     EXPECT_EQ(g.output_shape(), c.image) << c.preset;
     EXPECT_EQ(g.trainable_count(), c.g) << c.preset;
     EXPECT_EQ(d.trainable_count(), c.d) << c.preset;

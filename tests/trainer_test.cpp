@@ -269,6 +269,10 @@ TEST(Trainer, TrainingStepAllocatesNothing) {
   // the distance head (with its pairwise distances).
   for (const char* preset : {"mbdisc", "mbstd", "mlp-distance"})
     expect_no_allocation_in_loop(load_config(preset, "", small), Shape::image(8, 28, 28, 1));
+  // Conditional models: labels gathered, classes drawn, one-hot labels, an embedding, the
+  // projection critic under the penalty.
+  for (const char* preset : {"cgan", "cwgan-gp"})
+    expect_no_allocation_in_loop(load_config(preset, "", small), Shape::image(8, 28, 28, 1));
   expect_no_allocation_in_loop(
       load_config("mlp-distance", "",
                   {{"train.batch", "8", "test"}, {"train.distance_label", "mean_distance", "test"}}),

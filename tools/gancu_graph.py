@@ -24,6 +24,7 @@ and concatenating images along channels is the same in both layouts.
 
 from __future__ import annotations
 
+import math
 import re
 
 import torch
@@ -63,10 +64,12 @@ LAYER_KEYS: dict[str, list[tuple[str, type, object]]] = {
     "add": [],
     "mbdisc": [("kernels", int, 100), ("dims", int, 5), ("std", float, 0.05)],
     "mbstd": [("eps", float, 1e-8)],
+    "embed": [("dim", int, _REQUIRED)],
+    "project": [],
 }
 POOL_KINDS = ("maxpool", "avgpool")
 CONV_KINDS = ("conv", "convT")
-MULTI_INPUT_KINDS = ("concat", "add")
+MULTI_INPUT_KINDS = ("concat", "add", "project")
 # Keys every kind accepts: the graph's wiring, not the layer's settings.
 GRAPH_KEYS = ("name", "in")
 MAIN_INPUT = "input"
@@ -259,6 +262,30 @@ class MinibatchStd(nn.Module):
         return torch.cat([x, s.expand(extra)], 1)
 
 
+class Embed(nn.Embedding):
+    """A learned class embedding read from one-hot label rows [N, classes]: the row of each
+    sample's class, the position of its largest value (the first on ties, as torch.argmax and
+    gancu). nn.Embedding's N(0, 1) init under both schemes, as gancu."""
+
+    def forward(self, rows):
+        return super().forward(rows.argmax(dim=1))
+
+
+class Project(nn.Module):
+    """The projection discriminator's term (Miyato & Koyama 2018): <weight[class], phi> per sample,
+    [N, 1], from the features phi [N, F] and one-hot label rows [N, classes]. weight [classes, F]:
+    N(0, 0.02) under the dcgan scheme (init_network), U(+-1/sqrt(F)) under pytorch's."""
+
+    def __init__(self, features: int, classes: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(classes, features))
+        bound = 1.0 / math.sqrt(features)
+        nn.init.uniform_(self.weight, -bound, bound)
+
+    def forward(self, phi, rows):
+        return (self.weight[rows.argmax(dim=1)] * phi).sum(dim=1, keepdim=True)
+
+
 def shape_str(shape) -> str:
     return f"[{shape[1]}]" if shape[0] == "features" else f"[{shape[2]}x{shape[3]}x{shape[1]}] (HxWxC)"
 
@@ -346,6 +373,17 @@ def _layer_module(kind: str, p: dict, ins: list[tuple], where: str, spec: str) -
         if any(s != shape for s in ins[1:]):
             raise ConfigError(f"{where}: '{spec}': add needs inputs of one shape, got {', '.join(shape_str(s) for s in ins)}")
         return Add(), shape
+    if kind == "embed":
+        if shape[0] != "features":
+            raise ConfigError(f"{where}: '{spec}': embed reads class labels [N, classes] (in=label), got {shape_str(shape)}")
+        if p["dim"] < 1:
+            raise ConfigError(f"{where}: '{spec}': embed dim must be at least 1")
+        return Embed(shape[1], p["dim"]), ("features", p["dim"])
+    if kind == "project":
+        if len(ins) != 2 or ins[0][0] != "features" or ins[1][0] != "features":
+            raise ConfigError(f"{where}: '{spec}': project reads features and class labels (in=features,label), "
+                              f"got {', '.join(shape_str(s) for s in ins)}")
+        return Project(ins[0][1], ins[1][1]), ("features", 1)
     if kind == "linear":
         if shape[0] != "features":
             raise ConfigError(f"{where}: '{spec}': linear needs features, got an image {shape_str(shape)}; add 'flatten'")
@@ -477,6 +515,8 @@ def init_network(net: nn.Module, scheme: str) -> None:
             elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
                 m.weight.normal_(1.0, 0.02)
                 m.bias.zero_()
+            elif isinstance(m, Project):
+                m.weight.normal_(0.0, 0.02)
 
 
 def count_params(net: nn.Module) -> int:

@@ -248,8 +248,11 @@ def build_models(cfg: dict, seed: int | None = None) -> tuple[GraphNetwork, Grap
     z_dim = _get(cfg, "model.z_dim", int)
     obj = objective_from_config(cfg)
     torch.manual_seed(_get(cfg, "train.seed", int) if seed is None else seed)
-    G, g_out, _ = build_network(cfg["model"]["generator"], ("features", z_dim), "generator")
-    D, d_out, d_parsed = build_network(cfg["model"]["discriminator"], g_out, "discriminator")
+    # A conditional model (model.classes > 0): both networks read the input `label`, one-hot rows.
+    classes = _get(cfg, "model.classes", int, 0)
+    labels = {"label": ("features", classes)} if classes > 0 else None
+    G, g_out, _ = build_network(cfg["model"]["generator"], ("features", z_dim), "generator", labels)
+    D, d_out, d_parsed = build_network(cfg["model"]["discriminator"], g_out, "discriminator", labels)
     if obj.autoencoder and d_out != g_out:
         raise ConfigError(f"{src}: train.loss = 'began' needs an auto-encoder discriminator whose output has the "
                           f"generator's shape {shape_str(g_out)}; model.discriminator ends in {shape_str(d_out)}")
@@ -462,6 +465,11 @@ class Trainer:
             # networks themselves build (parameter counts of the mlp-distance preset).
             raise ConfigError(f"{cfg.get('_source', 'config')}: train.distance_head: the PyTorch peer does not "
                               "train the distance head")
+        if _get(cfg, "model.classes", int, 0) > 0:
+            # The networks build (parameter counts of the cgan and cwgan-gp presets); their training
+            # (labels gathered with the images, fake classes drawn per step) is gancu's alone.
+            raise ConfigError(f"{cfg.get('_source', 'config')}: model.classes: the PyTorch peer does not train "
+                              "conditional models")
         self.device = torch.device(self.device)
         self.seed = _get(cfg, "train.seed", int) if self.seed is None else self.seed
         G, D, self.image_shape = build_models(cfg, self.seed)

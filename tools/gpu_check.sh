@@ -236,7 +236,7 @@ fi
 # step (e.g. the TensorBoard cross-check without Python's tensorboard); CUDA suites never.
 export GANCU_REQUIRE_CUDA=1
 # The CUDA tests (CudaAvailability's no-device test skips where a GPU is present, by design).
-CUDA_TESTS='^(CudaOps|CudaTraining|ObjectiveStepCuda|Simt[A-Za-z]*|Nccl[A-Za-z]*)[.]|^Evaluation[.]CpuAndCudaAgree$'
+CUDA_TESTS='^(CudaOps|CudaLabelOps|CudaTraining|ObjectiveStepCuda|Simt[A-Za-z]*|Nccl[A-Za-z]*)[.]|^Evaluation[.]CpuAndCudaAgree$'
 require_ran() {  # NAME XML: records NAME_ran as FAIL when the XML shows no test or a CUDA skip
   local name=$1 xml=$2
   [ "$DRY_RUN" = 1 ] && return 0

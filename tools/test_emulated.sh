@@ -10,7 +10,7 @@
 # ASan + UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all='^(Simt[A-Za-z]*|CudaOps|CudaTraining|ObjectiveStepCuda)\.|^Evaluation\.(CpuAndCudaAgree|InceptionFeaturesAgreeOnCpuAndCuda)$'
+all='^(Simt[A-Za-z]*|CudaOps|CudaLabelOps|CudaTraining|ObjectiveStepCuda)\.|^Evaluation\.(CpuAndCudaAgree|InceptionFeaturesAgreeOnCpuAndCuda)$'
 if [ "${1:-}" = "--pattern" ]; then
   echo "$all"
   exit 0
@@ -18,7 +18,7 @@ fi
 build=${1:-build-emu}
 shift || true
 export GANCU_REQUIRE_CUDA=1 OMP_WAIT_POLICY=passive
-quick='^(Simt[A-Za-z]*|CudaOps)\.'
+quick='^(Simt[A-Za-z]*|CudaOps|CudaLabelOps)\.'
 run() {
   local order=$1 pattern=$2
   shift 2

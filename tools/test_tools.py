@@ -36,6 +36,10 @@ import torch.nn.functional as F  # noqa: E402
 #  mlp-uniform      mlp's networks (only the noise, batch and steps differ)
 #  mlp-distance     mlp's networks and G's distance head: linear 1024 -> 1 (1024+1)
 #  dcgan-uniform32  dcgan with z of 32: G's first linear 32*12544 instead of 100*12544
+#  cgan    dcgan with 10 one-hot label features into G's first linear (10*12544) and 10 label
+#          channels into D's first conv (10*16*64)
+#  cwgan-gp G: a label embedding 10*50 and 50 more features into G's first linear (50*12544);
+#          D: wgan-gp's critic and the projection table 10*6272
 #  ring8, grid25 G: (2*256+256) + (256*256+256) + (256*2+2)
 #                D: (2*256+256) + (256*256+256) + (256+1)
 PARAM_COUNTS = {
@@ -59,6 +63,8 @@ PARAM_COUNTS = {
     "began": (1935809, 471297),
     "mbdisc": (1935809, 3274789),
     "mbstd": (1935809, 138738),
+    "cgan": (1935809 + 10 * 12544, 138689 + 10 * 16 * 64),
+    "cwgan-gp": (1935809 + 10 * 50 + 50 * 12544, 138561 + 10 * 6272),
 }
 
 
@@ -355,6 +361,31 @@ class Graph(unittest.TestCase):
         self.assertIs(taps["labels"], labels)
         torch.testing.assert_close(net(x, labels=labels), want, rtol=1e-12, atol=1e-12)
 
+
+    def test_label_layers(self):
+        # gancu's embed and project: the class is the position of each label row's largest value.
+        specs = ["embed dim=3 in=label name=e", "concat in=input,e", "flatten name=phi", "linear 1 name=score",
+                 "project in=phi,label", "add in=score,4"]
+        with self.assertRaises(gt.ConfigError):  # add reads a name that is not defined
+            gt.build_network(specs, ("image", 1, 2, 2), "D", {"label": ("features", 4)})
+        specs[-2] += " name=proj"
+        specs[-1] = "add in=score,proj"
+        net, shape, _ = gt.build_network(specs, ("image", 1, 2, 2), "D", {"label": ("features", 4)})
+        self.assertEqual(shape, ("features", 1))
+        self.assertEqual(list(net.state_dict()), ["0.weight", "3.weight", "3.bias", "4.weight"])
+        self.assertEqual(tuple(net[4].weight.shape), (4, 4 * 4))  # classes x (1 + 3 channels) * 2 * 2
+        net.double()
+        x = torch.randn(3, 1, 2, 2, dtype=torch.float64)
+        labels = torch.tensor([[0, 1, 0, 0], [0.5, 0, 0.2, 0], [0, 0, 0, 1]], dtype=torch.float64)
+        out, taps = net(x, want=["e", "phi"], label=labels)
+        cls = [1, 0, 3]
+        torch.testing.assert_close(taps["e"], net[0].weight[cls])
+        p = dict(net.named_parameters())
+        want = taps["phi"] @ p["3.weight"].T + p["3.bias"] + (p["4.weight"][cls] * taps["phi"]).sum(1, keepdim=True)
+        torch.testing.assert_close(out, want)
+        for bad in (["embed dim=2"], ["flatten", "project in=input,label"]):  # an image where features belong
+            with self.assertRaises(gt.ConfigError, msg=str(bad)):
+                gt.build_network(bad, ("image", 1, 2, 2), "D", {"label": ("features", 4)})
     def test_feature_graph_matches_hand_written_torch(self):
         specs = ["linear 3 name=a", "tanh name=t", "concat in=input,t name=c", "ln", "linear 3 name=d", "add in=a,d,a"]
         net, shape, _ = gt.build_network(specs, ("features", 2), "G")
@@ -835,6 +866,10 @@ class Training(unittest.TestCase):
                 continue
             if cfg["train"].get("distance_head"):  # refused, not trained with another G loss
                 with self.assertRaisesRegex(gt.ConfigError, "distance_head"):
+                    gt.Trainer(cfg, "cpu")
+                continue
+            if cfg["model"].get("classes"):  # conditional: built (param counts), refused for training
+                with self.assertRaisesRegex(gt.ConfigError, "model.classes"):
                     gt.Trainer(cfg, "cpu")
                 continue
             tr = gt.Trainer(cfg, "cpu")

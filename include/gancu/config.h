@@ -29,6 +29,9 @@ struct Config {
   NoiseKind latent = NoiseKind::Normal;
   InitScheme init = InitScheme::DCGAN;
   std::vector<std::string> generator, discriminator;
+  // A conditional model (docs/conditional.md): the number of classes (0: unconditional). G and D
+  // then read the external input "label", one-hot rows [batch, classes].
+  int classes = 0;
   bool sync_bn = false;  // data-parallel: batch-norm statistics over all ranks (docs/data_parallel.md)
 
   // [train]

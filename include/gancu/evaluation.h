@@ -27,6 +27,12 @@ struct EvalResult {
   double fid = 0;  // classifier-feature Frechet distance
   PRDC prdc;
   MixtureStats mix;
+  // A conditional generator's samples drawn for requested classes: the share of them that the
+  // classifier assigns to the requested class, overall and per requested class (samples of class
+  // k assigned to k over the samples requested as k; -1 for a class not requested).
+  bool conditional = false;
+  double class_accuracy = 0;
+  std::vector<double> class_accuracy_per_class;
 
   nlohmann::json json() const;  // flat keys, e.g. "eval/modes", "eval/fid_classifier"
   std::string table() const;    // a few lines a user reads
@@ -41,13 +47,14 @@ class Evaluator {
   explicit Evaluator(const Mixture2D& mix);
   ~Evaluator();
 
-  // uint8 images [n, h, w, c] on the host (as `gancu sample` writes them).
-  EvalResult evaluate_images(const uint8_t* images, int64_t n);
+  // uint8 images [n, h, w, c] on the host (as `gancu sample` writes them). With `requested` ([n]
+  // classes, for a conditional generator's samples) the result also has class_accuracy.
+  EvalResult evaluate_images(const uint8_t* images, int64_t n, const int32_t* requested = nullptr);
   // 2-d points [n, 2] on the host.
   EvalResult evaluate_points(const float* points, int64_t n);
   // A generator's output as drawn (host floats: images in [-1, 1], or 2-d points), judged by
   // whichever of the two this evaluator is for.
-  EvalResult evaluate_generated(const float* samples, int64_t n);
+  EvalResult evaluate_generated(const float* samples, int64_t n, const int32_t* requested = nullptr);
   // Predicted classes of images (stacked: the digit triple as 100 a + 10 b + c), for gancu compare.
   std::vector<int> classify(const uint8_t* images, int64_t n);
 

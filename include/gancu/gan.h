@@ -40,10 +40,16 @@ struct GanMetrics {
 // Called at each phase boundary of an instrumented iteration (gancu bench); null in training.
 using PhaseHook = std::function<void(const char* phase_that_ended)>;
 
+// The external inputs of a network of this config with main input `main`: the main one, and for
+// a conditional model (cfg.classes > 0) "label", one-hot rows [main.n, classes].
+std::vector<NetworkInput> network_inputs(const Config& cfg, Shape main);
+
 class Gan {
  public:
-  // Fills `real` ([batch, image]) with the real batch of data step *data_step.
-  using RealSource = std::function<void(const Exec& ex, float* real, const int64_t* data_step)>;
+  // Fills `real` ([batch, image]) with the real batch of data step *data_step, and `classes`
+  // ([batch] int32, backend memory) with its class labels when not null (conditional models).
+  using RealSource =
+      std::function<void(const Exec& ex, float* real, int32_t* classes, const int64_t* data_step)>;
 
   Gan(const Config& cfg, Shape image, int batch);
   // One rank of a data-parallel run (comm.h): the buffers hold the rank's shard of the global
@@ -95,8 +101,11 @@ class Gan {
   // Generates n images from the latent vectors z ([n, z_dim], backend memory) into out ([n,
   // image], backend memory), in chunks of at most the planned batch. Batch norm runs with the
   // chunk's statistics (sample_bn = "batch", as the PyTorch DCGAN reference does) or with the
-  // running statistics ("running").
-  void generate(const Exec& ex, const float* z, int64_t n, float* out);
+  // running statistics ("running"). A conditional model draws image i of class classes[i] (host
+  // memory, [n], each in [0, classes); null: the classes in turn, i % classes).
+  void generate(const Exec& ex, const float* z, int64_t n, float* out, const int32_t* classes = nullptr);
+  // The number of classes of a conditional model (0: unconditional).
+  int classes() const { return cfg_.classes; }
   // Latent vectors of a fixed set: element i of stream (seed, kStreamFixedNoise, set_id).
   void fixed_noise(const Exec& ex, int64_t n, uint64_t seed, uint64_t set_id, float* z) const;
 
@@ -116,6 +125,11 @@ class Gan {
   int64_t read_step(const Exec& ex) const;
 
   float* real_buffer() const { return real_; }
+  // Conditional models: the real batch's classes ([batch] int32) and the one-hot labels D and G
+  // read ([batch, classes]; G's are those of the fake batch). Null for unconditional models.
+  int32_t* real_classes() const { return real_classes_; }
+  float* real_labels() const { return real_label_; }
+  float* fake_labels() const { return fake_label_; }
   // Feature matching: the id of D's matched value (-1: off) and the real batch's mean of it.
   int feature_matching_value() const { return fm_value_; }
   float* feature_matching_real_mean() const { return fm_real_mean_; }
@@ -126,6 +140,12 @@ class Gan {
   void d_fake_pass(const Exec& ex, const float* fake, bool penalized);
   // The mean of a network's gradients over the ranks (before its optimizer step).
   void average_gradients(const Exec& ex, Network<float>& net, const char* what);
+  // Conditional models: the real batch's one-hot labels from its classes, and D reading them; the
+  // fake batch's classes drawn for the global batch (like the noise) and this rank's rows as G's
+  // and D's labels. No-ops for unconditional models.
+  void use_real_labels(const Exec& ex);
+  void draw_fake_labels(const Exec& ex);
+  void d_reads(const float* labels);
   // This rank's rows of the latent batch.
   float* local_noise() const { return z_ + int64_t(shard_.first) * cfg_.z_dim; }
   // The metric sums on the host (in metrics_host_), zeroed on the device (synchronizes).
@@ -156,6 +176,14 @@ class Gan {
   std::vector<int> g_seeds_;  // the seeds of G's backward: its output, and the distance head if on
   Slot dh_slot_;
   float* dh_pair_sq_ = nullptr;  // [batch, batch]: pairwise squared distances (mean_distance label)
+  // Conditional models: the label inputs' ids, and the class buffers (see real_classes()).
+  int g_label_ = -1, d_label_ = -1;
+  Slot classes_slot_, labels_slot_;
+  int32_t* real_classes_ = nullptr;
+  int32_t* fake_classes_ = nullptr;    // [global batch]
+  int32_t* sample_classes_ = nullptr;  // [batch]: generate()'s classes of one chunk
+  float* real_label_ = nullptr;
+  float* fake_label_ = nullptr;
 };
 
 }  // namespace gancu

@@ -237,7 +237,19 @@ struct MinibatchStdDims {
   int64_t features() const { return positions * channels; }
 };
 
+// ---- Class labels (conditional models) -------------------------------------------------------
+
+// A table [classes, dim] read at each sample's class. A sample's class is read from its label
+// row [classes] (the one-hot label input of a conditional network) as the position of its
+// largest value, the first one on ties: for a one-hot row, the position of its 1.
+struct EmbeddingDims {
+  int64_t samples = 0;
+  int classes = 0;
+  int dim = 0;
+};
+
 // The checks both backends run on the structs above before an op (a failed check names `op`).
+void check_embedding_dims(const EmbeddingDims& d, const char* op);
 void check_layernorm_dims(const LayerNormDims& d, const char* op);
 void check_concat_part(const ConcatPart& part, const char* op);
 void check_mbdisc_dims(const MinibatchDiscDims& d, const char* op);

@@ -452,6 +452,50 @@ void add(const Exec& ex, int64_t n, const T* a, const T* b, T* y) {
   GANCU_DISPATCH(add, n, a, b, y);
 }
 
+// ---- Class labels (conditional models; op_types.h, EmbeddingDims) ------------------------------
+
+// out[i] = a class drawn uniformly from [0, classes): element i of Philox stream (seed, stream,
+// *step), floor(u * classes) of its uniform u in [0, 1). The fake labels of a training step.
+template <class T>
+void draw_classes(const Exec& ex, int64_t n, int classes, uint64_t seed, uint32_t stream, const int64_t* step,
+                  int32_t* out) {
+  GANCU_DISPATCH(draw_classes, n, classes, seed, stream, step, out);
+}
+// out [n, classes]: row i is the one-hot vector of class labels[i] (a class outside [0, classes)
+// gives a row of zeros; the trainer's classes are checked on the host when the data is read).
+template <class T>
+void one_hot(const Exec& ex, int64_t n, int classes, const int32_t* labels, T* out) {
+  GANCU_DISPATCH(one_hot, n, classes, labels, out);
+}
+// y[s, :] = table[class(s), :]: the lookup of a learned embedding (the `embed` layer).
+template <class T>
+void embedding_forward(const Exec& ex, const EmbeddingDims& d, const T* label, const T* table, T* y) {
+  GANCU_DISPATCH(embedding_forward, d, label, table, y);
+}
+// dtable[c, :] += sum over the samples s of class c, in sample order, of scale[s] dy[s, :] (scale
+// null: 1). No atomics: one thread per table entry walks the batch, so the sum is the same on
+// every run. The embedding's gradient (scale null), and the projection's table gradient (dy = the
+// features, scale = the gradient of the projection's output).
+template <class T>
+void embedding_backward(const Exec& ex, const EmbeddingDims& d, const T* label, const T* dy, const T* scale,
+                        T* dtable) {
+  GANCU_DISPATCH(embedding_backward, d, label, dy, scale, dtable);
+}
+// y[s] = <table[class(s), :], x[s, :]>: the projection discriminator's term (Miyato & Koyama
+// 2018), x [samples, dim] the features, y [samples, 1]. Summed in float in the order of the
+// features on both backends.
+template <class T>
+void projection_forward(const Exec& ex, const EmbeddingDims& d, const T* label, const T* table, const T* x,
+                        T* y) {
+  GANCU_DISPATCH(projection_forward, d, label, table, x, y);
+}
+// dx[s, :] = dy[s] table[class(s), :], written or added when accumulate_dx.
+template <class T>
+void projection_backward(const Exec& ex, const EmbeddingDims& d, const T* label, const T* table, const T* dy,
+                         T* dx, bool accumulate_dx) {
+  GANCU_DISPATCH(projection_backward, d, label, table, dy, dx, accumulate_dx);
+}
+
 // ---- Classification -------------------------------------------------------------------------
 
 // probs[i, :] = softmax(logits[i, :]) over `classes` values per row.

@@ -31,6 +31,7 @@ enum RngStream : uint32_t {
   kStreamMixture = 6,     // the 2-d Gaussian mixture data sets
   kStreamPenalty = 7,     // the points of a gradient penalty (WGAN-GP interpolation, DRAGAN perturbation)
   kStreamPretrain = 8,    // the histogram fakes of D's pre-training
+  kStreamClasses = 9,     // the classes of the fake batch of a conditional model (keyed by the data step)
   kStreamDropout = 64,    // + layer index + pass * kDropoutPassStride
 };
 // Layers per pass in the dropout streams: far more strings than any network has.
@@ -90,6 +91,13 @@ GANCU_HD float normal_from_block(const Philox4& r, uint64_t i) {
 // Element `i` of a stream of uniform [lo, hi) numbers: word i%4 of block i/4.
 GANCU_HD float philox_uniform(uint64_t seed, uint32_t stream, uint64_t step, uint64_t i, float lo, float hi) {
   return uniform_from_block(philox_block(seed, stream, step, uint32_t(i >> 2)), i, lo, hi);
+}
+
+// Element `i` of a stream of classes uniform in [0, classes): floor(u * classes) of the stream's
+// uniform u in [0, 1) (the min guards the rounding of u * classes up to classes).
+GANCU_HD int32_t philox_class(uint64_t seed, uint32_t stream, uint64_t step, uint64_t i, int classes) {
+  const int32_t c = int32_t(philox_uniform(seed, stream, step, i, 0.0f, 1.0f) * float(classes));
+  return c < classes - 1 ? c : classes - 1;
 }
 
 // Element `i` of a stream of standard normals.

@@ -51,6 +51,7 @@ class DeviceDataset {
 
  private:
   Buffer<uint8_t> images_;
+  Buffer<uint8_t> labels_;  // empty when the data set has none
   BatchGather gather_;
   Gan::RealSource source_;
 };
@@ -71,8 +72,17 @@ struct TrainedGan {
 // no checkpoint, unreadable file: RuntimeError naming it.
 TrainedGan load_trained(const Exec& ex, const std::string& run_or_checkpoint);
 // n samples [n, image] on the host, floats in [-1, 1], from the latent vectors of fixed-noise set
-// `set_id` of `seed` (gancu sample uses set 1; the training grid set 0).
-std::vector<float> draw_samples(const Exec& ex, Gan& gan, int64_t n, uint64_t seed, uint64_t set_id);
+// `set_id` of `seed` (gancu sample uses set 1; the training grid set 0). A conditional model's
+// sample i is of class classes[i] (empty: the classes in turn, i % classes).
+std::vector<float> draw_samples(const Exec& ex, Gan& gan, int64_t n, uint64_t seed, uint64_t set_id,
+                                const std::vector<int32_t>& classes = {});
+// The classes in turn, i % classes, for n samples (empty for an unconditional model, classes 0).
+std::vector<int32_t> classes_in_turn(int64_t n, int classes);
+// The classes of a grid with one row per class: `cols` images of class 0, then of class 1, ...
+std::vector<int32_t> classes_by_row(int classes, int cols);
+// A conditional model and the data it trains on: a UsageError (exit 2) when the data set has no
+// labels, or labels beyond the model's classes (`what` names the data set).
+void check_conditional_data(const Config& cfg, const Dataset& data);
 
 // The 2-d Gaussian mixtures known by name: "ring8" (8 modes on a ring of radius 2, std 0.02, as in
 // the unrolled-GAN paper) and "grid25" (a 5x5 grid with spacing 2, std 0.05, as in VEEGAN and

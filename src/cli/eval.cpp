@@ -131,8 +131,11 @@ void add_eval(CLI::App& app) {
     if (!f->run.empty()) {
       TrainedGan t = load_trained(ex, f->run);
       what = t.checkpoint;
-      const std::vector<float> samples = draw_samples(t.ex, *t.session.gan, f->n, t.cfg.seed, 1);
-      r = evaluator_for(ex, t.cfg.data, t.image, f->classifier)->evaluate_generated(samples.data(), f->n);
+      // A conditional generator draws the classes in turn and is judged on them too.
+      const std::vector<int32_t> requested = classes_in_turn(f->n, t.cfg.classes);
+      const std::vector<float> samples = draw_samples(t.ex, *t.session.gan, f->n, t.cfg.seed, 1, requested);
+      r = evaluator_for(ex, t.cfg.data, t.image, f->classifier)
+              ->evaluate_generated(samples.data(), f->n, requested.empty() ? nullptr : requested.data());
     } else {
       if (f->classifier.empty())
         usage_error(

@@ -24,6 +24,7 @@ void add_sample(CLI::App& app) {
     std::string run, checkpoint, out;
     int64_t n = 64;
     int64_t seed = -1;
+    int cls = -1;
     BackendFlags exec;
   };
   auto f = std::make_shared<Flags>();
@@ -36,6 +37,10 @@ void add_sample(CLI::App& app) {
                   "FILE.csv for generators of 2-d points")
       ->required();
   cmd->add_option("--seed", f->seed, "Noise seed (default: the run's seed)");
+  cmd->add_option(
+      "--class", f->cls,
+      "A conditional model: draw class K only (default: every class in turn; a PNG grid has one row "
+      "per class)");
   f->exec.add_to(*cmd);
   cmd->callback([f] {
     if (f->run.empty() == f->checkpoint.empty())
@@ -44,8 +49,30 @@ void add_sample(CLI::App& app) {
     Exec ex = f->exec.open();
     TrainedGan t = load_trained(ex, f->run.empty() ? f->checkpoint : f->run);
     const Shape image = t.image;
-    const int64_t n = f->n;
     const uint64_t seed = f->seed >= 0 ? uint64_t(f->seed) : t.cfg.seed;
+    // The classes of a conditional model's samples: --class K for all, else every class in turn,
+    // or for a PNG grid one row per class (n rounded up to whole rows).
+    const int classes = t.cfg.classes;
+    const bool class_given = f->cls != -1;
+    if (class_given && classes == 0)
+      usage_error("--class: ", t.checkpoint,
+                  " is an unconditional model (model.classes = 0); it draws no class");
+    if (class_given && (f->cls < 0 || f->cls >= classes))
+      usage_error("--class: ", f->cls, " is outside the model's classes 0..", classes - 1);
+    int64_t n = f->n;
+    int grid_cols = int(std::ceil(std::sqrt(double(n))));
+    std::vector<int32_t> requested;
+    if (classes > 0) {
+      if (class_given) {
+        requested.assign(size_t(n), int32_t(f->cls));
+      } else if (ends_with(f->out, ".png")) {
+        grid_cols = int((n + classes - 1) / classes);
+        requested = classes_by_row(classes, grid_cols);
+        n = int64_t(requested.size());
+      } else {
+        requested = classes_in_turn(n, classes);
+      }
+    }
     Mixture2D mix;
     if (mixture_by_name(t.cfg.data, &mix)) {
       // A generator of 2-d points: its samples are coordinates, not pixels.
@@ -64,13 +91,14 @@ void add_sample(CLI::App& app) {
     }
     if (ends_with(f->out, ".csv"))
       usage_error("--out: CSV is for generators of 2-d points; ", t.cfg.data, " generators draw images");
-    const std::vector<uint8_t> pixels = float_to_u8(draw_samples(t.ex, *t.session.gan, n, seed, 1));
+    const std::vector<uint8_t> pixels =
+        float_to_u8(draw_samples(t.ex, *t.session.gan, n, seed, 1, requested));
     const std::string& ckpt = t.checkpoint;
 
     if (ends_with(f->out, ".idx") || ends_with(f->out, ".idx.gz")) {
       write_idx_images(f->out, pixels.data(), n, image.h, image.w, image.c);
     } else if (ends_with(f->out, ".png")) {
-      const int cols = int(std::ceil(std::sqrt(double(n))));
+      const int cols = grid_cols;
       const GridShape g = grid_shape(int(n), image.h, image.w, cols);
       write_png(f->out, make_grid(pixels.data(), int(n), image.h, image.w, image.c, cols).data(), g.h, g.w,
                 image.c);
@@ -82,8 +110,13 @@ void add_sample(CLI::App& app) {
         write_png(f->out + name, pixels.data() + i * image.per_sample(), image.h, image.w, image.c);
       }
     }
-    std::cout << "wrote " << n << " samples of " << image.h << "x" << image.w << "x" << image.c << " to "
-              << f->out << " (from " << ckpt << ")\n";
+    const std::string which = classes == 0  ? ""
+                              : class_given ? detail::concat(" of class ", f->cls)
+                              : ends_with(f->out, ".png")
+                                  ? detail::concat(", one row of ", grid_cols, " per class 0..", classes - 1)
+                                  : detail::concat(", classes 0..", classes - 1, " in turn");
+    std::cout << "wrote " << n << " samples of " << image.h << "x" << image.w << "x" << image.c << which
+              << " to " << f->out << " (from " << ckpt << ")\n";
   });
 }
 

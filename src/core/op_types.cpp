@@ -69,6 +69,11 @@ void check_layernorm_dims(const LayerNormDims& d, const char* op) {
               " columns do not hold whole positions of ", d.channels, " channels");
 }
 
+void check_embedding_dims(const EmbeddingDims& d, const char* op) {
+  GANCU_CHECK(d.samples >= 0 && d.classes >= 1 && d.dim >= 1, op, ": ", d.samples, " samples, ", d.classes,
+              " classes, ", d.dim, " values per class");
+}
+
 void check_concat_part(const ConcatPart& part, const char* op) {
   GANCU_CHECK(part.samples >= 0 && part.positions >= 1 && part.src_channels >= 0 && part.offset >= 0 &&
                   part.offset + part.src_channels <= part.dst_channels,

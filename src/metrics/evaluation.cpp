@@ -1,5 +1,6 @@
 #include "gancu/evaluation.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "gancu/check.h"
@@ -64,7 +65,7 @@ void Evaluator::judge(const uint8_t* images, int64_t n, std::vector<float>* prob
   }
 }
 
-EvalResult Evaluator::evaluate_images(const uint8_t* images, int64_t n) {
+EvalResult Evaluator::evaluate_images(const uint8_t* images, int64_t n, const int32_t* requested) {
   if (has_mixture_) runtime_error("this evaluator judges 2-d points, not images");
   if (n < 2) runtime_error("evaluation needs at least 2 samples, got ", n);
   EvalResult r;
@@ -79,6 +80,26 @@ EvalResult Evaluator::evaluate_images(const uint8_t* images, int64_t n) {
   r.fid = frechet_distance(fit_gaussian(features.data(), n, dim), real_gaussian_);
   r.prdc =
       precision_recall_density_coverage(*ex_, real_features_.data(), real_n_, features.data(), n, dim, 3);
+  if (requested) {
+    if (stacked_) runtime_error("class accuracy: Stacked MNIST samples have no requested class");
+    r.conditional = true;
+    std::vector<int64_t> asked(size_t(r.classes_total), 0), hit(size_t(r.classes_total), 0);
+    int64_t hits = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t want = requested[i];
+      if (want < 0 || want >= r.classes_total)
+        runtime_error("class accuracy: requested class ", want, " is outside the classifier's 0..",
+                      r.classes_total - 1);
+      const float* p = probs.data() + size_t(i) * size_t(r.classes_total);
+      const bool ok = std::max_element(p, p + r.classes_total) - p == want;
+      ++asked[size_t(want)];
+      hit[size_t(want)] += ok;
+      hits += ok;
+    }
+    r.class_accuracy = double(hits) / double(n);
+    for (size_t k = 0; k < asked.size(); ++k)
+      r.class_accuracy_per_class.push_back(asked[k] ? double(hit[k]) / double(asked[k]) : -1.0);
+  }
   return r;
 }
 
@@ -91,11 +112,11 @@ EvalResult Evaluator::evaluate_points(const float* points, int64_t n) {
   return r;
 }
 
-EvalResult Evaluator::evaluate_generated(const float* samples, int64_t n) {
+EvalResult Evaluator::evaluate_generated(const float* samples, int64_t n, const int32_t* requested) {
   if (has_mixture_) return evaluate_points(samples, n);
   std::vector<uint8_t> pixels(size_t(n * image_.per_sample()));
   float_to_u8(samples, pixels.size(), pixels.data());
-  return evaluate_images(pixels.data(), n);
+  return evaluate_images(pixels.data(), n, requested);
 }
 
 std::vector<int> Evaluator::classify(const uint8_t* images, int64_t n) {
@@ -128,6 +149,12 @@ nlohmann::json EvalResult::json() const {
   j["eval/f1"] = prdc.f1;
   j["eval/density"] = prdc.density;
   j["eval/coverage"] = prdc.coverage;
+  if (conditional) {
+    j["eval/class_accuracy"] = class_accuracy;
+    for (size_t k = 0; k < class_accuracy_per_class.size(); ++k)
+      if (class_accuracy_per_class[k] >= 0)
+        j["eval/class_accuracy_" + std::to_string(k)] = class_accuracy_per_class[k];
+  }
   return j;
 }
 
@@ -162,7 +189,21 @@ std::string EvalResult::table() const {
                 classes.inception_score, classes_total, fid, prdc.precision, prdc.recall, prdc.f1,
                 prdc.density, prdc.coverage, stacked ? "" : "class histogram    ", hist.c_str(),
                 stacked ? "" : "\n");
-  return buf;
+  std::string out = buf;
+  if (conditional) {
+    std::string per;
+    for (double a : class_accuracy_per_class) {
+      char one[16] = "- ";
+      if (a >= 0) std::snprintf(one, sizeof one, "%.2f ", a);
+      per += one;
+    }
+    std::snprintf(buf, sizeof buf,
+                  "class accuracy     %.3f  (samples the classifier assigns to the requested class)\n"
+                  "  per class        %s\n",
+                  class_accuracy, per.c_str());
+    out += buf;
+  }
+  return out;
 }
 
 std::string resolve_classifier(const std::string& given, const std::string& data_name) {

@@ -31,6 +31,7 @@ init = "dcgan"
 generator = []
 discriminator = []
 sync_bn = false
+classes = 0
 
 [train]
 loss = "bce"
@@ -247,6 +248,7 @@ Config to_config(const Toml& root, const Sources& sources) {
   c.generator = r.strings("model.generator");
   c.discriminator = r.strings("model.discriminator");
   c.sync_bn = r.at("model.sync_bn").as_boolean();
+  c.classes = int(r.integer("model.classes", 0, 256));
   if (c.generator.empty())
     r.fail("model.generator", "is empty: a preset or config must define the generator");
   if (c.discriminator.empty()) r.fail("model.discriminator", "is empty: a preset or config must define it");

@@ -25,6 +25,12 @@ bool GanMetrics::finite() const {
          std::isfinite(penalty) && std::isfinite(grad_norm) && std::isfinite(k) && std::isfinite(convergence);
 }
 
+std::vector<NetworkInput> network_inputs(const Config& cfg, Shape main) {
+  std::vector<NetworkInput> in{{"input", main}};
+  if (cfg.classes > 0) in.push_back({"label", Shape::features(main.n, cfg.classes)});
+  return in;
+}
+
 Gan::Gan(const Config& cfg, Shape image, int batch) : Gan(cfg, image, Shard{0, batch, batch}) {}
 
 Gan::Gan(const Config& cfg, Shape image, Shard shard)
@@ -39,11 +45,16 @@ Gan::Gan(const Config& cfg, Shape image, Shard shard)
         "train.loss = began: BEGAN's equilibrium variable k is updated from each rank's own losses, so "
         "the ranks would drift apart; train it in one process");
   g_ = std::make_unique<Network<float>>("G", 1, cfg.generator, "model.generator",
-                                        Shape::features(batch, cfg.z_dim), cfg.init);
+                                        network_inputs(cfg, Shape::features(batch, cfg.z_dim)), cfg.init);
   if (g_->output_shape() != image_)
     usage_error("model.generator: produces ", g_->output_shape().str(), " images but the data set has ",
                 image_.str(), " (check the last layers, or --data)");
-  d_ = std::make_unique<Network<float>>("D", 2, cfg.discriminator, "model.discriminator", image_, cfg.init);
+  d_ = std::make_unique<Network<float>>("D", 2, cfg.discriminator, "model.discriminator",
+                                        network_inputs(cfg, image_), cfg.init);
+  if (cfg.classes > 0) {
+    g_label_ = g_->value_id("label");
+    d_label_ = d_->value_id("label");
+  }
   objective_ = Objective::make(cfg, *g_, *d_, image_);
   if (!cfg.feature_matching.empty()) {
     if (cfg.loss == "began")
@@ -104,6 +115,13 @@ void Gan::plan(ArenaPlan& plan, const Exec& ex, bool sample_only) {
   if (fm_value_ >= 0)
     fm_slot_ =
         plan.add_array<float>(ArenaKind::Activations, "feature matching real mean", size_t(fm_features_));
+  if (cfg_.classes > 0) {
+    // The real batch's classes, the fake batch's (global), and one chunk of generate()'s.
+    classes_slot_ = plan.add_array<int32_t>(ArenaKind::Activations, "class labels",
+                                            size_t(2 * batch_ + shard_.global_batch));
+    labels_slot_ = plan.add_array<float>(ArenaKind::Activations, "one-hot labels",
+                                         size_t(2 * batch_) * size_t(cfg_.classes));
+  }
   if (dh_value_ >= 0 && cfg_.distance_label == "mean_distance")
     dh_slot_ = plan.add_array<float>(ArenaKind::Activations, "distance head pairwise distances",
                                      size_t(batch_) * size_t(batch_));
@@ -122,6 +140,35 @@ void Gan::bind(const Arena& arena) {
   if (fm_value_ >= 0) fm_real_mean_ = arena.get<float>(fm_slot_);
   if (dh_value_ >= 0 && cfg_.distance_label == "mean_distance") dh_pair_sq_ = arena.get<float>(dh_slot_);
   metrics_host_ = std::make_unique<HostBuffer<float>>(arena.backend(), kMetricSums);
+  if (cfg_.classes > 0) {
+    real_classes_ = arena.get<int32_t>(classes_slot_);
+    sample_classes_ = real_classes_ + batch_;
+    fake_classes_ = real_classes_ + 2 * batch_;
+    real_label_ = arena.get<float>(labels_slot_);
+    fake_label_ = real_label_ + int64_t(batch_) * cfg_.classes;
+    g_->set_input(g_label_, fake_label_);
+    d_->set_input(d_label_, real_label_);
+  }
+}
+
+void Gan::use_real_labels(const Exec& ex) {
+  if (cfg_.classes == 0) return;
+  ops::one_hot<float>(ex, batch_, cfg_.classes, real_classes_, real_label_);
+  d_reads(real_label_);
+}
+
+void Gan::draw_fake_labels(const Exec& ex) {
+  if (cfg_.classes == 0) return;
+  // As the noise: drawn for the global batch from the data step, this rank's rows read.
+  ops::draw_classes<float>(ex, shard_.global_batch, cfg_.classes, cfg_.seed, kStreamClasses,
+                           data_step_counter(), fake_classes_);
+  ops::one_hot<float>(ex, batch_, cfg_.classes, fake_classes_ + shard_.first, fake_label_);
+  g_->set_input(g_label_, fake_label_);
+  d_reads(fake_label_);
+}
+
+void Gan::d_reads(const float* labels) {
+  if (cfg_.classes > 0) d_->set_input(d_label_, labels);
 }
 
 void Gan::initialize(const Exec& ex) {
@@ -170,6 +217,9 @@ void Gan::d_fake_pass(const Exec& ex, const float* fake, bool penalized) {
   D.forward(ex, fake, batch_, BatchNormMode::Train, data_step_counter(), draw_seed_, kPassFake);
   objective_->d_fake(ex, D, fake, metrics_);
   D.backward(ex, nullptr, false, true);
+  // A conditional critic's penalty points (between a real and a fake image, or around a real
+  // one) are judged with the real batch's labels.
+  d_reads(real_label_);
   if (penalized && penalty->at() != GradientPenalty<float>::At::Real)
     penalty->apply(ex, D, real_, fake, data_step_counter(), draw_seed_, kPassPenalty, metrics_ + kSumPenalty,
                    metrics_ + kSumGradNorm);
@@ -179,8 +229,9 @@ void Gan::pretrain_d_step(const Exec& ex, const RealSource& real, const FakeSour
   Network<float>& D = *d_;
   const bool penalized = objective_->penalty() != nullptr;
   ops::fill<float>(ex, D.param_count(), D.grads(), 0.0f);
-  real(ex, real_, data_step_counter());
+  real(ex, real_, real_classes_, data_step_counter());
   make_fake(ex, real_, fake);
+  use_real_labels(ex);  // the fakes are made from the real images: D judges both with their labels
   d_real_pass(ex, penalized);
   d_fake_pass(ex, fake, penalized);
   average_gradients(ex, D, "D's gradients");
@@ -207,12 +258,14 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
   for (int k = 0; k < cfg_.d_steps; ++k) {
     const bool penalized = penalty && (penalty_steps >> k & 1u);
     ops::fill<float>(ex, D.param_count(), D.grads(), 0.0f);
-    real(ex, real_, data_step_counter());
+    real(ex, real_, real_classes_, data_step_counter());
+    use_real_labels(ex);
     phase("data");
     d_real_pass(ex, penalized);
     phase("d_real");
     ops::fill_noise<float>(ex, int64_t(shard_.global_batch) * cfg_.z_dim, z_, cfg_.latent, cfg_.seed,
                            kStreamNoiseD, data_step_counter());
+    draw_fake_labels(ex);  // G draws, and D judges, the fake batch with its classes
     G.forward(ex, local_noise(), B, BatchNormMode::Train, data_step_counter(), draw_seed_);
     phase("g_forward");
     d_fake_pass(ex, G.output(), penalized);
@@ -232,13 +285,16 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
   if (fm_value_ >= 0) {
     // Feature matching: G's loss is ||mean f(x) - mean f(G(z))||^2 at D's value f, both through
     // the updated D, with the real batch of the last D step; the real mean is held constant.
+    d_reads(real_label_);
     D.forward(ex, real_, B, BatchNormMode::Train, data_step_counter(), draw_seed_, kPassFeatureMatchingReal);
     ops::batch_mean<float>(ex, B, fm_features_, D.value_data(fm_value_), fm_real_mean_);
+    d_reads(fake_label_);
     D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), draw_seed_, kPassGeneratorStep);
     ops::feature_matching_loss<float>(ex, B, fm_features_, fm_real_mean_, D.value_data(fm_value_),
                                       D.value_grad(fm_value_), metrics_ + kSumLossG);
     D.backward(ex, fm_seeds_, G.output_grad(), false, false);
   } else {
+    d_reads(fake_label_);  // G is trained with the classes it drew
     D.forward(ex, G.output(), B, BatchNormMode::Train, data_step_counter(), draw_seed_, kPassGeneratorStep);
     const bool direct = objective.g_loss(ex, D, G.output(), G.output_grad(), metrics_);
     D.backward(ex, G.output_grad(), direct, false);
@@ -350,11 +406,24 @@ void Gan::fixed_noise(const Exec& ex, int64_t n, uint64_t seed, uint64_t set_id,
   ops::fill_noise<float>(ex, n * cfg_.z_dim, z, cfg_.latent, seed, kStreamFixedNoise, counters_ + 2);
 }
 
-void Gan::generate(const Exec& ex, const float* z, int64_t n, float* out) {
+void Gan::generate(const Exec& ex, const float* z, int64_t n, float* out, const int32_t* classes) {
   const BatchNormMode mode = cfg_.sample_bn == "running" ? BatchNormMode::Eval : BatchNormMode::BatchOnly;
   const int64_t per_image = image_.per_sample();
+  std::vector<int32_t> chunk_classes(cfg_.classes > 0 ? size_t(batch_) : 0);
   for (int64_t begin = 0; begin < n; begin += batch_) {
     const int chunk = int(std::min<int64_t>(batch_, n - begin));
+    if (cfg_.classes > 0) {
+      // Off the training path: the chunk's classes are copied up synchronously.
+      for (int i = 0; i < chunk; ++i) {
+        const int32_t c = classes ? classes[begin + i] : int32_t((begin + i) % cfg_.classes);
+        if (c < 0 || c >= cfg_.classes)
+          usage_error("class ", c, " is outside the model's classes 0..", cfg_.classes - 1);
+        chunk_classes[size_t(i)] = c;
+      }
+      copy_to_device(ex, sample_classes_, chunk_classes.data(), size_t(chunk) * sizeof(int32_t));
+      ops::one_hot<float>(ex, chunk, cfg_.classes, sample_classes_, fake_label_);
+      g_->set_input(g_label_, fake_label_);
+    }
     g_->forward(ex, z + begin * cfg_.z_dim, chunk, mode, step_counter(), cfg_.seed);
     copy_on_device(ex, out + begin * per_image, g_->output(), size_t(chunk) * per_image * sizeof(float));
   }

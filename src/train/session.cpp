@@ -90,20 +90,25 @@ GanSession make_session(const Config& cfg, Shape image, Shard shard, Exec& ex) {
 }
 
 Shape generator_image(const Config& cfg) {
-  const Network<float> g("G", 1, cfg.generator, "model.generator", Shape::features(1, cfg.z_dim), cfg.init);
+  const Network<float> g("G", 1, cfg.generator, "model.generator",
+                         network_inputs(cfg, Shape::features(1, cfg.z_dim)), cfg.init);
   return g.output_shape().with_batch(0);
 }
 
 DeviceDataset::DeviceDataset(const Exec& ex, const Dataset& data, Shard shard, uint64_t seed)
-    : images_(ex, data.images) {
+    : images_(ex, data.images), labels_(ex, data.labels) {
   gather_.num_images = data.count;
   gather_.image_elems = int64_t(data.image_bytes());
   gather_.batch = shard.batch;
   gather_.first = shard.first;
   gather_.global_batch = shard.global_batch;
   gather_.seed = seed;
-  source_ = [this](const Exec& e, float* out, const int64_t* data_step) {
+  source_ = [this](const Exec& e, float* out, int32_t* classes, const int64_t* data_step) {
     ops::gather_batch<float>(e, gather_, images_.data(), data_step, out);
+    if (classes) {
+      GANCU_CHECK(labels_.size() > 0, "a conditional model's real batch needs labels (checked when loaded)");
+      ops::gather_labels<float>(e, gather_, labels_.data(), data_step, classes);
+    }
   };
 }
 
@@ -127,12 +132,41 @@ TrainedGan load_trained(const Exec& ex, const std::string& run_or_checkpoint) {
   return t;
 }
 
-std::vector<float> draw_samples(const Exec& ex, Gan& gan, int64_t n, uint64_t seed, uint64_t set_id) {
+std::vector<float> draw_samples(const Exec& ex, Gan& gan, int64_t n, uint64_t seed, uint64_t set_id,
+                                const std::vector<int32_t>& classes) {
+  GANCU_CHECK(classes.empty() || int64_t(classes.size()) == n, "draw_samples: ", classes.size(),
+              " classes for ", n, " samples");
   const int64_t per_sample = gan.image().per_sample();
   Buffer<float> z(ex, size_t(n) * gan.config().z_dim), images(ex, size_t(n) * per_sample);
   gan.fixed_noise(ex, n, seed, set_id, z.data());
-  gan.generate(ex, z.data(), n, images.data());
+  gan.generate(ex, z.data(), n, images.data(), classes.empty() ? nullptr : classes.data());
   return images.download();
+}
+
+std::vector<int32_t> classes_in_turn(int64_t n, int classes) {
+  std::vector<int32_t> out(classes > 0 ? size_t(n) : 0);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = int32_t(int64_t(i) % classes);
+  return out;
+}
+
+std::vector<int32_t> classes_by_row(int classes, int cols) {
+  std::vector<int32_t> out(size_t(classes) * size_t(cols));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = int32_t(i / size_t(cols));
+  return out;
+}
+
+void check_conditional_data(const Config& cfg, const Dataset& data) {
+  if (cfg.classes == 0) return;
+  if (data.labels.empty())
+    usage_error("model.classes = ", cfg.classes, ": a conditional model needs class labels, but ", data.name,
+                " has none (an image folder gets classes from its sub-folders; or set model.classes = 0 and "
+                "an unconditional preset)");
+  int largest = 0;
+  for (uint8_t l : data.labels) largest = std::max(largest, int(l));
+  if (largest >= cfg.classes)
+    usage_error("model.classes = ", cfg.classes, ": ", data.name, " has a label ", largest,
+                ", outside the model's classes 0..", cfg.classes - 1,
+                " (set model.classes = ", std::max(data.num_classes, largest + 1), ")");
 }
 
 bool mixture_by_name(const std::string& name, Mixture2D* out) {
@@ -174,14 +208,14 @@ RealData::RealData(const Exec& ex, const std::string& name, Shard shard, uint64_
     image_ = Shape::features(0, 2);
     const Mixture2D mix = mixture_;
     if (shard.whole()) {
-      source_ = [mix, batch = shard.batch](const Exec& e, float* out, const int64_t* data_step) {
+      source_ = [mix, batch = shard.batch](const Exec& e, float* out, int32_t*, const int64_t* data_step) {
         ops::sample_mixture<float>(e, mix, batch, data_step, out);
       };
       return;
     }
     // A rank draws the global batch's points (two numbers each: cheap) and keeps its rows.
     mixture_batch_ = std::make_unique<Buffer<float>>(ex, size_t(shard.global_batch) * 2);
-    source_ = [mix, shard, all = mixture_batch_->data()](const Exec& e, float* out,
+    source_ = [mix, shard, all = mixture_batch_->data()](const Exec& e, float* out, int32_t*,
                                                          const int64_t* data_step) {
       ops::sample_mixture<float>(e, mix, shard.global_batch, data_step, all);
       enqueue_copy_on_device(e, out, all + int64_t(shard.first) * 2, size_t(shard.batch) * 2 * sizeof(float));

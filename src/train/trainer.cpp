@@ -94,10 +94,18 @@ void write_sample_grid(const Exec& ex, Gan& gan, int n, const std::string& path,
   const Shape im = gan.image();
   const bool points = im.per_sample() == 2;  // a generator of 2-d points: a scatter plot
   if (points) n = std::max(n, 1000);
+  // A conditional model's grid has one row per class: n rounded up to whole rows.
+  const int classes = gan.classes();
+  const int class_cols = classes > 0 ? std::max(1, (n + classes - 1) / classes) : 0;
+  std::vector<int32_t> by_row;
+  if (classes > 0) {
+    by_row = classes_by_row(classes, class_cols);
+    n = int(by_row.size());
+  }
   Buffer<float> z(ex, size_t(n) * cfg.z_dim);
   Buffer<float> images(ex, size_t(n) * im.per_sample());
   gan.fixed_noise(ex, n, cfg.seed, 0, z.data());
-  gan.generate(ex, z.data(), n, images.data());
+  gan.generate(ex, z.data(), n, images.data(), classes > 0 ? by_row.data() : nullptr);
   HostBuffer<float> host(ex.backend(), images.size());
   copy_to_host(ex, host.data(), images.data(), images.size() * sizeof(float));
   if (points) {
@@ -117,7 +125,7 @@ void write_sample_grid(const Exec& ex, Gan& gan, int n, const std::string& path,
   }
   std::vector<uint8_t> pixels(host.size());
   float_to_u8(host.data(), host.size(), pixels.data());
-  const int cols = int(std::ceil(std::sqrt(double(n))));
+  const int cols = classes > 0 ? class_cols : int(std::ceil(std::sqrt(double(n))));
   const GridShape shape = grid_shape(n, im.h, im.w, cols);
   write_png(path, make_grid(pixels.data(), n, im.h, im.w, im.c, cols).data(), shape.h, shape.w, im.c);
 }
@@ -152,6 +160,12 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
         << " of the global batch of " << shard.global_batch << " per rank; batch norm "
         << (cfg.sync_bn ? "synchronized over the ranks" : "per rank (model.sync_bn = false)") << "\n";
   const Gan::RealSource& real = data.source();
+  if (cfg.classes > 0) {
+    if (data.mixture())
+      usage_error("model.classes = ", cfg.classes, ": a conditional model needs class labels, but ", cfg.data,
+                  " is a 2-d mixture without them");
+    check_conditional_data(cfg, data.images());
+  }
   if (cfg.d_pretrain_steps > 0 && data.images().images.empty())
     usage_error("train.d_pretrain_steps: D pre-training needs image data; ", data.describe(),
                 " has no pixels");
@@ -258,8 +272,10 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     }
     std::string eval_text;
     if (eval_now) {
-      const std::vector<float> samples = draw_samples(ex, gan, cfg.eval_samples, cfg.seed, 2);
-      const EvalResult r = evaluator->evaluate_generated(samples.data(), cfg.eval_samples);
+      const std::vector<int32_t> requested = classes_in_turn(cfg.eval_samples, gan.classes());
+      const std::vector<float> samples = draw_samples(ex, gan, cfg.eval_samples, cfg.seed, 2, requested);
+      const EvalResult r = evaluator->evaluate_generated(samples.data(), cfg.eval_samples,
+                                                         requested.empty() ? nullptr : requested.data());
       const nlohmann::json scores = r.json();  // kept alive: items() only refers to it
       line.update(scores);
       for (const auto& [key, value] : scores.items()) tb->add_scalar(key, done, value.get<double>());
@@ -271,6 +287,7 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
         std::snprintf(buf, sizeof buf, " | modes %d/%d, FID(clf) %.2f, P/R %.2f/%.2f",
                       r.classes.modes_covered, r.classes_total, r.fid, r.prdc.precision, r.prdc.recall);
       eval_text = buf;
+      if (r.conditional) eval_text += detail::concat(", class acc ", format_number(r.class_accuracy));
     }
     // D's outputs: probabilities (BCE), a critic's scores, or BEGAN's reconstruction losses.
     const char* outputs = m.output_kind == "prob"    ? "D(x) %.3f D(G(z)) %.3f"

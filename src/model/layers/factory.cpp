@@ -67,6 +67,8 @@ std::unique_ptr<Layer<T>> make_layer(const LayerSpec& spec, InitScheme init, int
   if (spec.kind == "add") return make_join<T>(spec, false, where);
   if (spec.kind == "mbdisc") return make_minibatch_disc<T>(spec, where);
   if (spec.kind == "mbstd") return make_minibatch_std<T>(spec, where);
+  if (spec.kind == "embed") return make_embed<T>(spec, where);
+  if (spec.kind == "project") return make_project<T>(spec, init, where);
   usage_error(where, ": unknown layer kind '", spec.kind, "'");
 }
 GANCU_INSTANTIATE_LAYER(make_layer, const LayerSpec&, InitScheme, int, const std::string&)

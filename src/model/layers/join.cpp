@@ -111,10 +111,13 @@ class JoinLayer final : public Layer<T> {
   // The gradient of input k from the gradient of the output.
   void pass_back(const Exec& ex, int batch, size_t k, const T* dy, T* dx, bool accumulate) const {
     if (!dx) return;
+    const int64_t n = batch * out_.per_sample();
     if (concat_)
       ops::concat_backward<T>(ex, part(k, batch), dy, dx, accumulate);
-    else
-      ops::activation_backward<T>(ex, batch * out_.per_sample(), nullptr, dy, dx, accumulate, Activation{});
+    else if (accumulate)
+      ops::add_into<T>(ex, n, dy, dx);
+    else  // a copy (activation_backward would read its y, which add does not have, on CUDA)
+      ops::activation_forward<T>(ex, n, dy, dx, Activation{});
   }
 
   bool concat_;

@@ -42,6 +42,12 @@ std::unique_ptr<Layer<T>> make_minibatch_disc(const LayerSpec& spec, const std::
 template <class T>
 std::unique_ptr<Layer<T>> make_minibatch_std(const LayerSpec& spec, const std::string& where);
 
+// The layers that read class labels: a learned embedding and the projection discriminator's term.
+template <class T>
+std::unique_ptr<Layer<T>> make_embed(const LayerSpec& spec, const std::string& where);
+template <class T>
+std::unique_ptr<Layer<T>> make_project(const LayerSpec& spec, InitScheme init, const std::string& where);
+
 // The weight and bias init of a layer with `fan_in` inputs per output: DCGAN's N(0, 0.02) and
 // zero bias, or PyTorch's defaults (kaiming-uniform with a = sqrt(5), i.e. U(+-1/sqrt(fan_in)),
 // for weight and bias alike).

@@ -32,6 +32,8 @@ const std::map<std::string, std::vector<std::string>>& known_keys() {
       {"add", {}},
       {"mbdisc", {"kernels", "dims", "std"}},
       {"mbstd", {"eps"}},
+      {"embed", {"dim"}},
+      {"project", {}},
   };
   return keys;
 }
