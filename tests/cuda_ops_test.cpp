@@ -439,6 +439,20 @@ TEST_F(CudaOps, ConvChoosesNondeterministicAlgorithmsOnlyWhenAllowed) {
 #endif
 }
 
+// Convolutions that differ only in one axis's padding (so in their output's height or width) get
+// plans of their own: the key holds both paddings. One context, each against the CPU.
+TEST_F(CudaOps, ConvPlansTellThePaddingOfEachAxisApart) {
+  const ConvDims dims[] = {ConvDims::conv(2, 6, 7, 3, 5, 3, 3, 1, 1, 1),
+                           ConvDims::conv(2, 6, 7, 3, 5, 3, 3, 1, 1, 0),
+                           ConvDims::conv(2, 6, 7, 3, 5, 3, 3, 1, 0, 1)};
+  for (const ConvDims& d : dims) plan_conv(d, false);
+  uint32_t seed = 995;
+  for (const ConvDims& d : dims) {
+    EXPECT_EQ(plans_of(gpu_, d).size(), 1u) << conv_name(d);
+    conv_round(cpu_, gpu_, d, false, Act::None, 0, seed++, kGemm);
+  }
+}
+
 // A plan's key holds the workspace its choice was limited to and whether it was measured: an
 // unplanned shape run with no workspace gets heuristic picks that need none, planning adds a
 // measured plan that the ops then use, and an Exec whose workspace is too small for a measured

@@ -79,6 +79,10 @@ def main():
             put("layers", f"{preset.stem}_{key}", pick + "\n".join(layers).encode())
     put("layers", "graph", b"\x01" + b"conv out=4 k=3 s=1 p=1 name=a\nlrelu\nconv out=4 k=3 s=1 p=1 in=a\n"
         b"add in=a,2\nflatten\nlinear out=1")
+    # Inception's layers: resize, per-axis kernels and padding, pooling without the padding count.
+    put("layers", "inception", b"\x02" + b"resize h=19 w=17\nconv out=4 kh=1 kw=7 ph=0 pw=3 bias=false\n"
+        b"conv out=4 kh=7 kw=1 ph=3 pw=0\navgpool k=3 s=1 p=1 include_pad=false\nconvT out=2 kh=1 kw=3 pw=1\n"
+        b"maxpool k=3 s=2\nflatten\nlinear out=1")
     put("config", "small.toml", '[data]\nname = "synthetic:8x8x1:64"\n[model]\nz_dim = 4\n'
         'generator = ["linear out=64", "tanh", "reshape h=8 w=8 c=1"]\n'
         'discriminator = ["flatten", "linear out=1"]\n[train]\nloss = "wgan-gp"\nbatch = 8\n')

@@ -51,6 +51,16 @@ BUGS = [
      "      if (label_class(label + s * d.classes, d.classes) != c) continue;",
      "      if (s == 0 || label_class(label + s * d.classes, d.classes) != c) continue;",
      "CudaLabelOps.EmbeddingAndProjectionAgreeWithTheCpu"),
+    ("wrong tap in the bilinear resize (resize.cu, forward: the lower row's right pixel)", "kernels/resize.cu",
+     "th.l1 * (tw.l0 * e + tw.l1 * f)", "th.l1 * (tw.l0 * e + tw.l1 * e)",
+     "CudaOps.ResizeBilinearForwardBackward"),
+    ("dropped column weight in the resize's gather (resize.cu, backward)", "kernels/resize.cu",
+     "acc += wh * ww * dy_n[", "acc += wh * dy_n[",
+     "CudaOps.ResizeBilinearForwardBackward"),
+    ("square count of a clipped window (pool.cu, average pooling without the padding)", "kernels/pool.cu",
+     "return d.include_pad ? d.k * d.k : (r1 - r0) * (s1 - s0);",
+     "return d.include_pad ? d.k * d.k : (r1 - r0) * (r1 - r0);",
+     "CudaOps.AvgPoolForwardBackward"),
 ]
 ORDERS = ["forward", "reverse", "shuffle:1"]
 

@@ -1,8 +1,8 @@
 // Max and average pooling layers over NHWC images (k x k windows, stride s, padding p; see
 // PoolDims): `maxpool k=2` and `avgpool k=3 s=1 p=1`; `avgpool ... include_pad=false` divides by
-// the taps inside the image (PyTorch's count_include_pad=False; max pooling refuses the key). No parameters;
-// backward runs through the pooling ops of ops.h (max pooling recomputes each window's argmax from x and y,
-// so nothing is saved between forward and backward).
+// the taps inside the image (PyTorch's count_include_pad=False; max pooling refuses the key). No
+// parameters; backward runs through the pooling ops of ops.h (max pooling recomputes each window's
+// argmax from x and y, so nothing is saved between forward and backward).
 #include "gancu/check.h"
 #include "gancu/ops.h"
 #include "layer_impl.h"
