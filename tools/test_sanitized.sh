@@ -31,7 +31,8 @@ export OMP_WAIT_POLICY=passive
 #   Classifier.ShippedClassifiers*   10,000 held-out images through the classifiers
 #   Classifier.ShortTrainingRunLearns  2 epochs of classifier training
 #   Evaluation.Real*, Evaluation.StackedMnist*  real-data scoring of metrics tested on constructed cases
-#   InceptionCli.RunIsJudged*     trains a run and featurizes 7 images at 299x299 twice over; the
+#   ConditionalCliOnARun.EvalReports*  trains a cgan run before evaluating it, as EvalCliOnARun
+#   InceptionCli.RunIsJudged*        trains a run and featurizes 7 images at 299x299 twice over; the
 #                                    other Inception tests keep its code under the sanitizers
 #   EvalCliOnARun.* but its first     each trains the same 40-step MNIST run again before evaluating
 #                                    it with 10,000 samples; the first test (evaluation during
