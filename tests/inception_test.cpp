@@ -3,6 +3,8 @@
 // splits and the KID against their definitions, and bad input. That the network computes what
 // torchvision's and pytorch-fid's compute is checked in tools/test_tools.py
 // (InceptionAgainstPyTorch), with the same random weights on both sides.
+#include "gancu/inception.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,7 +15,6 @@
 #include "gancu/checkpoint.h"
 #include "gancu/fileutil.h"
 #include "gancu/image_io.h"
-#include "gancu/inception.h"
 #include "gancu/safetensors.h"
 
 namespace gancu {
@@ -38,7 +39,8 @@ void write_random_weights(const std::string& path, InceptionVariant variant, Sha
     const size_t a = name.find('.'), b = name.find('.', a + 1);
     torch_named[layers.modules.at(std::stoul(name.substr(a + 1, b - a - 1))) + name.substr(b)] = t;
   }
-  write_safetensors(path, torch_named, {{"format", "gancu-inception/1"}, {"variant", inception_variant_name(variant)}});
+  write_safetensors(path, torch_named,
+                    {{"format", "gancu-inception/1"}, {"variant", inception_variant_name(variant)}});
 }
 
 TEST(Inception, ArchitectureHasTorchvisionsParameterCount) {
@@ -46,7 +48,8 @@ TEST(Inception, ArchitectureHasTorchvisionsParameterCount) {
   for (Shape image : {Shape::image(0, 299, 299, 3), Shape::image(0, 28, 28, 1)}) {
     InceptionNet tv(ex, InceptionVariant::Torchvision, image, 1);
     EXPECT_EQ(tv.network().trainable_count(), kTorchvisionParams) << image.str();
-    EXPECT_EQ(tv.network().value_shape(tv.network().value_id("pool3")), Shape::features(1, kInceptionFeatures));
+    EXPECT_EQ(tv.network().value_shape(tv.network().value_id("pool3")),
+              Shape::features(1, kInceptionFeatures));
     EXPECT_EQ(tv.network().output_shape(), Shape::features(1, 1000));
   }
   // The FID network: 1,008 logits, so 8 more rows of fc.
@@ -137,7 +140,8 @@ TEST(Inception, ForeignOrIncompleteWeightsFilesAreRefusedByName) {
     InceptionNet::load(ex, partial, image);
     FAIL() << "a file without a tensor loaded";
   } catch (const RuntimeError& e) {
-    EXPECT_NE(std::string(e.what()).find("'Mixed_6c.branch7x7dbl_4.bn.running_var' is missing"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("'Mixed_6c.branch7x7dbl_4.bn.running_var' is missing"),
+              std::string::npos)
         << e.what();
   }
   f.metadata["variant"] = "tensorflow";
@@ -169,7 +173,8 @@ TEST(InceptionScore, SplitsFollowTheDefinition) {
 }
 
 // The unbiased MMD^2 under (x.y / d + 1)^3, in double over all rows.
-double mmd_reference(const std::vector<float>& a, int64_t na, const std::vector<float>& b, int64_t nb, int d) {
+double mmd_reference(const std::vector<float>& a, int64_t na, const std::vector<float>& b, int64_t nb,
+                     int d) {
   const auto k = [&](const float* x, const float* y) {
     double dot = 0;
     for (int i = 0; i < d; ++i) dot += double(x[i]) * y[i];
@@ -204,12 +209,14 @@ std::vector<float> gaussian_rows(int64_t n, int d, float shift, uint64_t seed) {
 
 TEST(KernelInceptionDistance, MatchesItsDefinitionAndSeparatesDistributions) {
   const int d = 16;
-  const auto a = gaussian_rows(30, d, 0.0f, 1), b = gaussian_rows(40, d, 0.0f, 2), c = gaussian_rows(40, d, 1.0f, 3);
+  const auto a = gaussian_rows(30, d, 0.0f, 1), b = gaussian_rows(40, d, 0.0f, 2),
+             c = gaussian_rows(40, d, 1.0f, 3);
   // Subsets as large as the smaller set: every subset of `a` is all of it; of b, 30 of its 40 rows.
   // With both sets of 30 rows the estimate is exact (and identical for every subset).
   const std::vector<float> b30(b.begin(), b.begin() + 30 * d);
   const MeanSpread exact = kernel_inception_distance(a.data(), 30, b30.data(), 30, d, 5, 1000);
-  EXPECT_NEAR(exact.mean, mmd_reference(a, 30, b30, 30, d), 1e-6 * std::abs(mmd_reference(a, 30, b30, 30, d)) + 1e-9);
+  EXPECT_NEAR(exact.mean, mmd_reference(a, 30, b30, 30, d),
+              1e-6 * std::abs(mmd_reference(a, 30, b30, 30, d)) + 1e-9);
   EXPECT_LE(exact.std, 1e-6 * std::abs(exact.mean) + 1e-9);  // float sums in other row orders
   // Same distribution: near 0 (unbiased: either sign); a shifted one: clearly positive.
   const MeanSpread same = kernel_inception_distance(a.data(), 30, b.data(), 40, d, 20, 25);
@@ -247,21 +254,24 @@ TEST(InceptionCli, BadInputGetsAClearMessageAndExitCode) {
 // cached for the next evaluation.
 TEST(InceptionCli, RunIsJudgedAgainstItsOwnDataSetOnce) {
   const std::string dir = temp("inception_run");
-  expect(run("train --preset mlp --backend cpu --data mnist --batch 8 --steps 2 --out " + dir), 0, {"step 2/2"});
+  expect(run("train --preset mlp --backend cpu --data mnist --batch 8 --steps 2 --out " + dir), 0,
+         {"step 2/2"});
   const std::string weights = temp("inception_run_weights") + ".safetensors";
   write_random_weights(weights, InceptionVariant::Fid, Shape::image(0, 28, 28, 1), 3);
   const std::string env = "GANCU_CACHE_DIR=" + temp("inception_run_cache") + " ";
   const std::string eval =
       env + GANCU_BINARY + " eval --run " + dir + " --inception " + weights + " --n 2 --reference-n 3 --json";
   const testing_cli::Result first = testing_cli::run_command(eval);
-  expect(first, 0, {"featurizing 3 reference images of mnist", "\"inception/fid\"", "\"inception/variant\":\"fid\""});
+  expect(first, 0,
+         {"featurizing 3 reference images of mnist", "\"inception/fid\"", "\"inception/variant\":\"fid\""});
   const nlohmann::json j = nlohmann::json::parse(first.output.substr(first.output.rfind("{")));
   EXPECT_EQ(j["inception/samples"], 2);
   EXPECT_EQ(j["inception/reference"], 3);
   EXPECT_TRUE(std::isfinite(j["inception/fid"].get<double>()));
   const testing_cli::Result second = testing_cli::run_command(eval);
   expect(second, 0, {"from the cache"});
-  EXPECT_EQ(nlohmann::json::parse(second.output.substr(second.output.rfind("{")))["inception/fid"], j["inception/fid"]);
+  EXPECT_EQ(nlohmann::json::parse(second.output.substr(second.output.rfind("{")))["inception/fid"],
+            j["inception/fid"]);
 }
 
 }  // namespace

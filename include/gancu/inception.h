@@ -108,8 +108,8 @@ struct InceptionResult {
   int64_t samples = 0, reference = 0;
   bool has_reference = false;
   double fid = 0;
-  MeanSpread is;   // 10 splits
-  MeanSpread kid;  // 100 subsets of min(1000, samples, reference)
+  MeanSpread is;                // 10 splits
+  MeanSpread kid;               // 100 subsets of min(1000, samples, reference)
   nlohmann::json json() const;  // flat keys: "inception/fid", "inception/is", ...
   std::string table() const;
 };

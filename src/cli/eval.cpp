@@ -31,8 +31,8 @@ Dataset reference_data(const std::string& name, Shape image, const ImageFolderOp
   }
   Dataset d = load_dataset(name, Split::Train, &folder);
   if (d.h != image.h || d.w != image.w || d.c != image.c)
-    usage_error("--reference ", name, ": its images are ", d.h, "x", d.w, "x", d.c, ", the samples ", image.h, "x",
-                image.w, "x", image.c, " (compare like with like)");
+    usage_error("--reference ", name, ": its images are ", d.h, "x", d.w, "x", d.c, ", the samples ", image.h,
+                "x", image.w, "x", image.c, " (compare like with like)");
   return d;
 }
 
@@ -95,7 +95,8 @@ void add_eval(CLI::App& app) {
     if (f->inception.weights.empty() &&
         (!f->inception.reference.empty() || !f->inception.features_out.empty()))
       usage_error("--reference and --features-out go with --inception FILE");
-    if (f->inception.reference_n < 2) usage_error("--reference-n: must be at least 2, got ", f->inception.reference_n);
+    if (f->inception.reference_n < 2)
+      usage_error("--reference-n: must be at least 2, got ", f->inception.reference_n);
     Exec ex = f->exec.open();
     if (!f->inception.weights.empty()) {
       InceptionResult r;
@@ -113,9 +114,10 @@ void add_eval(CLI::App& app) {
       } else {
         const Dataset d = read_idx_images(f->samples);
         what = f->samples;
-        if (d.count < 2) runtime_error(f->samples, ": holds ", d.count, " images; evaluation needs at least 2");
-        r = inception_eval(ex, f->inception, Shape::image(0, d.h, d.w, d.c), d.images.data(), nullptr, d.count,
-                           f->inception.reference, nullptr);
+        if (d.count < 2)
+          runtime_error(f->samples, ": holds ", d.count, " images; evaluation needs at least 2");
+        r = inception_eval(ex, f->inception, Shape::image(0, d.h, d.w, d.c), d.images.data(), nullptr,
+                           d.count, f->inception.reference, nullptr);
       }
       if (f->json) {
         nlohmann::json j = r.json();

@@ -28,7 +28,8 @@ std::vector<float> softmax_rows(const std::vector<float>& logits, int64_t n, int
     const float top = *std::max_element(row, row + classes);
     double sum = 0;
     for (int c = 0; c < classes; ++c) sum += std::exp(double(row[c] - top));
-    for (int c = 0; c < classes; ++c) probs[size_t(i * classes + c)] = float(std::exp(double(row[c] - top)) / sum);
+    for (int c = 0; c < classes; ++c)
+      probs[size_t(i * classes + c)] = float(std::exp(double(row[c] - top)) / sum);
   }
   return probs;
 }
@@ -59,8 +60,9 @@ void in_chunks(int64_t n, const char* what, std::ostream& log, Run run) {
 InceptionJudge::InceptionJudge(const Exec& ex, std::string weights_path, int batch)
     : ex_(ex), path_(std::move(weights_path)), batch_(batch) {
   if (!file_exists(path_))
-    runtime_error(path_, ": no such Inception weights file (convert one with tools/convert_inception.py; "
-                         "docs/evaluation.md says where the weights come from)");
+    runtime_error(path_,
+                  ": no such Inception weights file (convert one with tools/convert_inception.py; "
+                  "docs/evaluation.md says where the weights come from)");
 }
 
 InceptionJudge::~InceptionJudge() = default;
@@ -68,7 +70,8 @@ InceptionJudge::~InceptionJudge() = default;
 InceptionNet& InceptionJudge::net_for(Shape image) {
   const auto key = std::make_tuple(image.h, image.w, image.c);
   auto it = nets_.find(key);
-  if (it == nets_.end()) it = nets_.emplace(key, InceptionNet::load(ex_, path_, image.with_batch(0), batch_)).first;
+  if (it == nets_.end())
+    it = nets_.emplace(key, InceptionNet::load(ex_, path_, image.with_batch(0), batch_)).first;
   return *it->second;
 }
 
@@ -108,7 +111,8 @@ void InceptionJudge::featurize(Shape image, const float* images, int64_t n, std:
 
 std::vector<float> InceptionJudge::reference_features(const Dataset& data, int64_t max_images,
                                                       std::ostream& log) {
-  if (data.count < 2) runtime_error(data.name, ": a reference set needs at least 2 images, it holds ", data.count);
+  if (data.count < 2)
+    runtime_error(data.name, ": a reference set needs at least 2 images, it holds ", data.count);
   const Shape image = Shape::image(0, data.h, data.w, data.c);
   InceptionNet& net = net_for(image);
   // Evenly spaced through the set: a folder read class by class still gives every class its share.
@@ -142,7 +146,8 @@ std::vector<float> InceptionJudge::reference_features(const Dataset& data, int64
       }
       log << "gancu: note: the cache entry " << path << " holds other shapes; featurizing again\n";
     } catch (const std::exception& e) {
-      log << "gancu: note: the cache entry " << path << " is unreadable (" << e.what() << "); featurizing again\n";
+      log << "gancu: note: the cache entry " << path << " is unreadable (" << e.what()
+          << "); featurizing again\n";
     }
   }
   log << "inception: featurizing " << n << " reference images of " << data.name << "\n";

@@ -62,7 +62,8 @@ class InceptionBuilder {
   // The blocks, named as torchvision names them (InceptionA ... InceptionE).
   std::string block_a(const std::string& x, const std::string& m, int pool_features) {
     const std::string b1 = basic_square(x, m + ".branch1x1", 64, 1);
-    const std::string b5 = basic_square(basic_square(x, m + ".branch5x5_1", 48, 1), m + ".branch5x5_2", 64, 5, 1, 2);
+    const std::string b5 =
+        basic_square(basic_square(x, m + ".branch5x5_1", 48, 1), m + ".branch5x5_2", 64, 5, 1, 2);
     std::string b3 = basic_square(x, m + ".branch3x3dbl_1", 64, 1);
     b3 = basic_square(b3, m + ".branch3x3dbl_2", 96, 3, 1, 1);
     b3 = basic_square(b3, m + ".branch3x3dbl_3", 96, 3, 1, 1);
@@ -230,8 +231,8 @@ std::unique_ptr<InceptionNet> InceptionNet::load(const Exec& ex, const std::stri
   const SafeTensors file = read_safetensors(path);
   const auto format = file.metadata.find("format");
   if (format == file.metadata.end() || format->second != kWeightsFormat)
-    runtime_error(path, ": not an Inception weights file for gancu (metadata 'format' is not '", kWeightsFormat,
-                  "'); convert the PyTorch weights with tools/convert_inception.py");
+    runtime_error(path, ": not an Inception weights file for gancu (metadata 'format' is not '",
+                  kWeightsFormat, "'); convert the PyTorch weights with tools/convert_inception.py");
   const auto variant_it = file.metadata.find("variant");
   if (variant_it == file.metadata.end()) runtime_error(path, ": metadata 'variant' is missing");
   InceptionVariant variant;

@@ -38,8 +38,8 @@ std::vector<float> gather_rows(const float* x, const std::vector<int64_t>& rows,
 // come from x [m, dim] y^T [dim, m].
 double kernel_sum(const std::vector<float>& x, const std::vector<float>& y, int64_t m, int dim,
                   bool skip_diagonal, std::vector<float>& gram) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(m), dim, 1.0f, x.data(), dim, y.data(), dim,
-              0.0f, gram.data(), int(m));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(m), dim, 1.0f, x.data(), dim, y.data(),
+              dim, 0.0f, gram.data(), int(m));
   double sum = 0;
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < m; ++j) {
@@ -68,7 +68,8 @@ MeanSpread kernel_inception_distance(const float* a, int64_t na, const float* b,
   if (dim < 1) runtime_error("kernel_inception_distance: dimension ", dim);
   if (subsets < 1) runtime_error("kernel_inception_distance: need at least one subset, got ", subsets);
   const int64_t m = std::min({subset_size, na, nb});
-  if (m < 2) runtime_error("kernel_inception_distance: need at least 2 rows in each set, got ", na, " and ", nb);
+  if (m < 2)
+    runtime_error("kernel_inception_distance: need at least 2 rows in each set, got ", na, " and ", nb);
   std::mt19937_64 rng(seed);
   std::vector<float> gram(size_t(m * m));
   std::vector<double> estimates;
