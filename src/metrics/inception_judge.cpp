@@ -5,6 +5,7 @@
 #include <iomanip>
 #include <ostream>
 #include <sstream>
+#include <type_traits>
 
 #include "gancu/check.h"
 #include "gancu/fileutil.h"
@@ -55,6 +56,23 @@ void in_chunks(int64_t n, const char* what, std::ostream& log, Run run) {
   }
 }
 
+// Features and logits of n images (uint8, or floats in [-1, 1]) through `net`, in chunks with a
+// progress line.
+template <class Pixel>
+void featurize_with(InceptionNet& net, Shape image, const Pixel* images, int64_t n,
+                    std::vector<float>* features, std::vector<float>* logits, std::ostream& log) {
+  if (features) features->assign(size_t(n) * kInceptionFeatures, 0.0f);
+  if (logits) logits->assign(size_t(n) * size_t(net.classes()), 0.0f);
+  in_chunks(n, "featurized", log, [&](int64_t begin, int64_t count) {
+    float* f = features ? features->data() + begin * kInceptionFeatures : nullptr;
+    float* l = logits ? logits->data() + begin * net.classes() : nullptr;
+    if constexpr (std::is_same_v<Pixel, uint8_t>)
+      net.evaluate_u8(images + begin * image.per_sample(), count, f, l);
+    else
+      net.evaluate(images + begin * image.per_sample(), count, f, l);
+  });
+}
+
 }  // namespace
 
 InceptionJudge::InceptionJudge(const Exec& ex, std::string weights_path, int batch)
@@ -87,26 +105,12 @@ InceptionVariant InceptionJudge::variant() const {
 
 void InceptionJudge::featurize_u8(Shape image, const uint8_t* images, int64_t n, std::vector<float>* features,
                                   std::vector<float>* logits, std::ostream& log) {
-  InceptionNet& net = net_for(image);
-  if (features) features->assign(size_t(n) * kInceptionFeatures, 0.0f);
-  if (logits) logits->assign(size_t(n) * size_t(net.classes()), 0.0f);
-  in_chunks(n, "featurized", log, [&](int64_t begin, int64_t count) {
-    net.evaluate_u8(images + begin * image.per_sample(), count,
-                    features ? features->data() + begin * kInceptionFeatures : nullptr,
-                    logits ? logits->data() + begin * net.classes() : nullptr);
-  });
+  featurize_with(net_for(image), image, images, n, features, logits, log);
 }
 
 void InceptionJudge::featurize(Shape image, const float* images, int64_t n, std::vector<float>* features,
                                std::vector<float>* logits, std::ostream& log) {
-  InceptionNet& net = net_for(image);
-  if (features) features->assign(size_t(n) * kInceptionFeatures, 0.0f);
-  if (logits) logits->assign(size_t(n) * size_t(net.classes()), 0.0f);
-  in_chunks(n, "featurized", log, [&](int64_t begin, int64_t count) {
-    net.evaluate(images + begin * image.per_sample(), count,
-                 features ? features->data() + begin * kInceptionFeatures : nullptr,
-                 logits ? logits->data() + begin * net.classes() : nullptr);
-  });
+  featurize_with(net_for(image), image, images, n, features, logits, log);
 }
 
 std::vector<float> InceptionJudge::reference_features(const Dataset& data, int64_t max_images,
