@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "bench_check.h"
+#include "gancu/blas_kernel.h"
 
 namespace gancu::bench {
 namespace {
@@ -42,6 +43,7 @@ int failures() {
 }  // namespace gancu::bench
 
 int main(int argc, char** argv) {
+  gancu::use_faster_blas_kernel(argv);  // the kernels a user's gancu runs
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   benchmark::RunSpecifiedBenchmarks();

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "gancu/blas_kernel.h"
 #include "gancu/check.h"
 #include "gancu/comm.h"
 
@@ -38,6 +39,7 @@ void refuse_other_commands_in_a_job(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gancu::use_faster_blas_kernel(argv);  // before MPI and threads: it may replace the process
   CLI::App app{"gancu " GANCU_VERSION ": GAN trainer in CUDA C++ with a CPU reference backend"};
   app.require_subcommand(1, 1);
   app.set_version_flag("--version", "gancu " GANCU_VERSION);

@@ -55,7 +55,7 @@ Exec open_backend(const std::string& requested, int threads, const std::string& 
     log << "gancu: backend cuda" << (comm.size() > 1 ? detail::concat(", device ", comm.local_rank()) : "")
         << (requested == "auto" ? " (a GPU is present)" : "") << "\n";
   else
-    log << "gancu: backend cpu, " << ex.threads() << " threads"
+    log << "gancu: backend cpu, " << ex.threads() << " threads, OpenBLAS " << blas_kernel_name() << " kernels"
         << (requested == "auto" ? " (no GPU: " + why + ")" : "") << "\n";
   if (backend == Backend::CPU) {
     const std::string blas_note = blas_kernel_note();
