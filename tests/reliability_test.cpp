@@ -114,6 +114,30 @@ TEST(Reliability, TheLockIsHeldByAnOpenFileAndReleasedWithIt) {
   SUCCEED();
 }
 
+// A trainer refused after it took the lock (here: D pre-training asked of a 2-d mixture, found when
+// the data are loaded) leaves no run folder that it made; one the user made stays, with its files.
+TEST(Reliability, ARefusedTrainerRemovesTheFolderItMadeAndNothingElse) {
+  const std::string made = temp("refused_new");
+  const std::string refused =
+      "train --preset ring8 --backend cpu --threads 1 --set train.d_pretrain_steps=5 --out ";
+  expect(run(refused + made), 2, {"train.d_pretrain_steps"});
+  EXPECT_FALSE(dir_exists(made)) << made << " was left behind";
+
+  const std::string own = temp("refused_own");
+  make_dirs(own);
+  expect(run(refused + own), 2, {"train.d_pretrain_steps"});
+  EXPECT_TRUE(dir_exists(own)) << "a folder the user made must stay";
+
+  const std::string nested = temp("refused_nested") + "/a/b";
+  expect(run(refused + nested), 2, {"train.d_pretrain_steps"});
+  EXPECT_FALSE(dir_exists(nested));
+  {
+    const RunLock lock(made);
+    atomic_write(made + "/notes.txt", std::string("a file written while the lock was held"));
+  }
+  EXPECT_TRUE(file_exists(made + "/notes.txt")) << "a folder with content is never removed";
+}
+
 TEST(Reliability, StaleTemporaryFilesAreRemovedByTheNextWriter) {
   const std::string dir = temp("stale");
   make_dirs(dir + "/checkpoints");

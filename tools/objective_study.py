@@ -106,9 +106,12 @@ def recorded(records: Path, data: str, loss: str, seed: int) -> dict:
     return json.loads(record.read_text()) if record.is_file() else {"pending": True}
 
 
-def run_preset(gancu: Path, out: Path, preset: str, threads: int, records: Path | None) -> dict:
+def run_preset(gancu: Path, out: Path, preset: str, threads: int, records: Path | None,
+               steps: int | None = None) -> dict:
     run = out / "presets" / preset
     cmd = [str(gancu), "train", "--preset", preset, "--backend", "cpu", "--threads", str(threads), "--out", str(run)]
+    if steps:
+        cmd += ["--steps", str(steps)]
     return train_and_evaluate(gancu, run, cmd, threads, records / f"{preset}.eval.json" if records else None)
 
 
@@ -116,7 +119,7 @@ def preset_table(args, gancu: Path, out: Path) -> int:
     table_dir = Path(args.table).parent if args.table else None
     results = []
     for p in args.presets:
-        results.append((p, run_preset(gancu, out, p, args.threads, table_dir)))
+        results.append((p, run_preset(gancu, out, p, args.threads, table_dir, args.steps)))
         # The grid is copied as soon as its run is evaluated, so an interrupted study keeps it.
         r = results[-1][1]
         if table_dir and r.get("grid") and Path(r["grid"]).is_file():
@@ -164,6 +167,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--table", default=None, help="write the markdown table here (and the evaluations beside it)")
     ap.add_argument("--presets", nargs="+", default=None, help="train these presets as they are (image objectives)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="with --presets: train this many steps instead of each preset's own (the table says how many)")
     ap.add_argument("--report", action="store_true",
                     help="train nothing: write the table from the recorded evaluations, runs not yet made marked so")
     args = ap.parse_args(argv)

@@ -21,6 +21,9 @@ bool file_exists(const std::string& path);
 // True when `path` names an existing directory (following symlinks).
 bool dir_exists(const std::string& path);
 
+// True when `path` names an existing directory with no entries.
+bool dir_is_empty(const std::string& path);
+
 // Creates `path` and any missing parents (mkdir -p). An existing directory is fine; an existing
 // non-directory in the way, or a failed mkdir, is a RuntimeError naming the path.
 void make_dirs(const std::string& path);

@@ -4,7 +4,9 @@
 // trainer on the same folder is refused with a message that names the holder's pid, instead of
 // both writing into one metrics.jsonl and two TensorBoard files. The kernel releases the lock when
 // the holder's process ends in any way (exit, crash, SIGKILL), so `--resume` after a crash never
-// meets a stale lock; the file itself stays and only records the last holder's pid.
+// meets a stale lock; the file itself stays and only records the last holder's pid. A folder that
+// the lock created and that holds nothing else when the lock is released (the trainer was refused
+// before its run began) is removed again.
 #pragma once
 
 #include <string>
@@ -24,8 +26,10 @@ class RunLock {
   const std::string& path() const { return path_; }
 
  private:
+  std::string dir_;
   std::string path_;
   int fd_ = -1;
+  bool created_ = false;  // the folder did not exist before this lock
 };
 
 // The lock file of a run folder.

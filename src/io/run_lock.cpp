@@ -34,13 +34,30 @@ bool is_temp_name(const std::string& name) {
   return name.find_first_not_of("0123456789", at + 5) == std::string::npos;
 }
 
+// True when `dir` holds nothing but the lock file and empty checkpoints/ and samples/ folders:
+// what a trainer refused before its run began leaves behind.
+bool holds_only_the_lock(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return false;
+  bool empty = true;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == ".." || name == "gancu.lock") continue;
+    if ((name == "checkpoints" || name == "samples") && dir_is_empty(dir + "/" + name)) continue;
+    empty = false;
+  }
+  ::closedir(d);
+  return empty;
+}
+
 }  // namespace
 
 std::string run_lock_path(const std::string& run_dir) {
   return run_dir + "/gancu.lock";
 }
 
-RunLock::RunLock(const std::string& run_dir) : path_(run_lock_path(run_dir)) {
+RunLock::RunLock(const std::string& run_dir) : dir_(run_dir), path_(run_lock_path(run_dir)) {
+  created_ = !dir_exists(run_dir);
   make_dirs(run_dir);
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) runtime_error(path_, ": cannot open the run folder's lock: ", std::strerror(errno));
@@ -63,7 +80,16 @@ RunLock::RunLock(const std::string& run_dir) : path_(run_lock_path(run_dir)) {
 }
 
 RunLock::~RunLock() {
-  if (fd_ >= 0) ::close(fd_);  // releases the flock
+  if (fd_ < 0) return;
+  // A folder this trainer created and left empty (a config error found after the lock, a data set
+  // that would not load) goes again, removed while the lock is still ours: no half-made run
+  // folder stays behind to be mistaken for a run.
+  if (created_ && holds_only_the_lock(dir_)) {
+    for (const char* sub : {"/checkpoints", "/samples"}) ::rmdir((dir_ + sub).c_str());
+    std::remove(path_.c_str());
+    ::rmdir(dir_.c_str());
+  }
+  ::close(fd_);  // releases the flock
 }
 
 int remove_stale_temp_files(const std::string& dir) {
