@@ -90,8 +90,10 @@ OPTIMIZER_DEFAULTS = {"eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "alpha"
 
 def optional_key_default(key: str):
     """The default of a key that configs may leave out (the objectives' train.* settings, the
-    optimizers' eps, weight_decay, momentum, alpha), or None."""
+    optimizers' eps, weight_decay, momentum, alpha, model.classes), or None."""
     section, _, name = key.rpartition(".")
+    if key == "model.classes":
+        return 0  # unconditional
     if section == "train" and name in OBJECTIVE_DEFAULTS:
         return OBJECTIVE_DEFAULTS[name]
     if section in ("optim.g", "optim.d"):
