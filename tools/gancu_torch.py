@@ -24,6 +24,13 @@ Conventions that must match gancu (see DESIGN.md):
     parameters are frozen (requires_grad=False) during the G step, so their gradients are not
     computed; D's batch-norm running statistics are still updated by that pass (PyTorch's
     train-mode behaviour).
+  * A conditional model (model.classes = N > 0): G and D read the input `label`, one-hot rows
+    [B, N]. The real batch's labels are gathered through the same permutation as its images; the
+    fake classes are drawn uniformly each D step (torch's generator; gancu draws them from its
+    Philox stream kStreamClasses, so a comparison hands gancu's over, as for the noise). D judges
+    the real batch with its labels and the fakes with their classes; the penalty's points
+    (wgan-gp, dragan) and R1's real pass use the real labels; the G step the last D step's
+    fake classes.
 """
 
 from __future__ import annotations
