@@ -144,7 +144,8 @@ def run_reference(cfg: dict, init: dict[str, torch.Tensor], inputs: dict[str, np
     out.update({f"grad.G.{n}": g for n, g in record["grad_G"].items()})
     shown = " ".join(f"{k} {float(metrics[k]):.6g}" for k in ("loss_d", "loss_g", "penalty", "grad_norm", "k",
                                                              "convergence") if k in metrics)
-    summary = (f"{obj.loss}{f', {trainer.classes} classes' if conditional else ''}, iteration {trainer.step_count - 1} ({d_steps} D step{'s' if d_steps > 1 else ''}, "
+    classes = f", {trainer.classes} classes" if conditional else ""
+    summary = (f"{obj.loss}{classes}, iteration {trainer.step_count - 1} ({d_steps} D step{'s' if d_steps > 1 else ''}, "
                f"batch {batch}, {str(dtype).replace('torch.', '')}): {shown}")
     return out, summary, notes
 

@@ -956,7 +956,8 @@ class ConditionalTraining(unittest.TestCase):
         image each is and which label it has."""
         labels = np.arange(n) % classes
         values = 40 * np.arange(n) % 200 + 10 * labels
-        return np.broadcast_to(values.astype(np.uint8)[:, None, None, None], (n, 4, 4, 1)).copy(), labels.astype(np.uint8)
+        images = np.broadcast_to(values.astype(np.uint8)[:, None, None, None], (n, 4, 4, 1)).copy()
+        return images, labels.astype(np.uint8)
 
     @staticmethod
     def decode(x):

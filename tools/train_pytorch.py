@@ -3,8 +3,8 @@
 
 Same networks, init scheme, data normalization, iteration, objective and optimizer settings as
 gancu (gancu_torch.Trainer); a conditional model (model.classes, the cgan and cwgan-gp presets)
-trains on the data set's labels with fake classes drawn each D step. The random numbers are torch's, not gancu's Philox streams, so runs agree
-in distribution, not bit for bit.
+trains on the data set's labels with fake classes drawn each D step. The random numbers are
+torch's, not gancu's Philox streams, so runs agree in distribution, not bit for bit.
 
 Writes into --out:
   metrics.jsonl                one object per log step: step, loss_d, loss_g, elapsed_s and the
