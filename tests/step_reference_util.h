@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <string>
@@ -84,11 +85,29 @@ inline StepComparison compare_step_with_pytorch(Exec& ex, const Config& cfg) {
   };
   const PhaseHook hook = [&](const char* phase) {
     const std::string p = phase, key = std::to_string(k);
-    if (p == "data")
+    if (p == "data") {
       inputs["x." + key] = make_tensor<float>(sample_shape, download(gan.real_buffer(), per_batch).data());
-    if (p == "g_forward")
+      if (gan.classes() > 0) {
+        std::vector<int32_t> classes(size_t(cfg.batch));
+        copy_to_host(ex, classes.data(), gan.real_classes(), classes.size() * sizeof(int32_t));
+        inputs["class." + key] = make_tensor<int32_t>({cfg.batch}, classes.data());
+      }
+    }
+    if (p == "g_forward") {
       inputs["z." + key] = make_tensor<float>(
           {cfg.batch, cfg.z_dim}, download(gan.noise_buffer(), int64_t(cfg.batch) * cfg.z_dim).data());
+      // The classes G drew with and D judges the fakes with, read back from the one-hot rows
+      // (the position of each row's 1).
+      if (gan.classes() > 0) {
+        const std::vector<float> rows = download(gan.fake_labels(), int64_t(cfg.batch) * gan.classes());
+        std::vector<int32_t> classes(size_t(cfg.batch));
+        for (size_t i = 0; i < classes.size(); ++i) {
+          const float* row = rows.data() + i * size_t(gan.classes());
+          classes[i] = int32_t(std::max_element(row, row + gan.classes()) - row);
+        }
+        inputs["fake_class." + key] = make_tensor<int32_t>({cfg.batch}, classes.data());
+      }
+    }
     const GradientPenalty<float>* pen = gan.objective().penalty();
     if (p == "d_fake" && pen && pen->eps_or_alpha()) {
       const char* name = pen->at() == GradientPenalty<float>::At::Interpolated ? "eps." : "alpha.";

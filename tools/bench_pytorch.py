@@ -135,13 +135,13 @@ def bench_one(preset, batch, mode, args, device, threads):
         return rec
     trainer = gt.Trainer(cfg, device)
     if args.data:
-        images, desc = gt.load_images(args.data, trainer.image_shape, quiet=args.json)
+        images, labels, desc = gt.load_labeled_images(args.data, trainer.image_shape, quiet=args.json)
         rec["data"] = desc
     else:
         c, h, w = trainer.image_shape
-        images, _ = gt.load_images("synthetic", trainer.image_shape, seed=trainer.seed)
+        images, labels, desc = gt.load_labeled_images("synthetic", trainer.image_shape, seed=trainer.seed)
         rec["data"] = f"synthetic {h}x{w}x{c}"
-    trainer.set_images(images)
+    trainer.set_images(images, labels, desc)
     if args.channels_last:
         trainer.G_eager.to(memory_format=torch.channels_last)
         trainer.D_eager.to(memory_format=torch.channels_last)

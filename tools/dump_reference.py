@@ -11,13 +11,16 @@ The file holds, besides step_reference.py's outputs (updated.*, loss.*, penalty,
 convergence, grad.*; see its docstring):
   init.G.<i>.<p>, init.D.<i>.<p>   the parameters and running statistics before the iteration
   input.<name>                     step_reference.py's inputs: x.k (NHWC, normalized), z.k, eps.k,
-                                   alpha.k, u.k (as the objective needs), step
+                                   alpha.k, u.k (as the objective needs), step; for a conditional
+                                   model class.k (the real images' labels) and fake_class.k
   input.x_u8.k   u8 [B, H, W, C]   the real batches before normalization (image presets)
 Parameters use PyTorch layouts and gancu's checkpoint names; images are NHWC, gancu's layout.
 
 Real batches: --real FILE (IDX or .npy uint8 [>= d_steps * B, H, W(, C)]), else the first
-d_steps * B images of --data (the preset's data set by default; synthetic where it is absent).
-Noise: --noise FILE.npy ([d_steps * B, z_dim]), else torch's generator seeded with --seed.
+d_steps * B images of --data (the preset's data set by default; synthetic where it is absent), with
+their labels for a conditional model (--real has none: use --data).
+Noise: --noise FILE.npy ([d_steps * B, z_dim]), else torch's generator seeded with --seed; a
+conditional model's fake classes from torch's generator too.
 Parameters: --init CKPT (a gancu checkpoint), else the preset's scheme with torch's RNG.
 
 Example:
@@ -37,28 +40,35 @@ import step_reference  # noqa: E402
 import torch  # noqa: E402
 
 
-def real_batches(args, cfg, trainer, count, notes) -> tuple[np.ndarray, str]:
-    """uint8 [count, H, W, C] images."""
+def real_batches(args, cfg, trainer, count, notes) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """uint8 [count, H, W, C] images, their labels (None where the data has none) and a description."""
     C, H, W = trainer.image_shape
     if args.real:
+        if trainer.classes > 0:
+            raise gt.ConfigError(f"--real {args.real}: a conditional model (model.classes = {trainer.classes}) "
+                                 "needs the images' labels; --real has none (use --data)")
         p = Path(args.real)
+        if not p.is_file():
+            raise gt.ConfigError(f"--real {p}: no such file")
         x_u8 = np.load(p) if p.suffix == ".npy" else gt.read_idx(p)
         if x_u8.ndim == 3:
             x_u8 = x_u8[..., None]
         if x_u8.dtype != np.uint8 or x_u8.shape[1:] != (H, W, C) or x_u8.shape[0] < count:
             raise gt.ConfigError(f"{p}: need uint8 [>={count}, {H}, {W}, {C}], got {x_u8.dtype} {list(x_u8.shape)}")
-        return x_u8[:count], str(p)
+        return x_u8[:count], None, str(p)
     source = args.data or cfg.get("data", {}).get("name", "synthetic")
     try:
-        images, desc = gt.load_images(source, trainer.image_shape, seed=trainer.seed)
+        images, labels, desc = gt.load_labeled_images(source, trainer.image_shape, seed=trainer.seed)
     except gt.ConfigError as e:
         if args.data:
             raise
         notes.append(f"{e}; using synthetic images")
-        images, desc = gt.load_images("synthetic", trainer.image_shape, seed=trainer.seed, synthetic_count=count)
+        images, labels, desc = gt.load_labeled_images("synthetic", trainer.image_shape, seed=trainer.seed,
+                                                      synthetic_count=count)
     if images.shape[0] < count:
         raise gt.ConfigError(f"{desc}: {images.shape[0]} images, fewer than {count}")
-    return images[:count], f"{desc} (first {count} images)"
+    trainer.set_images(images, labels, desc)  # checks a conditional model's labels
+    return images[:count], None if labels is None else labels[:count], f"{desc} (first {count} images)"
 
 
 def main(argv=None):
@@ -89,7 +99,7 @@ def main(argv=None):
         if args.init:
             notes += gt.apply_checkpoint(trainer.G_eager, trainer.D_eager, gt.load_gancu_checkpoint(args.init), args.init)
         B, n = trainer.batch, trainer.d_steps
-        x_u8, real_desc = real_batches(args, cfg, trainer, n * B, notes)
+        x_u8, labels, real_desc = real_batches(args, cfg, trainer, n * B, notes)
         x_u8 = np.array(x_u8, dtype=np.uint8, order="C", copy=True)
         if args.noise:
             z = torch.from_numpy(np.load(args.noise)).float()
@@ -109,6 +119,9 @@ def main(argv=None):
         xk = gt.normalize_u8(torch.from_numpy(x_u8[k * B:(k + 1) * B]))  # NHWC, as gancu normalizes
         inputs[f"x.{k}"] = xk.numpy()
         inputs[f"z.{k}"] = z[k * B:(k + 1) * B].numpy()
+        if trainer.classes > 0:
+            inputs[f"class.{k}"] = labels[k * B:(k + 1) * B].astype(np.int64)
+            inputs[f"fake_class.{k}"] = trainer.draw_classes(B).numpy()
         for name, t in gt.draw_penalty_inputs(trainer.objective, xk.permute(0, 3, 1, 2), trainer.penalty_gen).items():
             inputs[f"{name}.{k}"] = (t.permute(0, 2, 3, 1) if t.dim() == 4 else t).contiguous().numpy()
     try:

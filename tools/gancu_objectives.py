@@ -149,10 +149,11 @@ def perturb(x: torch.Tensor, alpha: torch.Tensor, u: torch.Tensor, spread: float
     return x + (_per_sample(1.0 - alpha, x) * spread * sigma) * u
 
 
-def input_gradients(D, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def input_gradients(D, points: torch.Tensor, inputs: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """D(points) and its gradient with respect to points (which must require grad), kept in the
-    graph so that a penalty of it can be differentiated with respect to D's parameters."""
-    out = D(points)
+    graph so that a penalty of it can be differentiated with respect to D's parameters. `inputs`
+    are D's other inputs (a conditional critic's one-hot `label` rows): constants of the penalty."""
+    out = D(points, **(inputs or {}))
     (g,) = torch.autograd.grad(out.sum(), points, create_graph=True)
     return out, g
 
@@ -178,29 +179,34 @@ def penalty_points(obj: Objective, x: torch.Tensor, fake: torch.Tensor, draws: d
     raise ValueError(f"{obj.loss} has no penalty points")
 
 
-def r1_real_pass(obj: Objective, D, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def r1_real_pass(obj: Objective, D, x: torch.Tensor, inputs: dict | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """D(x) on the real batch with R1's penalty of its input gradient: (D(x), penalty, mean ||g||).
-    The training step takes D's real-pass loss from the same output."""
-    out, g = input_gradients(D, x.detach().requires_grad_(True))
+    The training step takes D's real-pass loss from the same output. `inputs`: D's other inputs
+    for the real batch (its labels)."""
+    out, g = input_gradients(D, x.detach().requires_grad_(True), inputs)
     pen, norm = squared_penalty(g, obj.r1_weight())
     return out, pen, norm
 
 
-def gradient_penalty(obj: Objective, D, x: torch.Tensor, fake: torch.Tensor, draws: dict
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """wgan-gp's or dragan's (penalty, mean ||g||), from a D call of its own at penalty_points."""
+def gradient_penalty(obj: Objective, D, x: torch.Tensor, fake: torch.Tensor, draws: dict,
+                     inputs: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """wgan-gp's or dragan's (penalty, mean ||g||), from a D call of its own at penalty_points.
+    `inputs`: D's other inputs at the points (a conditional critic judges them with the real
+    batch's labels, as gancu)."""
     points = penalty_points(obj, x, fake, draws).requires_grad_(True)
-    _, g = input_gradients(D, points)
+    _, g = input_gradients(D, points, inputs)
     return two_sided_penalty(g, obj.gp_weight)
 
 
-def penalty(obj: Objective, D, x: torch.Tensor, fake: torch.Tensor, draws: dict | None = None
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+def penalty(obj: Objective, D, x: torch.Tensor, fake: torch.Tensor, draws: dict | None = None,
+            inputs: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(penalty, mean input-gradient norm) of a penalized objective, differentiable with respect
-    to D's parameters: what the training step adds to D's loss."""
+    to D's parameters: what the training step adds to D's loss (`inputs`: D's other inputs, the
+    real batch's labels)."""
     if obj.loss == "r1":
-        return r1_real_pass(obj, D, x)[1:]
-    return gradient_penalty(obj, D, x, fake, draws or {})
+        return r1_real_pass(obj, D, x, inputs)[1:]
+    return gradient_penalty(obj, D, x, fake, draws or {}, inputs)
 
 
 def draw_penalty_inputs(obj: Objective, x: torch.Tensor, generator: torch.Generator) -> dict:
@@ -220,9 +226,10 @@ DRAW_NAMES = {"wgan-gp": ("eps",), "dragan": ("alpha", "u")}
 
 # ---- BEGAN ----------------------------------------------------------------------------------
 
-def reconstruction_loss(D, v: torch.Tensor) -> torch.Tensor:
-    """BEGAN's L(v) = mean |D(v) - v| over all values (the gradient reaches v both ways)."""
-    return (D(v) - v).abs().mean()
+def reconstruction_loss(D, v: torch.Tensor, inputs: dict | None = None) -> torch.Tensor:
+    """BEGAN's L(v) = mean |D(v) - v| over all values (the gradient reaches v both ways);
+    `inputs`: D's other inputs (labels)."""
+    return (D(v, **(inputs or {})) - v).abs().mean()
 
 
 def began_update(k: torch.Tensor, l_real: torch.Tensor, l_fake: torch.Tensor, gamma: float, lambda_k: float

@@ -24,6 +24,13 @@ Conventions that must match gancu (see DESIGN.md):
     parameters are frozen (requires_grad=False) during the G step, so their gradients are not
     computed; D's batch-norm running statistics are still updated by that pass (PyTorch's
     train-mode behaviour).
+  * A conditional model (model.classes = N > 0): G and D read the input `label`, one-hot rows
+    [B, N]. The real batch's labels are gathered through the same permutation as its images; the
+    fake classes are drawn uniformly each D step (torch's generator; gancu draws them from its
+    Philox stream kStreamClasses, so a comparison hands gancu's over, as for the noise). D judges
+    the real batch with its labels and the fakes with their classes; the penalty's points
+    (wgan-gp, dragan) and R1's real pass use the real labels; the G step the last D step's
+    fake classes.
 """
 
 from __future__ import annotations
@@ -90,8 +97,10 @@ OPTIMIZER_DEFAULTS = {"eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "alpha"
 
 def optional_key_default(key: str):
     """The default of a key that configs may leave out (the objectives' train.* settings, the
-    optimizers' eps, weight_decay, momentum, alpha), or None."""
+    optimizers' eps, weight_decay, momentum, alpha, model.classes), or None."""
     section, _, name = key.rpartition(".")
+    if key == "model.classes":
+        return 0  # unconditional
     if section == "train" and name in OBJECTIVE_DEFAULTS:
         return OBJECTIVE_DEFAULTS[name]
     if section in ("optim.g", "optim.d"):
@@ -300,6 +309,9 @@ def write_idx_u8(path: str | Path, array: np.ndarray) -> None:
         f.write(bytes([0, 0, 0x08, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes())
 
 
+# The most classes a data set's labels may have (gancu's kMaxClasses).
+MAX_CLASSES = 10
+
 # Where each data set is looked for, in order: the Debian package's directory, the shared data
 # folder beside the repository (../shared) or inside it (shared/, as on the device machines),
 # then data/ in the repository.
@@ -320,32 +332,64 @@ def _idx_images_in(directory: Path, split: str) -> Path | None:
     return None
 
 
-def _read_cifar10_bin(directory: Path, split: str) -> np.ndarray | None:
+def _read_cifar10_bin(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """CIFAR-10's binary batches: images [N, 32, 32, 3] and their labels (each record's first byte)."""
     for d in (directory, directory / "cifar-10-batches-bin"):
         names = [f"data_batch_{i}.bin" for i in range(1, 6)] if split == "train" else ["test_batch.bin"]
         files = [d / n for n in names if (d / n).is_file()]
         if files:
             rec = np.concatenate([np.fromfile(f, dtype=np.uint8).reshape(-1, 3073) for f in files])
-            return rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()  # CHW -> HWC
+            return rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), rec[:, 0].copy()  # CHW -> HWC
+    return None
+
+
+def _idx_labels_for(images: Path) -> np.ndarray | None:
+    """The labels file beside an IDX images file, as gancu finds it (src/data/sets.cpp,
+    find_labels_for): NAME-images-idx3-REST -> NAME-labels-idx1-REST, raw before gzip; None if absent."""
+    name = images.name[:-3] if images.name.endswith(".gz") else images.name
+    for tag in ("-images-idx3-", "-images-idx4-"):
+        if tag in name:
+            labels = name.replace(tag, "-labels-idx1-", 1)
+            for candidate in (images.parent / labels, images.parent / f"{labels}.gz"):
+                if candidate.is_file():
+                    return read_idx(candidate)
     return None
 
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def _read_image_folder(path: Path, c: int, size: int, quiet: bool) -> np.ndarray | None:
+def _folder_classes(path: Path, files: list[Path]) -> list[int] | None:
+    """Each file's class as gancu gives it (src/data/image_folder.cpp): when every image lies in a
+    first-level sub-folder and there are 2 to MAX_CLASSES of them, the index of its sub-folder's
+    name in their sorted list; else None (no labels)."""
+    firsts = []
+    for f in files:
+        parts = f.relative_to(path).parts
+        if len(parts) < 2:
+            return None
+        firsts.append(parts[0])
+    names = sorted(set(firsts))
+    if not 2 <= len(names) <= MAX_CLASSES:
+        return None
+    return [names.index(n) for n in firsts]
+
+
+def _read_image_folder(path: Path, c: int, size: int, quiet: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
     """A folder of PNG/JPEG files (recursively, sorted by relative path) as gancu reads one
     (src/data/image_folder.cpp): PIL's convert to "L" or "RGB", then torchvision's Resize(size) +
-    CenterCrop(size) (PIL's antialiased bilinear). Unreadable files are skipped with a note. None
-    when the folder holds no image files."""
+    CenterCrop(size) (PIL's antialiased bilinear), and the classes of its sub-folders
+    (_folder_classes). Unreadable files are skipped with a note. None when the folder holds no
+    image files."""
     from PIL import Image
 
     files = sorted((f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES),
                    key=lambda f: f.relative_to(path).as_posix())
     if not files:
         return None
-    out, skipped = [], []
-    for f in files:
+    classes = _folder_classes(path, files)
+    out, labels, skipped = [], [], []
+    for i, f in enumerate(files):
         try:
             with Image.open(f) as im:
                 im = im.convert("RGB" if c == 3 else "L")
@@ -354,6 +398,8 @@ def _read_image_folder(path: Path, c: int, size: int, quiet: bool) -> np.ndarray
                 im = im.resize((rw, rh), Image.BILINEAR)
                 top, left = int(round((rh - size) / 2.0)), int(round((rw - size) / 2.0))
                 out.append(np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8))
+                if classes is not None:
+                    labels.append(classes[i])
         except Exception as e:  # PIL raises many kinds for broken files
             skipped.append(f"{f.name} ({e})")
     if skipped and not quiet:
@@ -362,22 +408,35 @@ def _read_image_folder(path: Path, c: int, size: int, quiet: bool) -> np.ndarray
     if not out:
         raise ConfigError(f"{path}: no readable image among {len(files)} image files")
     arr = np.stack(out)
-    return arr[..., None] if arr.ndim == 3 else arr
+    return (arr[..., None] if arr.ndim == 3 else arr), (np.array(labels, np.uint8) if classes is not None else None)
 
 
 def load_images(source: str, image_shape: tuple, split: str = "train", seed: int = 1,
                 synthetic_count: int = 10000, quiet: bool = False) -> tuple[np.ndarray, str]:
-    """uint8 images [N, H, W, C] and a description. `source` is a data-set name (fashion-mnist,
-    mnist, cifar10, synthetic), a directory holding IDX or CIFAR-10 .bin files or PNG/JPEG images
-    (read at the generator's size, as gancu reads an image folder), or an IDX file.
-    `image_shape` is (C, H, W), the generator's output; the data must have it."""
+    """uint8 images [N, H, W, C] and a description (load_labeled_images without the labels)."""
+    images, _, desc = load_labeled_images(source, image_shape, split, seed, synthetic_count, quiet)
+    return images, desc
+
+
+def load_labeled_images(source: str, image_shape: tuple, split: str = "train", seed: int = 1,
+                        synthetic_count: int = 10000, quiet: bool = False
+                        ) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """uint8 images [N, H, W, C], their class labels (uint8 [N], or None when the data set has
+    none) and a description. `source` is a data-set name (fashion-mnist, mnist, cifar10,
+    synthetic), a directory holding IDX or CIFAR-10 .bin files or PNG/JPEG images (read at the
+    generator's size, as gancu reads an image folder; classes from its sub-folders), or an IDX
+    file. Labels come from where gancu reads them: the IDX labels file beside the images, CIFAR-10's
+    records, an image folder's sub-folders; synthetic images get random labels 0..MAX_CLASSES-1
+    (like gancu's synthetic sets, though not the same numbers). `image_shape` is (C, H, W), the
+    generator's output; the data must have it."""
     if len(image_shape) != 3:
         raise ConfigError(f"the generator makes {image_shape[0]}-d points, not images: the PyTorch peer trains image presets only")
     c, h, w = image_shape
-    images, desc = None, source
+    images, labels, desc = None, None, source
     if source == "synthetic":
         rng = np.random.default_rng(seed)
         images = rng.integers(0, 256, size=(synthetic_count, h, w, c), dtype=np.uint8)
+        labels = rng.integers(0, MAX_CLASSES, size=synthetic_count, dtype=np.uint8)
         desc = f"synthetic ({synthetic_count} random uint8 images)"
     else:
         p = Path(source)
@@ -392,22 +451,23 @@ def load_images(source: str, image_shape: tuple, split: str = "train", seed: int
                               f"(fashion-mnist, mnist, cifar10, synthetic)")
         for kind, path in candidates:
             if kind == "file":
-                images, desc = read_idx(path), str(path)
+                images, labels, desc = read_idx(path), _idx_labels_for(path), str(path)
                 break
             f = _idx_images_in(path, split)
             if f is not None:
-                images, desc = read_idx(f), str(f)
+                images, labels, desc = read_idx(f), _idx_labels_for(f), str(f)
                 if split == "train" and f.name.startswith("t10k") and not quiet:
                     print(f"note: no training split in {path}; using {f.name}", file=sys.stderr)
                 break
-            arr = _read_cifar10_bin(path, split)
-            if arr is not None:
-                images, desc = arr, f"{path} (CIFAR-10 binary)"
+            found = _read_cifar10_bin(path, split)
+            if found is not None:
+                (images, labels), desc = found, f"{path} (CIFAR-10 binary)"
                 break
             if kind == "dir" and h == w:
-                arr = _read_image_folder(path, c, h, quiet)
-                if arr is not None:
-                    images, desc = arr, f"{path} (image folder, {len(arr)} images)"
+                found = _read_image_folder(path, c, h, quiet)
+                if found is not None:
+                    images, labels = found
+                    desc = f"{path} (image folder, {len(images)} images)"
                     break
         if images is None:
             looked = ", ".join(str(p) for _, p in candidates) or ", ".join(str(d) for d in _DATA_DIRS.get(source, []))
@@ -419,7 +479,14 @@ def load_images(source: str, image_shape: tuple, split: str = "train", seed: int
     if images.shape[1:] != (h, w, c):
         raise ConfigError(f"{desc}: images are {images.shape[1]}x{images.shape[2]}x{images.shape[3]} (HxWxC) "
                           f"but the generator makes {h}x{w}x{c}")
-    return images, desc
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        if labels.shape[0] != images.shape[0]:
+            raise ConfigError(f"{desc}: {labels.shape[0]} labels for {images.shape[0]} images")
+        if labels.size and int(labels.max()) >= MAX_CLASSES:
+            raise ConfigError(f"{desc}: label {int(labels.max())} is out of range (labels are 0..{MAX_CLASSES - 1})")
+        labels = labels.astype(np.uint8)
+    return images, labels, desc
 
 
 def normalize_u8(x_u8: torch.Tensor) -> torch.Tensor:
@@ -442,11 +509,14 @@ class Trainer:
 
     `images` is uint8 [N, H, W, C] (numpy); it is uploaded once as NCHW uint8 and each step gathers
     its batch through a per-epoch permutation and normalizes it (as gancu does on its device).
-    `dtype` is the networks' and the step's floating type (float64 for tight comparisons).
+    `labels` (uint8 [N]) are the images' classes, gathered through the same permutation; a
+    conditional model (model.classes > 0) needs them. `dtype` is the networks' and the step's
+    floating type (float64 for tight comparisons).
     """
     cfg: dict
     device: torch.device
     images: np.ndarray | None = field(default=None, repr=False)
+    labels: np.ndarray | None = field(default=None, repr=False)
     G: nn.Module | None = None
     D: nn.Module | None = None
     seed: int | None = None
@@ -465,11 +535,10 @@ class Trainer:
             # networks themselves build (parameter counts of the mlp-distance preset).
             raise ConfigError(f"{cfg.get('_source', 'config')}: train.distance_head: the PyTorch peer does not "
                               "train the distance head")
-        if _get(cfg, "model.classes", int, 0) > 0:
-            # The networks build (parameter counts of the cgan and cwgan-gp presets); their training
-            # (labels gathered with the images, fake classes drawn per step) is gancu's alone.
-            raise ConfigError(f"{cfg.get('_source', 'config')}: model.classes: the PyTorch peer does not train "
-                              "conditional models")
+        self.classes = _get(cfg, "model.classes", int, 0)
+        if self.classes < 0:
+            raise ConfigError(f"{cfg.get('_source', 'config')}: model.classes = {self.classes}: must be >= 0 "
+                              "(0: an unconditional model)")
         self.device = torch.device(self.device)
         self.seed = _get(cfg, "train.seed", int) if self.seed is None else self.seed
         G, D, self.image_shape = build_models(cfg, self.seed)
@@ -489,14 +558,33 @@ class Trainer:
         self.data_gen.manual_seed(self.seed + 2000003)
         self.penalty_gen = torch.Generator(device=self.device)
         self.penalty_gen.manual_seed(self.seed + 3000017)
-        self.data = None
+        self.class_gen = torch.Generator(device=self.device)  # a conditional model's fake classes
+        self.class_gen.manual_seed(self.seed + 4000037)
+        self.data = self.data_labels = None
         if self.images is not None:
-            self.set_images(self.images)
+            self.set_images(self.images, self.labels)
         self._mark_step = None
 
-    def set_images(self, images: np.ndarray):
+    def set_images(self, images: np.ndarray, labels: np.ndarray | None = None, what: str = "the data set"):
+        """The images to train on and their labels (needed by a conditional model, which must have
+        a class for every label; ignored by an unconditional one). `what` names the data in errors."""
         if images.shape[0] < self.batch:
             raise ConfigError(f"the data set holds {images.shape[0]} images, fewer than a batch of {self.batch}")
+        self.data_labels = None
+        if self.classes > 0:
+            src = self.cfg.get("_source", "config")
+            if labels is None:
+                raise ConfigError(f"{src}: model.classes = {self.classes}: a conditional model needs class labels, "
+                                  f"but {what} has none (an image folder gets classes from its sub-folders; or "
+                                  "set model.classes = 0 and an unconditional preset)")
+            labels = np.asarray(labels).reshape(-1)
+            if labels.shape[0] != images.shape[0]:
+                raise ConfigError(f"{what}: {labels.shape[0]} labels for {images.shape[0]} images")
+            if labels.size and not 0 <= int(labels.min()) <= int(labels.max()) < self.classes:
+                bad = int(labels.max()) if int(labels.max()) >= self.classes else int(labels.min())
+                raise ConfigError(f"{src}: model.classes = {self.classes}: {what} has a label {bad}, outside the "
+                                  f"model's classes 0..{self.classes - 1}")
+            self.data_labels = torch.from_numpy(labels.astype(np.int64)).to(self.device)
         self.data = nhwc_to_nchw_u8(images, self.device)
         self._epoch_perm, self._epoch_pos = None, 0
 
@@ -516,25 +604,48 @@ class Trainer:
             z = torch.rand(n, self.z_dim, generator=self.noise_gen, device=self.device) * 2.0 - 1.0
         return z.to(self.dtype)
 
-    def next_real(self) -> torch.Tensor:
-        """The next real batch, NCHW in [-1, 1] (normalized in float32, as gancu). The last partial
-        batch of an epoch is dropped."""
+    def next_real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next real batch, NCHW in [-1, 1] (normalized in float32, as gancu), and its classes
+        (int64 [B], gathered through the same permutation; None for an unconditional model). The
+        last partial batch of an epoch is dropped."""
         n = self.data.shape[0]
         if self._epoch_perm is None or self._epoch_pos + self.batch > n:
             self._epoch_perm = torch.randperm(n, generator=self.data_gen, device=self.device)
             self._epoch_pos = 0
         idx = self._epoch_perm[self._epoch_pos:self._epoch_pos + self.batch]
         self._epoch_pos += self.batch
-        return normalize_u8(self.data.index_select(0, idx)).to(self.dtype)
+        classes = self.data_labels.index_select(0, idx) if self.data_labels is not None else None
+        return normalize_u8(self.data.index_select(0, idx)).to(self.dtype), classes
+
+    def draw_classes(self, n: int) -> torch.Tensor:
+        """n fake classes, uniform over the model's classes (int64 [n]; torch's generator, not
+        gancu's Philox stream kStreamClasses)."""
+        return torch.randint(0, self.classes, (n,), generator=self.class_gen, device=self.device)
+
+    def label_inputs(self, classes: torch.Tensor | None) -> dict:
+        """The networks' other inputs for these classes: {"label": one-hot rows [B, classes]} for a
+        conditional model, {} for an unconditional one."""
+        if self.classes == 0:
+            return {}
+        return {"label": torch.nn.functional.one_hot(classes.long(), self.classes).to(self.dtype)}
 
     def train_step(self, real: list[torch.Tensor] | None = None, noise: list[torch.Tensor] | None = None,
-                   draws: list[dict] | None = None, record: dict | None = None) -> dict:
+                   draws: list[dict] | None = None, record: dict | None = None,
+                   real_classes: list[torch.Tensor] | None = None,
+                   fake_classes: list[torch.Tensor] | None = None) -> dict:
         """One iteration: d_steps discriminator steps, then one generator step on the fake batch of
         the last D step (G is not re-run). `real`, `noise` and `draws` (one item per D step: an NCHW
         image batch or [B, F] points; [B, z_dim]; a dict of the penalty's draws, eps [B] for
-        wgan-gp, alpha [B] and u shaped like the real batch for dragan) replace the drawn ones.
+        wgan-gp, alpha [B] and u shaped like the real batch for dragan) replace the drawn ones, and
+        for a conditional model `real_classes` and `fake_classes` (one int [B] per D step: the real
+        batch's labels, the classes the fakes are drawn for) replace the gathered and drawn ones.
         `record`, when given, receives grad_D (D's gradients of the last D step, before its
         optimizer step) and grad_G (G's gradients), by parameter name.
+
+        A conditional model's networks read one-hot rows (label_inputs) as gancu's Gan::train_step
+        feeds them: D judges the real batch with its labels and each fake with the class it was
+        drawn for; the penalty's points (wgan-gp, dragan) and R1's real pass with the real labels;
+        the G step's D pass with the fakes' classes of the last D step.
 
         Returns 0-d tensors (no host sync), of the last D step where not said otherwise: loss_d
         (with the penalty), loss_g; d_x, d_g_z (D's mean verdict on the real and the fake batch:
@@ -544,22 +655,31 @@ class Trainer:
         G, D, obj = self.G, self.D, self.objective
         if self._mark_step is not None:
             self._mark_step()
-        fake, m = None, {}
+        if self.classes > 0 and real is not None and real_classes is None:
+            raise ValueError("train_step: a conditional model given real batches needs their real_classes")
+        fake, fake_in, m = None, {}, {}
         for k in range(self.d_steps):
-            x = real[k] if real is not None else self.next_real()
+            if real is not None:
+                x, y_real = real[k], real_classes[k] if real_classes is not None else None
+            else:
+                x, y_real = self.next_real()
             z = noise[k] if noise is not None else self.noise(x.shape[0])
+            y_fake = None
+            if self.classes > 0:
+                y_fake = fake_classes[k] if fake_classes is not None else self.draw_classes(x.shape[0])
+            real_in, fake_in = self.label_inputs(y_real), self.label_inputs(y_fake)
             last = k == self.d_steps - 1
             with torch.set_grad_enabled(last):  # only the last D step's fake feeds the G step
-                fake = G(z)
+                fake = G(z, **fake_in)
             self.opt_d.zero_grad(set_to_none=True)
             if obj.autoencoder:
-                m, losses = self._began_d_step(x, fake.detach())
+                m, losses = self._began_d_step(x, fake.detach(), real_in, fake_in)
             else:
                 penalize = obj.penalizes_d_step(self.step_count * self.d_steps + k)
                 step_draws = {}
                 if penalize and obj.loss in DRAW_NAMES:
                     step_draws = draws[k] if draws is not None else draw_penalty_inputs(obj, x, self.penalty_gen)
-                m = self._d_step(x, fake.detach(), step_draws, penalize)
+                m = self._d_step(x, fake.detach(), step_draws, penalize, real_in, fake_in)
             if record is not None and last:
                 record["grad_D"] = _gradients(self.D_eager)
             self.opt_d.step()
@@ -578,9 +698,9 @@ class Trainer:
             p.requires_grad_(False)
         try:
             if obj.autoencoder:
-                loss_g = reconstruction_loss(D, fake)  # reaches fake through D and directly
+                loss_g = reconstruction_loss(D, fake, fake_in)  # reaches fake through D and directly
             else:
-                loss_g = obj.g_loss(D(fake))
+                loss_g = obj.g_loss(D(fake, **fake_in))
             loss_g.backward()
         finally:
             for p in self.D_eager.parameters():
@@ -591,31 +711,33 @@ class Trainer:
         self.step_count += 1
         return {"loss_d": m.pop("loss_d"), "loss_g": loss_g.detach(), **m}
 
-    def _d_step(self, x: torch.Tensor, fake: torch.Tensor, draws: dict, penalize: bool) -> dict:
+    def _d_step(self, x: torch.Tensor, fake: torch.Tensor, draws: dict, penalize: bool, real_in: dict,
+                fake_in: dict) -> dict:
         """Gradients of one D step (not began): the real pass, the fake pass, the penalty's D call
         (wgan-gp, dragan) or R1 on the real pass, each backward as soon as its loss is known.
-        Metrics are taken at once: a compiled D's outputs may live in a CUDA-graph pool that its
-        next call reuses."""
+        `real_in` and `fake_in` are D's other inputs (label_inputs) for the real and the fake batch;
+        the penalty's points are judged with the real batch's. Metrics are taken at once: a
+        compiled D's outputs may live in a CUDA-graph pool that its next call reuses."""
         D, obj = self.D, self.objective
         m = {}
         r1 = penalize and obj.loss == "r1"
         if r1:
-            out_real, pen, norm = r1_real_pass(obj, D, x)
+            out_real, pen, norm = r1_real_pass(obj, D, x, real_in)
             loss_real = obj.d_real_loss(out_real)
             (loss_real + pen).backward()
         else:
-            out_real = D(x)
+            out_real = D(x, **real_in)
             loss_real = obj.d_real_loss(out_real)
             loss_real.backward()
         with torch.no_grad():
             m["d_x"] = obj.score(out_real)
-        out_fake = D(fake)
+        out_fake = D(fake, **fake_in)
         loss_fake = obj.d_fake_loss(out_fake)
         loss_fake.backward()
         with torch.no_grad():
             m["d_g_z"] = obj.score(out_fake)
         if penalize and not r1:
-            pen, norm = gradient_penalty(obj, D, x, fake, draws)
+            pen, norm = gradient_penalty(obj, D, x, fake, draws, real_in)
             pen.backward()
         m["loss_d"] = loss_real.detach() + loss_fake.detach()
         if penalize:
@@ -623,11 +745,12 @@ class Trainer:
             m["loss_d"] = m["loss_d"] + m["penalty"]
         return m
 
-    def _began_d_step(self, x: torch.Tensor, fake: torch.Tensor) -> tuple[dict, tuple]:
+    def _began_d_step(self, x: torch.Tensor, fake: torch.Tensor, real_in: dict, fake_in: dict
+                      ) -> tuple[dict, tuple]:
         """Gradients of BEGAN's D loss L(x) - k L(fake); returns the metrics and (L(x), L(fake))."""
-        l_real = reconstruction_loss(self.D, x)
+        l_real = reconstruction_loss(self.D, x, real_in)
         l_real.backward()
-        l_fake = reconstruction_loss(self.D, fake)
+        l_fake = reconstruction_loss(self.D, fake, fake_in)
         (-self.began_k * l_fake).backward()
         l_real, l_fake = l_real.detach(), l_fake.detach()
         return {"loss_d": l_real - self.began_k * l_fake}, (l_real, l_fake)

@@ -20,6 +20,9 @@ INPUTS.safetensors, for each D step k = 0 .. d_steps-1:
   eps.k    f [B]           wgan-gp: the interpolation weights
   alpha.k  f [B]           dragan: the per-sample factors
   u.k      f like x.k      dragan: the per-value draws (NHWC for images)
+  class.k       int [B]    a conditional model (model.classes > 0): the real batch's labels
+  fake_class.k  int [B]    ... and the classes its fakes are drawn for, each in 0..classes-1
+                           (both networks read them as one-hot rows, as gancu_torch.Trainer says)
   step     i64 [1]         the iteration's index (r1: D step k is D step step * d_steps + k of the
                            run, penalized when that is a multiple of train.r1_interval; default 0
                            for the other objectives)
@@ -69,6 +72,19 @@ def _tensor(inputs: dict, name: str, shape: tuple, where: str, dtype: torch.dtyp
     return torch.from_numpy(np.array(a)).to(dtype)
 
 
+def _classes(inputs: dict, name: str, batch: int, classes: int, where: str) -> torch.Tensor:
+    if name not in inputs:
+        raise gt.ConfigError(f"{where}: no tensor '{name}' (a conditional model, model.classes = {classes}, "
+                             "needs the real batch's labels class.k and the fake classes fake_class.k)")
+    a = inputs[name]
+    if a.dtype.kind not in "iu" or tuple(a.shape) != (batch,):
+        raise gt.ConfigError(f"{where}: tensor '{name}' is {a.dtype} {list(a.shape)}, expected integers [{batch}]")
+    if a.size and not 0 <= int(a.min()) <= int(a.max()) < classes:
+        raise gt.ConfigError(f"{where}: tensor '{name}' holds classes {int(a.min())}..{int(a.max())}, outside "
+                             f"the model's 0..{classes - 1}")
+    return torch.from_numpy(a.astype(np.int64))
+
+
 def run_reference(cfg: dict, init: dict[str, torch.Tensor], inputs: dict[str, np.ndarray], float64: bool = False,
                   init_name: str = "init", inputs_name: str = "inputs") -> tuple[dict, str, list[str]]:
     """The iteration from `init` (checkpoint tensors) and `inputs` (INPUTS' arrays by name).
@@ -86,10 +102,13 @@ def run_reference(cfg: dict, init: dict[str, torch.Tensor], inputs: dict[str, np
             notes.append(f"{init_name}: objective.k is read by began only (train.loss = '{obj.loss}')")
     sample = trainer.image_shape
     x_shape = (batch, sample[1], sample[2], sample[0]) if len(sample) == 3 else (batch, *sample)
-    real, noise, draws = [], [], []
+    real, noise, draws, real_classes, fake_classes = [], [], [], [], []
     for k in range(d_steps):
         real.append(_nchw(_tensor(inputs, f"x.{k}", x_shape, inputs_name, dtype)))
         noise.append(_tensor(inputs, f"z.{k}", (batch, trainer.z_dim), inputs_name, dtype))
+        if trainer.classes > 0:
+            real_classes.append(_classes(inputs, f"class.{k}", batch, trainer.classes, inputs_name))
+            fake_classes.append(_classes(inputs, f"fake_class.{k}", batch, trainer.classes, inputs_name))
         d = {}
         if obj.loss == "wgan-gp":
             d["eps"] = _tensor(inputs, f"eps.{k}", (batch,), inputs_name, dtype)
@@ -104,14 +123,18 @@ def run_reference(cfg: dict, init: dict[str, torch.Tensor], inputs: dict[str, np
         trainer.step_count = int(s.reshape(-1)[0])
     elif obj.loss == "r1":
         raise gt.ConfigError(f"{inputs_name}: no tensor 'step' (r1 needs the iteration's index for train.r1_interval)")
-    used = {f"{n}.{k}" for k in range(d_steps) for n in ("x", "z", *gt.DRAW_NAMES.get(obj.loss, ()))} | {"step"}
+    per_step = ("x", "z", *gt.DRAW_NAMES.get(obj.loss, ()), *(("class", "fake_class") if trainer.classes else ()))
+    used = {f"{n}.{k}" for k in range(d_steps) for n in per_step} | {"step"}
     unused = sorted(set(inputs) - used)
     if unused:
         notes.append(f"{inputs_name}: not used by {obj.loss} with d_steps {d_steps}: {', '.join(unused[:8])}"
                      f"{' ...' if len(unused) > 8 else ''}")
 
     record = {}
-    metrics = trainer.train_step(real=real, noise=noise, draws=draws, record=record)
+    conditional = trainer.classes > 0
+    metrics = trainer.train_step(real=real, noise=noise, draws=draws, record=record,
+                                 real_classes=real_classes if conditional else None,
+                                 fake_classes=fake_classes if conditional else None)
     out = {f"updated.{k}": v for k, v in gt.checkpoint_state(trainer.G_eager, trainer.D_eager).items()}
     for key, name in (("loss_d", "loss.d"), ("loss_g", "loss.g"), ("penalty", "penalty"), ("grad_norm", "grad_norm"),
                       ("k", "k"), ("convergence", "convergence")):
@@ -121,7 +144,8 @@ def run_reference(cfg: dict, init: dict[str, torch.Tensor], inputs: dict[str, np
     out.update({f"grad.G.{n}": g for n, g in record["grad_G"].items()})
     shown = " ".join(f"{k} {float(metrics[k]):.6g}" for k in ("loss_d", "loss_g", "penalty", "grad_norm", "k",
                                                              "convergence") if k in metrics)
-    summary = (f"{obj.loss}, iteration {trainer.step_count - 1} ({d_steps} D step{'s' if d_steps > 1 else ''}, "
+    classes = f", {trainer.classes} classes" if conditional else ""
+    summary = (f"{obj.loss}{classes}, iteration {trainer.step_count - 1} ({d_steps} D step{'s' if d_steps > 1 else ''}, "
                f"batch {batch}, {str(dtype).replace('torch.', '')}): {shown}")
     return out, summary, notes
 

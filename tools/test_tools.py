@@ -836,6 +836,49 @@ class StepReference(unittest.TestCase):
                 self.assertEqual("penalty" in out, penalized)
                 self.assertEqual("grad_norm" in out, penalized)
 
+    def test_conditional_inputs(self):
+        """A conditional model reads class.k and fake_class.k (gancu's real labels and drawn
+        classes); its label layers get gradients; missing or out-of-range classes exit 2."""
+        text = _tiny_config("wgan-gp", d_steps=2,
+                            generator='["embed dim=2 in=label name=y", "concat in=input,y", "linear out=16", "tanh", '
+                                      '"reshape h=4 w=4 c=1"]',
+                            discriminator='["concat in=input,label", "conv out=4 k=3 s=2 p=1", "tanh", '
+                                          '"flatten name=phi", "linear out=1 name=s", "project in=phi,label name=p", '
+                                          '"add in=s,p"]')
+        (self.dir / "config.toml").write_text(text.replace("[model]\n", "[model]\nclasses = 3\n"))
+        cfg = gt.load_config(str(self.dir / "config.toml"))
+        G, D, _ = gt.build_models(cfg, seed=11)
+        gt.write_safetensors(self.dir / "init.safetensors", gt.checkpoint_state(G, D))
+        rng = np.random.default_rng(5)
+        inputs = {"step": np.array([0], np.int64)}
+        for k in range(2):
+            inputs[f"x.{k}"] = rng.uniform(-1, 1, (4, 4, 4, 1)).astype(np.float32)
+            inputs[f"z.{k}"] = rng.standard_normal((4, 3)).astype(np.float32)
+            inputs[f"eps.{k}"] = rng.random(4).astype(np.float32)
+            inputs[f"class.{k}"] = np.array([0, 1, 2, 1], np.int32)
+            inputs[f"fake_class.{k}"] = np.array([2, 2, 0, 1], np.int64)
+        gt.write_safetensors(self.dir / "inputs.safetensors", inputs)
+        out = self.run_main("--float64")
+        self.assertEqual(set(out), {f"updated.{k}" for k in gt.checkpoint_state(G, D)}
+                         | {f"grad.G.{n}" for n, _ in G.named_parameters()}
+                         | {f"grad.D.{n}" for n, _ in D.named_parameters()}
+                         | {"loss.d", "loss.g", "penalty", "grad_norm"})
+        rows = out["grad.G.0.weight"].abs().sum(1)  # the embedding: the rows of the classes drawn last
+        self.assertEqual((rows > 0).tolist(), [True, True, True])
+        self.assertGreater(out["grad.D.5.weight"].abs().sum().item(), 0.0)  # the projection table
+        # Other fake classes give other gradients: the classes are read.
+        gt.write_safetensors(self.dir / "inputs.safetensors", dict(inputs, **{"fake_class.1": np.array([1, 0, 2, 2])}))
+        moved = self.run_main("--float64")
+        self.assertFalse(torch.allclose(moved["grad.D.1.weight"], out["grad.D.1.weight"]))
+        for bad, message in (({"class.1": None}, "no tensor 'class.1'"),
+                             ({"fake_class.0": np.array([0, 1, 3, 1])}, "fake_class.0' holds classes 0..3, outside"),
+                             ({"class.0": np.array([0.0, 1.0, 2.0, 1.0], np.float32)}, "'class.0' is float32"),
+                             ({"class.0": np.array([0, 1, 2])}, "expected integers \\[4\\]")):
+            with self.subTest(bad=message):
+                changed = {k: v for k, v in dict(inputs, **bad).items() if v is not None}
+                gt.write_safetensors(self.dir / "inputs.safetensors", changed)
+                self.assertRegex(self.run_main(expect=2), message)
+
     def test_bad_input(self):
         _, _, _, inputs = self.prepare("dragan")
         gt.write_safetensors(self.dir / "inputs.safetensors", {k: v for k, v in inputs.items() if k != "u.1"})
@@ -868,18 +911,163 @@ class Training(unittest.TestCase):
                 with self.assertRaisesRegex(gt.ConfigError, "distance_head"):
                     gt.Trainer(cfg, "cpu")
                 continue
-            if cfg["model"].get("classes"):  # conditional: built (param counts), refused for training
-                with self.assertRaisesRegex(gt.ConfigError, "model.classes"):
-                    gt.Trainer(cfg, "cpu")
-                continue
             tr = gt.Trainer(cfg, "cpu")
-            tr.set_images(gt.load_images("synthetic", tr.image_shape, synthetic_count=20)[0])
+            images, labels, _ = gt.load_labeled_images("synthetic", tr.image_shape, synthetic_count=20)
+            tr.set_images(images, labels)  # the labels are read by the conditional presets only
             before = [p.clone() for p in tr.G_eager.parameters()]
             for _ in range(3):  # 20 images, batch 8: crosses epoch boundaries
                 m = tr.train_step()
             self.assertTrue(all(math.isfinite(float(v)) for v in m.values()), name)
             self.assertTrue(any(not torch.equal(a, b) for a, b in zip(before, tr.G_eager.parameters())))
             self.assertTrue(all(p.requires_grad for p in tr.D_eager.parameters()))
+
+
+# A small conditional GAN: G reads [z, one-hot], D the image with 3 constant label maps; the
+# critic has no batch norm so that the penalized objectives accept it.
+def _conditional_config(loss="bce", d_steps=1, classes=3, batch=4):
+    return gt.load_config("dcgan", [
+        f"model.classes={classes}", "model.z_dim=3", f"train.loss={loss}", f"train.d_steps={d_steps}",
+        f"train.batch={batch}",
+        'model.generator=["concat in=input,label", "linear out=16", "tanh", "reshape h=4 w=4 c=1"]',
+        'model.discriminator=["concat in=input,label", "conv out=4 k=3 s=2 p=1", "lrelu 0.2", "flatten", '
+        '"linear out=1"]'])
+
+
+class _Recorder(torch.nn.Module):
+    """A network that records the class each call's samples are judged or drawn with (the position
+    of each label row's 1), and the images it sees, then runs the wrapped network."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.calls = net, []
+
+    def forward(self, x, **inputs):
+        self.calls.append((x.detach().clone(), inputs["label"].argmax(1)))
+        return self.net(x, **inputs)
+
+
+class ConditionalTraining(unittest.TestCase):
+    """The peer's own training of a conditional model (the step for step comparison with gancu,
+    which hands over gancu's classes, is ObjectiveStep.Cgan*/Cwgan* in tests/objective_step_test.cpp)."""
+
+    @staticmethod
+    def labeled_images(n=10, classes=3):
+        """n 4x4 images whose pixels all hold 40 * (index) + 10 * label: the batch's rows tell which
+        image each is and which label it has."""
+        labels = np.arange(n) % classes
+        values = 40 * np.arange(n) % 200 + 10 * labels
+        images = np.broadcast_to(values.astype(np.uint8)[:, None, None, None], (n, 4, 4, 1)).copy()
+        return images, labels.astype(np.uint8)
+
+    @staticmethod
+    def decode(x):
+        """The label of each image of an NCHW batch normalized to [-1, 1]."""
+        u = torch.round((x[:, 0, 0, 0].double() + 1) * 127.5).long()
+        return (u % 40) // 10
+
+    def test_real_labels_are_gathered_with_their_images(self):
+        tr = gt.Trainer(_conditional_config(), "cpu")
+        images, labels = self.labeled_images()
+        tr.set_images(images, labels)
+        for _ in range(7):  # 10 images, batch 4: crosses epoch boundaries (the last 2 are dropped)
+            x, y = tr.next_real()
+            self.assertEqual(y.dtype, torch.int64)
+            self.assertEqual(y.tolist(), self.decode(x).tolist())
+
+    def test_each_pass_reads_the_labels_gancu_reads(self):
+        """In the peer's own loop: D judges the real batch with its labels, the fakes with the classes
+        G drew them with (new ones each D step), the penalty's points with the real labels, and the
+        G step's D pass the last D step's fakes with their classes."""
+        for loss in ("bce", "wgan-gp", "r1"):
+            with self.subTest(loss=loss):
+                tr = gt.Trainer(_conditional_config(loss, d_steps=2), "cpu")
+                tr.set_images(*self.labeled_images())
+                G, D = _Recorder(tr.G_eager), _Recorder(tr.D_eager)
+                tr.use_modules(G, D)
+                tr.train_step()
+                per_step = 3 if loss == "wgan-gp" else 2  # real, fake (, penalty points)
+                self.assertEqual(len(G.calls), 2)
+                self.assertEqual(len(D.calls), 2 * per_step + 1)
+                for k in range(2):
+                    real = D.calls[k * per_step]
+                    fake = D.calls[k * per_step + 1]
+                    self.assertEqual(real[1].tolist(), self.decode(real[0]).tolist(), "real pass")
+                    self.assertEqual(fake[1].tolist(), G.calls[k][1].tolist(), "fake pass")
+                    if loss == "wgan-gp":
+                        self.assertEqual(D.calls[k * per_step + 2][1].tolist(), real[1].tolist(), "penalty points")
+                self.assertEqual(D.calls[-1][1].tolist(), G.calls[-1][1].tolist(), "G step")
+                self.assertNotEqual(G.calls[0][1].tolist(), G.calls[1][1].tolist(), "classes drawn per D step")
+
+    def test_fake_classes_are_uniform_and_follow_the_seed(self):
+        tr = gt.Trainer(_conditional_config(classes=5), "cpu")
+        draws = tr.draw_classes(5000)
+        counts = torch.bincount(draws, minlength=5)
+        self.assertEqual(len(counts), 5)
+        self.assertLess(((counts - 1000.0) ** 2 / 1000.0).sum().item(), 20.5)  # chi-square, 4 dof: p ~ 4e-4
+        again = gt.Trainer(_conditional_config(classes=5), "cpu").draw_classes(5000)
+        self.assertTrue(torch.equal(draws, again))
+
+    def test_bad_data(self):
+        cfg = _conditional_config()
+        images, labels = self.labeled_images()
+        with self.assertRaisesRegex(gt.ConfigError, r"model.classes = 3: .* my images has none"):
+            gt.Trainer(cfg, "cpu").set_images(images, None, "my images")
+        with self.assertRaisesRegex(gt.ConfigError, r"model.classes = 3: .* label 5, outside the model's classes 0..2"):
+            gt.Trainer(cfg, "cpu").set_images(images, np.full(10, 5, np.uint8))
+        with self.assertRaisesRegex(gt.ConfigError, "9 labels for 10 images"):
+            gt.Trainer(cfg, "cpu").set_images(images, labels[:9])
+        with self.assertRaisesRegex(gt.ConfigError, "model.classes = -1"):
+            gt.Trainer(gt.load_config("dcgan", ["model.classes=-1"]), "cpu")
+        # An unconditional model ignores labels, and needs none.
+        gt.Trainer(gt.load_config("dcgan", ["train.batch=4"]), "cpu").set_images(np.zeros((4, 28, 28, 1), np.uint8))
+
+    def test_labels_are_read_where_gancu_reads_them(self):
+        from PIL import Image
+        with tempfile.TemporaryDirectory() as d:
+            d = Path(d)
+            # IDX: the labels file beside the images file, as gancu's find_labels_for names it.
+            gt.write_idx_u8(d / "train-images-idx3-ubyte", np.zeros((3, 4, 4), np.uint8))
+            gt.write_idx_u8(d / "train-labels-idx1-ubyte", np.array([2, 0, 1], np.uint8))
+            _, labels, _ = gt.load_labeled_images(str(d), (1, 4, 4))
+            self.assertEqual(labels.tolist(), [2, 0, 1])
+            _, labels, _ = gt.load_labeled_images(str(d / "train-images-idx3-ubyte"), (1, 4, 4))
+            self.assertEqual(labels.tolist(), [2, 0, 1])
+            # An image folder: classes from its first-level sub-folders, in sorted order.
+            for rel in ("shoes/a.png", "bags/b.png", "bags/c.png", "shoes/d/e.png"):
+                (d / "folder" / rel).parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(np.zeros((4, 4), np.uint8)).save(d / "folder" / rel)
+            images, labels, _ = gt.load_labeled_images(str(d / "folder"), (1, 4, 4), quiet=True)
+            self.assertEqual(labels.tolist(), [0, 0, 1, 1])  # bags/b, bags/c, shoes/a, shoes/d/e
+            Image.fromarray(np.zeros((4, 4), np.uint8)).save(d / "folder" / "loose.png")
+            images, labels, _ = gt.load_labeled_images(str(d / "folder"), (1, 4, 4), quiet=True)
+            self.assertEqual((len(images), labels), (5, None))  # an image outside the sub-folders: no classes
+        images, labels, _ = gt.load_labeled_images("synthetic", (1, 4, 4), synthetic_count=500)
+        self.assertEqual(sorted(set(labels.tolist())), list(range(gt.MAX_CLASSES)))
+
+    def test_train_command_runs_cgan(self):
+        import train_pytorch
+        with tempfile.TemporaryDirectory() as d:
+            out, err = io.StringIO(), io.StringIO()
+            with redirect_stdout(out), redirect_stderr(err):
+                rc = train_pytorch.main(["--preset", "cgan", "--steps", "2", "--data", "synthetic", "--out", d,
+                                         "--device", "cpu", "--set", "train.batch=8"])
+            self.assertEqual(rc, 0, err.getvalue())
+            records = [json.loads(line) for line in (Path(d) / "metrics.jsonl").read_text().splitlines()]
+            self.assertEqual([r["step"] for r in records], [1, 2])
+            self.assertTrue(all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in records))
+            from PIL import Image
+            with Image.open(Path(d) / "samples_final.png") as grid:  # one row per class: 10 x 10 images
+                self.assertEqual(grid.size, (2 + 10 * 30, 2 + 10 * 30))
+            ckpt, _ = gt.read_safetensors(Path(d) / "checkpoint_final.safetensors")
+            self.assertEqual(tuple(ckpt["G.1.weight"].shape), (12544, 110))  # [z, one-hot] into G's linear
+        with tempfile.TemporaryDirectory() as d:  # MNIST-like IDX images without a labels file
+            gt.write_idx_u8(Path(d) / "train-images-idx3-ubyte", np.zeros((8, 28, 28), np.uint8))
+            err = io.StringIO()
+            with redirect_stdout(io.StringIO()), redirect_stderr(err):
+                rc = train_pytorch.main(["--preset", "cgan", "--steps", "1", "--data", d, "--out", f"{d}/run",
+                                         "--device", "cpu", "--set", "train.batch=8"])
+            self.assertEqual(rc, 2)
+            self.assertIn("model.classes = 10: a conditional model needs class labels", err.getvalue())
 
 
 class ScalingModel(unittest.TestCase):

@@ -2,8 +2,9 @@
 """Trains a gancu preset in PyTorch, to put PyTorch's samples beside gancu's in docs/.
 
 Same networks, init scheme, data normalization, iteration, objective and optimizer settings as
-gancu (gancu_torch.Trainer). The random numbers are torch's, not gancu's Philox streams, so runs agree
-in distribution, not bit for bit.
+gancu (gancu_torch.Trainer); a conditional model (model.classes, the cgan and cwgan-gp presets)
+trains on the data set's labels with fake classes drawn each D step. The random numbers are
+torch's, not gancu's Philox streams, so runs agree in distribution, not bit for bit.
 
 Writes into --out:
   metrics.jsonl                one object per log step: step, loss_d, loss_g, elapsed_s and the
@@ -13,7 +14,8 @@ Writes into --out:
                                raw score otherwise), penalty and grad_norm, k and convergence (began)
   samples/step_NNNNNN.png      fixed-noise grids every log.sample_every steps
   samples_final.png            the fixed-noise grid after the last step (log.grid images, 8 per row,
-                               2-pixel padding)
+                               2-pixel padding; a conditional model: one row per class, as gancu's
+                               grids, log.grid rounded up to whole rows)
   checkpoint_final.safetensors G.* and D.* tensors (PyTorch layouts, gancu's names)
   config.json                  the resolved config
 
@@ -80,8 +82,8 @@ def main(argv=None):
     data_name = args.data or cfg.get("data", {}).get("path") or cfg.get("data", {}).get("name", "synthetic")
     try:
         trainer = gt.Trainer(cfg, device)
-        images, desc = gt.load_images(data_name, trainer.image_shape, seed=trainer.seed)
-        trainer.set_images(images)
+        images, labels, desc = gt.load_labeled_images(data_name, trainer.image_shape, seed=trainer.seed)
+        trainer.set_images(images, labels, desc)
     except gt.ConfigError as e:
         print(f"train_pytorch: {e}", file=sys.stderr)
         return 2
@@ -93,6 +95,11 @@ def main(argv=None):
         json.dump({"source": cfg["_source"], "set": sets, "data": desc, "device": str(device),
                    "torch_version": torch.__version__, "sample_mode": args.sample_mode, "config": resolved}, f, indent=2)
 
+    ncol, fixed_labels = 8, {}
+    if trainer.classes > 0:  # one row per class: ncol images of class 0, then of class 1, ...
+        ncol = -(-n_grid // trainer.classes)
+        n_grid = ncol * trainer.classes
+        fixed_labels = trainer.label_inputs(torch.arange(trainer.classes, device=device).repeat_interleave(ncol))
     fixed_gen = torch.Generator(device=device)
     fixed_gen.manual_seed(trainer.seed + 5)
     if trainer.latent == "normal":
@@ -106,11 +113,11 @@ def main(argv=None):
         with torch.no_grad():
             # In train mode batch norm would also update its running statistics; keep them.
             saved = {k: v.clone() for k, v in G.state_dict().items()} if args.sample_mode == "train" else None
-            x = G(fixed_z)
+            x = G(fixed_z, **fixed_labels)
             if saved is not None:
                 G.load_state_dict(saved)
         G.train(True)
-        gt.save_grid(x, path)
+        gt.save_grid(x, path, ncol=ncol)
 
     print(f"train_pytorch: {cfg['_source']} on {device}, data {desc} ({images.shape[0]} images), "
           f"G {gt.count_params(trainer.G_eager):,} params, D {gt.count_params(trainer.D_eager):,} params, "
