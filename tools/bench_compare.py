@@ -80,6 +80,28 @@ def fmt_rate(rec: dict | None) -> str:
     return f"{rec['images_per_s']:,.0f}"
 
 
+def variant_cost_lines(presets, batches, labels, gancu_res, torch_res) -> list[str]:
+    """With two or more variants: each variant's time per iteration as a multiple of the last
+    variant's (the baseline, e.g. the same networks without a penalty), in gancu and in PyTorch
+    eager, and how much more the variant's gain over PyTorch is than the baseline's."""
+    if len(labels) < 2:
+        return []
+    base = labels[-1]
+    ms = lambda r: r.get("ms_per_iter") if r else None  # noqa: E731
+    out = ["", f"Time per iteration against the `{base}` variant (x = variant ms ÷ {base} ms):", "",
+           "| preset | batch | variant | gancu ms/iter | gancu x | PyTorch ms/iter | PyTorch x |",
+           "|---|---|---|---:|---:|---:|---:|"]
+    for preset in presets:
+        for batch in batches:
+            g0, t0 = ms(gancu_res.get((preset, base, batch))), ms(torch_res.get((preset, base, batch, "eager")))
+            for label in labels:
+                g, t = ms(gancu_res.get((preset, label, batch))), ms(torch_res.get((preset, label, batch, "eager")))
+                cost = lambda a, b: f"{a / b:.2f}x" if a and b else "-"  # noqa: E731
+                out.append(f"| {preset} | {batch} | {label} | {g:.1f} | {cost(g, g0)} | {t:.1f} | {cost(t, t0)} |"
+                           if g and t else f"| {preset} | {batch} | {label} | - | - | - | - |")
+    return out
+
+
 def fmt_ratio(a: dict | None, b: dict | None) -> str:
     if not a or not b or not a.get("images_per_s") or not b.get("images_per_s"):
         return "-"
@@ -218,6 +240,7 @@ def main(argv=None):
     lines.append("")
     lines.append("ratio = gancu images/s ÷ PyTorch images/s (above 1: gancu is faster). "
                  "An iteration is train.d_steps D steps and one G step; images/s = batch ÷ seconds per iteration.")
+    lines += variant_cost_lines(args.preset, args.batch, labels, gancu_res, torch_res)
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -1070,6 +1070,22 @@ class ConditionalTraining(unittest.TestCase):
             self.assertIn("model.classes = 10: a conditional model needs class labels", err.getvalue())
 
 
+class BenchCompareVariants(unittest.TestCase):
+    def test_each_variant_costs_a_multiple_of_the_last(self):
+        import bench_compare
+
+        g = {("wgan-gp", "gp", 64): {"ms_per_iter": 150.0}, ("wgan-gp", "plain", 64): {"ms_per_iter": 100.0}}
+        t = {("wgan-gp", "gp", 64, "eager"): {"ms_per_iter": 900.0},
+             ("wgan-gp", "plain", 64, "eager"): {"ms_per_iter": 300.0}}
+        lines = bench_compare.variant_cost_lines(["wgan-gp"], [64], ["gp", "plain"], g, t)
+        self.assertIn("| wgan-gp | 64 | gp | 150.0 | 1.50x | 900.0 | 3.00x |", lines)
+        self.assertIn("| wgan-gp | 64 | plain | 100.0 | 1.00x | 300.0 | 1.00x |", lines)
+        # A missing measurement is a dash, never a number; one variant gives no table.
+        lines = bench_compare.variant_cost_lines(["wgan-gp"], [64, 256], ["gp", "plain"], g, t)
+        self.assertIn("| wgan-gp | 256 | gp | - | - | - | - |", lines)
+        self.assertEqual(bench_compare.variant_cost_lines(["wgan-gp"], [64], ["gp"], g, t), [])
+
+
 class ScalingModel(unittest.TestCase):
     def test_allreduce_time_is_the_ring_formula(self):
         import scaling_model
