@@ -1070,6 +1070,69 @@ class ConditionalTraining(unittest.TestCase):
             self.assertIn("model.classes = 10: a conditional model needs class labels", err.getvalue())
 
 
+class CollapseStudy(unittest.TestCase):
+    ROOT = Path(__file__).resolve().parent.parent
+
+    def test_each_remedy_changes_only_what_it_names(self):
+        import collapse_study as cs
+
+        for data in cs.DATA:
+            g, d = cs.base_networks(data)
+            for remedy in cs.REMEDIES:
+                sets = dict(kv.split("=", 1) for kv in cs.remedy_settings(remedy, data))
+                new_d = json.loads(sets.get("model.discriminator", json.dumps(d)))
+                new_g = json.loads(sets.get("model.generator", json.dumps(g)))
+                added = [s for s in new_d if s not in d] + [s for s in new_g if s not in g]
+                if remedy in ("mbdisc", "mbstd"):
+                    self.assertEqual(len(new_d), len(d) + 1, (data, remedy))
+                    self.assertTrue(added[0].startswith(remedy), (data, remedy, added))
+                    self.assertEqual(new_g, g)
+                elif remedy == "feature-matching":
+                    self.assertEqual(sets["train.feature_matching"], "features")
+                    self.assertEqual([s.replace(" name=features", "") for s in new_d], d)
+                elif remedy == "distance-head":
+                    self.assertIn("name=distance", " ".join(new_g))
+                    self.assertEqual(new_g[-1].replace(" in=trunk", ""), g[-1])  # the output is still the last
+                    self.assertEqual(new_d, d)
+                elif remedy == "wgan-gp":
+                    self.assertNotIn("bn", new_d)  # a penalized critic cannot use batch norm
+                    self.assertEqual(sets["train.loss"], "wgan-gp")
+                else:
+                    self.assertEqual((new_g, new_d), (g, d), (data, remedy))
+
+    def test_kl_of_a_mode_histogram(self):
+        import collapse_study as cs
+
+        self.assertAlmostEqual(cs.kl_from_histogram([5, 5, 5, 5]), 0.0)
+        self.assertAlmostEqual(cs.kl_from_histogram([10, 0, 0, 0]), math.log(4))
+        self.assertAlmostEqual(cs.kl_from_histogram([3, 1]), 0.75 * math.log(1.5) + 0.25 * math.log(0.5))
+
+    def test_the_table_marks_runs_not_made(self):
+        import collapse_study as cs
+
+        done = {"eval/modes": 6, "eval/modes_total": 8, "per_mode": [1, 1, 1, 1, 1, 1, 0, 0], "eval/high_quality": 0.5}
+        results = {("ring8", "mbstd", 1): done, ("ring8", "mbstd", 2): {"pending": True}}
+        row = cs.table(["ring8"], ["mbstd"], [1, 2], results)[-1]
+        self.assertIn("| ring8 | mbstd | 1/2 | 6.0 / 8 | 0.29 |", row)
+        self.assertIn("seed 2: not run yet", row)
+
+    def test_every_remedy_trains_on_the_ring(self):
+        import os
+        import shlex
+        import subprocess
+
+        binary = Path(os.environ.get("GANCU_BINARY", self.ROOT / os.environ.get("GANCU_BUILD_DIR", "build") / "gancu"))
+        if not binary.exists():
+            self.fail(f"{binary} is missing: build gancu first")
+        import collapse_study as cs
+
+        with tempfile.TemporaryDirectory() as d:
+            for remedy in cs.REMEDIES:
+                cmd = cs.command(binary, Path(d) / remedy, "ring8", remedy, 1, 1, 2)
+                r = subprocess.run(cmd, capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, f"{shlex.join(cmd)}\n{r.stdout[-800:]}{r.stderr[-800:]}")
+
+
 class BenchCompareVariants(unittest.TestCase):
     def test_each_variant_costs_a_multiple_of_the_last(self):
         import bench_compare

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""The mode-collapse study of docs/mode_collapse.md: every remedy on the same networks and the
+same step budget, on ring8, grid25, Stacked MNIST and MNIST, several seeds each, each run evaluated
+by `gancu eval --json` (modes, KL of the mode histogram against uniform, FID on classifier
+features, recall), with the mean and the spread over the seeds.
+
+    /usr/bin/python3 tools/collapse_study.py --out runs/collapse --seeds 1 2 3 \\
+        --table docs/mode_collapse/study.md [--data ring8 grid25] [--remedy baseline mbdisc ...]
+    /usr/bin/python3 tools/collapse_study.py --report --table docs/mode_collapse/study.md   # table only
+
+A run is `gancu train --preset BASE --seed S <the remedy's settings>` into OUT/DATA/REMEDY/seedS,
+where BASE is the data set's preset (ring8, grid25, stacked-mnist; MNIST: dcgan with --data mnist)
+and the remedy changes only what it names (a layer in D, a tap, a second head of G, a loss key);
+the budget is the base preset's. The evaluations are kept beside the table
+(DATA-REMEDY-seedS.eval.json, each with its exact command), so an interrupted study resumes from
+them and `--report` rebuilds the table; the last sample grid of seed 1 is copied there too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import objective_study as study
+
+REPO = Path(__file__).resolve().parent.parent
+
+# The data sets: the preset that is the baseline on each, and the data flag it needs.
+DATA: dict[str, tuple[str, list[str]]] = {
+    "ring8": ("ring8", []),
+    "grid25": ("grid25", []),
+    "stacked-mnist": ("stacked-mnist", []),
+    "mnist": ("dcgan", ["--data", "mnist"]),
+}
+MIXTURES = {"ring8", "grid25"}
+
+def base_networks(data: str) -> tuple[list[str], list[str]]:
+    """G's and D's layer strings of the data set's preset (configs/presets): what every remedy starts from."""
+    import tomllib
+
+    with open(REPO / "configs" / "presets" / f"{DATA[data][0]}.toml", "rb") as f:
+        model = tomllib.load(f)["model"]
+    return list(model["generator"]), list(model["discriminator"])
+
+
+def toml_list(strings: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(s) for s in strings) + "]"
+
+
+def reading(layer: str, name: str) -> str:
+    """`layer` reading the value `name` instead of the previous output."""
+    kind, _, rest = layer.partition(" ")
+    return f"{kind} in={name} {rest}".rstrip()
+
+
+def remedy_settings(remedy: str, data: str) -> list[str]:
+    """The --set overrides of one remedy on one data set; everything it does not name stays the
+    preset's. The mixtures' networks are MLPs (D: linear, lrelu, linear, lrelu, linear); the image
+    sets' are DCGAN's (D: conv, lrelu, conv, bn, lrelu, flatten, linear; G ends conv, tanh)."""
+    mixture = data in MIXTURES
+    g, d = base_networks(data)
+    flatten = None if mixture else d.index("flatten")
+    if remedy == "baseline":
+        return []
+    if remedy == "mbdisc":  # Salimans et al.: the batch's closeness, before D's last linear
+        d = d[:2] + ["mbdisc kernels=16 dims=4"] + d[2:] if mixture else d[:-1] + ["mbdisc kernels=100 dims=5"] + d[-1:]
+        return [f"model.discriminator={toml_list(d)}"]
+    if remedy == "mbstd":  # Karras et al.: the batch's spread as one more feature or channel
+        at = 2 if mixture else flatten
+        return [f"model.discriminator={toml_list(d[:at] + ['mbstd'] + d[at:])}"]
+    if remedy == "feature-matching":  # G matches D's mean features at its last hidden layer
+        at = len(d) - 2 if mixture else flatten - 1
+        d[at] += " name=features"
+        return [f"model.discriminator={toml_list(d)}", "train.feature_matching=features"]
+    if remedy == "distance-head":  # G's second output, one number per sample, scored against its norm
+        tail = 1 if mixture else 2  # the output layer (and its tanh) that the trunk feeds
+        trunk, out = g[:-tail], g[-tail:]
+        trunk[-1] += " name=trunk"
+        head = ["linear in=trunk out=1 name=distance"] if mixture else ["flatten in=trunk", "linear out=1 name=distance"]
+        g = trunk + head + [reading(out[0], "trunk")] + out[1:]
+        return [f"model.generator={toml_list(g)}", "train.distance_head=distance", "train.distance_label=norm",
+                "train.distance_weight=1"]
+    if remedy == "label-smoothing":  # one-sided: real targets 0.9
+        return ["train.label_smoothing=0.1"]
+    if remedy == "d-steps":  # several D steps per G step
+        return ["train.d_steps=2"]
+    if remedy == "wgan-gp":  # the objectives study's settings; a critic without batch norm
+        sets = ["train.loss=wgan-gp"] + study.OBJECTIVES["wgan-gp"]
+        if "bn" in d:
+            sets.append(f"model.discriminator={toml_list(['ln' if s == 'bn' else s for s in d])}")
+        return sets
+    raise KeyError(remedy)
+
+
+REMEDIES = ["baseline", "mbdisc", "mbstd", "feature-matching", "distance-head", "label-smoothing", "d-steps",
+            "wgan-gp"]
+
+
+def command(gancu: Path, run: Path, data: str, remedy: str, seed: int, threads: int,
+            steps: int | None) -> list[str]:
+    preset, flags = DATA[data]
+    cmd = [str(gancu), "train", "--preset", preset, *flags, "--seed", str(seed), "--backend", "cpu", "--threads",
+           str(threads), "--out", str(run)]
+    if steps:
+        cmd += ["--steps", str(steps)]
+    for s in remedy_settings(remedy, data):
+        cmd += ["--set", s]
+    return cmd
+
+
+def kl_from_histogram(counts: list[int]) -> float:
+    """KL(mode histogram || uniform over the modes), in nats; what `gancu eval` reports as
+    eval/kl_uniform for image data, here from a mixture's per-mode counts."""
+    total = sum(counts)
+    if total == 0:
+        return float("inf")
+    k = len(counts)
+    return sum((c / total) * math.log((c / total) * k) for c in counts if c > 0)
+
+
+def row_values(r: dict) -> dict:
+    kl = r.get("eval/kl_uniform")
+    if kl is None and "per_mode" in r:
+        kl = kl_from_histogram(r["per_mode"])
+    return {"modes": float(r["eval/modes"]), "kl": kl, "fid": r.get("eval/fid_classifier"),
+            "recall": r.get("eval/recall"), "hq": r.get("eval/high_quality")}
+
+
+def table(data_sets: list[str], remedies: list[str], seeds: list[int], results: dict) -> list[str]:
+    lines = ["| data | remedy | seeds | modes | KL (nats) | FID (clf) | recall | high quality | not run or failed |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for d in data_sets:
+        for rem in remedies:
+            runs = [(s, results[(d, rem, s)]) for s in seeds]
+            ok = [(s, r) for s, r in runs if "failed" not in r and "pending" not in r]
+            vals = [row_values(r) for _, r in ok]
+            col = lambda key, fmt, scale=1.0: study.spread([v[key] * scale for v in vals if v[key] is not None], fmt)  # noqa
+            total = ok[0][1]["eval/modes_total"] if ok else "-"
+            missing = [f"seed {s}: {r['failed']}" for s, r in runs if "failed" in r]
+            missing += [f"seed {s}: not run yet" for s, r in runs if "pending" in r]
+            lines.append(f"| {d} | {rem} | {len(ok)}/{len(runs)} | {col('modes', '{:.1f}')} / {total} | "
+                         f"{col('kl', '{:.2f}')} | {col('fid', '{:.0f}')} | {col('recall', '{:.2f}')} | "
+                         f"{col('hq', '{:.0f}%', 100.0)} | {'; '.join(missing) or '-'} |")
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gancu", default=str(REPO / "build" / "gancu"))
+    ap.add_argument("--out", default="runs/collapse")
+    ap.add_argument("--data", nargs="+", default=list(DATA), choices=list(DATA))
+    ap.add_argument("--remedy", nargs="+", default=REMEDIES, choices=REMEDIES)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    ap.add_argument("--jobs", type=int, default=1, help="runs at once (each on --threads threads)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=None,
+                    help="train this many steps instead of the base preset's (a smoke test; not the study's budget)")
+    ap.add_argument("--table", default=None, help="write the Markdown table here (and the evaluations beside it)")
+    ap.add_argument("--report", action="store_true", help="train nothing: the table from the recorded evaluations")
+    ap.add_argument("--print-command", nargs=3, metavar=("DATA", "REMEDY", "SEED"),
+                    help="print the gancu train command of one run and exit")
+    args = ap.parse_args(argv)
+    gancu, out = Path(args.gancu), Path(args.out)
+    if args.print_command:
+        d, rem, seed = args.print_command
+        if d not in DATA or rem not in REMEDIES:
+            print(f"collapse_study: data one of {', '.join(DATA)}; remedy one of {', '.join(REMEDIES)}",
+                  file=sys.stderr)
+            return 2
+        print(shlex.join(command(gancu, out / d / rem / f"seed{seed}", d, rem, int(seed), args.threads, args.steps)))
+        return 0
+    records = Path(args.table).parent if args.table else None
+    if args.report and records is None:
+        print("collapse_study: --report needs --table (the records live beside it)", file=sys.stderr)
+        return 2
+    jobs = [(d, rem, s) for d in args.data for rem in args.remedy for s in args.seeds]
+
+    def one(job):
+        d, rem, s = job
+        record = records / f"{d}-{rem}-seed{s}.eval.json" if records else None
+        if args.report:
+            return json.loads(record.read_text()) if record.is_file() else {"pending": True}
+        run = out / d / rem / f"seed{s}"
+        result = study.train_and_evaluate(gancu, run, command(gancu, run, d, rem, s, args.threads, args.steps),
+                                          args.threads, record)
+        grid = Path(result.get("grid", ""))
+        if records and s == args.seeds[0] and grid.is_file():
+            shutil.copyfile(grid, records / f"{d}-{rem}-seed{s}-{grid.name}")
+        return result
+
+    with ThreadPoolExecutor(max_workers=1 if args.report else args.jobs) as pool:
+        results = dict(zip(jobs, pool.map(one, jobs)))
+    study.publish_table(table(args.data, args.remedy, args.seeds, results), args.table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
