@@ -115,24 +115,43 @@ def run_preset(gancu: Path, out: Path, preset: str, threads: int, records: Path 
     return train_and_evaluate(gancu, run, cmd, threads, records / f"{preset}.eval.json" if records else None)
 
 
+def preset_data(preset: str) -> str:
+    """The data set a preset trains on (its data.name)."""
+    import tomllib
+
+    with open(REPO / "configs" / "presets" / f"{preset}.toml", "rb") as f:
+        return tomllib.load(f).get("data", {}).get("name", "?")
+
+
 def preset_table(args, gancu: Path, out: Path) -> int:
     table_dir = Path(args.table).parent if args.table else None
+    if args.report and table_dir is None:
+        print("objective_study: --report needs --table (the records live beside it)", file=sys.stderr)
+        return 2
     results = []
     for p in args.presets:
+        if args.report:
+            record = table_dir / f"{p}.eval.json"
+            results.append((p, json.loads(record.read_text()) if record.is_file() else {"pending": True}))
+            continue
         results.append((p, run_preset(gancu, out, p, args.threads, table_dir, args.steps)))
         # The grid is copied as soon as its run is evaluated, so an interrupted study keeps it.
         r = results[-1][1]
         if table_dir and r.get("grid") and Path(r["grid"]).is_file():
             shutil.copyfile(r["grid"], table_dir / f"{p}-{Path(r['grid']).name}")
-    lines = ["| preset | steps | modes | FID (clf) | precision | recall | grid |", "|---|---|---|---|---|---|---|"]
+    lines = ["| preset | data | steps | modes | KL | FID (clf) | precision | recall | grid |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for p, r in results:
-        if "failed" in r:
-            lines.append(f"| {p} | - | - | - | - | - | failed: {r['failed']} |")
+        data = preset_data(p)
+        if "failed" in r or "pending" in r:
+            why = f"failed: {r['failed']}" if "failed" in r else "not run yet"
+            lines.append(f"| {p} | {data} | - | - | - | - | - | - | {why} |")
             continue
         grid = Path(r["grid"]) if r.get("grid") else None
         name = f"{p}-{grid.name}" if grid else ""
         steps = grid.stem.split("_")[-1].lstrip("0") if grid else "-"
-        lines.append(f"| {p} | {steps} | {r['eval/modes']}/{r['eval/modes_total']} | {r['eval/fid_classifier']:.1f} | "
+        lines.append(f"| {p} | {data} | {steps} | {r['eval/modes']}/{r['eval/modes_total']} | "
+                     f"{r['eval/kl_uniform']:.3f} | {r['eval/fid_classifier']:.1f} | "
                      f"{r['eval/precision']:.3f} | {r['eval/recall']:.3f} | ![{p}]({name}) |")
     publish_table(lines, args.table)
     return 0
