@@ -55,7 +55,8 @@ def train_and_evaluate(gancu: Path, run: Path, cmd: list[str], threads: int, rec
     """Trains with `cmd` into `run` (its log beside it) and evaluates the run; the evaluation is
     kept in run/eval.json and, when `record` is given, copied there at once (the committed copy
     beside the docs' table: run folders do not outlive a machine, so a study resumes from the
-    records). A run that already has either is not trained again."""
+    records). A run that already has either is not trained again; one that was stopped with a
+    checkpoint (SIGTERM) is resumed from it."""
     if record is not None and record.is_file():
         return json.loads(record.read_text())
     evaluation = run / "eval.json"
@@ -65,14 +66,20 @@ def train_and_evaluate(gancu: Path, run: Path, cmd: list[str], threads: int, rec
             record.parent.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps(result) + "\n")
         return result
-    if run.exists():
+    # A run stopped part-way (SIGTERM writes a checkpoint, exit 143) continues from its newest
+    # checkpoint with the same command; anything else in the folder is a run that never began.
+    resume = run.is_dir() and any((run / "checkpoints").glob("step_*.safetensors"))
+    if run.exists() and not resume:
         shutil.rmtree(run)
     run.parent.mkdir(parents=True, exist_ok=True)
     log = run.parent / f"{run.name}.log"
-    with open(log, "w") as f:
-        f.write(" ".join(cmd) + "\n")
+    # A resumed run reads its own config.toml (gancu refuses --preset with --resume).
+    run_cmd = ([cmd[0], "train", "--resume", "--out", str(run), "--backend", "cpu", "--threads", str(threads)]
+               if resume else cmd)
+    with open(log, "a" if resume else "w") as f:
+        f.write(" ".join(run_cmd) + "\n")
         f.flush()
-        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(run_cmd, stdout=f, stderr=subprocess.STDOUT).returncode
     if rc != 0:
         return {"failed": f"exit {rc}, see {log}"}
     r = subprocess.run([str(gancu), "eval", "--run", str(run), "--json", "--backend", "cpu", "--threads",
