@@ -1116,6 +1116,27 @@ class CollapseStudy(unittest.TestCase):
         self.assertIn("| ring8 | mbstd | 1/2 | 6.0 / 8 | 0.29 |", row)
         self.assertIn("seed 2: not run yet", row)
 
+    def test_a_stopped_run_is_resumed_not_started_over(self):
+        import os
+        import subprocess
+
+        import objective_study as st
+
+        binary = Path(os.environ.get("GANCU_BINARY", self.ROOT / os.environ.get("GANCU_BUILD_DIR", "build") / "gancu"))
+        if not binary.exists():
+            self.fail(f"{binary} is missing: build gancu first")
+        with tempfile.TemporaryDirectory() as d:
+            run = Path(d) / "run"
+            cmd = [str(binary), "train", "--preset", "ring8", "--steps", "6", "--backend", "cpu", "--threads", "1",
+                   "--out", str(run), "--set", "log.checkpoint_every=3"]
+            subprocess.run(cmd[:5] + ["4"] + cmd[6:], check=True, capture_output=True)  # "stopped" at step 4
+            r = st.train_and_evaluate(binary, run, cmd, 1)
+            self.assertNotIn("failed", r, r)
+            log = (Path(d) / "run.log").read_text()
+            self.assertIn("train --resume --out", log)  # not trained again from step 0
+            self.assertIn("step_00000004.safetensors", " ".join(p.name for p in (run / "checkpoints").iterdir()))
+            self.assertEqual(r["command"], " ".join(cmd))  # the record keeps the command of the whole run
+
     def test_every_remedy_trains_on_the_ring(self):
         import os
         import shlex
