@@ -209,6 +209,40 @@ TEST(Trainer, ResumeGivesExactlyTheParametersOfAnUninterruptedRun) {
   EXPECT_EQ(metric_losses(whole).size(), 5u);  // steps 2, 3, 4, 6, 8
 }
 
+// The supervised generator's run (no D in its checkpoints) resumes as exactly: G, its optimizer
+// and the counters are the whole state.
+TEST(Trainer, SupervisedRunResumesExactly) {
+  const auto config = [](int64_t steps) {
+    return load_config(
+        "supervised", "",
+        {{"data.name", "synthetic:8x8x1:256", "test"},
+         {"model.generator",
+          R"(["concat in=input,label", "linear out=32", "relu", "linear out=64", "tanh", "reshape h=8 w=8 c=1"])",
+          "test"},
+         {"train.batch", "16", "test"},
+         {"train.steps", std::to_string(steps), "test"},
+         {"log.log_every", "2", "test"},
+         {"log.sample_every", "3", "test"},
+         {"log.checkpoint_every", "3", "test"},
+         {"log.grid", "20", "test"}});
+  };
+  const std::string whole = temp_dir("sup_whole"), parts = temp_dir("sup_parts");
+  run_training(config(8), whole, false);
+  run_training(config(4), parts, false);
+  std::remove(checkpoint_path(parts, 4).c_str());
+  run_training(config(8), parts, true);
+  const auto a = tensors_of(checkpoint_path(whole, 8)), b = tensors_of(checkpoint_path(parts, 8));
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_EQ(t.bytes, b.at(name).bytes) << name << " differs after resume";
+    EXPECT_NE(name.rfind("D.", 0), 0u) << "a D tensor in a supervised checkpoint: " << name;
+    EXPECT_NE(name, "optim.d.state");
+  }
+  EXPECT_TRUE(a.count("optim.g.state"));
+  EXPECT_EQ(metric_losses(parts), metric_losses(whole));
+}
+
 // D pre-training is part of the run's state: a resumed run does not pre-train again, and ends
 // with the bits of the uninterrupted run; pre-training changes the run (it is not skipped).
 TEST(Trainer, ResumeAfterDPretrainingGivesTheUninterruptedRun) {
@@ -271,7 +305,8 @@ TEST(Trainer, TrainingStepAllocatesNothing) {
     expect_no_allocation_in_loop(load_config(preset, "", small), Shape::image(8, 28, 28, 1));
   // Conditional models: labels gathered, classes drawn, one-hot labels, an embedding, the
   // projection critic under the penalty.
-  for (const char* preset : {"cgan", "cwgan-gp"})
+  // The supervised generator: G alone, its mean pixel values and MSE.
+  for (const char* preset : {"cgan", "cwgan-gp", "supervised"})
     expect_no_allocation_in_loop(load_config(preset, "", small), Shape::image(8, 28, 28, 1));
   expect_no_allocation_in_loop(
       load_config("mlp-distance", "",
