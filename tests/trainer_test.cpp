@@ -70,24 +70,33 @@ std::string temp_dir(const std::string& name) {
   return dir;
 }
 
+// `base`, then batch 16, `steps` steps, a log point every 2 steps, a grid and a checkpoint every 3.
+std::vector<ConfigOverride> short_run(std::vector<ConfigOverride> base, int64_t steps, int grid) {
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"train.batch", "16"},
+                                                        {"train.steps", std::to_string(steps)},
+                                                        {"log.log_every", "2"},
+                                                        {"log.sample_every", "3"},
+                                                        {"log.checkpoint_every", "3"},
+                                                        {"log.grid", std::to_string(grid)}})
+    base.push_back({key, value, "test"});
+  return base;
+}
+
 // A small dcgan-like model on synthetic 8x8 images: every layer kind of the presets, fast.
 Config small_config(int64_t steps) {
   return load_config(
       "dcgan", "",
-      {{"data.name", "synthetic:8x8x1:256", "test"},
-       {"model.z_dim", "8", "test"},
-       {"model.generator",
-        R"(["linear out=64 bias=false", "bn", "relu", "reshape h=4 w=4 c=4", "convT out=4 k=4 s=2 p=1 bias=false", "bn", "relu", "conv out=1 k=3 s=1 p=1", "tanh"])",
-        "test"},
-       {"model.discriminator",
-        R"(["conv out=4 k=4 s=2 p=1", "lrelu", "conv out=8 k=4 s=2 p=1 bias=false", "bn", "lrelu", "flatten", "linear out=1"])",
-        "test"},
-       {"train.batch", "16", "test"},
-       {"train.steps", std::to_string(steps), "test"},
-       {"log.log_every", "2", "test"},
-       {"log.sample_every", "3", "test"},
-       {"log.checkpoint_every", "3", "test"},
-       {"log.grid", "16", "test"}});
+      short_run(
+          {{"data.name", "synthetic:8x8x1:256", "test"},
+           {"model.z_dim", "8", "test"},
+           {"model.generator",
+            R"(["linear out=64 bias=false", "bn", "relu", "reshape h=4 w=4 c=4", "convT out=4 k=4 s=2 p=1 bias=false", "bn", "relu", "conv out=1 k=3 s=1 p=1", "tanh"])",
+            "test"},
+           {"model.discriminator",
+            R"(["conv out=4 k=4 s=2 p=1", "lrelu", "conv out=8 k=4 s=2 p=1 bias=false", "bn", "lrelu", "flatten", "linear out=1"])",
+            "test"}},
+          steps, 16));
 }
 
 TrainResult run_training(const Config& cfg, const std::string& dir, bool resume) {
@@ -215,16 +224,12 @@ TEST(Trainer, SupervisedRunResumesExactly) {
   const auto config = [](int64_t steps) {
     return load_config(
         "supervised", "",
-        {{"data.name", "synthetic:8x8x1:256", "test"},
-         {"model.generator",
-          R"(["concat in=input,label", "linear out=32", "relu", "linear out=64", "tanh", "reshape h=8 w=8 c=1"])",
-          "test"},
-         {"train.batch", "16", "test"},
-         {"train.steps", std::to_string(steps), "test"},
-         {"log.log_every", "2", "test"},
-         {"log.sample_every", "3", "test"},
-         {"log.checkpoint_every", "3", "test"},
-         {"log.grid", "20", "test"}});
+        short_run(
+            {{"data.name", "synthetic:8x8x1:256", "test"},
+             {"model.generator",
+              R"(["concat in=input,label", "linear out=32", "relu", "linear out=64", "tanh", "reshape h=8 w=8 c=1"])",
+              "test"}},
+            steps, 20));
   };
   const std::string whole = temp_dir("sup_whole"), parts = temp_dir("sup_parts");
   run_training(config(8), whole, false);

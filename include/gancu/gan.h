@@ -149,6 +149,9 @@ class Gan {
   // The supervised generator's iteration: the next real batch, G from (one-hot label, mean pixel
   // value) of each image, the MSE to the images (ops::mse_loss), G's optimizer step.
   void supervised_step(const Exec& ex, const RealSource& real, const PhaseHook& hook);
+  // The end of every G step, its loss's gradient seeded at G's outputs: G's backward, the data
+  // step advances, the gradients averaged over the ranks, G's optimizer step, the step advances.
+  void finish_g_step(const Exec& ex, const PhaseHook& hook);
   void d_real_pass(const Exec& ex, bool penalized);
   void d_fake_pass(const Exec& ex, const float* fake, bool penalized);
   // The mean of a network's gradients over the ranks (before its optimizer step).

@@ -262,13 +262,7 @@ void Gan::supervised_step(const Exec& ex, const RealSource& real, const PhaseHoo
   G.forward(ex, local_noise(), batch_, BatchNormMode::Train, data_step_counter(), draw_seed_);
   phase("g_forward");
   ops::mse_loss<float>(ex, batch_ * per_image, G.output(), real_, G.output_grad(), metrics_ + kSumLossG);
-  G.backward(ex, g_seeds_, nullptr, false, true);
-  ops::increment_counter<float>(ex, data_step_counter());
-  average_gradients(ex, G, "G's gradients");
-  phase("g_backward");
-  opt_g_->step(ex, G.params(), G.grads());
-  ops::increment_counter<float>(ex, step_counter());
-  phase("g_optim");
+  finish_g_step(ex, hook);
 }
 
 void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& hook, uint32_t penalty_steps) {
@@ -340,13 +334,18 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
     ops::distance_head_loss<float>(ex, B, per_image, G.output(), dh_pair_sq_, G.value_data(dh_value_),
                                    cfg_.distance_weight, G.value_grad(dh_value_), metrics_ + kSumLossG);
   }
+  finish_g_step(ex, hook);
+}
+
+void Gan::finish_g_step(const Exec& ex, const PhaseHook& hook) {
+  Network<float>& G = *g_;
   G.backward(ex, g_seeds_, nullptr, false, true);
   ops::increment_counter<float>(ex, data_step_counter());
   average_gradients(ex, G, "G's gradients");
-  phase("g_backward");
+  if (hook) hook("g_backward");
   opt_g_->step(ex, G.params(), G.grads());
   ops::increment_counter<float>(ex, step_counter());
-  phase("g_optim");
+  if (hook) hook("g_optim");
 }
 
 void Gan::average_gradients(const Exec& ex, Network<float>& net, const char* what) {
