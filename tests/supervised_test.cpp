@@ -292,6 +292,7 @@ TEST_F(SupervisedCliOnARun, BadInputGetsAClearMessageAndExitCode) {
   expect(run("sample --run " + dir + " --sweep --class 10 --out " + png), 2, {"--class", "outside"});
   expect(run("sample --run " + dir + " --sweep --columns 1 --out " + png), 2, {"--columns"});
   expect(run("sample --run " + dir + " --sweep --mix 5:0.5,0:0.5 --out " + png), 2, {"not both"});
+  expect(run("sample --run " + dir + " --columns 5 --out " + png), 2, {"--columns: goes with --sweep"});
   expect(run("sample --run " + dir + " --sweep --out " + temp("sup_bad") + ".idx"), 2, {"FILE.png"});
   // Noise means nothing to this generator: plain sampling and evaluation are refused.
   expect(run("sample --run " + dir + " --out " + png), 2, {"train.mode = supervised", "--sweep"});

@@ -89,14 +89,17 @@ void add_sample(CLI::App& app) {
                   "A supervised generator: a grid of the classes of the mix A:wa,B:wb[,...] (weights >= 0 "
                   "summing to 1), one row each, then a row of the mixed label sum w_k onehot(k); columns as "
                   "--sweep");
-  cmd->add_option("--columns", f->columns, "--sweep, --mix: the mean pixel values per row (default 10)");
+  CLI::Option* columns =
+      cmd->add_option("--columns", f->columns, "--sweep, --mix: the mean pixel values per row (default 10)");
   f->exec.add_to(*cmd);
-  cmd->callback([f] {
+  cmd->callback([f, columns] {
     if (f->run.empty() == f->checkpoint.empty())
       usage_error("sample: give exactly one of --run DIR or --checkpoint FILE");
     if (f->n < 1 || f->n > 1000000) usage_error("--n: must be in [1, 1000000], got ", f->n);
     Exec ex = f->exec.open();
     if (f->sweep && !f->mix.empty()) usage_error("sample: give --sweep or --mix, not both");
+    if (columns->count() > 0 && !f->sweep && f->mix.empty())
+      usage_error("--columns: goes with --sweep or --mix");
     TrainedGan t = load_trained(ex, f->run.empty() ? f->checkpoint : f->run);
     if (f->sweep || !f->mix.empty())
       return write_supervised_grids(t, f->sweep, f->mix, f->cls, f->columns, f->out);

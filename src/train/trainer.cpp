@@ -299,8 +299,7 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
       if (r.conditional) eval_text += detail::concat(", class acc ", format_number(r.class_accuracy));
     }
     // D's outputs: probabilities (BCE), a critic's scores, or BEGAN's reconstruction losses.
-    const char* outputs = m.output_kind == "mse"     ? ""
-                          : m.output_kind == "prob"  ? "D(x) %.3f D(G(z)) %.3f"
+    const char* outputs = m.output_kind == "prob"    ? "D(x) %.3f D(G(z)) %.3f"
                           : m.output_kind == "score" ? "critic x %.3f G(z) %.3f"
                                                      : "L(x) %.4f L(G(z)) %.4f";
     char output_text[96];
@@ -323,10 +322,14 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     // Rank 0 alone writes them.
     if (leader) try {
         metrics_file->append(line.dump() + "\n");
-        tb->add_scalar("loss/d", done, m.loss_d);
-        tb->add_scalar("loss/g", done, m.loss_g);
-        tb->add_scalar("d/real", done, m.d_real);
-        tb->add_scalar("d/fake", done, m.d_fake);
+        if (sweep) {  // the supervised generator has no D
+          tb->add_scalar("loss/mse", done, m.loss_g);
+        } else {
+          tb->add_scalar("loss/d", done, m.loss_d);
+          tb->add_scalar("loss/g", done, m.loss_g);
+          tb->add_scalar("d/real", done, m.d_real);
+          tb->add_scalar("d/fake", done, m.d_fake);
+        }
         if (m.has_penalty) {
           tb->add_scalar("penalty/value", done, m.penalty);
           tb->add_scalar("penalty/grad_norm", done, m.grad_norm);
