@@ -297,6 +297,7 @@ TEST_F(SupervisedCliOnARun, BadInputGetsAClearMessageAndExitCode) {
   // Noise means nothing to this generator: plain sampling and evaluation are refused.
   expect(run("sample --run " + dir + " --out " + png), 2, {"train.mode = supervised", "--sweep"});
   expect(run("eval --run " + dir + " --n 10"), 2, {"train.mode = supervised"});
+  expect(run("compare " + dir + " " + dir), 2, {"compare", "train.mode = supervised"});
   // A GAN's checkpoint is not swept.
   const std::string plain = temp("sup_plain_run");
   expect(run("train --preset mlp --data mnist --steps 1 --set train.batch=16 --set run.threads=1 --out " +
