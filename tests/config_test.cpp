@@ -35,12 +35,12 @@ TEST(Config, PresetsResolveToTheirDocumentedSettings) {
   EXPECT_EQ(c.d_steps, 1);
   EXPECT_EQ(c.generator.front(), "linear out=12544 bias=false");
   EXPECT_EQ(load_config("mlp", "", {}).init, InitScheme::PyTorch);
-  EXPECT_EQ(
-      preset_names(),
-      (std::vector<std::string>{
-          "began",        "cgan",        "cwgan-gp", "dcgan", "dcgan-uniform32", "dcgan32", "dcgan64",
-          "dragan",       "grid25",      "hinge",    "lsgan", "mbdisc",          "mbstd",   "mlp",
-          "mlp-distance", "mlp-uniform", "r1",       "ring8", "stacked-mnist",   "wgan",    "wgan-gp"}));
+  EXPECT_EQ(preset_names(), (std::vector<std::string>{
+                                "began",       "cgan",    "cwgan-gp", "dcgan",         "dcgan-uniform32",
+                                "dcgan32",     "dcgan64", "dragan",   "grid25",        "hinge",
+                                "lsgan",       "mbdisc",  "mbstd",    "mlp",           "mlp-distance",
+                                "mlp-uniform", "r1",      "ring8",    "stacked-mnist", "supervised",
+                                "wgan",        "wgan-gp"}));
   EXPECT_EQ(c.classes, 0) << "unconditional by default";
   // The conditional presets (docs/conditional.md): ten classes, the networks read "label".
   const Config cg = load_config("cgan", "", {});

@@ -30,7 +30,8 @@
 //   expf against the CPU's polynomial exp differs, a few ulp per term); mbdisc_backward:
 //   kReduction (the same, and its terms cancel). mbstd forward and backward: kReduction (double
 //   sums in another order, rounded to float). batch_mean, feature_matching_loss: kReduction
-//   (double column sums in another order).
+//   (double column sums in another order). mse_loss: the gradient kElementwise (the same double
+//   arithmetic rounded once), the sum kReduction; row_means kReduction.
 //
 // Every test skips itself (GTEST_SKIP, via the fixture) where cuda_available() says no.
 #include <gtest/gtest.h>
@@ -1989,6 +1990,33 @@ TEST_F(CudaOps, FeatureMatching) {
     EXPECT_REL(gmean.download(), mean, kReduction, "real mean");
     EXPECT_REL(gdfake.download(), dfake, kReduction, "dfake");
     EXPECT_REL(gloss.download(), loss, kReduction, "loss sum");
+  }
+}
+
+// The supervised generator's ops: the MSE and its gradient, and each image's mean pixel value.
+TEST_F(CudaOps, SupervisedMseAndRowMeans) {
+  const std::pair<int64_t, int64_t> cases[] = {{1, 1}, {7, 5}, {64, 784}, {300, 3072}};
+  uint32_t seed = 9970;
+  for (const auto& [rows, cols] :
+       first_shapes(std::vector<std::pair<int64_t, int64_t>>(std::begin(cases), std::end(cases)))) {
+    SCOPED_TRACE(testing::Message() << rows << "x" << cols);
+    const int64_t n = rows * cols;
+    const auto x = random_vec(size_t(n), seed++), target = random_vec(size_t(n), seed++, -1.0f, 1.0f);
+    std::vector<float> dx(static_cast<size_t>(n)), loss{0.25f}, means(static_cast<size_t>(rows));
+    ops::mse_loss<float>(cpu_, n, x.data(), target.data(), dx.data(), loss.data());
+    ops::row_means<float>(cpu_, rows, cols, target.data(), means.data());
+    auto gx = up(x), gtarget = up(target), gloss = up({0.25f});
+    auto gdx = poisoned(size_t(n)), gmeans = poisoned(size_t(rows));
+    ops::mse_loss<float>(gpu_, n, gx.data(), gtarget.data(), gdx.data(), gloss.data());
+    ops::row_means<float>(gpu_, rows, cols, gtarget.data(), gmeans.data());
+    EXPECT_REL(gdx.download(), dx, kElementwise, "dx");
+    EXPECT_REL(gloss.download(), loss, kReduction, "loss sum");
+    EXPECT_REL(gmeans.download(), means, kReduction, "row means");
+    // Without a gradient, and without a sum.
+    ops::mse_loss<float>(gpu_, n, gx.data(), gtarget.data(), nullptr, gloss.data());
+    ops::mse_loss<float>(gpu_, n, gx.data(), gtarget.data(), gdx.data(), nullptr);
+    EXPECT_REL(gdx.download(), dx, kElementwise, "dx without the sum");
+    EXPECT_NEAR(gloss.download()[0], 0.25f + 2.0f * (loss[0] - 0.25f), 1e-5f * (loss[0] + 1.0f));
   }
 }
 

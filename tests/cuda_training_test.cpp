@@ -53,6 +53,7 @@ struct NetState {
 };
 struct Trained {
   NetState before[2], after[2];  // G, D
+  int nets = 2;                  // 1: G alone (the supervised generator has no D)
   GanMetrics metrics;
 };
 
@@ -79,14 +80,16 @@ Trained train_on(Exec& ex, const char* preset, int iters, const char* optimizer,
   s.gan->initialize(ex);
   const DeviceDataset device_data(ex, data, 16, cfg.seed);
   const Gan::RealSource& real = device_data.source();
-  Network<float>* nets[2] = {&s.gan->generator(), &s.gan->discriminator()};
+  Network<float>* nets[2] = {&s.gan->generator(),
+                             s.gan->has_discriminator() ? &s.gan->discriminator() : nullptr};
 
   Trained t;
-  for (int i = 0; i < 2; ++i) t.before[i] = snapshot(ex, *nets[i]);
+  t.nets = nets[1] ? 2 : 1;
+  for (int i = 0; i < t.nets; ++i) t.before[i] = snapshot(ex, *nets[i]);
   StepGraph graph(ex, graph_on);
   for (int i = 0; i < iters; ++i) graph.run([&] { s.gan->train_step(ex, real); });
   t.metrics = s.gan->read_metrics(ex);
-  for (int i = 0; i < 2; ++i) t.after[i] = snapshot(ex, *nets[i]);
+  for (int i = 0; i < t.nets; ++i) t.after[i] = snapshot(ex, *nets[i]);
   return t;
 }
 
@@ -123,7 +126,8 @@ const char* kNetName[2] = {"G", "D"};
 // One SGD iteration: every parameter tensor's update and the running statistics.
 void expect_same_sgd_step(const char* preset, Exec& test, Exec& ref) {
   const Trained a = train_on(test, preset, 1, "sgd"), b = train_on(ref, preset, 1, "sgd");
-  for (int k = 0; k < 2; ++k) {
+  ASSERT_EQ(a.nets, b.nets);
+  for (int k = 0; k < b.nets; ++k) {
     ASSERT_EQ(a.after[k].params.size(), b.after[k].params.size());
     EXPECT_EQ(a.before[k].params, b.before[k].params) << preset << " " << kNetName[k] << ": initialization";
     const std::vector<double> ua = update(a.before[k], a.after[k]), ub = update(b.before[k], b.after[k]);
@@ -204,6 +208,11 @@ TEST_F(CudaTraining, DcganSgdStepMatchesCpuTensorByTensor) {
 TEST_F(CudaTraining, DistanceHeadSgdStepMatchesCpuTensorByTensor) {
   expect_same_sgd_step("mlp-distance", gpu_, cpu_);
 }
+// The supervised generator: G alone, from each real image's label and mean pixel value (row_means)
+// to the image (mse_loss). Its MSE is loss G.
+TEST_F(CudaTraining, SupervisedSgdStepMatchesCpuTensorByTensor) {
+  expect_same_sgd_step("supervised", gpu_, cpu_);
+}
 // Conditional models: the labels gathered with the real batch, the fake classes drawn on the
 // device, one-hot labels as D's constant channel maps (cgan), a label embedding in G and the
 // projection critic under the gradient penalty's tangent pass (cwgan-gp).
@@ -241,6 +250,16 @@ TEST_F(CudaTraining, ConditionalGraphReplayEqualsTheUncapturedIteration) {
   const Trained replayed = train_on(gpu_, "cgan", 3, "adam", true);
   for (int k = 0; k < 2; ++k) EXPECT_EQ(direct.after[k].params, replayed.after[k].params) << kNetName[k];
   EXPECT_EQ(direct.metrics.loss_d, replayed.metrics.loss_d);
+}
+// The supervised iteration replayed as a captured graph: each step's real batch, labels and mean
+// pixel values come from device memory.
+TEST_F(CudaTraining, SupervisedGraphReplayEqualsTheUncapturedIteration) {
+  const Trained direct = train_on(gpu_, "supervised", 3, "adam", false);
+  const Trained replayed = train_on(gpu_, "supervised", 3, "adam", true);
+  ASSERT_EQ(direct.nets, 1);
+  EXPECT_EQ(direct.after[0].params, replayed.after[0].params);
+  EXPECT_NE(direct.after[0].params, direct.before[0].params) << "the steps changed G";
+  EXPECT_EQ(direct.metrics.loss_g, replayed.metrics.loss_g);
 }
 
 // Values an iteration reads that can change during training (the learning rates, a loss's

@@ -129,6 +129,18 @@ TEST(DataParallel, TwoRanksFollowOneProcessWithClassLabels) {
   EXPECT_LT(worst_relative_difference(latest_checkpoint(one), latest_checkpoint(two)), kTrajectoryTolerance);
 }
 
+// The supervised generator (no D): each rank takes the mean pixel values and labels of its rows of
+// the real batch, and the MSE's gradients are averaged over the ranks.
+TEST(DataParallel, TwoRanksFollowOneProcessAsASupervisedGenerator) {
+  const std::string one = testing_cli::temp("dp_sup_one"), two = testing_cli::temp("dp_sup_two");
+  const std::string args = "train --preset supervised --set train.steps=20 --set train.batch=32 ";
+  const Result r1 = gancu_ranks(0, args + common_flags(one));
+  ASSERT_EQ(r1.code, 0) << r1.output;
+  const Result r2 = gancu_ranks(2, args + common_flags(two));
+  ASSERT_EQ(r2.code, 0) << r2.output;
+  EXPECT_LT(worst_relative_difference(latest_checkpoint(one), latest_checkpoint(two)), kTrajectoryTolerance);
+}
+
 // The mlp preset's generator has batch norm: with model.sync_bn its statistics are the global
 // batch's on every rank, and the two ranks follow one process; without it each rank normalizes by
 // its own half of the batch, and they do not (which shows that the comparison can tell).

@@ -70,24 +70,33 @@ std::string temp_dir(const std::string& name) {
   return dir;
 }
 
+// `base`, then batch 16, `steps` steps, a log point every 2 steps, a grid and a checkpoint every 3.
+std::vector<ConfigOverride> short_run(std::vector<ConfigOverride> base, int64_t steps, int grid) {
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"train.batch", "16"},
+                                                        {"train.steps", std::to_string(steps)},
+                                                        {"log.log_every", "2"},
+                                                        {"log.sample_every", "3"},
+                                                        {"log.checkpoint_every", "3"},
+                                                        {"log.grid", std::to_string(grid)}})
+    base.push_back({key, value, "test"});
+  return base;
+}
+
 // A small dcgan-like model on synthetic 8x8 images: every layer kind of the presets, fast.
 Config small_config(int64_t steps) {
   return load_config(
       "dcgan", "",
-      {{"data.name", "synthetic:8x8x1:256", "test"},
-       {"model.z_dim", "8", "test"},
-       {"model.generator",
-        R"(["linear out=64 bias=false", "bn", "relu", "reshape h=4 w=4 c=4", "convT out=4 k=4 s=2 p=1 bias=false", "bn", "relu", "conv out=1 k=3 s=1 p=1", "tanh"])",
-        "test"},
-       {"model.discriminator",
-        R"(["conv out=4 k=4 s=2 p=1", "lrelu", "conv out=8 k=4 s=2 p=1 bias=false", "bn", "lrelu", "flatten", "linear out=1"])",
-        "test"},
-       {"train.batch", "16", "test"},
-       {"train.steps", std::to_string(steps), "test"},
-       {"log.log_every", "2", "test"},
-       {"log.sample_every", "3", "test"},
-       {"log.checkpoint_every", "3", "test"},
-       {"log.grid", "16", "test"}});
+      short_run(
+          {{"data.name", "synthetic:8x8x1:256", "test"},
+           {"model.z_dim", "8", "test"},
+           {"model.generator",
+            R"(["linear out=64 bias=false", "bn", "relu", "reshape h=4 w=4 c=4", "convT out=4 k=4 s=2 p=1 bias=false", "bn", "relu", "conv out=1 k=3 s=1 p=1", "tanh"])",
+            "test"},
+           {"model.discriminator",
+            R"(["conv out=4 k=4 s=2 p=1", "lrelu", "conv out=8 k=4 s=2 p=1 bias=false", "bn", "lrelu", "flatten", "linear out=1"])",
+            "test"}},
+          steps, 16));
 }
 
 TrainResult run_training(const Config& cfg, const std::string& dir, bool resume) {
@@ -209,6 +218,36 @@ TEST(Trainer, ResumeGivesExactlyTheParametersOfAnUninterruptedRun) {
   EXPECT_EQ(metric_losses(whole).size(), 5u);  // steps 2, 3, 4, 6, 8
 }
 
+// The supervised generator's run (no D in its checkpoints) resumes as exactly: G, its optimizer
+// and the counters are the whole state.
+TEST(Trainer, SupervisedRunResumesExactly) {
+  const auto config = [](int64_t steps) {
+    return load_config(
+        "supervised", "",
+        short_run(
+            {{"data.name", "synthetic:8x8x1:256", "test"},
+             {"model.generator",
+              R"(["concat in=input,label", "linear out=32", "relu", "linear out=64", "tanh", "reshape h=8 w=8 c=1"])",
+              "test"}},
+            steps, 20));
+  };
+  const std::string whole = temp_dir("sup_whole"), parts = temp_dir("sup_parts");
+  run_training(config(8), whole, false);
+  run_training(config(4), parts, false);
+  std::remove(checkpoint_path(parts, 4).c_str());
+  run_training(config(8), parts, true);
+  const auto a = tensors_of(checkpoint_path(whole, 8)), b = tensors_of(checkpoint_path(parts, 8));
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_EQ(t.bytes, b.at(name).bytes) << name << " differs after resume";
+    EXPECT_NE(name.rfind("D.", 0), 0u) << "a D tensor in a supervised checkpoint: " << name;
+    EXPECT_NE(name, "optim.d.state");
+  }
+  EXPECT_TRUE(a.count("optim.g.state"));
+  EXPECT_EQ(metric_losses(parts), metric_losses(whole));
+}
+
 // D pre-training is part of the run's state: a resumed run does not pre-train again, and ends
 // with the bits of the uninterrupted run; pre-training changes the run (it is not skipped).
 TEST(Trainer, ResumeAfterDPretrainingGivesTheUninterruptedRun) {
@@ -271,7 +310,8 @@ TEST(Trainer, TrainingStepAllocatesNothing) {
     expect_no_allocation_in_loop(load_config(preset, "", small), Shape::image(8, 28, 28, 1));
   // Conditional models: labels gathered, classes drawn, one-hot labels, an embedding, the
   // projection critic under the penalty.
-  for (const char* preset : {"cgan", "cwgan-gp"})
+  // The supervised generator: G alone, its mean pixel values and MSE.
+  for (const char* preset : {"cgan", "cwgan-gp", "supervised"})
     expect_no_allocation_in_loop(load_config(preset, "", small), Shape::image(8, 28, 28, 1));
   expect_no_allocation_in_loop(
       load_config("mlp-distance", "",

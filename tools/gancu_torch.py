@@ -178,6 +178,10 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 def validate_config(cfg: dict) -> None:
     src = cfg.get("_source", "config")
+    mode = _get(cfg, "train.mode", str, "gan")
+    if mode != "gan":
+        # The supervised generator (no D, no noise) is gancu's alone: refused, never trained as a GAN.
+        raise ConfigError(f"{src}: train.mode = {mode!r}: the PyTorch peer trains GANs only")
     objective_from_config(cfg)
     for key in ("train.batch", "train.d_steps", "model.z_dim"):
         if _get(cfg, key, int) < 1:

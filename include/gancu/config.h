@@ -35,6 +35,11 @@ struct Config {
   bool sync_bn = false;  // data-parallel: batch-norm statistics over all ranks (docs/data_parallel.md)
 
   // [train]
+  // "gan": adversarial training of G and D. "supervised": G alone, trained with the mean squared
+  // error to the real image from its one-hot label and its mean pixel value (z_dim = 1, no D;
+  // docs/conditional.md#the-supervised-generator).
+  std::string mode = "gan";
+  bool supervised() const { return mode == "supervised"; }
   std::string loss = "bce";  // objective.h lists the objectives
   int batch = 64;
   int64_t steps = 1000;

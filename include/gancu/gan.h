@@ -75,6 +75,7 @@ class Gan {
   // the one thing that differs between iterations on the host side, so a trainer captures one
   // CUDA graph per value; kEveryDStep where the objective has no lazy penalty.
   static constexpr uint32_t kEveryDStep = ~0u;
+  // A supervised generator (cfg.supervised()) runs one G step instead (supervised_step).
   void train_step(const Exec& ex, const RealSource& real, const PhaseHook& hook = nullptr,
                   uint32_t penalty_steps = kEveryDStep);
   uint32_t penalty_steps(int64_t step) const;
@@ -104,12 +105,17 @@ class Gan {
   // running statistics ("running"). A conditional model draws image i of class classes[i] (host
   // memory, [n], each in [0, classes); null: the classes in turn, i % classes).
   void generate(const Exec& ex, const float* z, int64_t n, float* out, const int32_t* classes = nullptr);
+  // The same with any label rows of a conditional model (host memory, [n, classes]), such as a
+  // mix of two classes (the supervised generator's grids).
+  void generate_with_labels(const Exec& ex, const float* z, int64_t n, const float* labels, float* out);
   // The number of classes of a conditional model (0: unconditional).
   int classes() const { return cfg_.classes; }
   // Latent vectors of a fixed set: element i of stream (seed, kStreamFixedNoise, set_id).
   void fixed_noise(const Exec& ex, int64_t n, uint64_t seed, uint64_t set_id, float* z) const;
 
   Network<float>& generator() { return *g_; }
+  // False for the supervised generator, which has no D, D optimizer or objective.
+  bool has_discriminator() const { return d_ != nullptr; }
   Network<float>& discriminator() { return *d_; }
   Optimizer<float>& optim_g() { return *opt_g_; }
   Optimizer<float>& optim_d() { return *opt_d_; }
@@ -136,6 +142,16 @@ class Gan {
   float* noise_buffer() const { return z_; }
 
  private:
+  // generate()'s loop over chunks of the planned batch; set_labels(begin, chunk) writes the chunk's
+  // label rows to fake_label_ (conditional models).
+  void generate_chunks(const Exec& ex, const float* z, int64_t n, float* out,
+                       const std::function<void(int64_t begin, int chunk)>& set_labels);
+  // The supervised generator's iteration: the next real batch, G from (one-hot label, mean pixel
+  // value) of each image, the MSE to the images (ops::mse_loss), G's optimizer step.
+  void supervised_step(const Exec& ex, const RealSource& real, const PhaseHook& hook);
+  // The end of every G step, its loss's gradient seeded at G's outputs: G's backward, the data
+  // step advances, the gradients averaged over the ranks, G's optimizer step, the step advances.
+  void finish_g_step(const Exec& ex, const PhaseHook& hook);
   void d_real_pass(const Exec& ex, bool penalized);
   void d_fake_pass(const Exec& ex, const float* fake, bool penalized);
   // The mean of a network's gradients over the ranks (before its optimizer step).

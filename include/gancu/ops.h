@@ -588,6 +588,22 @@ void distance_head_loss(const Exec& ex, int64_t rows, int64_t cols, const T* x, 
   GANCU_DISPATCH(distance_head_loss, rows, cols, x, pair_sq, head, weight, dhead, loss_sum);
 }
 
+// The supervised generator (docs/conditional.md#the-supervised-generator): G is trained to draw
+// the real image from its label and its mean pixel value.
+// The mean squared error over all n values, fused with its gradient:
+//   L = 1/n sum_i (x[i] - target[i])^2,  dx[i] = 2 (x[i] - target[i]) / n   (written; skipped when
+//   null); *loss_sum += L (skipped when null). target is held constant. Sums in double.
+template <class T>
+void mse_loss(const Exec& ex, int64_t n, const T* x, const T* target, T* dx, T* loss_sum) {
+  GANCU_DISPATCH(mse_loss, n, x, target, dx, loss_sum);
+}
+// out[r] = 1/cols sum_c x[r, c]: each image's mean pixel value (the supervised generator's input).
+// Summed in double.
+template <class T>
+void row_means(const Exec& ex, int64_t rows, int64_t cols, const T* x, T* out) {
+  GANCU_DISPATCH(row_means, rows, cols, x, out);
+}
+
 // ---- Small utilities ------------------------------------------------------------------------
 
 template <class T>

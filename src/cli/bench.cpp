@@ -96,6 +96,10 @@ void add_bench(CLI::App& app) {
     std::vector<ConfigOverride> overrides = f->model.overrides();
     if (f->model.steps.empty()) overrides.push_back({"train.steps", "50", "bench default"});
     const Config cfg = load_config(f->model.preset, f->model.config, overrides);
+    if (cfg.supervised())
+      usage_error(
+          "train.mode = supervised: gancu bench times the adversarial iteration; time a supervised "
+          "generator with gancu train (its log reports steps/s)");
     if (cfg.steps < 1) usage_error("--steps: bench needs at least 1 step");
     const int64_t warmup = std::stoll(f->warmup);
     if (warmup < 0) usage_error("--warmup: must be at least 0, got ", warmup);

@@ -71,6 +71,10 @@ void add_compare(CLI::App& app) {
     for (const auto& r : f->runs) gans.push_back(load_trained(ex, r));
     const TrainedGan& first = gans.front();
     for (const auto& g : gans) {
+      if (g.cfg.supervised())
+        usage_error("compare: ", g.checkpoint,
+                    " was trained in train.mode = supervised: it reads an image's mean "
+                    "pixel value, not noise; draw its grids with gancu sample --sweep or --mix");
       if (g.cfg.z_dim != first.cfg.z_dim || g.cfg.latent != first.cfg.latent || g.image != first.image)
         usage_error("compare: ", g.checkpoint, " has another latent space or image shape than ",
                     first.checkpoint, " (z_dim ", g.cfg.z_dim, " vs ", first.cfg.z_dim,

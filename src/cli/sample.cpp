@@ -10,12 +10,49 @@
 #include "gancu/image_io.h"
 #include "gancu/memory.h"
 #include "gancu/session.h"
+#include "gancu/supervised.h"
 
 namespace gancu::cli {
 
 namespace {
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// The supervised generator's grids (--sweep, --mix): label rows by mean pixel values, the values
+// swept over the range of the run's data.
+void write_supervised_grids(TrainedGan& t, bool sweep, const std::string& mix, int cls, int columns,
+                            const std::string& out) {
+  const Config& cfg = t.cfg;
+  const char* flag = sweep ? "--sweep" : "--mix";
+  if (!cfg.supervised())
+    usage_error(flag, ": ", t.checkpoint, " is not a supervised generator (train.mode = ", cfg.mode,
+                "); its input is noise, not a mean pixel value");
+  if (!ends_with(out, ".png")) usage_error("--out: ", flag, " draws a grid; write it to FILE.png");
+  if (columns < 2 || columns > 100) usage_error("--columns: must be in [2, 100], got ", columns);
+  if (cls != -1 && (cls < 0 || cls >= cfg.classes))
+    usage_error("--class: ", cls, " is outside the model's classes 0..", cfg.classes - 1);
+  if (!sweep && cls != -1) usage_error("--class: goes with --sweep (a --mix names its classes)");
+  std::vector<std::pair<int, float>> parts;
+  if (!sweep) {
+    check_reads_label_linearly(cfg, "--mix");
+    parts = parse_label_mix(mix, cfg.classes, "--mix");
+  }
+  const ImageFolderOptions folder = folder_options(cfg);
+  const PixelLevels levels = pixel_levels(load_dataset(cfg.data, Split::Train, &folder), cfg.classes);
+  const std::vector<float> swept = sweep_levels(levels, columns);
+  SupervisedGrid grid = sweep ? sweep_grid(cfg.classes, swept) : mix_grid(cfg.classes, parts, swept);
+  if (sweep && cls != -1) {
+    grid.rows = {grid.rows[size_t(cls)]};
+    grid.row_names = {grid.row_names[size_t(cls)]};
+  }
+  write_supervised_grid(t.ex, *t.session.gan, grid, out);
+  std::string rows;
+  for (const auto& name : grid.row_names) rows += (rows.empty() ? "" : "; ") + name;
+  std::printf(
+      "wrote a grid of %zu rows (labels: %s) by %d mean pixel values from %.4g to %.4g to %s (from %s)\n",
+      grid.rows.size(), rows.c_str(), columns, double(swept.front()), double(swept.back()), out.c_str(),
+      t.checkpoint.c_str());
 }
 }  // namespace
 
@@ -25,6 +62,9 @@ void add_sample(CLI::App& app) {
     int64_t n = 64;
     int64_t seed = -1;
     int cls = -1;
+    bool sweep = false;
+    std::string mix;
+    int columns = 10;
     BackendFlags exec;
   };
   auto f = std::make_shared<Flags>();
@@ -41,13 +81,28 @@ void add_sample(CLI::App& app) {
       "--class", f->cls,
       "A conditional model: draw class K only (default: every class in turn; a PNG grid has one row "
       "per class)");
+  cmd->add_flag(
+      "--sweep", f->sweep,
+      "A supervised generator: a grid with one row per class (or --class K's) and one column per mean "
+      "pixel value, from low to high over the data's range (1st to 99th percentile)");
+  cmd->add_option("--mix", f->mix,
+                  "A supervised generator: a grid of the classes of the mix A:wa,B:wb[,...] (weights >= 0 "
+                  "summing to 1), one row each, then a row of the mixed label sum w_k onehot(k); columns as "
+                  "--sweep");
+  CLI::Option* columns =
+      cmd->add_option("--columns", f->columns, "--sweep, --mix: the mean pixel values per row (default 10)");
   f->exec.add_to(*cmd);
-  cmd->callback([f] {
+  cmd->callback([f, columns] {
     if (f->run.empty() == f->checkpoint.empty())
       usage_error("sample: give exactly one of --run DIR or --checkpoint FILE");
     if (f->n < 1 || f->n > 1000000) usage_error("--n: must be in [1, 1000000], got ", f->n);
     Exec ex = f->exec.open();
+    if (f->sweep && !f->mix.empty()) usage_error("sample: give --sweep or --mix, not both");
+    if (columns->count() > 0 && !f->sweep && f->mix.empty())
+      usage_error("--columns: goes with --sweep or --mix");
     TrainedGan t = load_trained(ex, f->run.empty() ? f->checkpoint : f->run);
+    if (f->sweep || !f->mix.empty())
+      return write_supervised_grids(t, f->sweep, f->mix, f->cls, f->columns, f->out);
     const Shape image = t.image;
     const uint64_t seed = f->seed >= 0 ? uint64_t(f->seed) : t.cfg.seed;
     // The classes of a conditional model's samples: --class K for all, else every class in turn,

@@ -113,6 +113,12 @@ void import_network(const Exec& ex, Network<float>& net, const SafeTensors& f, c
 
 namespace {
 
+// G's optimizer, and D's where there is a D (the supervised generator has none).
+std::vector<Optimizer<float>*> optimizers(Gan& gan) {
+  if (!gan.has_discriminator()) return {&gan.optim_g()};
+  return {&gan.optim_g(), &gan.optim_d()};
+}
+
 SafeTensors read_checkpoint(const std::string& path) {
   SafeTensors f = read_safetensors(path);
   const auto it = f.metadata.find("format");
@@ -126,15 +132,16 @@ SafeTensors read_checkpoint(const std::string& path) {
 void save_checkpoint(const Exec& ex, Gan& gan, const std::string& path) {
   std::map<std::string, TensorData> tensors;
   export_network(ex, gan.generator(), tensors);
-  export_network(ex, gan.discriminator(), tensors);
-  for (Optimizer<float>* opt : {&gan.optim_g(), &gan.optim_d()}) {
+  if (gan.has_discriminator()) export_network(ex, gan.discriminator(), tensors);
+  for (Optimizer<float>* opt : optimizers(gan)) {
     const auto state = download(ex, opt->state(), opt->state_count());
     tensors[opt->name() + ".state"] = make_tensor<float>({int64_t(state.size())}, state.data());
     const auto t = download(ex, opt->step_count(), 1);
     tensors[opt->name() + ".t"] = make_tensor<int64_t>({}, t.data());
   }
-  for (const auto& [name, value] : gan.objective().state())
-    tensors[name] = make_tensor<float>({1}, download(ex, value, 1).data());
+  if (gan.has_discriminator())
+    for (const auto& [name, value] : gan.objective().state())
+      tensors[name] = make_tensor<float>({1}, download(ex, value, 1).data());
   const auto counters = download(ex, gan.step_counter(), 2);
   tensors["trainer.step"] = make_tensor<int64_t>({}, &counters[0]);
   tensors["trainer.data_step"] = make_tensor<int64_t>({}, &counters[1]);
@@ -151,17 +158,18 @@ void save_checkpoint(const Exec& ex, Gan& gan, const std::string& path) {
 void load_checkpoint(const Exec& ex, Gan& gan, const std::string& path) {
   const SafeTensors f = read_checkpoint(path);
   import_network(ex, gan.generator(), f, path);
-  import_network(ex, gan.discriminator(), f, path);
-  for (Optimizer<float>* opt : {&gan.optim_g(), &gan.optim_d()}) {
+  if (gan.has_discriminator()) import_network(ex, gan.discriminator(), f, path);
+  for (Optimizer<float>* opt : optimizers(gan)) {
     const auto state = values_of<float>(f, opt->name() + ".state", {opt->state_count()}, path);
     copy_to_device(ex, opt->state(), state.data(), state.size() * sizeof(float));
     const auto t = values_of<int64_t>(f, opt->name() + ".t", {}, path);
     copy_to_device(ex, opt->step_count(), t.data(), sizeof(int64_t));
   }
-  for (const auto& [name, value] : gan.objective().state()) {
-    const auto v = values_of<float>(f, name, {1}, path);
-    copy_to_device(ex, value, v.data(), sizeof(float));
-  }
+  if (gan.has_discriminator())
+    for (const auto& [name, value] : gan.objective().state()) {
+      const auto v = values_of<float>(f, name, {1}, path);
+      copy_to_device(ex, value, v.data(), sizeof(float));
+    }
   const int64_t counters[2] = {values_of<int64_t>(f, "trainer.step", {}, path)[0],
                                values_of<int64_t>(f, "trainer.data_step", {}, path)[0]};
   copy_to_device(ex, gan.step_counter(), counters, sizeof counters);

@@ -34,6 +34,7 @@ sync_bn = false
 classes = 0
 
 [train]
+mode = "gan"
 loss = "bce"
 batch = 64
 steps = 1000
@@ -232,6 +233,29 @@ struct Reader {
   }
 };
 
+// train.mode = "supervised" trains G alone from (one-hot label, mean pixel value): what it needs,
+// and the keys that would need a D (or random noise), each refused by name.
+void check_supervised(const Reader& r, const Config& c) {
+  const char* mode = "train.mode = supervised";
+  if (c.classes == 0)
+    r.fail("model.classes", mode,
+           " feeds G each real image's one-hot label; set model.classes (10 for MNIST)");
+  if (c.z_dim != 1)
+    r.fail("model.z_dim", mode,
+           " feeds G one number, the real image's mean pixel value, as its input; set "
+           "model.z_dim = 1 (got ",
+           c.z_dim, ")");
+  if (!c.discriminator.empty())
+    r.fail("model.discriminator", mode, " trains G alone; leave model.discriminator empty (set it to [])");
+  if (!c.feature_matching.empty()) r.fail("train.feature_matching", mode, " has no D to match features of");
+  if (!c.distance_head.empty()) r.fail("train.distance_head", mode, " trains G with the MSE alone");
+  if (c.d_pretrain_steps > 0) r.fail("train.d_pretrain_steps", mode, " has no D to pre-train");
+  if (c.eval_every > 0)
+    r.fail("log.eval_every", mode,
+           " is not evaluated as a GAN (its input is not noise); draw its grids with "
+           "gancu sample --sweep or --mix");
+}
+
 Config to_config(const Toml& root, const Sources& sources) {
   const Reader r{root, sources};
   Config c;
@@ -251,7 +275,9 @@ Config to_config(const Toml& root, const Sources& sources) {
   c.classes = int(r.integer("model.classes", 0, 256));
   if (c.generator.empty())
     r.fail("model.generator", "is empty: a preset or config must define the generator");
-  if (c.discriminator.empty()) r.fail("model.discriminator", "is empty: a preset or config must define it");
+  c.mode = r.choice("train.mode", {"gan", "supervised"});
+  if (c.discriminator.empty() && !c.supervised())
+    r.fail("model.discriminator", "is empty: a preset or config must define it");
 
   c.loss = r.choice("train.loss", objective_names());
   c.batch = int(r.integer("train.batch", 1, 1 << 20));
@@ -292,6 +318,7 @@ Config to_config(const Toml& root, const Sources& sources) {
   c.cuda_graph = r.at("run.cuda_graph").as_boolean();
   c.sample_bn = r.choice("run.sample_bn", {"batch", "running"});
   c.collective_timeout_s = r.number("run.collective_timeout_s", 0.0, 1e7, true);
+  if (c.supervised()) check_supervised(r, c);
   c.toml = toml::format(root, 100, 9);
   return c;
 }

@@ -40,7 +40,7 @@ Gan::Gan(const Config& cfg, Shape image, Shard shard)
       shard_(shard),
       draw_seed_(shard.whole() ? cfg.seed : rank_seed(cfg.seed, world().rank())) {
   const int batch = batch_;
-  if (!shard.whole() && cfg.loss == "began")
+  if (!shard.whole() && cfg.loss == "began" && !cfg.supervised())
     usage_error(
         "train.loss = began: BEGAN's equilibrium variable k is updated from each rank's own losses, so "
         "the ranks would drift apart; train it in one process");
@@ -49,12 +49,15 @@ Gan::Gan(const Config& cfg, Shape image, Shard shard)
   if (g_->output_shape() != image_)
     usage_error("model.generator: produces ", g_->output_shape().str(), " images but the data set has ",
                 image_.str(), " (check the last layers, or --data)");
+  if (cfg.classes > 0) g_label_ = g_->value_id("label");
+  g_seeds_ = {g_->output_id()};
+  opt_g_ = std::make_unique<Optimizer<float>>("optim.g", cfg.optim_g, g_->param_count());
+  if (cfg.sync_bn && !shard.whole()) g_->set_batchnorm_sync(batchnorm_sync_over_world());
+  // The supervised generator has no D (config.cpp refuses the keys that would need one).
+  if (cfg.supervised()) return;
   d_ = std::make_unique<Network<float>>("D", 2, cfg.discriminator, "model.discriminator",
                                         network_inputs(cfg, image_), cfg.init);
-  if (cfg.classes > 0) {
-    g_label_ = g_->value_id("label");
-    d_label_ = d_->value_id("label");
-  }
+  if (cfg.classes > 0) d_label_ = d_->value_id("label");
   objective_ = Objective::make(cfg, *g_, *d_, image_);
   if (!cfg.feature_matching.empty()) {
     if (cfg.loss == "began")
@@ -72,7 +75,6 @@ Gan::Gan(const Config& cfg, Shape image, Shard shard)
     fm_features_ = d_->value_shape(fm_value_).per_sample();
     fm_seeds_ = {fm_value_};  // built once: the loop allocates nothing
   }
-  g_seeds_ = {g_->output_id()};
   if (!cfg.distance_head.empty()) {
     try {
       dh_value_ = g_->value_id(cfg.distance_head);
@@ -89,11 +91,7 @@ Gan::Gan(const Config& cfg, Shape image, Shard shard)
                   "\"linear out=1\")");
     g_seeds_.push_back(dh_value_);
   }
-  if (cfg.sync_bn && !shard.whole()) {
-    g_->set_batchnorm_sync(batchnorm_sync_over_world());
-    d_->set_batchnorm_sync(batchnorm_sync_over_world());
-  }
-  opt_g_ = std::make_unique<Optimizer<float>>("optim.g", cfg.optim_g, g_->param_count());
+  if (cfg.sync_bn && !shard.whole()) d_->set_batchnorm_sync(batchnorm_sync_over_world());
   opt_d_ = std::make_unique<Optimizer<float>>("optim.d", cfg.optim_d, d_->param_count());
 }
 
@@ -102,10 +100,12 @@ Gan::~Gan() = default;
 void Gan::plan(ArenaPlan& plan, const Exec& ex, bool sample_only) {
   // Nothing asks for the gradient of the noise; G's step takes the gradient of D's input.
   g_->plan(plan, ex, BackwardUse{!sample_only, false});
-  d_->plan(plan, ex, BackwardUse{!sample_only, !sample_only});
+  if (d_) d_->plan(plan, ex, BackwardUse{!sample_only, !sample_only});
   opt_g_->plan(plan);
-  opt_d_->plan(plan);
-  objective_->plan(plan, record_draws_);
+  if (d_) {
+    opt_d_->plan(plan);
+    objective_->plan(plan, record_draws_);
+  }
   real_slot_ = plan.add_array<float>(ArenaKind::Activations, "real batch", size_t(image_.numel()));
   // The global batch's noise: this rank reads its rows (local_noise()).
   z_slot_ =
@@ -129,10 +129,12 @@ void Gan::plan(ArenaPlan& plan, const Exec& ex, bool sample_only) {
 
 void Gan::bind(const Arena& arena) {
   g_->bind(arena);
-  d_->bind(arena);
+  if (d_) d_->bind(arena);
   opt_g_->bind(arena);
-  opt_d_->bind(arena);
-  objective_->bind(arena);
+  if (d_) {
+    opt_d_->bind(arena);
+    objective_->bind(arena);
+  }
   real_ = arena.get<float>(real_slot_);
   z_ = arena.get<float>(z_slot_);
   counters_ = arena.get<int64_t>(counters_slot_);
@@ -147,7 +149,7 @@ void Gan::bind(const Arena& arena) {
     real_label_ = arena.get<float>(labels_slot_);
     fake_label_ = real_label_ + int64_t(batch_) * cfg_.classes;
     g_->set_input(g_label_, fake_label_);
-    d_->set_input(d_label_, real_label_);
+    d_reads(real_label_);
   }
 }
 
@@ -168,15 +170,17 @@ void Gan::draw_fake_labels(const Exec& ex) {
 }
 
 void Gan::d_reads(const float* labels) {
-  if (cfg_.classes > 0) d_->set_input(d_label_, labels);
+  if (cfg_.classes > 0 && d_) d_->set_input(d_label_, labels);
 }
 
 void Gan::initialize(const Exec& ex) {
   g_->initialize(ex, cfg_.seed);
-  d_->initialize(ex, cfg_.seed);
+  if (d_) d_->initialize(ex, cfg_.seed);
   opt_g_->reset(ex);
-  opt_d_->reset(ex);
-  objective_->initialize(ex);
+  if (d_) {
+    opt_d_->reset(ex);
+    objective_->initialize(ex);
+  }
   const int64_t zeros[3] = {0, 0, 0};
   copy_to_device(ex, counters_, zeros, sizeof zeros);
   restart_metrics(ex);
@@ -188,6 +192,7 @@ void Gan::restart_metrics(const Exec& ex) {
 }
 
 uint32_t Gan::penalty_steps(int64_t step) const {
+  if (!objective_) return kEveryDStep;
   const int interval = objective_->penalty_interval();
   if (!objective_->penalty() || interval == 1) return kEveryDStep;
   uint32_t mask = 0;
@@ -240,7 +245,28 @@ void Gan::pretrain_d_step(const Exec& ex, const RealSource& real, const FakeSour
   ops::increment_counter<float>(ex, data_step_counter());
 }
 
+void Gan::supervised_step(const Exec& ex, const RealSource& real, const PhaseHook& hook) {
+  Network<float>& G = *g_;
+  const auto phase = [&](const char* name) {
+    if (hook) hook(name);
+  };
+  ops::fill<float>(ex, G.param_count(), G.grads(), 0.0f);
+  // G reads the real image's one-hot label and its mean pixel value (in [-1, 1], as the image),
+  // and draws the image: the MSE to it is G's loss.
+  real(ex, real_, real_classes_, data_step_counter());
+  ops::one_hot<float>(ex, batch_, cfg_.classes, real_classes_, real_label_);
+  g_->set_input(g_label_, real_label_);
+  const int64_t per_image = image_.per_sample();
+  ops::row_means<float>(ex, batch_, per_image, real_, local_noise());
+  phase("data");
+  G.forward(ex, local_noise(), batch_, BatchNormMode::Train, data_step_counter(), draw_seed_);
+  phase("g_forward");
+  ops::mse_loss<float>(ex, batch_ * per_image, G.output(), real_, G.output_grad(), metrics_ + kSumLossG);
+  finish_g_step(ex, hook);
+}
+
 void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& hook, uint32_t penalty_steps) {
+  if (cfg_.supervised()) return supervised_step(ex, real, hook);
   Network<float>& G = *g_;
   Network<float>& D = *d_;
   Objective& objective = *objective_;
@@ -308,13 +334,18 @@ void Gan::train_step(const Exec& ex, const RealSource& real, const PhaseHook& ho
     ops::distance_head_loss<float>(ex, B, per_image, G.output(), dh_pair_sq_, G.value_data(dh_value_),
                                    cfg_.distance_weight, G.value_grad(dh_value_), metrics_ + kSumLossG);
   }
+  finish_g_step(ex, hook);
+}
+
+void Gan::finish_g_step(const Exec& ex, const PhaseHook& hook) {
+  Network<float>& G = *g_;
   G.backward(ex, g_seeds_, nullptr, false, true);
   ops::increment_counter<float>(ex, data_step_counter());
   average_gradients(ex, G, "G's gradients");
-  phase("g_backward");
+  if (hook) hook("g_backward");
   opt_g_->step(ex, G.params(), G.grads());
   ops::increment_counter<float>(ex, step_counter());
-  phase("g_optim");
+  if (hook) hook("g_optim");
 }
 
 void Gan::average_gradients(const Exec& ex, Network<float>& net, const char* what) {
@@ -324,7 +355,7 @@ void Gan::average_gradients(const Exec& ex, Network<float>& net, const char* wha
 void Gan::average_states_over_ranks(const Exec& ex) {
   if (shard_.whole()) return;
   world().all_reduce_mean(ex, g_->states(), g_->state_count(), "G's running statistics");
-  world().all_reduce_mean(ex, d_->states(), d_->state_count(), "D's running statistics");
+  if (d_) world().all_reduce_mean(ex, d_->states(), d_->state_count(), "D's running statistics");
 }
 
 int64_t Gan::read_step(const Exec& ex) const {
@@ -357,6 +388,11 @@ GanMetrics Gan::read_metrics(const Exec& ex) {
   GanMetrics m;
   m.iterations = step - metrics_base_step_;
   metrics_base_step_ = step;
+  if (!objective_) {  // the supervised generator: G's MSE alone
+    m.output_kind = "mse";
+    if (m.iterations > 0) m.loss_g = sums[kSumLossG] / double(m.iterations);
+    return m;
+  }
   m.output_kind = objective_->output_kind();
   m.has_penalty = objective_->penalty() != nullptr;
   m.is_began = m.output_kind == "recon";
@@ -407,21 +443,36 @@ void Gan::fixed_noise(const Exec& ex, int64_t n, uint64_t seed, uint64_t set_id,
 }
 
 void Gan::generate(const Exec& ex, const float* z, int64_t n, float* out, const int32_t* classes) {
+  std::vector<int32_t> chunk_classes(cfg_.classes > 0 ? size_t(batch_) : 0);
+  generate_chunks(ex, z, n, out, [&](int64_t begin, int chunk) {
+    // Off the training path: the chunk's classes are copied up synchronously.
+    for (int i = 0; i < chunk; ++i) {
+      const int32_t c = classes ? classes[begin + i] : int32_t((begin + i) % cfg_.classes);
+      if (c < 0 || c >= cfg_.classes)
+        usage_error("class ", c, " is outside the model's classes 0..", cfg_.classes - 1);
+      chunk_classes[size_t(i)] = c;
+    }
+    copy_to_device(ex, sample_classes_, chunk_classes.data(), size_t(chunk) * sizeof(int32_t));
+    ops::one_hot<float>(ex, chunk, cfg_.classes, sample_classes_, fake_label_);
+  });
+}
+
+void Gan::generate_with_labels(const Exec& ex, const float* z, int64_t n, const float* labels, float* out) {
+  GANCU_CHECK(cfg_.classes > 0, "generate_with_labels: an unconditional model reads no label");
+  generate_chunks(ex, z, n, out, [&](int64_t begin, int chunk) {
+    copy_to_device(ex, fake_label_, labels + begin * cfg_.classes,
+                   size_t(chunk) * size_t(cfg_.classes) * sizeof(float));
+  });
+}
+
+void Gan::generate_chunks(const Exec& ex, const float* z, int64_t n, float* out,
+                          const std::function<void(int64_t begin, int chunk)>& set_labels) {
   const BatchNormMode mode = cfg_.sample_bn == "running" ? BatchNormMode::Eval : BatchNormMode::BatchOnly;
   const int64_t per_image = image_.per_sample();
-  std::vector<int32_t> chunk_classes(cfg_.classes > 0 ? size_t(batch_) : 0);
   for (int64_t begin = 0; begin < n; begin += batch_) {
     const int chunk = int(std::min<int64_t>(batch_, n - begin));
     if (cfg_.classes > 0) {
-      // Off the training path: the chunk's classes are copied up synchronously.
-      for (int i = 0; i < chunk; ++i) {
-        const int32_t c = classes ? classes[begin + i] : int32_t((begin + i) % cfg_.classes);
-        if (c < 0 || c >= cfg_.classes)
-          usage_error("class ", c, " is outside the model's classes 0..", cfg_.classes - 1);
-        chunk_classes[size_t(i)] = c;
-      }
-      copy_to_device(ex, sample_classes_, chunk_classes.data(), size_t(chunk) * sizeof(int32_t));
-      ops::one_hot<float>(ex, chunk, cfg_.classes, sample_classes_, fake_label_);
+      set_labels(begin, chunk);  // into fake_label_
       g_->set_input(g_label_, fake_label_);
     }
     g_->forward(ex, z + begin * cfg_.z_dim, chunk, mode, step_counter(), cfg_.seed);

@@ -136,6 +136,12 @@ std::vector<float> draw_samples(const Exec& ex, Gan& gan, int64_t n, uint64_t se
                                 const std::vector<int32_t>& classes) {
   GANCU_CHECK(classes.empty() || int64_t(classes.size()) == n, "draw_samples: ", classes.size(),
               " classes for ", n, " samples");
+  // Every command that draws from noise (sample, eval, compare) comes through here.
+  if (gan.config().supervised())
+    usage_error(
+        "this generator was trained in train.mode = supervised: it reads an image's mean pixel "
+        "value, not noise, and draws no samples from noise; draw its grids with gancu sample --sweep "
+        "or --mix A:wa,B:wb (docs/conditional.md#the-supervised-generator)");
   const int64_t per_sample = gan.image().per_sample();
   Buffer<float> z(ex, size_t(n) * gan.config().z_dim), images(ex, size_t(n) * per_sample);
   gan.fixed_noise(ex, n, seed, set_id, z.data());

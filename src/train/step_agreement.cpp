@@ -27,12 +27,16 @@ OneStep run_one_step(const Config& cfg, int batch, Exec& ex) {
   GanSession s = make_session(cfg, image.with_batch(batch), batch, ex);
   s.gan->initialize(ex);
   const DeviceDataset device_data(ex, data, batch, cfg.seed);
-  const Network<float>* nets[2] = {&s.gan->generator(), &s.gan->discriminator()};
+  // The supervised generator has no D: its D parameters are empty on both sides.
+  const Network<float>* nets[2] = {&s.gan->generator(),
+                                   s.gan->has_discriminator() ? &s.gan->discriminator() : nullptr};
   OneStep r;
-  for (int k = 0; k < 2; ++k) r.before[k] = params_of(ex, *nets[k]);
+  for (int k = 0; k < 2; ++k)
+    if (nets[k]) r.before[k] = params_of(ex, *nets[k]);
   s.gan->train_step(ex, device_data.source());
   r.finite = s.gan->read_metrics(ex).finite();
-  for (int k = 0; k < 2; ++k) r.after[k] = params_of(ex, *nets[k]);
+  for (int k = 0; k < 2; ++k)
+    if (nets[k]) r.after[k] = params_of(ex, *nets[k]);
   return r;
 }
 

@@ -29,6 +29,7 @@
 #include "gancu/run_lock.h"
 #include "gancu/session.h"
 #include "gancu/stop_signal.h"
+#include "gancu/supervised.h"
 #include "gancu/tensorboard.h"
 #include "gancu/video.h"
 
@@ -166,6 +167,13 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
                   " is a 2-d mixture without them");
     check_conditional_data(cfg, data.images());
   }
+  // The supervised generator's grids sweep the mean pixel values the data holds.
+  std::unique_ptr<SupervisedGrid> sweep;
+  if (cfg.supervised()) {
+    const int columns = std::max(2, cfg.grid / cfg.classes);
+    sweep = std::make_unique<SupervisedGrid>(
+        sweep_grid(cfg.classes, sweep_levels(pixel_levels(data.images(), cfg.classes), columns)));
+  }
   if (cfg.d_pretrain_steps > 0 && data.images().images.empty())
     usage_error("train.d_pretrain_steps: D pre-training needs image data; ", data.describe(),
                 " has no pixels");
@@ -173,8 +181,8 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
   GanSession session = make_session(cfg, data.image().with_batch(shard.batch), shard, ex);
   comm.prepare(ex);  // NCCL's communicator, before a CUDA graph is captured
   Gan& gan = *session.gan;
-  log << gan.generator().summary() << gan.discriminator().summary() << "arena (" << backend_name(ex.backend())
-      << "):\n"
+  log << gan.generator().summary() << (gan.has_discriminator() ? gan.discriminator().summary() : "")
+      << "arena (" << backend_name(ex.backend()) << "):\n"
       << session.arena.plan().summary();
 
   // Evaluation during training: the judge is built (and the real reference featurized) once.
@@ -256,6 +264,7 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
                            {"steps_per_s", steps_per_s},
                            {"images_per_s", steps_per_s * cfg.batch},
                            {"time_s", elapsed}};
+    if (sweep) line["mse"] = m.loss_g;  // the supervised generator's loss (also loss_g)
     // What the objective adds: the penalty and the gradient norm it holds near 1 (or 0); BEGAN's
     // equilibrium variable and convergence measure.
     std::string objective_text;
@@ -296,12 +305,16 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     char output_text[96];
     std::snprintf(output_text, sizeof output_text, outputs, m.d_real, m.d_fake);
     char progress[640];
-    std::snprintf(progress, sizeof progress,
-                  "step %lld/%lld | %.2f steps/s | %.0f img/s | loss D %.4f G %.4f | %s%s | left %s%s\n",
-                  (long long)done, (long long)cfg.steps, steps_per_s, steps_per_s * cfg.batch, m.loss_d,
-                  m.loss_g, output_text, objective_text.c_str(),
-                  format_duration(double(cfg.steps - done) / std::max(steps_per_s, 1e-9)).c_str(),
-                  eval_text.c_str());
+    const std::string left = format_duration(double(cfg.steps - done) / std::max(steps_per_s, 1e-9));
+    if (sweep)  // the supervised generator: G's MSE alone
+      std::snprintf(progress, sizeof progress,
+                    "step %lld/%lld | %.2f steps/s | %.0f img/s | MSE %.5f | left %s\n", (long long)done,
+                    (long long)cfg.steps, steps_per_s, steps_per_s * cfg.batch, m.loss_g, left.c_str());
+    else
+      std::snprintf(progress, sizeof progress,
+                    "step %lld/%lld | %.2f steps/s | %.0f img/s | loss D %.4f G %.4f | %s%s | left %s%s\n",
+                    (long long)done, (long long)cfg.steps, steps_per_s, steps_per_s * cfg.batch, m.loss_d,
+                    m.loss_g, output_text, objective_text.c_str(), left.c_str(), eval_text.c_str());
     log << progress << std::flush;
     // Batch-norm running statistics drift apart over the ranks: a checkpoint holds their mean.
     if (checkpoint_now) gan.average_states_over_ranks(ex);
@@ -309,10 +322,14 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
     // Rank 0 alone writes them.
     if (leader) try {
         metrics_file->append(line.dump() + "\n");
-        tb->add_scalar("loss/d", done, m.loss_d);
-        tb->add_scalar("loss/g", done, m.loss_g);
-        tb->add_scalar("d/real", done, m.d_real);
-        tb->add_scalar("d/fake", done, m.d_fake);
+        if (sweep) {  // the supervised generator has no D
+          tb->add_scalar("loss/mse", done, m.loss_g);
+        } else {
+          tb->add_scalar("loss/d", done, m.loss_d);
+          tb->add_scalar("loss/g", done, m.loss_g);
+          tb->add_scalar("d/real", done, m.d_real);
+          tb->add_scalar("d/fake", done, m.d_fake);
+        }
         if (m.has_penalty) {
           tb->add_scalar("penalty/value", done, m.penalty);
           tb->add_scalar("penalty/grad_norm", done, m.grad_norm);
@@ -325,7 +342,10 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
 
         if (sample_now) {
           result.last_samples = samples_path(dir, done);
-          write_sample_grid(ex, gan, cfg.grid, result.last_samples, data.mixture());
+          if (sweep)
+            write_supervised_grid(ex, gan, *sweep, result.last_samples);
+          else
+            write_sample_grid(ex, gan, cfg.grid, result.last_samples, data.mixture());
           tb->add_png_file("samples", done, result.last_samples);
         }
         if (checkpoint_now) {
