@@ -69,14 +69,18 @@ def passes(layers, shape):
             weights, macs = n_in * o + o, n_in * o
             h, w, c = 1, 1, o
         elif kind in ("conv", "convT"):
-            k, s, p, o = int(a["k"]), int(a.get("s", 1)), int(a.get("p", 0)), int(a["out"])
+            # Per-axis kernels and padding (kh/kw, ph/pw, as Inception's 1x7 convolutions) default
+            # to the square k and p.
+            kh, kw = int(a.get("kh", a.get("k"))), int(a.get("kw", a.get("k")))
+            s, o = int(a.get("s", 1)), int(a["out"])
+            ph, pw = int(a.get("ph", a.get("p", 0))), int(a.get("pw", a.get("p", 0)))
             if kind == "conv":
-                h2, w2 = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-                macs = h2 * w2 * o * k * k * c
+                h2, w2 = (h + 2 * ph - kh) // s + 1, (w + 2 * pw - kw) // s + 1
+                macs = h2 * w2 * o * kh * kw * c
             else:
-                h2, w2 = (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k
-                macs = h * w * c * k * k * o
-            weights = k * k * c * o + o
+                h2, w2 = (h - 1) * s - 2 * ph + kh, (w - 1) * s - 2 * pw + kw
+                macs = h * w * c * kh * kw * o
+            weights = kh * kw * c * o + o
             h, w, c = h2, w2, o
         elif kind == "bn":
             weights = 2 * c

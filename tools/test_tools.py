@@ -1167,6 +1167,28 @@ class CollapseStudy(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, f"{shlex.join(cmd)}\n{r.stdout[-800:]}{r.stderr[-800:]}")
 
 
+class Floor(unittest.TestCase):
+    def test_layer_arithmetic(self):
+        import floor
+
+        # A 3x3 conv, stride 2, pad 1 on 28x28x1 -> 14x14x8: 14*14*8*9*1 multiply-adds per sample.
+        net, shape = floor.passes(["conv out=8 k=3 s=2 p=1"], (28, 28, 1))
+        self.assertEqual(shape, (14, 14, 8))
+        self.assertEqual(net[0][5], 14 * 14 * 8 * 9)
+        self.assertEqual(net[0][4], 9 * 8 + 8)
+        # Per-axis kernels: a 1x7 conv padded (0, 3) keeps 17x17 and costs 7 taps, not 49.
+        net, shape = floor.passes(["conv out=4 kh=1 kw=7 ph=0 pw=3"], (17, 17, 2))
+        self.assertEqual(shape, (17, 17, 4))
+        self.assertEqual(net[0][5], 17 * 17 * 4 * 7 * 2)
+        # The transposed conv is the adjoint: 7x7 -> 14x14 with k4 s2 p1.
+        net, shape = floor.passes(["convT out=2 k=4 s=2 p=1"], (7, 7, 3))
+        self.assertEqual(shape, (14, 14, 2))
+        self.assertEqual(net[0][5], 7 * 7 * 3 * 16 * 2)
+        # An activation after a layer fuses into it (no traffic of its own).
+        net, _ = floor.passes(["linear out=5", "relu"], (1, 1, 3))
+        self.assertTrue(net[1][1])
+
+
 class BenchCompareVariants(unittest.TestCase):
     def test_each_variant_costs_a_multiple_of_the_last(self):
         import bench_compare
