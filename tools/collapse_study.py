@@ -42,10 +42,7 @@ MIXTURES = {"ring8", "grid25"}
 
 def base_networks(data: str) -> tuple[list[str], list[str]]:
     """G's and D's layer strings of the data set's preset (configs/presets): what every remedy starts from."""
-    import tomllib
-
-    with open(REPO / "configs" / "presets" / f"{DATA[data][0]}.toml", "rb") as f:
-        model = tomllib.load(f)["model"]
+    model = study.preset_config(DATA[data][0])["model"]
     return list(model["generator"]), list(model["discriminator"])
 
 

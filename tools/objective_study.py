@@ -122,12 +122,17 @@ def run_preset(gancu: Path, out: Path, preset: str, threads: int, records: Path 
     return train_and_evaluate(gancu, run, cmd, threads, records / f"{preset}.eval.json" if records else None)
 
 
-def preset_data(preset: str) -> str:
-    """The data set a preset trains on (its data.name)."""
+def preset_config(preset: str) -> dict:
+    """A preset's TOML (configs/presets/NAME.toml) as a dict."""
     import tomllib
 
     with open(REPO / "configs" / "presets" / f"{preset}.toml", "rb") as f:
-        return tomllib.load(f).get("data", {}).get("name", "?")
+        return tomllib.load(f)
+
+
+def preset_data(preset: str) -> str:
+    """The data set a preset trains on (its data.name)."""
+    return preset_config(preset).get("data", {}).get("name", "?")
 
 
 def preset_table(args, gancu: Path, out: Path) -> int:
