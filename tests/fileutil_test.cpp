@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <csignal>
 
 #include "gancu/check.h"
@@ -89,6 +90,25 @@ TEST(MakeDirs, NestedExistingAndBlocked) {
   write_raw(dir / "file", {1});
   EXPECT_TRUE(throws_with<RuntimeError>([&] { make_dirs(dir / "file/sub"); },
                                         {dir / "file/sub", "exists and is not a directory"}));
+}
+
+TEST(DirEntries, NamesWithoutDotsAndNothingForAMissingFolderOrAFile) {
+  TempDir dir;
+  ASSERT_TRUE(dir_entries(dir.path()).has_value());
+  EXPECT_TRUE(dir_entries(dir.path())->empty());
+  EXPECT_TRUE(dir_is_empty(dir.path()));
+  make_dirs(dir / "sub");
+  write_raw(dir / "file", {1});
+  auto names = *dir_entries(dir.path());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"file", "sub"}));
+  EXPECT_FALSE(dir_is_empty(dir.path()));
+  EXPECT_TRUE(dir_is_empty(dir / "sub"));
+  // Neither a missing folder nor a file counts as an empty folder.
+  EXPECT_FALSE(dir_entries(dir / "none").has_value());
+  EXPECT_FALSE(dir_entries(dir / "file").has_value());
+  EXPECT_FALSE(dir_is_empty(dir / "none"));
+  EXPECT_FALSE(dir_is_empty(dir / "file"));
 }
 
 TEST(ReadFile, MissingAndDirectory) {

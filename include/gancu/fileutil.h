@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,11 @@ bool file_exists(const std::string& path);
 // True when `path` names an existing directory (following symlinks).
 bool dir_exists(const std::string& path);
 
-// True when `path` names an existing directory with no entries.
+// The names in a directory, without "." and ".."; nullopt when it cannot be opened (missing, not
+// a directory, no permission). The order is the file system's.
+std::optional<std::vector<std::string>> dir_entries(const std::string& path);
+
+// True when `path` names an existing, readable directory with no entries.
 bool dir_is_empty(const std::string& path);
 
 // Creates `path` and any missing parents (mkdir -p). An existing directory is fine; an existing

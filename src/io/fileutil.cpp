@@ -24,14 +24,19 @@ bool dir_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-bool dir_is_empty(const std::string& path) {
+std::optional<std::vector<std::string>> dir_entries(const std::string& path) {
   DIR* d = ::opendir(path.c_str());
-  if (!d) return false;
-  bool empty = true;
+  if (!d) return std::nullopt;
+  std::vector<std::string> names;
   while (const dirent* e = ::readdir(d))
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) empty = false;
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
   ::closedir(d);
-  return empty;
+  return names;
+}
+
+bool dir_is_empty(const std::string& path) {
+  const auto names = dir_entries(path);
+  return names && names->empty();
 }
 
 void make_dirs(const std::string& path) {

@@ -1,7 +1,6 @@
 // The run folder's lock. See include/gancu/run_lock.h.
 #include "gancu/run_lock.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -37,17 +36,14 @@ bool is_temp_name(const std::string& name) {
 // True when `dir` holds nothing but the lock file and empty checkpoints/ and samples/ folders:
 // what a trainer refused before its run began leaves behind.
 bool holds_only_the_lock(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return false;
-  bool empty = true;
-  while (const dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
-    if (name == "." || name == ".." || name == "gancu.lock") continue;
+  const auto names = dir_entries(dir);
+  if (!names) return false;
+  for (const std::string& name : *names) {
+    if (name == "gancu.lock") continue;
     if ((name == "checkpoints" || name == "samples") && dir_is_empty(dir + "/" + name)) continue;
-    empty = false;
+    return false;
   }
-  ::closedir(d);
-  return empty;
+  return true;
 }
 
 }  // namespace
@@ -93,14 +89,9 @@ RunLock::~RunLock() {
 }
 
 int remove_stale_temp_files(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return 0;
-  std::vector<std::string> stale;
-  while (const dirent* e = ::readdir(d))
-    if (is_temp_name(e->d_name)) stale.push_back(dir + "/" + e->d_name);
-  ::closedir(d);
   int removed = 0;
-  for (const std::string& path : stale) removed += std::remove(path.c_str()) == 0;
+  for (const std::string& name : dir_entries(dir).value_or(std::vector<std::string>{}))
+    if (is_temp_name(name)) removed += std::remove((dir + "/" + name).c_str()) == 0;
   return removed;
 }
 

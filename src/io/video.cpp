@@ -2,7 +2,6 @@
 // include/gancu/video.h.
 #include "gancu/video.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <gif_lib.h>
 #include <unistd.h>
@@ -96,10 +95,7 @@ struct GifEncoder {
 std::vector<SampleFrame> list_sample_frames(const std::string& run_dir) {
   std::vector<SampleFrame> frames;
   const std::string dir = run_dir + "/samples";
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return frames;
-  while (const dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
+  for (const std::string& name : dir_entries(dir).value_or(std::vector<std::string>{})) {
     // step_<digits>.png
     if (name.size() < 10 || name.compare(0, 5, "step_") != 0 || name.compare(name.size() - 4, 4, ".png") != 0)
       continue;
@@ -109,7 +105,6 @@ std::vector<SampleFrame> list_sample_frames(const std::string& run_dir) {
     if (!file_exists(dir + "/" + name)) continue;
     frames.push_back({std::stoll(digits), dir + "/" + name});
   }
-  ::closedir(d);
   std::sort(frames.begin(), frames.end(), [](const SampleFrame& a, const SampleFrame& b) {
     return a.step < b.step || (a.step == b.step && a.path < b.path);
   });
