@@ -1189,6 +1189,24 @@ class Floor(unittest.TestCase):
         self.assertTrue(net[1][1])
 
 
+class VerificationDoc(unittest.TestCase):
+    """docs/verification.md states how many parity tests tests/cuda_ops_test.cpp holds; the number
+    is written by hand, so this keeps it true when a test is added or removed."""
+
+    ROOT = Path(__file__).resolve().parent.parent
+
+    def test_the_stated_cuda_ops_test_count_is_the_files(self):
+        import re
+
+        source = (self.ROOT / "tests" / "cuda_ops_test.cpp").read_text()
+        in_file = len(re.findall(r"^TEST(?:_F|_P)?\(", source, flags=re.M))
+        doc = (self.ROOT / "docs" / "verification.md").read_text()
+        stated = re.findall(r"`tests/cuda_ops_test\.cpp`, (\d+) tests", doc)
+        self.assertEqual(len(stated), 1, "docs/verification.md should state the count once")
+        self.assertEqual(int(stated[0]), in_file,
+                         f"docs/verification.md says {stated[0]} tests in cuda_ops_test.cpp, the file has {in_file}")
+
+
 class BenchCompareVariants(unittest.TestCase):
     def test_each_variant_costs_a_multiple_of_the_last(self):
         import bench_compare
