@@ -8,7 +8,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <random>
 #include <vector>
 
@@ -21,7 +20,6 @@ namespace gancu {
 namespace {
 
 constexpr double kTol = 1e-5;
-const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 using test::random_vec;
 using test::rel_error;
@@ -30,14 +28,9 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-class CudaLabelOps : public ::testing::Test {
+class CudaLabelOps : public test::CudaAgainstCpu {
  protected:
-  void SetUp() override {
-    GANCU_SKIP_WITHOUT_CUDA();
-    gpu_ = Exec::cuda(0);
-  }
-  Buffer<float> up(const std::vector<float>& v) { return Buffer<float>(gpu_, v); }
-  Buffer<float> poisoned(size_t n) { return Buffer<float>(gpu_, std::vector<float>(n, kNaN)); }
+  CudaLabelOps() : CudaAgainstCpu(1) {}
   // Label rows [samples, classes]: one-hot, except (when `soft`) random rows whose largest value
   // names the class. Class `classes - 1` gets no sample when there are more classes than two.
   std::vector<float> labels(const EmbeddingDims& d, uint32_t seed, bool soft) {
@@ -51,8 +44,6 @@ class CudaLabelOps : public ::testing::Test {
     }
     return rows;
   }
-  Exec cpu_ = Exec::cpu(1);
-  Exec gpu_;
 };
 
 TEST_F(CudaLabelOps, DrawnClassesAndOneHotRowsAreTheCpusBits) {

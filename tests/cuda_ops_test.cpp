@@ -132,14 +132,8 @@ std::vector<Act> acts_for(int64_t elements, int& large_seen) {
   return settings_for(elements, large_seen, std::vector<Act>(std::begin(kActs), std::end(kActs)));
 }
 
-class CudaOps : public ::testing::Test {
+class CudaOps : public test::CudaAgainstCpu {
  protected:
-  void SetUp() override {
-    GANCU_SKIP_WITHOUT_CUDA();
-    gpu_ = Exec::cuda(0);
-  }
-  Buffer<float> up(const std::vector<float>& v) { return Buffer<float>(gpu_, v); }
-  Buffer<float> poisoned(size_t n) { return Buffer<float>(gpu_, std::vector<float>(n, kNaN)); }
   // A GPU copy of v, or NaN when the op overwrites it (its CPU twin then starts from v).
   Buffer<float> out_buf(const std::vector<float>& v, bool accumulates) {
     return accumulates ? up(v) : poisoned(v.size());
@@ -158,8 +152,6 @@ class CudaOps : public ::testing::Test {
     }
   }
 
-  Exec cpu_ = Exec::cpu();
-  Exec gpu_;
   Buffer<float> gpu_ws_;
   std::vector<float> cpu_ws_;
 };

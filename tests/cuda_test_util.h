@@ -8,11 +8,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "gancu/exec.h"
+#include "gancu/memory.h"
 
 #if GANCU_CUDA_EMULATION
 #include <cudnn.h>  // the emulator's stand-in (simtCudnnWithholdAlgorithms)
@@ -67,3 +69,29 @@ struct WithheldAlgorithms {
       GTEST_SKIP() << gancu_why_;                                                                    \
     }                                                                                                \
   } while (0)
+
+namespace gancu::test {
+
+// The fixture of the CUDA-against-CPU tests: a CUDA executor (the test skips itself, or fails
+// under GANCU_REQUIRE_CUDA, where none can be used) beside a CPU executor for the twins, and the
+// uploads every such test makes.
+class CudaAgainstCpu : public ::testing::Test {
+ protected:
+  // cpu_threads: the CPU twin's threads (0: OpenMP's default).
+  explicit CudaAgainstCpu(int cpu_threads = 0) : cpu_(Exec::cpu(cpu_threads)) {}
+  void SetUp() override {
+    GANCU_SKIP_WITHOUT_CUDA();
+    gpu_ = Exec::cuda(0);
+  }
+  Buffer<float> up(const std::vector<float>& v) { return Buffer<float>(gpu_, v); }
+  // An output buffer full of NaN: an element the kernel fails to write stays NaN and fails the
+  // comparison (rel_error returns -1).
+  Buffer<float> poisoned(size_t n) {
+    return Buffer<float>(gpu_, std::vector<float>(n, std::numeric_limits<float>::quiet_NaN()));
+  }
+
+  Exec cpu_;
+  Exec gpu_;
+};
+
+}  // namespace gancu::test

@@ -183,15 +183,7 @@ TEST(TrainingParity, OneStepAgreementAsBenchChecksIt) {
   }
 }
 
-class CudaTraining : public ::testing::Test {
- protected:
-  void SetUp() override {
-    GANCU_SKIP_WITHOUT_CUDA();
-    gpu_ = Exec::cuda(0);
-  }
-  Exec cpu_ = Exec::cpu();
-  Exec gpu_;
-};
+class CudaTraining : public test::CudaAgainstCpu {};
 
 TEST_F(CudaTraining, OneStepAgreesWithTheCpuAsBenchChecksIt) {
   const StepAgreement a = compare_one_step(load_config("mlp", "", {}), 16, gpu_, cpu_);
