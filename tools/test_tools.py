@@ -9,6 +9,7 @@ counts against the same numbers.
 import io
 import json
 import math
+import os
 import sys
 import tempfile
 import unittest
@@ -17,11 +18,23 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
 import gancu_objectives as go  # noqa: E402
 import gancu_torch as gt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+
+def build_dir() -> Path:
+    """The build folder the tests of gancu's binary use: $GANCU_BUILD_DIR, default build/."""
+    return REPO / os.environ.get("GANCU_BUILD_DIR", "build")
+
+
+def gancu_binary() -> Path:
+    """The gancu binary under test: $GANCU_BINARY, default the build folder's gancu."""
+    return Path(os.environ.get("GANCU_BINARY", build_dir() / "gancu"))
+
 
 # preset -> (G parameters, D parameters), worked out by hand:
 #  mlp     G: (100*256+256) + 2*256 + (256*512+512) + 2*512 + (512*1024+1024) + 2*1024 + (1024*784+784)
@@ -1084,8 +1097,6 @@ class ConditionalTraining(unittest.TestCase):
 
 
 class CollapseStudy(unittest.TestCase):
-    ROOT = Path(__file__).resolve().parent.parent
-
     def test_each_remedy_changes_only_what_it_names(self):
         import collapse_study as cs
 
@@ -1130,12 +1141,11 @@ class CollapseStudy(unittest.TestCase):
         self.assertIn("seed 2: not run yet", row)
 
     def test_a_stopped_run_is_resumed_not_started_over(self):
-        import os
         import subprocess
 
         import objective_study as st
 
-        binary = Path(os.environ.get("GANCU_BINARY", self.ROOT / os.environ.get("GANCU_BUILD_DIR", "build") / "gancu"))
+        binary = gancu_binary()
         if not binary.exists():
             self.fail(f"{binary} is missing: build gancu first")
         with tempfile.TemporaryDirectory() as d:
@@ -1151,11 +1161,10 @@ class CollapseStudy(unittest.TestCase):
             self.assertEqual(r["command"], " ".join(cmd))  # the record keeps the command of the whole run
 
     def test_every_remedy_trains_on_the_ring(self):
-        import os
         import shlex
         import subprocess
 
-        binary = Path(os.environ.get("GANCU_BINARY", self.ROOT / os.environ.get("GANCU_BUILD_DIR", "build") / "gancu"))
+        binary = gancu_binary()
         if not binary.exists():
             self.fail(f"{binary} is missing: build gancu first")
         import collapse_study as cs
@@ -1193,14 +1202,12 @@ class VerificationDoc(unittest.TestCase):
     """docs/verification.md states how many parity tests tests/cuda_ops_test.cpp holds; the number
     is written by hand, so this keeps it true when a test is added or removed."""
 
-    ROOT = Path(__file__).resolve().parent.parent
-
     def test_the_stated_cuda_ops_test_count_is_the_files(self):
         import re
 
-        source = (self.ROOT / "tests" / "cuda_ops_test.cpp").read_text()
+        source = (REPO / "tests" / "cuda_ops_test.cpp").read_text()
         in_file = len(re.findall(r"^TEST(?:_F|_P)?\(", source, flags=re.M))
-        doc = (self.ROOT / "docs" / "verification.md").read_text()
+        doc = (REPO / "docs" / "verification.md").read_text()
         stated = re.findall(r"`tests/cuda_ops_test\.cpp`, (\d+) tests", doc)
         self.assertEqual(len(stated), 1, "docs/verification.md should state the count once")
         self.assertEqual(int(stated[0]), in_file,
@@ -1259,15 +1266,12 @@ class ImageFolderPipeline(unittest.TestCase):
     folder of odd-sized PNG and JPEG files goes through `gancu train --data FOLDER` (one step of
     dcgan32), whose cache holds what training sees."""
 
-    ROOT = Path(__file__).resolve().parent.parent
-
     def test_matches_pil_resize_and_center_crop(self):
-        import os
         import subprocess
 
         from PIL import Image
 
-        binary = Path(os.environ.get("GANCU_BINARY", self.ROOT / os.environ.get("GANCU_BUILD_DIR", "build") / "gancu"))
+        binary = gancu_binary()
         if not binary.exists():
             self.skipTest(f"{binary} is missing")
         rng = np.random.default_rng(5)
@@ -1306,16 +1310,14 @@ class EvaluationPeer(unittest.TestCase):
     from their papers in dense numpy): the same numbers on the same images. Needs the gancu
     binary ($GANCU_BINARY or build/gancu), the shipped Fashion-MNIST classifier and the data."""
 
-    ROOT = Path(__file__).resolve().parent.parent
-    CLASSIFIER = ROOT / "models" / "fashion-mnist_classifier.safetensors"
+    CLASSIFIER = REPO / "models" / "fashion-mnist_classifier.safetensors"
     TEST_IMAGES = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
     TRAIN_IMAGES = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
     def test_gancu_eval_matches_the_peer(self):
-        import os
         import subprocess
 
-        binary = Path(os.environ.get("GANCU_BINARY", self.ROOT / os.environ.get("GANCU_BUILD_DIR", "build") / "gancu"))
+        binary = gancu_binary()
         for need in (binary, self.CLASSIFIER, self.TEST_IMAGES, self.TRAIN_IMAGES):
             if not need.exists():
                 self.skipTest(f"{need} is missing")
@@ -1367,15 +1369,12 @@ class InceptionAgainstPyTorch(unittest.TestCase):
     that gancu computes from those features against numpy (the Inception score's splits are checked
     in tests/inception_test.cpp)."""
 
-    ROOT = Path(__file__).resolve().parent.parent
     # fp32, different summation orders (im2col + OpenBLAS against PyTorch's convolutions), 94
     # layers: measured max |diff| / max |value| ~1e-6; asserted with headroom.
     RTOL = 2e-5
 
     def setUp(self):
-        import os
-        self.binary = Path(os.environ.get("GANCU_BINARY",
-                                          self.ROOT / os.environ.get("GANCU_BUILD_DIR", "build") / "gancu"))
+        self.binary = gancu_binary()
         if not self.binary.exists():
             self.skipTest(f"{self.binary} is missing")
 
@@ -1414,7 +1413,6 @@ class InceptionAgainstPyTorch(unittest.TestCase):
             rpath = Path(tmp) / "reference.idx"
             gt.write_idx_u8(rpath, reference)
             cmd += ["--reference", str(rpath)]
-        import os
         env = dict(os.environ, GANCU_CACHE_DIR=str(Path(tmp) / "cache"))
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
         self.assertEqual(run.returncode, 0, run.stderr)
@@ -1425,7 +1423,7 @@ class InceptionAgainstPyTorch(unittest.TestCase):
         import subprocess
         pth, out = Path(tmp) / "weights.pth", Path(tmp) / "weights.safetensors"
         torch.save(model.state_dict(), pth)
-        run = subprocess.run([sys.executable, str(self.ROOT / "tools" / "convert_inception.py"), str(pth), str(out)],
+        run = subprocess.run([sys.executable, str(REPO / "tools" / "convert_inception.py"), str(pth), str(out)],
                              capture_output=True, text=True)
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertIn(f"variant {variant}", run.stdout)
@@ -1460,9 +1458,8 @@ class InceptionAgainstPyTorch(unittest.TestCase):
         self.assertNotIn("inception/fid", result)  # no reference: the Inception score only
 
     def test_fid_variant_against_pytorch_fid(self):
-        import os
         sys.path.insert(0, os.environ.get("GANCU_PYTORCH_FID_PATH",
-                                          str(self.ROOT / os.environ.get("GANCU_BUILD_DIR", "build") / "pytorch-fid")))
+                                          str(build_dir() / "pytorch-fid")))
         try:
             import pytorch_fid.inception as pfi
         except ImportError:
