@@ -36,6 +36,15 @@ def gancu_binary() -> Path:
     return Path(os.environ.get("GANCU_BINARY", build_dir() / "gancu"))
 
 
+def built_gancu(test: unittest.TestCase) -> Path:
+    """gancu_binary(), failing the test when it is missing: a test that needs the binary must not
+    pass, or skip, without it (tools/test.sh builds it first)."""
+    binary = gancu_binary()
+    if not binary.exists():
+        test.fail(f"{binary} is missing: build gancu first")
+    return binary
+
+
 # preset -> (G parameters, D parameters), worked out by hand:
 #  mlp     G: (100*256+256) + 2*256 + (256*512+512) + 2*512 + (512*1024+1024) + 2*1024 + (1024*784+784)
 #          D: (784*512+512) + (512*256+256) + (256+1)
@@ -1145,9 +1154,7 @@ class CollapseStudy(unittest.TestCase):
 
         import objective_study as st
 
-        binary = gancu_binary()
-        if not binary.exists():
-            self.fail(f"{binary} is missing: build gancu first")
+        binary = built_gancu(self)
         with tempfile.TemporaryDirectory() as d:
             run = Path(d) / "run"
             cmd = [str(binary), "train", "--preset", "ring8", "--steps", "6", "--backend", "cpu", "--threads", "1",
@@ -1164,9 +1171,7 @@ class CollapseStudy(unittest.TestCase):
         import shlex
         import subprocess
 
-        binary = gancu_binary()
-        if not binary.exists():
-            self.fail(f"{binary} is missing: build gancu first")
+        binary = built_gancu(self)
         import collapse_study as cs
 
         with tempfile.TemporaryDirectory() as d:
@@ -1271,9 +1276,7 @@ class ImageFolderPipeline(unittest.TestCase):
 
         from PIL import Image
 
-        binary = gancu_binary()
-        if not binary.exists():
-            self.skipTest(f"{binary} is missing")
+        binary = built_gancu(self)
         rng = np.random.default_rng(5)
         with tempfile.TemporaryDirectory() as d:
             folder = Path(d) / "images"
@@ -1317,8 +1320,9 @@ class EvaluationPeer(unittest.TestCase):
     def test_gancu_eval_matches_the_peer(self):
         import subprocess
 
-        binary = gancu_binary()
-        for need in (binary, self.CLASSIFIER, self.TEST_IMAGES, self.TRAIN_IMAGES):
+        binary = built_gancu(self)
+        self.assertTrue(self.CLASSIFIER.exists(), f"{self.CLASSIFIER} is missing (it is shipped in models/)")
+        for need in (self.TEST_IMAGES, self.TRAIN_IMAGES):
             if not need.exists():
                 self.skipTest(f"{need} is missing")
         import eval_pytorch as ep
@@ -1374,9 +1378,7 @@ class InceptionAgainstPyTorch(unittest.TestCase):
     RTOL = 2e-5
 
     def setUp(self):
-        self.binary = gancu_binary()
-        if not self.binary.exists():
-            self.skipTest(f"{self.binary} is missing")
+        self.binary = built_gancu(self)
 
     @staticmethod
     def calibrated(model, channels=3):
