@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shlex
 import shutil
 import sys
@@ -147,6 +148,58 @@ def table(data_sets: list[str], remedies: list[str], seeds: list[int], results: 
     return lines
 
 
+def mean_of(values: list[float], fmt: str) -> str:
+    return fmt.format(sum(values) / len(values)) if values else "-"
+
+
+def summary(data: str, remedies: list[str], seeds: list[int], results: dict, records: Path, doc: Path) -> list[str]:
+    """The per-data-set table of docs/mode_collapse.md: the baseline first, then the remedies by
+    mean modes covered (most first), the seeds' mean and range, and seed 1's last grid (its path
+    relative to `doc`). Runs that failed or were not made are left out of the numbers; the seeds
+    column says how many the row holds."""
+    mixture = data in MIXTURES
+    head = "| remedy | seeds | modes | KL | " + ("high quality |" if mixture else "FID (clf) | recall |")
+    lines = [head + f" seed {seeds[0]}'s last grid |", "|" + "---|" * (head.count("|"))]
+    rows = []
+    for rem in remedies:
+        vals = [row_values(results[(data, rem, s)]) for s in seeds
+                if "failed" not in results[(data, rem, s)] and "pending" not in results[(data, rem, s)]]
+        modes = [v["modes"] for v in vals]
+        present = lambda key: [v[key] for v in vals if v[key] is not None]  # noqa: E731
+        cells = [rem if rem != "d-steps" else "d-steps (2 D steps)", f"{len(vals)} of {len(seeds)}",
+                 study.spread(modes, "{:.1f}" if mixture else "{:.0f}", "{:.0f}"),
+                 mean_of(present("kl"), "{:.2f}")]
+        if mixture:
+            cells.append(mean_of([100 * h for h in present("hq")], "{:.0f}%"))
+        else:
+            cells += [mean_of(present("fid"), "{:.0f}"), mean_of(present("recall"), "{:.3f}")]
+        grids = sorted(records.glob(f"{data}-{rem}-seed{seeds[0]}-step_*.png"))
+        rel = Path(os.path.relpath(grids[-1], doc.parent)).as_posix() if grids else None
+        cells.append(f"![{data} {rem} seed {seeds[0]}]({rel})" if rel else "-")
+        rank = (rem != "baseline", not modes, -(sum(modes) / len(modes)) if modes else 0.0)
+        rows.append((rank, "| " + " | ".join(cells) + " |"))
+    return lines + [row for _, row in sorted(rows, key=lambda r: r[0])]
+
+
+def summary_markers(data: str) -> tuple[str, str]:
+    return (f"<!-- collapse_study.py --docs: {data} (generated from the records; edit the tool, not the table) -->",
+            f"<!-- end of collapse_study.py --docs: {data} -->")
+
+
+def rewrite_summaries(doc_text: str, tables: dict[str, list[str]]) -> tuple[str, list[str]]:
+    """`doc_text` with the lines between each data set's markers replaced by its table; also the
+    data sets that have no markers in it (their tables are not written)."""
+    missing = []
+    for data, lines in tables.items():
+        begin, end = summary_markers(data)
+        i, j = doc_text.find(begin), doc_text.find(end)
+        if i < 0 or j < i:
+            missing.append(data)
+            continue
+        doc_text = doc_text[:i + len(begin)] + "\n\n" + "\n".join(lines) + "\n\n" + doc_text[j:]
+    return doc_text, missing
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gancu", default=str(REPO / "build" / "gancu"))
@@ -160,6 +213,9 @@ def main(argv=None) -> int:
                     help="train this many steps instead of the base preset's (a smoke test; not the study's budget)")
     ap.add_argument("--table", default=None, help="write the Markdown table here (and the evaluations beside it)")
     ap.add_argument("--report", action="store_true", help="train nothing: the table from the recorded evaluations")
+    ap.add_argument("--docs", default=None,
+                    help="also rewrite each data set's summary (baseline first, then by modes, with seed 1's grid) "
+                         "between its markers in this Markdown file")
     ap.add_argument("--print-command", nargs=3, metavar=("DATA", "REMEDY", "SEED"),
                     help="print the gancu train command of one run and exit")
     args = ap.parse_args(argv)
@@ -194,6 +250,16 @@ def main(argv=None) -> int:
     with ThreadPoolExecutor(max_workers=1 if args.report else args.jobs) as pool:
         results = dict(zip(jobs, pool.map(one, jobs)))
     study.publish_table(table(args.data, args.remedy, args.seeds, results), args.table)
+    if args.docs:
+        if records is None:
+            print("collapse_study: --docs needs --table (the grids live beside it)", file=sys.stderr)
+            return 2
+        doc = Path(args.docs)
+        text, missing = rewrite_summaries(doc.read_text(), {
+            d: summary(d, args.remedy, args.seeds, results, records, doc) for d in args.data})
+        doc.write_text(text)
+        for d in missing:
+            print(f"collapse_study: {doc} has no markers for {d}: {summary_markers(d)[0]}", file=sys.stderr)
     return 0
 
 

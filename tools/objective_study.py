@@ -178,13 +178,16 @@ def publish_table(lines: list[str], path: str) -> None:
         Path(path).write_text(table)
 
 
-def spread(values: list[float], fmt: str) -> str:
+def spread(values: list[float], fmt: str, range_fmt: str | None = None) -> str:
+    """'6.3 (4.0-9.0)': the mean over the seeds and, with more than one seed, the smallest and
+    largest (in `range_fmt` where given)."""
     if not values:
         return "-"
     mean = sum(values) / len(values)
     if len(values) == 1:
         return fmt.format(mean)
-    return f"{fmt.format(mean)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+    r = range_fmt or fmt
+    return f"{fmt.format(mean)} ({r.format(min(values))}-{r.format(max(values))})"
 
 
 def main(argv=None) -> int:

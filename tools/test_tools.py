@@ -1149,6 +1149,38 @@ class CollapseStudy(unittest.TestCase):
         self.assertIn("| ring8 | mbstd | 1/2 | 6.0 / 8 | 0.29 |", row)
         self.assertIn("seed 2: not run yet", row)
 
+    def test_the_docs_summary_ranks_by_modes_and_replaces_only_its_region(self):
+        import collapse_study as cs
+
+        def run(modes, kl):
+            return {"eval/modes": modes, "eval/modes_total": 25, "eval/kl_uniform": kl, "eval/high_quality": 0.5}
+
+        results = {("grid25", "baseline", 1): run(6, 1.0), ("grid25", "baseline", 2): run(8, 1.2),
+                   ("grid25", "mbdisc", 1): run(3, 1.5), ("grid25", "mbdisc", 2): {"failed": "exit 1"},
+                   ("grid25", "mbstd", 1): run(11, 0.8), ("grid25", "mbstd", 2): run(9, 0.8),
+                   ("grid25", "d-steps", 1): {"pending": True}, ("grid25", "d-steps", 2): {"pending": True}}
+        with tempfile.TemporaryDirectory() as d:
+            records = Path(d) / "docs" / "study"
+            records.mkdir(parents=True)
+            (records / "grid25-mbstd-seed1-step_000100.png").write_bytes(b"")
+            (records / "grid25-mbstd-seed1-step_016000.png").write_bytes(b"")
+            lines = cs.summary("grid25", ["baseline", "mbdisc", "mbstd", "d-steps"], [1, 2], results, records,
+                               Path(d) / "docs" / "page.md")
+        rows = [line.split(" | ")[0].lstrip("| ") for line in lines[2:]]
+        self.assertEqual(rows, ["baseline", "mbstd", "mbdisc", "d-steps (2 D steps)"])  # baseline, then most modes
+        self.assertIn("| mbstd | 2 of 2 | 10.0 (9-11) | 0.80 | 50% | ![grid25 mbstd seed 1]"
+                      "(study/grid25-mbstd-seed1-step_016000.png) |", lines)
+        self.assertIn("| mbdisc | 1 of 2 | 3.0 | 1.50 | 50% | - |", lines)  # the failed seed is not averaged
+        self.assertIn("| d-steps (2 D steps) | 0 of 2 | - | - | - | - |", lines)
+        self.assertEqual(len(lines[0].split("|")), len(lines[1].split("|")))
+
+        begin, end = cs.summary_markers("grid25")
+        doc = f"before\n{begin}\nold table\n{end}\nafter\n"
+        text, missing = cs.rewrite_summaries(doc, {"grid25": ["| new |"], "mnist": ["| other |"]})
+        self.assertEqual(text, f"before\n{begin}\n\n| new |\n\n{end}\nafter\n")
+        self.assertEqual(missing, ["mnist"])
+        self.assertEqual(cs.rewrite_summaries(text, {"grid25": ["| new |"]})[0], text)  # rewriting is idempotent
+
     def test_a_stopped_run_is_resumed_not_started_over(self):
         import subprocess
 
