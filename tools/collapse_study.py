@@ -181,6 +181,49 @@ def summary(data: str, remedies: list[str], seeds: list[int], results: dict, rec
     return lines + [row for _, row in sorted(rows, key=lambda r: r[0])]
 
 
+def mode_shares(data: str, remedies: list[str], seeds: list[int], results: dict) -> dict[str, list[float]]:
+    """Per remedy, the share of the data set's modes that each finished seed covers (0 to 1)."""
+    shares = {}
+    for rem in remedies:
+        done = [results[(data, rem, s)] for s in seeds]
+        shares[rem] = [r["eval/modes"] / r["eval/modes_total"] for r in done if "failed" not in r and "pending" not in r]
+    return shares
+
+
+def plot_modes(data_sets: list[str], remedies: list[str], seeds: list[int], results: dict, path: Path) -> None:
+    """One panel per data set: each remedy's share of modes covered, a dot per seed and a bar at the
+    mean, the baseline's mean as a dashed line across; what the tables say, at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(data_sets), figsize=(4.2 * len(data_sets), 4.2), sharey=True, squeeze=False)
+    for ax, data in zip(axes[0], data_sets):
+        shares = mode_shares(data, remedies, seeds, results)
+        total = next((f"{r['eval/modes_total']} modes" for (d, _, _), r in results.items()
+                      if d == data and "eval/modes_total" in r), "no runs yet")
+        for x, rem in enumerate(remedies):
+            v = shares[rem]
+            if v:
+                ax.bar(x, sum(v) / len(v), color="#9ecae1" if rem != "baseline" else "#fdae6b", width=0.7)
+                ax.plot([x] * len(v), v, "o", color="black", markersize=3)
+            else:
+                ax.text(x, 0.02, "not run yet", rotation=90, ha="center", va="bottom", fontsize=7, color="gray")
+        base = shares.get("baseline")
+        if base:
+            ax.axhline(sum(base) / len(base), color="#e6550d", linestyle="--", linewidth=1)
+        ax.set_xticks(range(len(remedies)), remedies, rotation=60, ha="right", fontsize=8)
+        ax.set_title(f"{data} ({total})", fontsize=10)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlim(-0.6, len(remedies) - 0.4)
+    axes[0][0].set_ylabel("share of modes covered (dots: seeds)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def summary_markers(data: str) -> tuple[str, str]:
     return (f"<!-- collapse_study.py --docs: {data} (generated from the records; edit the tool, not the table) -->",
             f"<!-- end of collapse_study.py --docs: {data} -->")
@@ -213,6 +256,7 @@ def main(argv=None) -> int:
                     help="train this many steps instead of the base preset's (a smoke test; not the study's budget)")
     ap.add_argument("--table", default=None, help="write the Markdown table here (and the evaluations beside it)")
     ap.add_argument("--report", action="store_true", help="train nothing: the table from the recorded evaluations")
+    ap.add_argument("--plot", default=None, help="also draw the modes covered per remedy, one panel per data set (PNG)")
     ap.add_argument("--docs", default=None,
                     help="also rewrite each data set's summary (baseline first, then by modes, with seed 1's grid) "
                          "between its markers in this Markdown file")
@@ -260,6 +304,8 @@ def main(argv=None) -> int:
         doc.write_text(text)
         for d in missing:
             print(f"collapse_study: {doc} has no markers for {d}: {summary_markers(d)[0]}", file=sys.stderr)
+    if args.plot:
+        plot_modes(args.data, args.remedy, args.seeds, results, Path(args.plot))
     return 0
 
 

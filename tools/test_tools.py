@@ -1181,6 +1181,19 @@ class CollapseStudy(unittest.TestCase):
         self.assertEqual(missing, ["mnist"])
         self.assertEqual(cs.rewrite_summaries(text, {"grid25": ["| new |"]})[0], text)  # rewriting is idempotent
 
+    def test_the_plot_shows_each_finished_seeds_share_of_modes(self):
+        import collapse_study as cs
+
+        results = {("ring8", "baseline", 1): {"eval/modes": 8, "eval/modes_total": 8},
+                   ("ring8", "baseline", 2): {"eval/modes": 6, "eval/modes_total": 8},
+                   ("ring8", "mbstd", 1): {"failed": "exit 1"}, ("ring8", "mbstd", 2): {"pending": True}}
+        self.assertEqual(cs.mode_shares("ring8", ["baseline", "mbstd"], [1, 2], results),
+                         {"baseline": [1.0, 0.75], "mbstd": []})
+        with tempfile.TemporaryDirectory() as d:
+            png = Path(d) / "modes.png"
+            cs.plot_modes(["ring8"], ["baseline", "mbstd"], [1, 2], results, png)
+            self.assertEqual(png.read_bytes()[:8], b"\x89PNG\r\n\x1a\n")
+
     def test_a_stopped_run_is_resumed_not_started_over(self):
         import subprocess
 
