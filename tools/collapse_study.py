@@ -130,16 +130,22 @@ def row_values(r: dict) -> dict:
             "recall": r.get("eval/recall"), "hq": r.get("eval/high_quality")}
 
 
+def finished(results: dict, data: str, remedy: str, seeds: list[int]) -> list[dict]:
+    """The evaluations of the seeds whose run finished (neither failed nor still to make)."""
+    runs = [results[(data, remedy, s)] for s in seeds]
+    return [r for r in runs if "failed" not in r and "pending" not in r]
+
+
 def table(data_sets: list[str], remedies: list[str], seeds: list[int], results: dict) -> list[str]:
     lines = ["| data | remedy | seeds | modes | KL (nats) | FID (clf) | recall | high quality | not run or failed |",
              "|---|---|---|---|---|---|---|---|---|"]
     for d in data_sets:
         for rem in remedies:
             runs = [(s, results[(d, rem, s)]) for s in seeds]
-            ok = [(s, r) for s, r in runs if "failed" not in r and "pending" not in r]
-            vals = [row_values(r) for _, r in ok]
+            ok = finished(results, d, rem, seeds)
+            vals = [row_values(r) for r in ok]
             col = lambda key, fmt, scale=1.0: study.spread([v[key] * scale for v in vals if v[key] is not None], fmt)  # noqa
-            total = ok[0][1]["eval/modes_total"] if ok else "-"
+            total = ok[0]["eval/modes_total"] if ok else "-"
             missing = [f"seed {s}: {r['failed']}" for s, r in runs if "failed" in r]
             missing += [f"seed {s}: not run yet" for s, r in runs if "pending" in r]
             lines.append(f"| {d} | {rem} | {len(ok)}/{len(runs)} | {col('modes', '{:.1f}')} / {total} | "
@@ -162,8 +168,7 @@ def summary(data: str, remedies: list[str], seeds: list[int], results: dict, rec
     lines = [head + f" seed {seeds[0]}'s last grid |", "|" + "---|" * (head.count("|"))]
     rows = []
     for rem in remedies:
-        vals = [row_values(results[(data, rem, s)]) for s in seeds
-                if "failed" not in results[(data, rem, s)] and "pending" not in results[(data, rem, s)]]
+        vals = [row_values(r) for r in finished(results, data, rem, seeds)]
         modes = [v["modes"] for v in vals]
         present = lambda key: [v[key] for v in vals if v[key] is not None]  # noqa: E731
         cells = [rem if rem != "d-steps" else "d-steps (2 D steps)", f"{len(vals)} of {len(seeds)}",
@@ -183,11 +188,8 @@ def summary(data: str, remedies: list[str], seeds: list[int], results: dict, rec
 
 def mode_shares(data: str, remedies: list[str], seeds: list[int], results: dict) -> dict[str, list[float]]:
     """Per remedy, the share of the data set's modes that each finished seed covers (0 to 1)."""
-    shares = {}
-    for rem in remedies:
-        done = [results[(data, rem, s)] for s in seeds]
-        shares[rem] = [r["eval/modes"] / r["eval/modes_total"] for r in done if "failed" not in r and "pending" not in r]
-    return shares
+    return {rem: [r["eval/modes"] / r["eval/modes_total"] for r in finished(results, data, rem, seeds)]
+            for rem in remedies}
 
 
 def plot_modes(data_sets: list[str], remedies: list[str], seeds: list[int], results: dict, path: Path) -> None:
@@ -276,6 +278,9 @@ def main(argv=None) -> int:
     if args.report and records is None:
         print("collapse_study: --report needs --table (the records live beside it)", file=sys.stderr)
         return 2
+    if args.docs and records is None:  # checked before any training, not after it
+        print("collapse_study: --docs needs --table (the grids live beside it)", file=sys.stderr)
+        return 2
     jobs = [(d, rem, s) for d in args.data for rem in args.remedy for s in args.seeds]
 
     def one(job):
@@ -295,9 +300,6 @@ def main(argv=None) -> int:
         results = dict(zip(jobs, pool.map(one, jobs)))
     study.publish_table(table(args.data, args.remedy, args.seeds, results), args.table)
     if args.docs:
-        if records is None:
-            print("collapse_study: --docs needs --table (the grids live beside it)", file=sys.stderr)
-            return 2
         doc = Path(args.docs)
         text, missing = rewrite_summaries(doc.read_text(), {
             d: summary(d, args.remedy, args.seeds, results, records, doc) for d in args.data})
