@@ -160,9 +160,9 @@ def mean_of(values: list[float], fmt: str) -> str:
 
 def summary(data: str, remedies: list[str], seeds: list[int], results: dict, records: Path, doc: Path) -> list[str]:
     """The per-data-set table of docs/mode_collapse.md: the baseline first, then the remedies by
-    mean modes covered (most first), the seeds' mean and range, and seed 1's last grid (its path
-    relative to `doc`). Runs that failed or were not made are left out of the numbers; the seeds
-    column says how many the row holds."""
+    mean modes covered (most first; ties by sample quality), the seeds' mean and range, and seed
+    1's last grid (its path relative to `doc`). Runs that failed or were not made are left out of
+    the numbers; the seeds column says how many the row holds."""
     mixture = data in MIXTURES
     head = "| remedy | seeds | modes | KL | " + ("high quality |" if mixture else "FID (clf) | recall |")
     lines = [head + f" seed {seeds[0]}'s last grid |", "|" + "---|" * (head.count("|"))]
@@ -181,7 +181,11 @@ def summary(data: str, remedies: list[str], seeds: list[int], results: dict, rec
         grids = sorted(records.glob(f"{data}-{rem}-seed{seeds[0]}-step_*.png"))
         rel = Path(os.path.relpath(grids[-1], doc.parent)).as_posix() if grids else None
         cells.append(f"![{data} {rem} seed {seeds[0]}]({rel})" if rel else "-")
-        rank = (rem != "baseline", not modes, -(sum(modes) / len(modes)) if modes else 0.0)
+        # Ties in modes (every seed of every remedy draws all ten digits on MNIST) go to the better
+        # samples: the lower FID on images, the larger high-quality share on the mixtures.
+        quality = present("fid") if not mixture else [-h for h in present("hq")]
+        rank = (rem != "baseline", not modes, -(sum(modes) / len(modes)) if modes else 0.0,
+                sum(quality) / len(quality) if quality else math.inf)
         rows.append((rank, "| " + " | ".join(cells) + " |"))
     return lines + [row for _, row in sorted(rows, key=lambda r: r[0])]
 

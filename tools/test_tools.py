@@ -1181,6 +1181,21 @@ class CollapseStudy(unittest.TestCase):
         self.assertEqual(missing, ["mnist"])
         self.assertEqual(cs.rewrite_summaries(text, {"grid25": ["| new |"]})[0], text)  # rewriting is idempotent
 
+    def test_equal_modes_rank_by_sample_quality(self):
+        import collapse_study as cs
+
+        def run(fid):
+            return {"eval/modes": 10, "eval/modes_total": 10, "eval/kl_uniform": 0.05, "eval/fid_classifier": fid,
+                    "eval/recall": 0.8}
+
+        results = {("mnist", "baseline", 1): run(140), ("mnist", "mbstd", 1): run(150),
+                   ("mnist", "feature-matching", 1): run(250), ("mnist", "mbdisc", 1): run(95)}
+        with tempfile.TemporaryDirectory() as d:
+            lines = cs.summary("mnist", ["baseline", "mbstd", "feature-matching", "mbdisc"], [1], results, Path(d),
+                               Path(d) / "page.md")
+        rows = [line.split(" | ")[0].lstrip("| ") for line in lines[2:]]
+        self.assertEqual(rows, ["baseline", "mbdisc", "mbstd", "feature-matching"])  # all ten digits: lower FID first
+
     def test_the_plot_shows_each_finished_seeds_share_of_modes(self):
         import collapse_study as cs
 
