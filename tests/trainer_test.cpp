@@ -196,6 +196,17 @@ TEST(Trainer, GeneratorDropoutUsesTheForwardMasksInTheBackward) {
   EXPECT_EQ(g_grads, expected) << "the generator's backward drew other dropout masks than its forward";
 }
 
+// The newest three checkpoints stay, whatever their steps: one saved off the grid (a run's last
+// step, as a stop by a signal saves) goes like the periodic ones once three newer ones exist.
+TEST(Trainer, OnlyTheNewestThreeCheckpointsStayWhateverTheirSteps) {
+  const std::string dir = temp_dir("prune");
+  run_training(small_config(5), dir, false);  // checkpoints at 3 and 5 (every 3, and the last step)
+  EXPECT_EQ(checkpoint_steps(dir), (std::vector<int64_t>{3, 5}));
+  run_training(small_config(13), dir, true);  // then 6, 9, 12 and 13
+  EXPECT_EQ(checkpoint_steps(dir), (std::vector<int64_t>{9, 12, 13}));
+  EXPECT_EQ(latest_checkpoint(dir), checkpoint_path(dir, 13));
+}
+
 TEST(Trainer, ResumeGivesExactlyTheParametersOfAnUninterruptedRun) {
   const std::string whole = temp_dir("whole"), parts = temp_dir("parts");
   run_training(small_config(8), whole, false);

@@ -6,8 +6,10 @@
 // resolved config (metadata "config") make --resume continue exactly where the run stopped.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "gancu/check.h"
 #include "gancu/config.h"
@@ -38,8 +40,10 @@ struct SafeTensors;
 void export_network(const Exec& ex, const Network<float>& net, std::map<std::string, TensorData>& out);
 void import_network(const Exec& ex, Network<float>& net, const SafeTensors& file, const std::string& path);
 
-// The checkpoint file of `step` inside run_dir, and the newest one there ("" when none).
+// The checkpoint file of `step` inside run_dir, the steps of those there (ascending), and the
+// newest one ("" when none).
 std::string checkpoint_path(const std::string& run_dir, int64_t step);
+std::vector<int64_t> checkpoint_steps(const std::string& run_dir);
 std::string latest_checkpoint(const std::string& run_dir);
 
 }  // namespace gancu

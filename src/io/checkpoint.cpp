@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -198,19 +199,24 @@ std::string checkpoint_path(const std::string& run_dir, int64_t step) {
   return run_dir + name;
 }
 
-std::string latest_checkpoint(const std::string& run_dir) {
-  const std::string dir = run_dir + "/checkpoints";
-  DIR* d = opendir(dir.c_str());
-  if (!d) return "";
-  long long best = -1;
+std::vector<int64_t> checkpoint_steps(const std::string& run_dir) {
+  std::vector<int64_t> steps;
+  DIR* d = opendir((run_dir + "/checkpoints").c_str());
+  if (!d) return steps;
   while (dirent* e = readdir(d)) {
     long long step = 0;
     char tail[32] = {0};
     if (std::sscanf(e->d_name, "step_%lld.%31s", &step, tail) == 2 && std::string(tail) == "safetensors")
-      best = std::max(best, step);
+      steps.push_back(step);
   }
   closedir(d);
-  return best < 0 ? "" : checkpoint_path(run_dir, best);
+  std::sort(steps.begin(), steps.end());
+  return steps;
+}
+
+std::string latest_checkpoint(const std::string& run_dir) {
+  const std::vector<int64_t> steps = checkpoint_steps(run_dir);
+  return steps.empty() ? "" : checkpoint_path(run_dir, steps.back());
 }
 
 }  // namespace gancu

@@ -62,12 +62,15 @@ std::string samples_path(const std::string& dir, int64_t step) {
   return dir + name;
 }
 
-void prune_checkpoints(const std::string& dir, int64_t keep_from_step, int64_t every) {
-  // Keeps the newest three periodic checkpoints: enough to fall back past a bad one, bounded on
-  // disk for long runs.
-  if (every <= 0) return;
-  for (int64_t s = keep_from_step - 3 * every; s > 0 && s > keep_from_step - 50 * every; s -= every)
-    std::remove(checkpoint_path(dir, s).c_str());
+void prune_checkpoints(const std::string& dir, int64_t newest) {
+  // Keeps the newest three checkpoints: enough to fall back past a bad one, bounded on disk for
+  // long runs. By the files there, not by the checkpoint grid: a run's last step and a stop by a
+  // signal save off the grid, and a resumed run must not leave those behind for good.
+  std::vector<int64_t> upto_newest;
+  for (const int64_t s : checkpoint_steps(dir))
+    if (s <= newest) upto_newest.push_back(s);
+  for (size_t i = 0; i + 3 < upto_newest.size(); ++i)
+    std::remove(checkpoint_path(dir, upto_newest[i]).c_str());
 }
 
 std::string last_good_checkpoint(const std::string& dir) {
@@ -351,7 +354,7 @@ TrainResult train(const Config& cfg, Exec& ex, const TrainRun& run) {
         if (checkpoint_now) {
           result.last_checkpoint = checkpoint_path(dir, done);
           save_checkpoint(ex, gan, result.last_checkpoint);
-          prune_checkpoints(dir, done, cfg.checkpoint_every);
+          prune_checkpoints(dir, done);
         }
       } catch (const DivergedError& e) {
         stop_diverged(dir, done, e.what());
