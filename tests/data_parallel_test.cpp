@@ -47,8 +47,8 @@ Result gancu_ranks(int ranks, const std::string& args) {
 // to the tensor's norm, and the worst of these; integer tensors (step counters) must be equal.
 // Norm-wise rather than element by element: one LeakyReLU unit whose input sits at its kink for one
 // sample takes the other slope when the batch is summed in another order, and Adam then moves that
-// unit's row apart by a share of a step (1.9e-4 of the largest weight measured in one element, on
-// one OpenBLAS build; none on another), while a reduction that is wrong moves every row.
+// unit's row apart by a share of a step (1.9e-4 of the largest weight in one element with one CPU's
+// OpenBLAS kernels, none with another's), while a reduction that is wrong moves every row.
 double worst_relative_difference(const std::string& a_path, const std::string& b_path) {
   const SafeTensors a = read_safetensors(a_path), b = read_safetensors(b_path);
   EXPECT_EQ(a.tensors.size(), b.tensors.size());
